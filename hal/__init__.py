@@ -1,0 +1,2 @@
+"""Hardware abstraction layer: typed device interfaces, readings, the device registry, the clock
+and the safety supervisor. Imports nothing else of the project."""

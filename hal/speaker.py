@@ -1,0 +1,26 @@
+"""Speaker: announcements and music. A `VoiceInquiry` also listens for the answer."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+
+from hal.device import Device
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    text: str
+    language: str
+    stamp_s: float
+
+
+class Speaker(Device):
+    kind = "speaker"
+
+    @abstractmethod
+    def say(self, text: str, *, language: str = "en") -> None: ...
+
+    @abstractmethod
+    def history(self) -> list[Utterance]:
+        """What was said, oldest first (bounded), for logs and tests."""
