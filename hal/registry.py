@@ -84,21 +84,22 @@ class DeviceRegistry:
     def models(self, kind: str) -> set[str]:
         return {model for k, model in self._entries if k == kind}
 
-    def build(
-        self, name: str, spec: Mapping[str, Any], ctx: BuildContext, *, source: str, field_path: str
-    ) -> Device:
-        """Build one device from its config mapping (`kind`, `model` and the model's fields)."""
+    def validate(
+        self, spec: Mapping[str, Any], *, source: str, field_path: str
+    ) -> tuple[_Entry[Any], pydantic.BaseModel]:
+        """Check kind, model and the model's fields without building anything."""
         if not isinstance(spec, Mapping):
             raise ConfigError(source, field_path, f"expected a mapping, got {type(spec).__name__}")
-        kind = spec.get("kind")
+        kind = str(spec.get("kind"))
         if kind not in self.kinds():
-            raise ConfigError(source, f"{field_path}.kind", f"unknown device kind {kind!r}", self.kinds())
-        model = spec.get("model")
-        if (str(kind), str(model)) not in self._entries:
+            raise ConfigError(source, f"{field_path}.kind", f"unknown device kind {spec.get('kind')!r}", self.kinds())
+        model = str(spec.get("model"))
+        if (kind, model) not in self._entries:
             raise ConfigError(
-                source, f"{field_path}.model", f"unknown model {model!r} for kind {kind!r}", self.models(kind)
+                source, f"{field_path}.model", f"unknown model {spec.get('model')!r} for kind {kind!r}",
+                self.models(kind),
             )
-        entry = self._entries[(str(kind), str(model))]
+        entry = self._entries[(kind, model)]
         fields = {k: v for k, v in spec.items() if k not in ("kind", "model")}
         try:
             config = entry.config_model.model_validate(fields)
@@ -107,6 +108,13 @@ class DeviceRegistry:
             loc = ".".join(str(part) for part in first["loc"])
             accepted = entry.config_model.model_fields.keys() if first["type"] == "extra_forbidden" else ()
             raise ConfigError(source, f"{field_path}.{loc}", first["msg"], accepted) from None
+        return entry, config
+
+    def build(
+        self, name: str, spec: Mapping[str, Any], ctx: BuildContext, *, source: str, field_path: str
+    ) -> Device:
+        """Build one device from its config mapping (`kind`, `model` and the model's fields)."""
+        entry, config = self.validate(spec, source=source, field_path=field_path)
         try:
             return entry.factory(name, config, ctx)
         except KeyError as exc:

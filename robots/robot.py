@@ -1,0 +1,218 @@
+"""`Robot`: devices + safety supervisor + mission runner + telemetry, advanced by `step(now_s)`.
+
+The same object runs on hardware (under the rclpy node, with a WallClock or ROS time), in the
+simulator (SimClock, simulated devices) and in tests. It never sleeps: each tick reads devices,
+runs safety first, advances the mission, commands motion through the supervisor and publishes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hal.clock import Clock
+from hal.device import DeviceError, HealthStatus
+from hal.device_set import DeviceSet
+from hal.geometry import Pose2D, Twist2D
+from hal.registry import BuildContext, ConfigError, DeviceRegistry
+from hal.safety import SafetyInputs, SafetySupervisor
+from hal.safety_status import SafetyStatus
+from hal.site_map import SiteMap
+from missions.base import MissionRequest
+from missions.catalog import MissionCatalog, default_catalog
+from missions.context import MissionContext
+from missions.events import MissionEvent
+from missions.journal import Journal
+from missions.runner import MissionRunner
+from robots.config import RobotKindConfig
+from robots.telemetry_bridge import TelemetryBridge
+from telemetry.publisher import TelemetrySink
+
+log = logging.getLogger(__name__)
+
+EventListener = Callable[[MissionEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RobotIdentity:
+    robot_id: str
+    site: str
+    home_dock: str
+
+
+def build_devices(
+    config: RobotKindConfig, registry: DeviceRegistry, clock: Clock, robot_id: str, extras: dict[str, Any]
+) -> DeviceSet:
+    """Build every configured device in file order; errors name the file and the field."""
+    ctx = BuildContext(clock=clock, robot_id=robot_id, extras=extras)
+    devices = DeviceSet()
+    for name, spec in config.devices.items():
+        device = registry.build(name, spec, ctx, source=config.source, field_path=f"devices.{name}")
+        try:
+            devices.add(device)
+        except ValueError as exc:
+            raise ConfigError(config.source, f"devices.{name}", str(exc), DeviceSet.slot_names()) from None
+        ctx.devices[name] = device
+    for required in ("drive_base", "battery", "estop"):
+        if getattr(devices, required) is None:
+            raise ConfigError(config.source, "devices", f"a robot needs a {required} device")
+    return devices
+
+
+class Robot:
+    def __init__(
+        self,
+        identity: RobotIdentity,
+        config: RobotKindConfig,
+        devices: DeviceSet,
+        clock: Clock,
+        *,
+        site_map: SiteMap,
+        telemetry: TelemetrySink,
+        journal_dir: Path,
+        catalog: MissionCatalog | None = None,
+    ) -> None:
+        self.identity = identity
+        self.config = config
+        self.devices = devices
+        self.clock = clock
+        drive = devices.drive_base
+        assert drive is not None  # build_devices guarantees it
+        self.supervisor = SafetySupervisor(drive, site_map, identity.home_dock, config.safety.to_safety_config())
+        self._listeners: list[EventListener] = []
+        self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry)
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(journal_dir / f"{identity.robot_id}.journal.jsonl")
+        context = MissionContext(
+            robot_id=identity.robot_id,
+            clock=clock,
+            devices=devices,
+            emit=self._on_event,
+            home_dock=identity.home_dock,
+        )
+        self.runner = MissionRunner(context, self.journal, catalog or default_catalog())
+        self.last_command_sent = Twist2D.zero()
+        self._is_set_up = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Open every device, then resume what the journal says was unfinished."""
+        for device in self.devices:
+            device.setup()
+        self._is_set_up = True
+        self.runner.recover()
+        self.telemetry.publish_factsheet(self.clock.now_s())
+
+    def close(self) -> None:
+        """Stop motion, then close devices in reverse order."""
+        if self.devices.drive_base is not None and self.devices.drive_base.is_open:
+            self.devices.drive_base.command_velocity(Twist2D.zero())
+        for device in reversed(list(self.devices)):
+            device.close()
+        self._is_set_up = False
+
+    def __enter__(self) -> Robot:
+        self.setup()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_listener(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    # ---- the tick -------------------------------------------------------------------------
+
+    def step(self, now_s: float) -> SafetyStatus:
+        """One control tick. Safety runs first so an e-stop zeroes the drive on this tick."""
+        status = self.supervisor.update(now_s, self._read_safety_inputs())
+        self.runner.step(now_s, status)
+        navigator = self.devices.navigator
+        wish: Twist2D | None = None
+        if navigator is not None:
+            navigator.step(now_s)
+            wish = navigator.velocity_request()
+        self.last_command_sent = self.supervisor.command_velocity(wish or Twist2D.zero())
+        self.telemetry.on_tick(now_s, self.snapshot(status))
+        return status
+
+    def _read_safety_inputs(self) -> SafetyInputs:
+        devices = self.devices
+        assert devices.estop is not None and devices.battery is not None and devices.drive_base is not None
+        estop_pressed = True
+        try:
+            estop_pressed = devices.estop.state().pressed
+        except DeviceError as exc:
+            # an e-stop we cannot read is treated as pressed: fail safe
+            log.warning("robot %s: e-stop unreadable (%s): stopping", self.identity.robot_id, exc.reason)
+        bumper = devices.bumper.state().contact if devices.bumper is not None else False
+        battery = devices.battery.state()
+        pose = devices.drive_base.odometry().pose
+        return SafetyInputs(estop_pressed, bumper, battery.soc_fraction, battery.is_charging, pose)
+
+    # ---- operator commands (the MQTT command channel and the ROS node call these) ---------
+
+    def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None) -> str:
+        return self.runner.submit(MissionRequest(kind=kind, params=params, priority=priority, mission_id=mission_id))
+
+    def pause(self) -> None:
+        self.runner.pause()
+
+    def resume(self) -> None:
+        self.runner.resume()
+
+    def cancel(self, mission_id: str | None = None) -> None:
+        self.runner.cancel(mission_id)
+
+    def return_to_dock(self) -> str:
+        return self.dispatch("return_to_dock", {}, priority=90)
+
+    def remote_estop(self, source: str) -> None:
+        self.supervisor.request_remote_estop(source)
+
+    def reset_estop(self, by: str) -> tuple[bool, str]:
+        assert self.devices.estop is not None
+        return self.supervisor.reset_estop(estop_pressed=self.devices.estop.state().pressed, by=by)
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def pose(self) -> Pose2D:
+        assert self.devices.drive_base is not None
+        return self.devices.drive_base.odometry().pose
+
+    def snapshot(self, status: SafetyStatus) -> dict[str, Any]:
+        """The robot's state as the telemetry `state` body."""
+        assert self.devices.drive_base is not None and self.devices.battery is not None
+        odom = self.devices.drive_base.odometry()
+        battery = self.devices.battery.state()
+        mission = self.runner.current
+        errors = []
+        health: dict[str, str] = {}
+        for device in self.devices:
+            h = device.health()
+            health[device.name] = h.status.value
+            if h.status in (HealthStatus.ERROR, HealthStatus.STALE):
+                errors.append({"level": "URGENT", "device": device.name, "reason": h.reason})
+            elif h.status is HealthStatus.WARNING:
+                errors.append({"level": "WARNING", "device": device.name, "reason": h.reason})
+        return {
+            "pose": {"x_m": round(odom.pose.x_m, 3), "y_m": round(odom.pose.y_m, 3),
+                     "yaw_rad": round(odom.pose.yaw_rad, 3), "level": odom.pose.level},
+            "velocity": {"linear_mps": round(odom.velocity.linear_mps, 3),
+                         "angular_radps": round(odom.velocity.angular_radps, 3)},
+            "battery": {"soc_fraction": round(battery.soc_fraction, 3), "charging": battery.is_charging},
+            "operating_mode": "paused" if self.runner.paused else "automatic",
+            "safety": {"state": status.state.value, "estop_latched": status.estop_latched, "reason": status.reason},
+            "mission": mission.describe() if mission is not None else None,
+            "errors": errors,
+            "devices": health,
+        }
+
+    def _on_event(self, event: MissionEvent) -> None:
+        self.telemetry.on_event(event)
+        for listener in self._listeners:
+            listener(event)

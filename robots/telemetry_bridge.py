@@ -1,0 +1,93 @@
+"""Turns the robot's ticks and mission events into telemetry messages, at the right rates.
+
+State goes out on every relevant change and at least every `state_period_s`; pose for
+visualisation every `viz_period_s`; mission events, alerts and clinical records as they happen,
+each on its own channel (clinical data only on the clinical channel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from missions.events import MissionEvent
+from robots.config import RobotKindConfig
+from telemetry.publisher import TelemetrySink
+from telemetry.topics import Channel
+
+SOFTWARE_VERSION = "0.1.0"
+
+
+class TelemetryBridge:
+    def __init__(self, robot_id: str, config: RobotKindConfig, sink: TelemetrySink) -> None:
+        self.robot_id = robot_id
+        self.config = config
+        self.sink = sink
+        self._last_state_s = float("-inf")
+        self._last_viz_s = float("-inf")
+        self._last_signature: tuple[Any, ...] | None = None
+
+    def publish_factsheet(self, now_s: float) -> None:
+        self.sink.publish(
+            Channel.FACTSHEET,
+            {"kind": self.config.kind, "capabilities": list(self.config.capabilities),
+             "software_version": SOFTWARE_VERSION},
+            now_s,
+        )
+
+    def on_tick(self, now_s: float, state: dict[str, Any]) -> None:
+        signature = _relevant(state)
+        period = self.config.telemetry
+        if signature != self._last_signature or now_s - self._last_state_s >= period.state_period_s:
+            self.sink.publish(Channel.STATE, state, now_s)
+            self._last_state_s = now_s
+            self._last_signature = signature
+        if now_s - self._last_viz_s >= period.viz_period_s:
+            self.sink.publish(Channel.VIZ, {"pose": state["pose"], "velocity": state["velocity"]}, now_s)
+            self._last_viz_s = now_s
+
+    def on_event(self, event: MissionEvent) -> None:
+        if event.kind == "alert":
+            self.sink.publish(Channel.ALERTS, alert_body(event), event.stamp_s)
+        elif event.kind == "clinical.record":
+            self.sink.publish(Channel.CLINICAL, dict(event.data), event.stamp_s)
+        else:
+            self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
+
+
+def _relevant(state: dict[str, Any]) -> tuple[Any, ...]:
+    """What counts as a relevant change (not every centimetre or tenth of a percent)."""
+    mission = state["mission"] or {}
+    return (
+        state["operating_mode"],
+        state["safety"]["state"],
+        state["safety"]["estop_latched"],
+        state["battery"]["charging"],
+        mission.get("mission_id"),
+        mission.get("state"),
+        mission.get("step"),
+        tuple((e["device"], e["level"]) for e in state["errors"]),
+    )
+
+
+def event_body(event: MissionEvent) -> dict[str, Any]:
+    return {
+        "event": event.kind,
+        "mission_id": event.mission_id,
+        "mission_kind": event.mission_kind,
+        "step": event.step,
+        "reason": event.reason,
+        "data": dict(event.data),
+    }
+
+
+def alert_body(event: MissionEvent) -> dict[str, Any]:
+    data = dict(event.data)
+    return {
+        "alert_id": data.pop("alert_id", f"{event.mission_id}-{event.stamp_s:.0f}"),
+        "severity": data.pop("severity", "info"),
+        "category": data.pop("category", "mission"),
+        "summary": data.pop("summary", event.reason or ""),
+        "where": data.pop("where", None),
+        "evidence_ref": data.pop("evidence_ref", None),
+        "data": data,
+    }
