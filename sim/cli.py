@@ -1,0 +1,85 @@
+"""`medbot sim`: run a scenario of the simulated hospital and report what happened."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hal.registry import ConfigError
+from sim.runner import SimOptions, SimulationRun
+from sim.scenario import load_scenario
+
+
+def _broker(value: str | None) -> str | None:
+    if value is None:
+        return "embedded"
+    if value == "none":
+        return None
+    if not value.startswith(("mqtt://", "mqtts://")):
+        raise click.BadParameter(f"expected mqtt://host:port (or 'none'), got {value!r}", param_hint="--broker")
+    return value
+
+
+@click.command("sim")
+@click.option("--scenario", "scenario_name", default="hospital-day", show_default=True,
+              help="Scenario name (see sim/scenarios) or path to a scenario YAML file.")
+@click.option("--hours", type=click.FloatRange(min=0.01, max=24 * 7), default=None,
+              help="Simulated hours to run (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Seed: the same seed reproduces the run exactly.")
+@click.option("--broker", default=None, metavar="URL",
+              help="MQTT broker mqtt://host:port; default: an embedded broker; 'none' for no MQTT.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("medbot-report"), show_default=True, help="Folder for summary.json and map.png.")
+@click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+def sim_command(scenario_name: str, hours: float | None, seed: int, broker: str | None, report_dir: Path,
+                no_progress: bool) -> None:
+    """Run a simulated hospital: robots, patients, missions and telemetry, faster than real time."""
+    console = Console()
+    try:
+        scenario = load_scenario(scenario_name)
+        run = SimulationRun(scenario, SimOptions(seed=seed, hours=hours, broker=_broker(broker),
+                                                  report_dir=report_dir, progress=not no_progress))
+        started = time.perf_counter()
+        summary = run.run()
+        wall_s = time.perf_counter() - started
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    print_summary(console, summary, wall_s)
+    console.print(f"report: {report_dir / 'summary.json'}, {report_dir / 'map.png'}")
+
+
+def print_summary(console: Console, summary: dict[str, Any], wall_s: float) -> None:
+    sim_s = float(summary["hours"]) * 3600.0
+    console.print(
+        f"[bold]{summary['scenario']}[/] seed {summary['seed']}: {summary['hours']} h simulated "
+        f"({summary['sim_start']} → {summary['sim_end']}) in {wall_s:.1f} s wall, "
+        f"{sim_s / max(wall_s, 1e-9):.0f}× real time"
+    )
+    table = Table(title="Robots")
+    for column in ("robot", "kind", "missions done", "failed", "cancelled", "distance m", "charge cycles", "battery"):
+        table.add_column(column, justify="right" if column not in ("robot", "kind") else "left")
+    for robot_id, r in summary["robots"].items():
+        table.add_row(robot_id, r["kind"], str(r["missions_done"]), str(r["missions_failed"]),
+                      str(r["missions_cancelled"]), f"{r['distance_m']:.0f}", str(r["charge_cycles"]),
+                      f"{100 * r['final_soc_fraction']:.0f} %")
+    console.print(table)
+    patients = summary["patients"]
+    console.print(
+        f"Patients: {patients['patients_measured']} measured in {patients['beds_measured']}/{patients['beds']} beds, "
+        f"{patients['observation_sets']} observation sets, {len(patients['skipped'])} bed visits skipped"
+    )
+    for skip in patients["skipped"]:
+        console.print(f"  skipped {skip['bed_id']} ({skip['robot']}): {skip['reason']}")
+    alerts = summary["news2_alerts"]
+    console.print("NEWS2 alerts: " + ", ".join(f"{level} {n}" for level, n in alerts.items() if level != "low"))
+    det = summary["deteriorating_patients"]
+    console.print(f"Deteriorating patients alerted: {len(det['alerted'])} of {len(det['beds'])}")
+    for robot_id, r in summary["robots"].items():
+        for failure in r["failures"]:
+            console.print(f"  [red]failed[/] {failure['mission_id']} ({robot_id}): {failure['reason']}")

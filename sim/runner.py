@@ -1,0 +1,239 @@
+"""Runs a scenario: one process, the whole fleet, on a SimClock as fast as the machine allows."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hal.clock import SimClock, iso_utc
+from hal.registry import ConfigError
+from robots.config import kind_config_path, load_robot_config
+from robots.plugins import load_device_registry
+from robots.robot import Robot, RobotIdentity, build_devices
+from sim.environment import SimEnvironment
+from sim.map_render import render_tracks_png
+from sim.patients import PatientCensus
+from sim.scenario import Scenario
+from sim.site_map import WorldSiteMap
+from sim.summary import RunCollector
+from sim.ward_scheduler import WardScheduler
+from sim.world import World, WorldError, load_world
+from telemetry.publisher import NullSink, TelemetryPublisher, TelemetrySink
+
+log = logging.getLogger(__name__)
+
+#: midnight UTC of the simulated day (2026-01-05, a Monday)
+SIM_DAY_START_S = 1767571200.0
+
+
+class CountingSink:
+    """Counts messages per channel (deterministic, unlike what a broker saw) and forwards them."""
+
+    def __init__(self, inner: TelemetrySink, counts: Counter[str]) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    def publish(self, channel: Any, body: dict[str, Any], stamp_s: float) -> None:
+        self._counts[str(channel)] += 1
+        self._inner.publish(channel, body, stamp_s)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    seed: int = 1
+    hours: float | None = None
+    #: None: no MQTT at all (tests); "embedded": start an in-process broker; else mqtt://host:port
+    broker: str | None = "embedded"
+    report_dir: Path | None = None
+    journal_dir: Path | None = None
+    progress: bool = True
+
+
+class SimulationRun:
+    def __init__(self, scenario: Scenario, options: SimOptions) -> None:
+        self.scenario = scenario
+        self.options = options
+        self.world = _load_world(scenario)
+        self.hours = options.hours if options.hours is not None else scenario.hours
+        self.start_s = SIM_DAY_START_S + scenario.start_offset_s()
+        self.clock = SimClock(self.start_s)
+        self.census = PatientCensus(
+            options.seed, self.world.beds(), self.start_s,
+            deteriorating_fraction=scenario.patients.deteriorating_fraction,
+            swapped_wristbands=scenario.patients.swapped_wristbands,
+        )
+        self.env = SimEnvironment(self.world, self.census, self.clock, options.seed)
+        self.collector = RunCollector()
+        self.telemetry_counts: Counter[str] = Counter()
+        self.robots: dict[str, Robot] = {}
+        self.scheduler = WardScheduler(
+            self.world, self.census, self._dispatch, start_s=self.start_s,
+            round_interval_s=scenario.nursing.round_interval_h * 3600.0,
+            follow_up_escalations=scenario.nursing.follow_up_escalations,
+        )
+
+    def _dispatch(self, robot_id: str, mission_id: str, params: dict[str, Any], priority: int) -> None:
+        self.robots[robot_id].dispatch("nursing_round", params, priority=priority, mission_id=mission_id)
+
+    def _build_fleet(self, journal_dir: Path, sinks: dict[str, TelemetrySink]) -> None:
+        registry = load_device_registry()
+        site_map = WorldSiteMap(self.world)
+        for placement in self.scenario.robots:
+            if placement.dock not in self.world.places:
+                raise ConfigError(self.scenario.source, f"robots[{placement.id}].dock",
+                                  f"no place {placement.dock!r} in the world",
+                                  [p.name for p in self.world.docks()])
+            config = load_robot_config(kind_config_path(placement.kind))
+            if self.scenario.telemetry.viz_period_s is not None:
+                config = config.model_copy(update={"telemetry": config.telemetry.model_copy(
+                    update={"viz_period_s": self.scenario.telemetry.viz_period_s})})
+            body = self.env.add_robot(placement.id, placement.dock)
+            devices = build_devices(config, registry, self.clock, placement.id,
+                                    {"sim_env": self.env, "sim_body": body})
+            robot = Robot(
+                RobotIdentity(placement.id, self.scenario.site, placement.dock), config, devices, self.clock,
+                site_map=site_map, telemetry=CountingSink(sinks[placement.id], self.telemetry_counts),
+                journal_dir=journal_dir,
+            )
+            self.collector.add_robot(placement.id, placement.kind)
+            robot.add_listener(self.collector.on_event)
+            robot.add_listener(self.scheduler.on_event)
+            self.robots[placement.id] = robot
+            if placement.ward is not None:
+                self.scheduler.assign(placement.ward, placement.id)
+        for fault in self.scenario.faults:
+            hours, minutes = fault.at.split(":")
+            at_s = SIM_DAY_START_S + int(hours) * 3600 + int(minutes) * 60
+            if at_s < self.start_s:
+                at_s += 86400
+            until_s = at_s + fault.duration_min * 60 if fault.duration_min is not None else None
+            self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
+
+    def run(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
+            journal_dir = self.options.journal_dir or Path(tmp)
+            with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as sinks:
+                self._build_fleet(journal_dir, sinks)
+                for robot in self.robots.values():
+                    robot.setup()
+                try:
+                    self._loop()
+                finally:
+                    for robot in self.robots.values():
+                        robot.close()
+        summary = self._summary()
+        if self.options.report_dir is not None:
+            self.write_report(self.options.report_dir, summary)
+        return summary
+
+    def robots_ids(self) -> list[str]:
+        return [r.id for r in self.scenario.robots]
+
+    def _loop(self) -> None:
+        dt_s = self.scenario.tick_s
+        n_ticks = round(self.hours * 3600.0 / dt_s)
+        robots = [self.robots[rid] for rid in sorted(self.robots)]
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
+            TimeRemainingColumn(), disable=not self.options.progress, transient=False,
+        )
+        report_every = max(1, round(60.0 / dt_s))  # refresh once per simulated minute
+        with progress:
+            task = progress.add_task(f"{self.scenario.name} seed {self.options.seed}", total=n_ticks,
+                                     clock=iso_utc(self.start_s)[11:16])
+            for tick in range(n_ticks):
+                # set, not add, so that float error cannot accumulate over a day of ticks
+                now_s = self.start_s + tick * dt_s
+                self.clock.set(now_s)
+                self.scheduler.step(now_s)
+                for robot in robots:
+                    robot.step(now_s)
+                self.env.step(dt_s)
+                if tick % report_every == 0:
+                    progress.update(task, completed=tick, clock=iso_utc(now_s)[11:16])
+            progress.update(task, completed=n_ticks, clock=iso_utc(self.start_s + n_ticks * dt_s)[11:16])
+        self.clock.set(self.start_s + n_ticks * dt_s)
+
+    def _summary(self) -> dict[str, Any]:
+        extra: dict[str, dict[str, Any]] = {}
+        for robot_id in sorted(self.robots):
+            body = self.env.body(robot_id)
+            extra[robot_id] = {
+                "distance_m": round(body.distance_travelled_m, 1),
+                "charge_cycles": body.charge_cycles,
+                "final_soc_fraction": round(body.soc_fraction, 3),
+            }
+        header = {
+            "scenario": self.scenario.name,
+            "world": self.world.name,
+            "seed": self.options.seed,
+            "hours": self.hours,
+            "tick_s": self.scenario.tick_s,
+            "sim_start": iso_utc(self.start_s),
+            "sim_end": iso_utc(self.clock.now_s()),
+        }
+        deteriorating = sorted(p.bed_id for p in self.census.deteriorating())
+        return self.collector.summary(
+            header=header, robots_extra=extra, deteriorating_beds=deteriorating,
+            total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
+        )
+
+    def write_report(self, report_dir: Path, summary: dict[str, Any]) -> None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        tracks = {rid: list(self.env.body(rid).track) for rid in sorted(self.robots)}
+        render_tracks_png(self.world, tracks, report_dir / "map.png", markers=self.collector.alert_positions)
+
+
+def _load_world(scenario: Scenario) -> World:
+    try:
+        return load_world(scenario.world_path())
+    except WorldError as exc:
+        raise ConfigError(scenario.source, "world", str(exc)) from None
+
+
+class _telemetry:
+    """Context: one telemetry sink per robot, on the embedded broker, a given one, or none."""
+
+    def __init__(self, broker: str | None, scenario: Scenario, robot_ids: list[str]) -> None:
+        self._broker_arg = broker
+        self._scenario = scenario
+        self._robot_ids = robot_ids
+        self._embedded: Any = None
+        self._sinks: dict[str, TelemetrySink] = {}
+
+    def __enter__(self) -> dict[str, TelemetrySink]:
+        if self._broker_arg is None:
+            self._sinks = {rid: NullSink() for rid in self._robot_ids}
+            return self._sinks
+        url = self._broker_arg
+        if url == "embedded":
+            from telemetry.broker import EmbeddedBroker
+
+            self._embedded = EmbeddedBroker()
+            self._embedded.start()
+            url = self._embedded.url
+        for rid in self._robot_ids:
+            publisher = TelemetryPublisher(url, self._scenario.site, rid)
+            publisher.connect()
+            self._sinks[rid] = publisher
+        return self._sinks
+
+    def __exit__(self, *exc: object) -> None:
+        for sink in self._sinks.values():
+            try:
+                sink.close()
+            except Exception as close_error:  # a broker gone at shutdown must not hide the run's result
+                log.warning("telemetry close failed: %s", close_error)
+        if self._embedded is not None:
+            self._embedded.stop()

@@ -1,0 +1,132 @@
+"""Scenario files: which world, which robots where, patients, schedules, faults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import pydantic
+import yaml
+
+from hal.registry import ConfigError
+
+SCENARIOS_DIR = Path(__file__).parent / "scenarios"
+WORLDS_DIR = Path(__file__).parent / "worlds"
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class _Strict(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+
+class RobotPlacement(_Strict):
+    id: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    kind: str
+    dock: str
+    #: the ward a nursing robot serves
+    ward: str | None = None
+
+
+class PatientSettings(_Strict):
+    deteriorating_fraction: float = pydantic.Field(0.2, ge=0, le=1)
+    swapped_wristbands: int = pydantic.Field(0, ge=0)
+
+
+class NursingSchedule(_Strict):
+    #: full ward rounds at this interval (RCP: at least 12-hourly; wards commonly 4-hourly)
+    round_interval_h: float = pydantic.Field(4.0, gt=0)
+    #: follow NEWS2's observation frequency for escalated patients between rounds
+    follow_up_escalations: bool = True
+
+
+class DeviceFault(_Strict):
+    robot: str
+    device: str
+    at: str  # HH:MM sim time
+    reason: str
+    duration_min: float | None = None
+
+
+class TelemetryOverrides(_Strict):
+    viz_period_s: float | None = pydantic.Field(None, gt=0)
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    world: str = "default_hospital"
+    site: str = pydantic.Field("general-hospital", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    start_time: str = "07:00"
+    hours: float = pydantic.Field(24.0, gt=0, le=24 * 7)
+    tick_s: float = pydantic.Field(0.2, gt=0, le=1.0)
+    robots: list[RobotPlacement] = pydantic.Field(min_length=1)
+    patients: PatientSettings = PatientSettings()
+    nursing: NursingSchedule = NursingSchedule()
+    faults: list[DeviceFault] = []
+    telemetry: TelemetryOverrides = TelemetryOverrides()
+    mode: Literal["simulation"] = "simulation"
+    source: str = "<memory>"
+
+    @pydantic.field_validator("start_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _unique_ids(self) -> Scenario:
+        ids = [r.id for r in self.robots]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"robot ids must be unique, repeated: {', '.join(duplicates)}")
+        return self
+
+    def start_offset_s(self) -> float:
+        hours, minutes = self.start_time.split(":")
+        return int(hours) * 3600.0 + int(minutes) * 60.0
+
+    def world_path(self) -> Path:
+        """A world name from sim/worlds, or a path relative to the scenario file."""
+        candidate = WORLDS_DIR / f"{self.world}.yaml"
+        if candidate.is_file():
+            return candidate
+        base = Path(self.source).parent if self.source != "<memory>" else Path.cwd()
+        return (base / self.world).resolve()
+
+
+def known_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))
+
+
+def resolve_scenario(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(str(path), "<file>", "scenario file not found")
+        return path
+    candidate = SCENARIOS_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ConfigError("--scenario", "scenario", f"unknown scenario {name_or_path!r}", known_scenarios())
+    return candidate
+
+
+def load_scenario(name_or_path: str) -> Scenario:
+    path = resolve_scenario(name_or_path)
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(source, "<file>", f"cannot read scenario: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "<file>", f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<top>", "expected a mapping at the top level")
+    try:
+        return Scenario.model_validate({**data, "source": source})
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "<top>"
+        raise ConfigError(source, loc, first["msg"]) from None

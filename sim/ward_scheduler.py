@@ -1,0 +1,111 @@
+"""Stands in for the ward's electronic observation chart: who needs observing, and when.
+
+Full rounds at the ward's interval; between rounds, each patient whose NEWS2 asks for more
+frequent observation gets a follow-up visit when it falls due (RCP response table).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from missions.events import MissionEvent
+
+from sim.patients import PatientCensus
+from sim.world import World
+
+Dispatch = Callable[[str, str, dict[str, Any], int], None]  # robot_id, mission_id, params, priority
+
+ROUND_PRIORITY = 50
+FOLLOW_UP_PRIORITY = 70
+
+
+@dataclass
+class WardRounds:
+    ward: str
+    robot_id: str
+    next_round_s: float
+    rounds_started: int = 0
+    follow_ups_started: int = 0
+    #: (due_s, bed_id) follow-ups, earliest first
+    due: list[tuple[float, str]] = field(default_factory=list)
+
+
+class WardScheduler:
+    def __init__(
+        self,
+        world: World,
+        census: PatientCensus,
+        dispatch: Dispatch,
+        *,
+        start_s: float,
+        round_interval_s: float,
+        follow_up_escalations: bool,
+    ) -> None:
+        self._world = world
+        self._census = census
+        self._dispatch = dispatch
+        self._interval_s = round_interval_s
+        self._follow_up = follow_up_escalations
+        self._start_s = start_s
+        self._wards: dict[str, WardRounds] = {}
+
+    def assign(self, ward: str, robot_id: str) -> None:
+        if ward not in self._world.wards():
+            raise ValueError(f"unknown ward {ward!r}; the world has {', '.join(self._world.wards())}")
+        self._wards[ward] = WardRounds(ward, robot_id, self._start_s)
+
+    def bed_order(self, ward: str, bed_id: str) -> dict[str, Any]:
+        place = next(p for p in self._world.beds(ward) if p.bed_id == bed_id)
+        patient = self._census.patient_at_bed(bed_id)
+        return {
+            "bed_id": bed_id,
+            "place": place.name,
+            # what the ward's census system says is in this bed (a swapped patient differs)
+            "patient_ref": self._census.expected_ref(bed_id),
+            "on_oxygen": patient.on_oxygen,
+            "spo2_scale": patient.spo2_scale,
+            "measure_glucose": patient.needs_glucose,
+            "measure_weight": patient.needs_weight,
+        }
+
+    def step(self, now_s: float) -> None:
+        for ward in sorted(self._wards):
+            rounds = self._wards[ward]
+            if now_s >= rounds.next_round_s:
+                rounds.rounds_started += 1
+                beds = [self.bed_order(ward, p.bed_id) for p in self._world.beds(ward) if p.bed_id]
+                mission_id = f"{rounds.robot_id}-round-{rounds.rounds_started:03d}"
+                self._dispatch(rounds.robot_id, mission_id, {"beds": beds}, ROUND_PRIORITY)
+                rounds.next_round_s += self._interval_s
+                # the full round covers everyone: drop follow-ups that fall before its visit
+                rounds.due = [d for d in rounds.due if d[0] > now_s + 0.5 * self._interval_s]
+                heapq.heapify(rounds.due)
+            due_now: list[str] = []
+            while rounds.due and rounds.due[0][0] <= now_s:
+                _, bed_id = heapq.heappop(rounds.due)
+                if bed_id not in due_now:
+                    due_now.append(bed_id)
+            if due_now:
+                rounds.follow_ups_started += 1
+                mission_id = f"{rounds.robot_id}-followup-{rounds.follow_ups_started:03d}"
+                beds = [self.bed_order(ward, bed_id) for bed_id in sorted(due_now)]
+                self._dispatch(rounds.robot_id, mission_id, {"beds": beds}, FOLLOW_UP_PRIORITY)
+
+    def on_event(self, event: MissionEvent) -> None:
+        """Book the next observation that a clinical record's NEWS2 asks for."""
+        if not self._follow_up or event.kind != "clinical.record":
+            return
+        news2 = event.data.get("news2")
+        bed_id = event.data.get("bed_id")
+        if not news2 or not bed_id:
+            return
+        for rounds in self._wards.values():
+            if rounds.robot_id != event.robot_id:
+                continue
+            due_s = event.stamp_s + float(news2["next_observation_due_s"])
+            already = any(b == bed_id for _, b in rounds.due)
+            if due_s < rounds.next_round_s and not already:
+                heapq.heappush(rounds.due, (due_s, bed_id))
