@@ -1,0 +1,262 @@
+"""MQTT publisher for one robot: envelope, per-topic seq, schema check, QoS/retain from the topic table.
+
+Connection lifecycle after VDA 5050 and Sparkplug: the retained ``connection`` topic reads ONLINE
+after every (re)connect, OFFLINE after a clean :meth:`TelemetryPublisher.close`, and
+CONNECTION_BROKEN — the Last Will, published by the broker — when the robot vanished. Each broker
+connection is a new ``session`` (a bdSeq), so a consumer can tell a stale will from a current one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from telemetry.codec import MessageEncoder, WireMessage
+from telemetry.sinks import TelemetrySink, caller_channel
+from telemetry.topics import Channel
+from telemetry.url import parse_broker_url
+
+__all__ = ["PublisherStats", "TelemetryPublisher", "TelemetrySink"]
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    sent: int  # handed to paho (QoS 1: queued for delivery, also across a reconnect)
+    dropped: int  # QoS 0 while not connected
+    connects: int
+    disconnects: int
+
+
+class TelemetryPublisher:
+    """Publishes one robot's telemetry to an MQTT broker (paho-mqtt 2, MQTT 3.1.1).
+
+    ``connect()`` blocks until the broker accepted the connection (bounded by ``connect_timeout_s``);
+    from then on paho's network thread keeps the link up, reconnecting with exponential backoff.
+    ``publish()`` is thread-safe and never blocks on the network. Use as a context manager to
+    connect on enter and close on exit.
+    """
+
+    def __init__(
+        self,
+        broker_url: str,
+        site: str,
+        robot_id: str,
+        *,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout_s: float = 10.0,
+        validate: bool = True,
+        keepalive_s: int = 30,
+        reconnect_min_delay_s: int = 1,
+        reconnect_max_delay_s: int = 30,
+        max_inflight: int = 100,
+        clock_s: Callable[[], float] = time.time,
+    ) -> None:
+        self.address = parse_broker_url(broker_url)
+        self._encoder = MessageEncoder(site, robot_id, validate=validate)
+        self.site = self._encoder.site
+        self.robot_id = self._encoder.robot_id
+        self.client_id = client_id or f"medbot-{self.site}-{self.robot_id}"
+        self.connect_timeout_s = connect_timeout_s
+        self._clock_s = clock_s  # stamps only ONLINE/OFFLINE/will; callers stamp their own messages
+        self._keepalive_s = keepalive_s
+
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        self._client.reconnect_delay_set(reconnect_min_delay_s, reconnect_max_delay_s)
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.on_pre_connect = self._on_pre_connect
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+
+        self._send_lock = threading.Lock()  # seq order == wire order per topic
+        self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
+        self._pending: deque[mqtt.MQTTMessageInfo] = deque()  # QoS 1 not yet acknowledged
+        self._connected = threading.Event()
+        self._first_connack = threading.Event()
+        self._disconnected = threading.Event()
+        self._connect_error: str | None = None
+        self._started = False
+        self._closed = False
+        self._session = -1
+        self._session_seqs: tuple[int, int] | None = None  # (ONLINE seq, will/OFFLINE seq)
+        self._will_may_have_fired = True  # a session whose will the broker may have used
+        self._sent = self._dropped = self._connects = self._disconnects = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Connect, arm the Last Will, publish ONLINE; raise TimeoutError / ConnectionError on failure."""
+        if self._started:
+            raise RuntimeError("connect() may be called once per TelemetryPublisher")
+        self._started = True
+        self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive_s)
+        self._client.loop_start()
+        ok = self._first_connack.wait(self.connect_timeout_s)
+        if ok and self._connect_error is None:
+            return
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._closed = True
+        if self._connect_error is not None:
+            raise ConnectionRefusedError(f"broker {self.address.url} refused {self.client_id!r}: {self._connect_error}")
+        raise TimeoutError(f"no connection to broker {self.address.url} within {self.connect_timeout_s} s")
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Publish OFFLINE (retained), wait for in-flight QoS 1 up to ``timeout_s``, disconnect cleanly."""
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        deadline = time.monotonic() + timeout_s
+        with self._send_lock:
+            self._closed = True
+            if self._connected.is_set():
+                self._send_connection_state("OFFLINE", last=True)
+            pending = list(self._pending)
+            self._pending.clear()
+        for info in pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(RuntimeError, ValueError):  # lost with the link; the will says so
+                info.wait_for_publish(remaining)
+        self._disconnected.clear()
+        if self._client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # Let the network thread send DISCONNECT before it is stopped, or the broker would
+            # treat the socket close as a failure and publish the will over our OFFLINE.
+            self._disconnected.wait(max(0.1, deadline - time.monotonic()))
+        self._client.loop_stop()
+
+    def __enter__(self) -> TelemetryPublisher:
+        self.connect()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, channel: Channel | str, body: dict[str, Any], stamp_s: float) -> None:
+        """Wrap, number, validate and send ``body``. Raises PayloadError (a ValueError) if invalid.
+
+        While the link is down QoS 0 messages are dropped (counted in :attr:`stats`) and QoS 1
+        messages are queued by paho and sent after the reconnect.
+        """
+        prepared = self._encoder.prepare(caller_channel(channel), body, stamp_s)
+        with self._send_lock:
+            if self._closed or not self._started:
+                why = "closed" if self._closed else "not connected yet"
+                raise RuntimeError(f"publisher {self.client_id!r} is {why}")
+            self._send(self._encoder.seal(prepared))
+
+    def topic(self, channel: Channel | str) -> str:
+        return self._encoder.topic(channel)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def session(self) -> int:
+        """The current birth/death ``session`` number (0 for the first connection)."""
+        return self._session
+
+    @property
+    def stats(self) -> PublisherStats:
+        return PublisherStats(self._sent, self._dropped, self._connects, self._disconnects)
+
+    def _send(self, wire: WireMessage) -> None:
+        info = self._client.publish(wire.topic, wire.payload, qos=wire.qos, retain=wire.retain)
+        if wire.qos == 0:
+            if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                self._sent += 1
+            else:
+                self._dropped += 1
+            return
+        self._sent += 1
+        pending = self._pending
+        pending.append(info)
+        while pending and pending[0].is_published():
+            pending.popleft()
+
+    def _connection_wire(self, state: str, seq: int) -> WireMessage:
+        prepared = self._encoder.prepare(
+            Channel.CONNECTION, {"state": state, "session": self._session}, self._clock_s()
+        )
+        return self._encoder.seal(prepared, seq=seq)
+
+    def _send_connection_state(self, state: str, *, last: bool = False) -> None:
+        assert self._session_seqs is not None
+        online_seq, offline_seq = self._session_seqs
+        self._send(self._connection_wire(state, offline_seq if last else online_seq))
+
+    # -- paho callbacks (network thread) ---------------------------------------------------
+
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        with self._state_lock:
+            if not self._will_may_have_fired:
+                return  # the previous attempt never reached a session: its will is still unused
+            self._will_may_have_fired = False
+            self._session += 1
+            online_seq = self._encoder.reserve_seq(Channel.CONNECTION)
+            will_seq = self._encoder.reserve_seq(Channel.CONNECTION)
+            self._session_seqs = (online_seq, will_seq)
+            will = self._connection_wire("CONNECTION_BROKEN", will_seq)
+        client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        if reason_code.is_failure:
+            self._connect_error = str(reason_code)
+            self._first_connack.set()  # wake connect(), which reports the error
+            return
+        with self._state_lock:
+            self._will_may_have_fired = True
+            self._connects += 1
+        self._disconnected.clear()
+        with self._send_lock:
+            if not self._closed:
+                self._send_connection_state("ONLINE")
+        self._connected.set()
+        self._first_connack.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: Any,
+        properties: Any,
+    ) -> None:
+        with self._state_lock:
+            self._disconnects += 1
+        self._connected.clear()
+        self._disconnected.set()
+
+
+def _is_sink(pub: TelemetryPublisher) -> TelemetrySink:  # mypy checks the protocol is met
+    return pub

@@ -1,0 +1,114 @@
+"""JSON Schema validation of telemetry messages (envelope + channel body), compiled once per channel.
+
+The schemas live in ``telemetry/schemas/*.json`` (draft 2020-12) and are the contract; this module
+only loads and applies them. A failure raises :class:`PayloadError` naming the channel (and topic,
+when known) and the JSON path of the offending value, e.g. ``$.body.pose.x_m``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+
+from telemetry.envelope import schema_name
+from telemetry.topics import Channel, as_channel
+
+ENVELOPE_SCHEMA = "envelope"
+SHARED_SCHEMAS = ("envelope", "common")
+# Channels whose bodies have a schema today; commands and their acks come with the command channel.
+BODY_SCHEMAS: dict[Channel, str] = {
+    Channel.CONNECTION: "connection",
+    Channel.STATE: "state",
+    Channel.VIZ: "viz",
+    Channel.EVENTS: "events",
+    Channel.ALERTS: "alerts",
+    Channel.CLINICAL: "clinical",
+    Channel.FACTSHEET: "factsheet",
+}
+
+
+class PayloadError(ValueError):
+    """A message does not match its channel's schema (or cannot be encoded)."""
+
+    def __init__(self, channel: str, path: str, reason: str, topic: str | None = None) -> None:
+        self.channel = channel
+        self.path = path
+        self.reason = reason
+        self.topic = topic
+        where = f"topic {topic}" if topic else f"channel {channel!r}"
+        super().__init__(f"invalid {channel!r} payload on {where} at {path}: {reason}")
+
+
+def schema_names() -> tuple[str, ...]:
+    return (*SHARED_SCHEMAS, *BODY_SCHEMAS.values())
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed JSON of ``telemetry/schemas/<name>.json``."""
+    text = resources.files("telemetry").joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def _registry() -> Registry:
+    resources_ = [Resource.from_contents(load_schema(n)) for n in schema_names()]
+    return Registry().with_resources((r.id(), r) for r in resources_ if r.id() is not None)  # type: ignore[misc]
+
+
+@functools.cache
+def validator_for(channel: Channel) -> Draft202012Validator:
+    """The compiled validator of a whole message (envelope + body) on ``channel``; cached."""
+    body_name = BODY_SCHEMAS.get(channel)
+    if body_name is None:
+        raise PayloadError(channel.value, "$", "no schema is defined for this channel yet")
+    combined = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": load_schema(ENVELOPE_SCHEMA)["$id"],
+        "properties": {
+            "header": {"properties": {"schema": {"const": schema_name(channel)}}},
+            "body": {"$ref": load_schema(body_name)["$id"]},
+        },
+    }
+    return Draft202012Validator(combined, registry=_registry())
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _describe(error: ValidationError) -> str:
+    # oneOf/anyOf failures: the deepest sub-error usually names the real mistake.
+    if error.context:
+        deepest = best_match(error.context)
+        return f"{deepest.message} (at {json_path(deepest.absolute_path)})"
+    return error.message
+
+
+def validate(channel: Channel | str, message: Any, *, topic: str | None = None) -> None:
+    """Raise :class:`PayloadError` unless ``message`` is a valid envelope for ``channel``."""
+    try:
+        ch = as_channel(channel)
+    except ValueError as exc:
+        raise PayloadError(str(channel), "$", str(exc), topic) from None
+    validator = validator_for(ch)
+    if validator.is_valid(message):
+        return
+    errors = list(validator.iter_errors(message))
+    error = best_match(errors)
+    reason = _describe(error)
+    others = sorted({json_path(e.absolute_path) for e in errors if e is not error})
+    if others:
+        reason += f" (also wrong: {', '.join(others[:5])}{', ...' if len(others) > 5 else ''})"
+    raise PayloadError(ch.value, json_path(error.absolute_path), reason, topic)
