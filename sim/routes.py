@@ -1,0 +1,158 @@
+"""Route graph of a hospital: named nodes (waypoints and places) joined by straight edges.
+
+Robots in the simulator follow these routes the way Nav2 follows a route server's graph. Edge
+weights are lengths computed from coordinates, never typed in, so they cannot drift from the map.
+Shortest paths are cached per source node: the battery reserve asks "how far to my dock" every
+tick, and the graph does not change once loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+
+import networkx as nx
+import numpy as np
+
+from sim.occupancy import OccupancyGrid
+
+Point = tuple[float, float]
+
+# How many of the nearest nodes to try for line of sight before giving up on walls.
+_NEAREST_CANDIDATES = 12
+
+
+class NoRoute(ValueError):
+    """No path exists, or a named node is unknown."""
+
+
+def polyline_length_m(points: Sequence[Point]) -> float:
+    return float(sum(math.dist(a, b) for a, b in itertools.pairwise(points)))
+
+
+class RouteGraph:
+    """A directed networkx graph; a bidirectional edge is stored as two arcs.
+
+    Node attributes: `pos` (x_m, y_m), `level`. Edge attributes: `length_m`, `door` (name or None).
+    Pass the level's occupancy grids so that `nearest_node` skips nodes behind a wall.
+    """
+
+    def __init__(self, graph: nx.DiGraph, grids: dict[int, OccupancyGrid] | None = None) -> None:
+        self.graph = graph
+        self._grids = grids or {}
+        self._by_level: dict[int, tuple[list[str], np.ndarray]] = {}
+        for level in sorted({int(d["level"]) for _, d in graph.nodes(data=True)}):
+            names = sorted(n for n, d in graph.nodes(data=True) if int(d["level"]) == level)
+            xy = np.array([graph.nodes[n]["pos"] for n in names], dtype=np.float64).reshape(-1, 2)
+            self._by_level[level] = (names, xy)
+        self._lengths: dict[str, dict[str, float]] = {}
+        self._paths: dict[str, dict[str, list[str]]] = {}
+
+    @classmethod
+    def build(
+        cls,
+        nodes: dict[str, tuple[float, float, int]],
+        edges: Iterable[tuple[str, str, bool, str | None]],
+        grids: dict[int, OccupancyGrid] | None = None,
+    ) -> RouteGraph:
+        """`nodes`: name → (x_m, y_m, level); `edges`: (a, b, bidirectional, door name or None)."""
+        graph = nx.DiGraph()
+        for name, (x, y, level) in nodes.items():
+            graph.add_node(name, pos=(float(x), float(y)), level=int(level))
+        for a, b, bidirectional, door in edges:
+            length = math.dist(graph.nodes[a]["pos"], graph.nodes[b]["pos"])
+            graph.add_edge(a, b, length_m=length, door=door)
+            if bidirectional:
+                graph.add_edge(b, a, length_m=length, door=door)
+        return cls(graph, grids)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.graph
+
+    def pos(self, name: str) -> Point:
+        self._require(name)
+        x, y = self.graph.nodes[name]["pos"]
+        return (float(x), float(y))
+
+    def nearest_node(self, x_m: float, y_m: float, level: int = 0) -> str:
+        """Nearest node on `level` in line of sight (when a grid is known), else the nearest."""
+        candidates = self._nearest_candidates(x_m, y_m, level)
+        if not candidates:
+            raise NoRoute(f"no route nodes on level {level}")
+        return candidates[0]
+
+    def shortest_path(self, from_node: str, to_node: str) -> list[str]:
+        self._require(from_node)
+        self._require(to_node)
+        paths = self._from(from_node)[1]
+        if to_node not in paths:
+            raise NoRoute(f"no route from {from_node!r} to {to_node!r}")
+        return list(paths[to_node])
+
+    def distance_m(self, from_place: str, to_place: str) -> float:
+        """Shortest route length between two nodes (places or waypoints); NoRoute if unreachable."""
+        self._require(from_place)
+        self._require(to_place)
+        lengths = self._from(from_place)[0]
+        if to_place not in lengths:
+            raise NoRoute(f"no route from {from_place!r} to {to_place!r}")
+        return lengths[to_place]
+
+    def plan(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> list[Point]:
+        """Waypoints from the nearest node that can reach the goal to the goal's coordinates.
+
+        The robot's own position is not included: drive to the first waypoint, then follow.
+        """
+        self._require(goal_place, what="goal")
+        for start in self._nearest_candidates(start_x_m, start_y_m, level):
+            if goal_place in self._from(start)[1]:
+                return [self.pos(n) for n in self._from(start)[1][goal_place]]
+        raise NoRoute(
+            f"no route to {goal_place!r} from ({start_x_m:.2f}, {start_y_m:.2f}) on level {level}"
+        )
+
+    def path_length_m(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> float:
+        """Distance a robot at the start point travels to the goal: to the first waypoint, then along."""
+        waypoints = self.plan(start_x_m, start_y_m, goal_place, level)
+        return math.dist((start_x_m, start_y_m), waypoints[0]) + polyline_length_m(waypoints)
+
+    def is_strongly_connected(self) -> bool:
+        return self.graph.number_of_nodes() > 0 and nx.is_strongly_connected(self.graph)
+
+    def unreachable_from(self, source: str) -> list[str]:
+        """Nodes that cannot be reached from `source`, sorted (empty when all can)."""
+        reached = self._from(source)[0]
+        return sorted(n for n in self.graph.nodes if n not in reached)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _require(self, name: str, what: str = "node") -> None:
+        if name not in self.graph:
+            raise NoRoute(f"unknown {what} {name!r} (not a place or waypoint of the route graph)")
+
+    def _from(self, source: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        if source not in self._lengths:
+            lengths, paths = nx.single_source_dijkstra(self.graph, source, weight="length_m")
+            self._lengths[source] = lengths
+            self._paths[source] = paths
+        return self._lengths[source], self._paths[source]
+
+    def _nearest_candidates(self, x_m: float, y_m: float, level: int) -> list[str]:
+        """Nodes a robot here could drive to in a straight line, nearest first.
+
+        With the level's grid: those of the nearest few in line of sight (or just the nearest, when
+        the point itself is inside a wall cell and sees nothing). Without a grid: the nearest.
+        """
+        if level not in self._by_level:
+            return []
+        names, xy = self._by_level[level]
+        d2 = (xy[:, 0] - x_m) ** 2 + (xy[:, 1] - y_m) ** 2
+        order = [names[i] for i in np.argsort(d2, kind="stable")[:_NEAREST_CANDIDATES]]
+        grid = self._grids.get(level)
+        if grid is None:
+            return order[:1]
+        visible = [n for n in order if grid.segment_is_free((x_m, y_m), self.pos(n))]
+        return visible or order[:1]
