@@ -77,6 +77,12 @@ class Zone:
     level: int = 0
 
     @property
+    def bbox_m(self) -> tuple[float, float, float, float]:
+        xs = [p[0] for p in self.polygon_m]
+        ys = [p[1] for p in self.polygon_m]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    @property
     def area_m2(self) -> float:
         pts = self.polygon_m
         return abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(pts, pts[1:] + pts[:1], strict=True))) / 2
@@ -103,6 +109,12 @@ class World:
     routes: RouteGraph
     levels: dict[int, str] = field(default_factory=lambda: {0: "ground"})
     waypoints: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    # Zones smallest first, so zone_at's first match is the most specific (asked every tick).
+    _zone_index: list[tuple[tuple[float, float, float, float], Zone]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        small_first = sorted(self.zones, key=lambda z: (z.area_m2, z.name))
+        object.__setattr__(self, "_zone_index", [(z.bbox_m, z) for z in small_first])
 
     @property
     def grid(self) -> OccupancyGrid:
@@ -132,12 +144,10 @@ class World:
     def zone_at(self, x_m: float, y_m: float, level: int = 0) -> Zone | None:
         """The most specific (smallest) zone containing the point: a charging bay inside a ward
         answers as the charging bay."""
-        best: Zone | None = None
-        for zone in self._zones_small_first:
-            if zone.level == level and zone.contains(x_m, y_m):
-                best = zone
-                break
-        return best
+        for (xmin, ymin, xmax, ymax), zone in self._zone_index:
+            if xmin <= x_m <= xmax and ymin <= y_m <= ymax and zone.level == level and zone.contains(x_m, y_m):
+                return zone
+        return None
 
     def speed_limit_at_mps(self, x_m: float, y_m: float, level: int = 0, default_mps: float = 1.2) -> float:
         zone = self.zone_at(x_m, y_m, level)
@@ -187,10 +197,6 @@ class World:
         if not xs:
             return (0.0, 0.0, 0.0, 0.0)
         return (min(xs), min(ys), max(xs), max(ys))
-
-    @property
-    def _zones_small_first(self) -> list[Zone]:
-        return sorted(self.zones, key=lambda z: (z.area_m2, z.name))
 
 
 # -- loading ---------------------------------------------------------------------------------

@@ -82,3 +82,10 @@ def test_build_without_a_grid_uses_plain_distance() -> None:
     assert routes.plan(0.5, 0.0, "q") == [(0.0, 0.0), (10.0, 0.0)]
     with pytest.raises(NoRoute, match="level 2"):
         routes.nearest_node(0.0, 0.0, level=2)
+
+
+def test_position_of_a_node(world: World) -> None:
+    bed = world.places["ward-a-bed-02"]
+    assert world.routes.position("ward-a-bed-02") == world.routes.pos(bed.name) == (bed.x_m, bed.y_m)
+    with pytest.raises(NoRoute, match="unknown node 'nowhere'"):
+        world.routes.position("nowhere")
