@@ -21,7 +21,6 @@ from sim.environment import SimEnvironment
 from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
 from sim.scenario import Scenario
-from sim.site_map import WorldSiteMap
 from sim.summary import RunCollector
 from sim.ward_scheduler import WardScheduler
 from sim.world import World, WorldError, load_world
@@ -87,7 +86,6 @@ class SimulationRun:
 
     def _build_fleet(self, journal_dir: Path, sinks: dict[str, TelemetrySink]) -> None:
         registry = load_device_registry()
-        site_map = WorldSiteMap(self.world)
         for placement in self.scenario.robots:
             if placement.dock not in self.world.places:
                 raise ConfigError(self.scenario.source, f"robots[{placement.id}].dock",
@@ -102,7 +100,7 @@ class SimulationRun:
                                     {"sim_env": self.env, "sim_body": body})
             robot = Robot(
                 RobotIdentity(placement.id, self.scenario.site, placement.dock), config, devices, self.clock,
-                site_map=site_map, telemetry=CountingSink(sinks[placement.id], self.telemetry_counts),
+                site_map=self.world, telemetry=CountingSink(sinks[placement.id], self.telemetry_counts),
                 journal_dir=journal_dir,
             )
             self.collector.add_robot(placement.id, placement.kind)
