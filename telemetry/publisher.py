@@ -21,11 +21,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from telemetry.codec import MessageEncoder, WireMessage
-from telemetry.sinks import TelemetrySink, caller_channel
+from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_channel
 from telemetry.topics import Channel
 from telemetry.url import parse_broker_url
 
-__all__ = ["PublisherStats", "TelemetryPublisher", "TelemetrySink"]
+__all__ = ["NullSink", "PublisherStats", "RecordingSink", "TelemetryPublisher", "TelemetrySink"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,5 +258,5 @@ class TelemetryPublisher:
         self._disconnected.set()
 
 
-def _is_sink(pub: TelemetryPublisher) -> TelemetrySink:  # mypy checks the protocol is met
+def _satisfies_sink_protocol(pub: TelemetryPublisher) -> TelemetrySink:  # checked by mypy, never called
     return pub

@@ -94,6 +94,7 @@ class TelemetrySubscriber:
         self._subscribed = threading.Event()
         self._error: str | None = None
         self._started = False
+        self.ignored = 0  # messages outside topic_filter that a broker sent anyway
 
     def connect(self) -> None:
         """Connect and subscribe; returns once the broker acknowledged the subscription."""
@@ -165,6 +166,11 @@ class TelemetrySubscriber:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if not mqtt.topic_matches_sub(self.topic_filter, message.topic):
+            # amqtt 0.12 sends a connecting client the retained messages of *every* client's
+            # subscriptions; a consumer must only see what it asked for.
+            self.ignored += 1
+            return
         received = decode(message.topic, message.payload, bool(message.retain), message.qos)
         with self._cond:
             self._messages.append(received)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -20,6 +20,7 @@ from referencing import Registry, Resource
 from telemetry.envelope import schema_name
 from telemetry.topics import Channel, as_channel
 
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ENVELOPE_SCHEMA = "envelope"
 SHARED_SCHEMAS = ("envelope", "common")
 # Channels whose bodies have a schema today; commands and their acks come with the command channel.
@@ -53,7 +54,7 @@ def schema_names() -> tuple[str, ...]:
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed JSON of ``telemetry/schemas/<name>.json``."""
-    text = resources.files("telemetry").joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
+    text = (SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -1,0 +1,77 @@
+"""One valid body per channel with a schema: for tests, docs and consumers developing against the contract."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from telemetry.topics import Channel
+
+_EXAMPLES: dict[Channel, dict[str, Any]] = {
+    Channel.CONNECTION: {"state": "ONLINE", "session": 0},
+    Channel.STATE: {
+        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": "L2"},
+        "velocity": {"linear_mps": 0.6, "angular_radps": 0.0},
+        "battery": {"soc_fraction": 0.82, "charging": False},
+        "operating_mode": "automatic",
+        "safety": {"state": "normal", "estop_latched": False, "reason": ""},
+        "mission": {
+            "id": "m-0007",
+            "kind": "vitals_round",
+            "state": "measuring",
+            "step": "bed-12",
+            "progress_fraction": 0.4,
+        },
+        "errors": [{"level": "WARNING", "device": "thermometer", "reason": "probe cover low"}],
+        "devices": {"drive_base": "ok", "thermometer": "warning"},
+    },
+    Channel.VIZ: {
+        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": "L2"},
+        "velocity": {"linear_mps": 0.6, "angular_radps": 0.0},
+    },
+    Channel.EVENTS: {
+        "event": "mission.step",
+        "mission_id": "m-0007",
+        "mission_kind": "vitals_round",
+        "step": "bed-12",
+        "reason": None,
+        "data": {"attempt": 1},
+    },
+    Channel.ALERTS: {
+        "alert_id": "al-0001",
+        "severity": "high",
+        "category": "news2",
+        "summary": "NEWS2 7 at bed-12: emergency assessment",
+        "where": {"place": "bed-12", "x_m": 12.5, "y_m": -3.25, "level": "L2"},
+        "evidence_ref": None,
+        "data": {"news2_total": 7},
+    },
+    Channel.CLINICAL: {
+        "record_id": "rec-0001",
+        "record_type": "vitals",
+        "patient_ref": "pt-3fa9c2",
+        "bed_ref": "bed-12",
+        "observations": {
+            "respiration_rate_per_min": 24,
+            "spo2_percent": 93,
+            "on_oxygen": False,
+            "consciousness": "A",
+            "temperature_c": 38.4,
+        },
+        "news2": {"total": 7, "risk": "high", "per_parameter": {"respiration_rate": 2}, "response": "emergency"},
+    },
+    Channel.FACTSHEET: {
+        "kind": "vitals-rover",
+        "capabilities": ["navigate", "measure_vitals"],
+        "software_version": "0.1.0",
+    },
+}
+
+
+def example_body(channel: Channel | str) -> dict[str, Any]:
+    """A fresh deep copy of the example body of ``channel`` (KeyError if it has no schema yet)."""
+    return copy.deepcopy(_EXAMPLES[Channel(channel)])
+
+
+def example_channels() -> tuple[Channel, ...]:
+    return tuple(_EXAMPLES)

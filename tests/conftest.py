@@ -1,0 +1,119 @@
+"""Shared pytest fixtures. Each section belongs to one area; append new sections below."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Keep the project's packages ahead of the tests/<area>/ folders. For this rootdir conftest pytest
+# puts tests/ first on sys.path, where tests/telemetry/ (no __init__.py) would import as a namespace
+# package shadowing the real telemetry/ (its __init__ and package data then go missing).
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT in sys.path:
+    sys.path.remove(_REPO_ROOT)
+sys.path.insert(0, _REPO_ROOT)
+
+# ---------------------------------------------------------------------------------------------
+# Mosquitto (telemetry): one real broker per test session on a free loopback port.
+# ---------------------------------------------------------------------------------------------
+
+MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
+MOSQUITTO_START_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class MosquittoBroker:
+    host: str
+    port: int
+    pid: int
+    config_path: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def _find_mosquitto() -> str | None:
+    for candidate in MOSQUITTO_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("mosquitto")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _port_accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
+    """A running Mosquitto (anonymous, no persistence) with ``.url``, ``.host``, ``.port``."""
+    binary = _find_mosquitto()
+    if binary is None:
+        pytest.fail(
+            "mosquitto is not installed (looked in "
+            f"{', '.join(MOSQUITTO_CANDIDATES)} and PATH); install it with "
+            "`apt-get install -y mosquitto mosquitto-clients` — broker tests need the real broker",
+            pytrace=False,
+        )
+    host = "127.0.0.1"
+    workdir = tmp_path_factory.mktemp("mosquitto")
+    port = _free_port(host)
+    config_path = workdir / "mosquitto.conf"
+    log_path = workdir / "mosquitto.log"
+    config_path.write_text(
+        f"listener {port} {host}\nallow_anonymous true\npersistence false\n"
+        "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n",
+        encoding="utf-8",
+    )
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([binary, "-c", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + MOSQUITTO_START_TIMEOUT_S
+        while not _port_accepts(host, port):
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"mosquitto exited with code {proc.returncode} before listening on {host}:{port}; "
+                    f"log:\n{log_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"mosquitto did not accept connections on {host}:{port} within "
+                    f"{MOSQUITTO_START_TIMEOUT_S} s; log:\n{log_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            time.sleep(0.05)
+        yield MosquittoBroker(host, port, proc.pid, config_path, log_path)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+# --------------------------------------------------------------------------- end of Mosquitto
