@@ -1,0 +1,19 @@
+"""Everything a mission may use, injected: who it runs on, the clock, the devices, the event sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hal.clock import Clock
+from hal.device_set import DeviceSet
+from missions.events import MissionEvent
+
+
+@dataclass(frozen=True)
+class MissionContext:
+    robot_id: str
+    clock: Clock
+    devices: DeviceSet
+    emit: Callable[[MissionEvent], None]
+    home_dock: str
