@@ -1,0 +1,12 @@
+"""Hardware-side device models (drivers): register them into a `DeviceRegistry`."""
+
+from __future__ import annotations
+
+from hal.registry import DeviceRegistry
+
+
+def register(registry: DeviceRegistry) -> None:
+    """Register every hardware driver model this package provides."""
+    from hal.drivers import opencv_tags
+
+    opencv_tags.register(registry)
