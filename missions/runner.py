@@ -69,6 +69,7 @@ class MissionRunner:
         self._safety_hold: str | None = None
         self._auto_dock_id: str | None = None
         self._no_auto_dock_before_s = float("-inf")
+        self._dock_failed = False
         known = journal.replay()
         self._known_ids: set[str] = set(known)
         self._seq = max((record.seq for record in known.values()), default=0)
@@ -223,7 +224,7 @@ class MissionRunner:
         if current is None and not self._queued:
             return  # nothing to protect; an idle robot is sent home by its operator or fleet
         if now_s < self._no_auto_dock_before_s:
-            if current is not None:  # the dock just failed: keep still rather than drain the reserve
+            if current is not None and self._dock_failed:  # keep still rather than drain the reserve
                 self._requeue(current, "battery reserve reached and the dock is unavailable")
             return
         if current is not None:
@@ -254,7 +255,7 @@ class MissionRunner:
 
     def _held_for_dock(self, now_s: float) -> bool:
         """While the dock is unavailable and the reserve is reached, only a dock mission may start."""
-        if now_s >= self._no_auto_dock_before_s or not self._queue:
+        if not self._dock_failed or now_s >= self._no_auto_dock_before_s or not self._queue:
             return False
         return self._queued[sorted(self._queue)[0][2]].kind != DOCK_KIND
 
@@ -264,9 +265,12 @@ class MissionRunner:
         assert mission.result is not None
         self.history.append(mission.result)
         if mission.mission_id == self._auto_dock_id:
+            # no second automatic dock trip for a while, whatever the outcome: a reserve flag that
+            # stays up after a full charge must not bounce the robot between dock and work
             self._auto_dock_id = None
-            if mission.result.outcome != Lifecycle.SUCCEEDED.value:
-                self._no_auto_dock_before_s = self.ctx.clock.now_s() + self.dock_retry_s
+            self._no_auto_dock_before_s = self.ctx.clock.now_s() + self.dock_retry_s
+            self._dock_failed = mission.result.outcome != Lifecycle.SUCCEEDED.value
+            if self._dock_failed:
                 self._emit(
                     ev.ALERT, mission, reason=mission.result.reason,
                     data={"alert_id": f"{mission.mission_id}.dock", "severity": ev.Severity.HIGH.value,
