@@ -29,7 +29,7 @@ from missions.journal import Journal
 from missions.runner import MissionRunner
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
-from telemetry.publisher import TelemetrySink
+from telemetry.sinks import TelemetrySink
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from missions.events import MissionEvent
 from robots.config import RobotKindConfig
-from telemetry.publisher import TelemetrySink
+from telemetry.sinks import TelemetrySink
 from telemetry.topics import Channel
 
 SOFTWARE_VERSION = "0.1.0"
@@ -62,7 +62,7 @@ def _relevant(state: dict[str, Any]) -> tuple[Any, ...]:
         state["safety"]["state"],
         state["safety"]["estop_latched"],
         state["battery"]["charging"],
-        mission.get("mission_id"),
+        mission.get("id"),
         mission.get("state"),
         mission.get("step"),
         tuple((e["device"], e["level"]) for e in state["errors"]),

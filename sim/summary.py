@@ -44,11 +44,11 @@ class RunCollector:
             self.records.setdefault(str(event.data["record_id"]), dict(event.data))
         elif event.kind == "patient.skipped":
             self.skipped.append({"robot": event.robot_id, "mission_id": event.mission_id,
-                                 "bed_id": event.data.get("bed_id"), "reason": event.reason})
+                                 "bed_id": event.data.get("bed_ref"), "reason": event.reason})
         elif event.kind == "alert":
             alert = {"robot": event.robot_id, "severity": event.data.get("severity"),
                      "category": event.data.get("category"), "summary": event.data.get("summary"),
-                     "bed_id": event.data.get("bed_id"), "stamp_s": event.stamp_s}
+                     "bed_id": event.data.get("bed_ref"), "stamp_s": event.stamp_s}
             self.alerts.append(alert)
             where = event.data.get("where") or {}
             if "x_m" in where and "y_m" in where:
@@ -75,11 +75,11 @@ class RunCollector:
         for alert in self.alerts:
             if alert["category"] == "news2":
                 news2_alerts[str(alert["severity"])] += 1
-        measured_beds = sorted({str(r.get("bed_id")) for r in self.records.values()})
+        measured_beds = sorted({str(r.get("bed_ref")) for r in self.records.values()})
         alerted_beds = {a["bed_id"] for a in self.alerts if a["category"] == "news2"}
         by_bed: dict[str, int] = defaultdict(int)
         for record in self.records.values():
-            by_bed[str(record.get("bed_id"))] += 1
+            by_bed[str(record.get("bed_ref"))] += 1
         return {
             **header,
             "robots": per_robot,

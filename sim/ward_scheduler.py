@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from missions.events import MissionEvent
-
 from sim.patients import PatientCensus
 from sim.world import World
 
@@ -99,7 +98,7 @@ class WardScheduler:
         if not self._follow_up or event.kind != "clinical.record":
             return
         news2 = event.data.get("news2")
-        bed_id = event.data.get("bed_id")
+        bed_id = event.data.get("bed_ref")
         if not news2 or not bed_id:
             return
         for rounds in self._wards.values():

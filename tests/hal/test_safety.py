@@ -72,7 +72,7 @@ def test_estop_zeroes_drive_on_the_same_tick_and_blocks_commands(rig):
 
 
 def test_estop_latches_until_explicit_reset_after_release(rig):
-    clock, drive, sup = rig
+    clock, _drive, sup = rig
     sup.update(clock.now_s(), inputs(estop=True))
     clock.advance(0.1)
     status = sup.update(clock.now_s(), inputs(estop=False))  # button released, still latched
@@ -112,14 +112,14 @@ def test_watchdog_stops_a_stale_command(rig):
 
 
 def test_bumper_is_a_protective_stop_that_clears_by_itself(rig):
-    clock, drive, sup = rig
+    clock, _drive, sup = rig
     assert sup.update(clock.now_s(), inputs(bumper=True)).state is SafetyState.PROTECTIVE_STOP
     assert sup.command_velocity(Twist2D(0.5, 0.0)) == Twist2D.zero()
     assert sup.update(clock.now_s(), inputs()).state is SafetyState.NORMAL
 
 
 def test_zone_speed_limit_is_slower_in_wards(rig):
-    clock, drive, sup = rig
+    clock, _drive, sup = rig
     sup.update(clock.now_s(), inputs(x_m=5.0))
     assert sup.command_velocity(Twist2D(1.0, 0.0)).linear_mps == pytest.approx(0.5)
     assert sup.command_velocity(Twist2D(-1.0, 0.0)).linear_mps == pytest.approx(-0.5)
@@ -128,7 +128,7 @@ def test_zone_speed_limit_is_slower_in_wards(rig):
 
 
 def test_battery_reserve_grows_with_distance_to_dock_and_releases_after_charging(rig):
-    clock, drive, sup = rig
+    clock, _drive, sup = rig
     near = sup.reserve_needed_soc_fraction(Pose2D(10.0, 0, 0))
     far = sup.reserve_needed_soc_fraction(Pose2D(200.0, 0, 0))
     assert far > near > 0.15
