@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -167,7 +168,7 @@ class PatientCensus:
     def __init__(
         self,
         seed: int,
-        beds: list[BedPlace],
+        beds: Sequence[BedPlace],
         start_s: float,
         *,
         deteriorating_fraction: float = 0.2,
