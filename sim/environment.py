@@ -42,6 +42,7 @@ class SimEnvironment:
         self._bodies: dict[str, SimBody] = {}
         self._rngs: dict[tuple[str, str], np.random.Generator] = {}
         self._faults: dict[tuple[str, str], list[Fault]] = {}
+        self._faulted_robots: set[str] = set()
         self._estops: dict[str, str] = {}  # robot_id → source, while pressed
 
     # -- robots --------------------------------------------------------------------------------
@@ -116,9 +117,14 @@ class SimEnvironment:
         """Break a device (by its configured name or its kind) from `from_s` (default: now)
         until `until_s` (default: until cleared)."""
         self._faults.setdefault((robot_id, device_name), []).append(Fault(reason, from_s, until_s))
+        self._faulted_robots.add(robot_id)
 
     def clear_fault(self, robot_id: str, device_name: str) -> None:
         self._faults.pop((robot_id, device_name), None)
+
+    def has_faults(self, robot_id: str) -> bool:
+        """Whether any fault was ever injected for this robot (a cheap check for every tick)."""
+        return robot_id in self._faulted_robots
 
     def fault_for(self, robot_id: str, device_name: str, now_s: float) -> str | None:
         for fault in self._faults.get((robot_id, device_name), []):

@@ -33,6 +33,8 @@ class SimLink:
 
     def fault(self) -> str | None:
         """The injected fault, by the device's configured name or by its kind."""
+        if not self.env.has_faults(self.robot_id):
+            return None
         now_s = self._device.clock.now_s()
         return self.env.fault_for(self.robot_id, self._device.name, now_s) or self.env.fault_for(
             self.robot_id, self._device.kind, now_s
