@@ -25,6 +25,8 @@ from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_chann
 from telemetry.topics import Channel
 from telemetry.url import parse_broker_url
 
+_PENDING_PRUNE_AT = 1000
+
 __all__ = ["NullSink", "PublisherStats", "RecordingSink", "TelemetryPublisher", "TelemetrySink"]
 
 
@@ -88,6 +90,7 @@ class TelemetryPublisher:
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()  # QoS 1 not yet acknowledged
+        self._prune_at = _PENDING_PRUNE_AT
         self._connected = threading.Event()
         self._first_connack = threading.Event()
         self._disconnected = threading.Event()
@@ -196,6 +199,9 @@ class TelemetryPublisher:
         pending.append(info)
         while pending and pending[0].is_published():
             pending.popleft()
+        if len(pending) > self._prune_at:  # a burst, or acks out of order after a reconnect: sweep
+            self._pending = deque(i for i in pending if not i.is_published())
+            self._prune_at = max(_PENDING_PRUNE_AT, 2 * len(self._pending))  # amortised O(1)
 
     def _connection_wire(self, state: str, seq: int) -> WireMessage:
         prepared = self._encoder.prepare(

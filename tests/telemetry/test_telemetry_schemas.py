@@ -8,7 +8,15 @@ from jsonschema import Draft202012Validator
 from telemetry.envelope import make_envelope
 from telemetry.examples import example_body, example_channels
 from telemetry.topics import Channel
-from telemetry.validate import BODY_SCHEMAS, PayloadError, load_schema, schema_names, validate, validator_for
+from telemetry.validate import (
+    BODY_SCHEMAS,
+    PayloadError,
+    fast_validator_for,
+    load_schema,
+    schema_names,
+    validate,
+    validator_for,
+)
 
 STAMP = 1_700_000_000.5
 
@@ -98,3 +106,15 @@ def test_channel_without_schema_yet_is_a_clear_error() -> None:
 def test_payload_error_is_a_value_error_and_validators_are_cached() -> None:
     assert issubclass(PayloadError, ValueError)
     assert validator_for(Channel.STATE) is validator_for(Channel.STATE)
+
+
+@pytest.mark.parametrize(("channel", "mutation", "path"), BAD_CASES)
+def test_fast_validator_agrees_with_jsonschema(channel: Channel, mutation: str, path: str) -> None:
+    fast = fast_validator_for(channel)
+    assert fast is not None, "jsonschema-rs is not installed: validation would take ~1 ms per message"
+    good = envelope(channel, example_body(channel))
+    assert fast.is_valid(good) and validator_for(channel).is_valid(good)
+    body = example_body(channel)
+    exec(mutation, {}, {"body": body})
+    bad = envelope(channel, body)
+    assert not fast.is_valid(bad) and not validator_for(channel).is_valid(bad)
