@@ -10,7 +10,7 @@ from telemetry.topics import Channel
 _EXAMPLES: dict[Channel, dict[str, Any]] = {
     Channel.CONNECTION: {"state": "ONLINE", "session": 0},
     Channel.STATE: {
-        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": "L2"},
+        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": 2},
         "velocity": {"linear_mps": 0.6, "angular_radps": 0.0},
         "battery": {"soc_fraction": 0.82, "charging": False},
         "operating_mode": "automatic",
@@ -26,7 +26,7 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "devices": {"drive_base": "ok", "thermometer": "warning"},
     },
     Channel.VIZ: {
-        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": "L2"},
+        "pose": {"x_m": 12.5, "y_m": -3.25, "yaw_rad": 1.571, "level": 2},
         "velocity": {"linear_mps": 0.6, "angular_radps": 0.0},
     },
     Channel.EVENTS: {
@@ -42,7 +42,7 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "severity": "high",
         "category": "news2",
         "summary": "NEWS2 7 at bed-12: emergency assessment",
-        "where": {"place": "bed-12", "x_m": 12.5, "y_m": -3.25, "level": "L2"},
+        "where": {"place": "bed-12", "x_m": 12.5, "y_m": -3.25, "level": 2},
         "evidence_ref": None,
         "data": {"news2_total": 7},
     },
