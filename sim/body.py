@@ -85,6 +85,7 @@ class SimBody:
         self.is_charging = False
         self.battery_power_w = 0.0  # positive while charging
         self.charge_cycles = 0
+        self.charged_wh = 0.0  # energy put into the pack over the run (top-ups included)
         self.track: list[tuple[float, float]] = [(pose.x_m, pose.y_m)]
         self._session_start_soc: float | None = None
         self._session_counted = False
@@ -95,6 +96,11 @@ class SimBody:
     def voltage_v(self) -> float:
         """A 24 V LiFePO4-like pack: 22.0 V empty to 27.0 V full."""
         return 22.0 + 5.0 * self.soc_fraction
+
+    @property
+    def equivalent_full_cycles(self) -> float:
+        """Charge put in, in full-capacity units: counts short top-ups that `charge_cycles` skips."""
+        return self.charged_wh / self.battery_capacity_wh
 
     @property
     def current_a(self) -> float:
@@ -163,6 +169,8 @@ class SimBody:
         else:
             power_w = -load_w
         self.battery_power_w = power_w
+        if charging:
+            self.charged_wh += power_w * dt_s / 3600.0
         self.soc_fraction = min(1.0, max(0.0, self.soc_fraction + power_w * dt_s / 3600.0 / self.battery_capacity_wh))
         self._track_charge_session(charging)
         self.is_charging = charging

@@ -138,6 +138,8 @@ def test_charges_on_a_dock_and_counts_a_cycle(world: World) -> None:
     assert body.charge_cycles == 1
     run(body, world, 3600.0)
     assert body.charge_cycles == 1  # one session, one cycle
+    assert body.equivalent_full_cycles == pytest.approx(body.charged_wh / 600.0)
+    assert body.equivalent_full_cycles == pytest.approx(200.0 * 70.0 / 60.0 / 600.0, abs=2e-3)  # 70 min at 200 W
     # driving off ends the session; a short top-up (< 5 %) does not count
     body.commanded = Twist2D(0.3, 0.0)
     run(body, world, 2.0)
