@@ -31,6 +31,8 @@ class SafetyConfig:
     reserve_floor_soc_fraction: float = 0.15
     #: once the reserve is reached, it stays reached until charged back to this level
     reserve_release_soc_fraction: float = 0.9
+    #: how often the route to the dock is re-measured (the charge falls slowly; routing is not free)
+    reserve_check_period_s: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("watchdog_timeout_s", "max_speed_mps", "energy_per_m_wh", "battery_capacity_wh"):
@@ -61,6 +63,8 @@ class SafetySupervisor:
         self._estop_reason = ""
         self._remote_estop_source: str | None = None
         self._reserve_reached = False
+        self._reserve_need_soc_fraction = 1.0
+        self._reserve_checked_s = -math.inf
         self._last_command_s = -math.inf
         self._status: SafetyStatus | None = None
         self._pose = Pose2D(0.0, 0.0, 0.0)
@@ -165,5 +169,9 @@ class SafetySupervisor:
         if self._reserve_reached:
             if inputs.battery_soc_fraction >= self.config.reserve_release_soc_fraction:
                 self._reserve_reached = False
-        elif inputs.battery_soc_fraction <= self.reserve_needed_soc_fraction(inputs.pose):
+            return
+        if self._now_s - self._reserve_checked_s >= self.config.reserve_check_period_s:
+            self._reserve_need_soc_fraction = self.reserve_needed_soc_fraction(inputs.pose)
+            self._reserve_checked_s = self._now_s
+        if inputs.battery_soc_fraction <= self._reserve_need_soc_fraction:
             self._reserve_reached = True

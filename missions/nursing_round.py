@@ -483,7 +483,7 @@ class NursingRound(Mission):
                 pose = None
         where: dict[str, Any] = {"place": bed.order.place, "x_m": 0.0, "y_m": 0.0}
         if pose is not None:
-            where.update(x_m=round(pose.x_m, 3), y_m=round(pose.y_m, 3), level=str(pose.level))
+            where.update(x_m=round(pose.x_m, 3), y_m=round(pose.y_m, 3), level=pose.level)
         return where
 
 

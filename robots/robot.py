@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 EventListener = Callable[[MissionEvent], None]
 
+#: device health is polled this often for the state's change detection (it is published in full
+#: with every state message)
+HEALTH_CHECK_PERIOD_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class RobotIdentity:
@@ -96,6 +100,8 @@ class Robot:
         self.runner = MissionRunner(context, self.journal, catalog or default_catalog())
         self.last_command_sent = Twist2D.zero()
         self._is_set_up = False
+        self._health_checked_s = float("-inf")
+        self._health_signature: tuple[tuple[str, str], ...] = ()
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -137,8 +143,31 @@ class Robot:
             navigator.step(now_s)
             wish = navigator.velocity_request()
         self.last_command_sent = self.supervisor.command_velocity(wish or Twist2D.zero())
-        self.telemetry.on_tick(now_s, self.snapshot(status))
+        self.telemetry.on_tick(now_s, self._signature(now_s, status), lambda: self.snapshot(status), self._viz)
         return status
+
+    def _signature(self, now_s: float, status: SafetyStatus) -> tuple[object, ...]:
+        """Cheap summary of what counts as a relevant state change (not every centimetre)."""
+        if now_s - self._health_checked_s >= HEALTH_CHECK_PERIOD_S:
+            self._health_signature = tuple(
+                (d.name, d.health().status.value) for d in self.devices
+            )
+            self._health_checked_s = now_s
+        mission = self.runner.current
+        battery = self.devices.battery
+        return (
+            self.runner.paused,
+            status.state,
+            status.estop_latched,
+            battery.state().is_charging if battery is not None else None,
+            (mission.mission_id, mission.state, mission.step) if mission is not None else None,
+            self._health_signature,
+        )
+
+    def _viz(self) -> dict[str, Any]:
+        assert self.devices.drive_base is not None
+        odom = self.devices.drive_base.odometry()
+        return {"pose": _pose_body(odom.pose), "velocity": _velocity_body(odom.velocity)}
 
     def _read_safety_inputs(self) -> SafetyInputs:
         devices = self.devices
@@ -200,10 +229,8 @@ class Robot:
             elif h.status is HealthStatus.WARNING:
                 errors.append({"level": "WARNING", "device": device.name, "reason": h.reason})
         return {
-            "pose": {"x_m": round(odom.pose.x_m, 3), "y_m": round(odom.pose.y_m, 3),
-                     "yaw_rad": round(odom.pose.yaw_rad, 3), "level": odom.pose.level},
-            "velocity": {"linear_mps": round(odom.velocity.linear_mps, 3),
-                         "angular_radps": round(odom.velocity.angular_radps, 3)},
+            "pose": _pose_body(odom.pose),
+            "velocity": _velocity_body(odom.velocity),
             "battery": {"soc_fraction": round(battery.soc_fraction, 3), "charging": battery.is_charging},
             "operating_mode": "paused" if self.runner.paused else "automatic",
             "safety": {"state": status.state.value, "estop_latched": status.estop_latched, "reason": status.reason},
@@ -216,3 +243,12 @@ class Robot:
         self.telemetry.on_event(event)
         for listener in self._listeners:
             listener(event)
+
+
+def _pose_body(pose: Pose2D) -> dict[str, Any]:
+    return {"x_m": round(pose.x_m, 3), "y_m": round(pose.y_m, 3), "yaw_rad": round(pose.yaw_rad, 3),
+            "level": pose.level}
+
+
+def _velocity_body(velocity: Twist2D) -> dict[str, Any]:
+    return {"linear_mps": round(velocity.linear_mps, 3), "angular_radps": round(velocity.angular_radps, 3)}

@@ -7,6 +7,7 @@ each on its own channel (clinical data only on the clinical channel).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from missions.events import MissionEvent
@@ -34,15 +35,22 @@ class TelemetryBridge:
             now_s,
         )
 
-    def on_tick(self, now_s: float, state: dict[str, Any]) -> None:
-        signature = _relevant(state)
+    def on_tick(
+        self,
+        now_s: float,
+        signature: tuple[Any, ...],
+        state: Callable[[], dict[str, Any]],
+        viz: Callable[[], dict[str, Any]],
+    ) -> None:
+        """Publish state when its signature changed or the period ran out; viz at its rate.
+        The bodies are built only when they are sent."""
         period = self.config.telemetry
         if signature != self._last_signature or now_s - self._last_state_s >= period.state_period_s:
-            self.sink.publish(Channel.STATE, state, now_s)
+            self.sink.publish(Channel.STATE, state(), now_s)
             self._last_state_s = now_s
             self._last_signature = signature
         if now_s - self._last_viz_s >= period.viz_period_s:
-            self.sink.publish(Channel.VIZ, {"pose": state["pose"], "velocity": state["velocity"]}, now_s)
+            self.sink.publish(Channel.VIZ, viz(), now_s)
             self._last_viz_s = now_s
 
     def on_event(self, event: MissionEvent) -> None:
@@ -52,21 +60,6 @@ class TelemetryBridge:
             self.sink.publish(Channel.CLINICAL, dict(event.data), event.stamp_s)
         else:
             self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
-
-
-def _relevant(state: dict[str, Any]) -> tuple[Any, ...]:
-    """What counts as a relevant change (not every centimetre or tenth of a percent)."""
-    mission = state["mission"] or {}
-    return (
-        state["operating_mode"],
-        state["safety"]["state"],
-        state["safety"]["estop_latched"],
-        state["battery"]["charging"],
-        mission.get("id"),
-        mission.get("state"),
-        mission.get("step"),
-        tuple((e["device"], e["level"]) for e in state["errors"]),
-    )
 
 
 def event_body(event: MissionEvent) -> dict[str, Any]:

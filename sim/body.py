@@ -18,6 +18,7 @@ DOCK_RADIUS_M = 0.3
 #: a charging session that adds at least this much charge counts as one cycle
 CHARGE_CYCLE_MIN_GAIN = 0.05
 #: the report's track keeps a point every this many metres
+RECHARGE_BELOW_FRACTION = 0.97
 TRACK_SPACING_M = 0.5
 _COLLISION_STEP_M = 0.05
 
@@ -160,7 +161,10 @@ class SimBody:
 
     def _update_battery(self, dt_s: float, world: BodyWorld) -> None:
         load_w = self.idle_power_w + self.motion_power_w_per_mps * abs(self.velocity.linear_mps)
-        charging = self._on_dock(world) and self.soc_fraction < 1.0
+        # Like a real charger: charge to full, then only top up once the charge has fallen below
+        # RECHARGE_BELOW_FRACTION (otherwise the charging flag flickers with the hotel load).
+        needs_charge = self.soc_fraction < (1.0 if self.is_charging else RECHARGE_BELOW_FRACTION)
+        charging = self._on_dock(world) and needs_charge
         if charging:
             # Constant power, tapering linearly above 90 % (constant-voltage phase); the charger
             # also carries the hotel load.

@@ -124,8 +124,10 @@ class PatientModel:
             waves += [(fast, float(rng.uniform(60, 300)), _phase(rng)) for _ in range(2)]
             self._waves[key] = waves
         self.deteriorating = deteriorating
-        self.onset_s = start_s + float(rng.uniform(0.5, 4.0)) * _HOUR_S
-        self.ramp_s = float(rng.uniform(3.0, 6.0)) * _HOUR_S
+        # Some are already going off when the day starts (admitted overnight, a post-op patient),
+        # others turn during the day: both must be caught, the first by the morning round.
+        self.onset_s = start_s + float(rng.uniform(-3.0, 5.0)) * _HOUR_S
+        self.ramp_s = float(rng.uniform(2.0, 5.0)) * _HOUR_S
         self.peak_severity = float(rng.uniform(0.6, 1.0))  # some plateau at "urgent", some go on
 
     def __repr__(self) -> str:

@@ -24,7 +24,8 @@ from sim.scenario import Scenario
 from sim.summary import RunCollector
 from sim.ward_scheduler import WardScheduler
 from sim.world import World, WorldError, load_world
-from telemetry.publisher import NullSink, TelemetryPublisher, TelemetrySink
+from telemetry.publisher import TelemetryPublisher
+from telemetry.sinks import NullSink, TelemetrySink
 
 log = logging.getLogger(__name__)
 

@@ -185,3 +185,25 @@ def test_a_flat_battery_stops_the_robot(world: World) -> None:
     body.commanded = Twist2D(0.5, 0.0)
     run(body, world, 2.0)
     assert body.pose.x_m == pytest.approx(1.0)
+
+
+def test_charger_tops_up_only_below_threshold_and_stops_when_full() -> None:
+    """Charging does not flicker with the hotel load: full → off until the charge falls below 97 %."""
+    from sim.body import RECHARGE_BELOW_FRACTION
+    from sim.world import load_default_world
+
+    world = load_default_world()
+    dock = world.places["dock-ward-a"]
+    body = SimBody("r", dock.pose, soc_fraction=0.98)
+    body.integrate(1.0, world)
+    assert not body.is_charging  # above the top-up threshold: runs on the battery
+    body.soc_fraction = RECHARGE_BELOW_FRACTION - 0.01
+    flips = 0
+    was = body.is_charging
+    for _ in range(3 * 3600):
+        body.integrate(1.0, world)
+        flips += body.is_charging != was
+        was = body.is_charging
+    assert body.soc_fraction >= RECHARGE_BELOW_FRACTION - 0.01
+    # charge on, full, off, drained below the threshold, on again ... never every tick
+    assert 1 <= flips <= 6

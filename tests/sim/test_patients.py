@@ -99,9 +99,9 @@ def test_deteriorating_patients_worsen_over_hours() -> None:
     census = PatientCensus(11, beds(30), START_S)
     peaks = []
     for p in census.deteriorating():
-        early = p.vitals_at(START_S)
+        early = p.vitals_at(p.onset_s)  # the last moment before it starts
         late = p.vitals_at(p.onset_s + p.ramp_s)
-        assert news2_at(p, START_S) <= 3
+        assert news2_at(p, p.onset_s) <= 3
         assert late.respiration_rate_per_min > early.respiration_rate_per_min + 4
         assert late.pulse_bpm > early.pulse_bpm + 15
         assert late.temperature_c > early.temperature_c + 0.8

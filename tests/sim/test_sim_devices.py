@@ -293,6 +293,7 @@ def test_navigator_new_goal_cancels_the_old_one(sim: Sim) -> None:
 
 
 def test_battery_estop_and_bumper(sim: Sim) -> None:
+    sim.body.soc_fraction = 0.6  # docked below the charger's top-up threshold
     with sim.build("battery") as battery, sim.build("estop") as estop, sim.build("bumper") as bumper:
         sim.tick(1.0)
         state = battery.state()
