@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from hal.battery import Battery
@@ -34,7 +34,9 @@ class MissingDevice(DeviceError):
 
 @dataclass
 class DeviceSet:
-    """One optional slot per device kind; `require()` names what is missing."""
+    """A robot's devices. The common kinds have a typed slot each; any other kind (imaging,
+    lab, security devices ...) and a second device of a kind live in `others`, found by kind
+    (and name) through `require()` / `find()`, which name what is missing."""
 
     drive_base: DriveBase | None = None
     navigator: Navigator | None = None
@@ -53,26 +55,38 @@ class DeviceSet:
     glucometer: Glucometer | None = None
     scale: Scale | None = None
     respiration_monitor: RespirationMonitor | None = None
+    others: list[Device] = field(default_factory=list)
 
     @classmethod
     def slot_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+        return [f.name for f in fields(cls) if f.name != "others"]
 
-    def require(self, kind: type[D]) -> D:
-        device = getattr(self, kind.kind, None)
-        if not isinstance(device, kind):
-            raise MissingDevice(kind.kind, "this robot has no such device configured")
+    def find(self, kind: type[D], name: str | None = None) -> D | None:
+        """The device of this kind (and name, when given); None when absent."""
+        matches = [d for d in self if isinstance(d, kind) and (name is None or d.name == name)]
+        if name is None and len(matches) > 1:
+            raise MissingDevice(kind.kind, f"several devices of this kind ({', '.join(d.name for d in matches)}): "
+                                "ask by name")
+        return matches[0] if matches else None
+
+    def require(self, kind: type[D], name: str | None = None) -> D:
+        device = self.find(kind, name)
+        if device is None:
+            what = f"no {kind.kind} device" + (f" named {name!r}" if name else "")
+            raise MissingDevice(kind.kind, f"{what} is configured on this robot")
         return device
 
     def add(self, device: Device) -> None:
-        if device.kind not in self.slot_names():
-            raise ValueError(f"no slot for device kind {device.kind!r}")
-        if getattr(self, device.kind) is not None:
-            raise ValueError(f"a {device.kind} is already configured")
-        setattr(self, device.kind, device)
+        if any(d.name == device.name for d in self):
+            raise ValueError(f"a device named {device.name!r} is already configured")
+        if device.kind in self.slot_names() and getattr(self, device.kind) is None:
+            setattr(self, device.kind, device)
+        else:
+            self.others.append(device)
 
     def __iter__(self) -> Iterator[Device]:
         for name in self.slot_names():
             device = getattr(self, name)
             if device is not None:
                 yield device
+        yield from self.others

@@ -3,6 +3,8 @@ new catalog each time, so a test or a robot kind can register its own missions."
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,7 +59,23 @@ class MissionCatalog:
 
 
 def default_catalog() -> MissionCatalog:
+    """A new catalog with every mission shipped: the nursing round, return-to-dock, and every
+    module of this package that declares `MISSIONS = (MissionClass, ...)` (name order)."""
     catalog = MissionCatalog()
     catalog.register(NursingRound)
     catalog.register(ReturnToDock)
+    for mission in discovered_missions():
+        catalog.register(mission)
     return catalog
+
+
+def discovered_missions() -> list[type[Mission]]:
+    import missions
+
+    found: list[type[Mission]] = []
+    for info in sorted(pkgutil.iter_modules(missions.__path__), key=lambda m: m.name):
+        if info.ispkg:
+            continue
+        module = importlib.import_module(f"missions.{info.name}")
+        found.extend(getattr(module, "MISSIONS", ()))
+    return found

@@ -22,7 +22,7 @@ from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
 from sim.scenario import Scenario
 from sim.summary import RunCollector
-from sim.ward_scheduler import WardScheduler
+from sim.workloads import Workload, WorkloadContext, WorkloadError, load_workload_factory
 from sim.world import World, WorldError, load_world
 from telemetry.publisher import TelemetryPublisher
 from telemetry.sinks import NullSink, TelemetrySink
@@ -76,14 +76,29 @@ class SimulationRun:
         self.collector = RunCollector()
         self.telemetry_counts: Counter[str] = Counter()
         self.robots: dict[str, Robot] = {}
-        self.scheduler = WardScheduler(
-            self.world, self.census, self._dispatch, start_s=self.start_s,
-            round_interval_s=scenario.nursing.round_interval_h * 3600.0,
-            follow_up_escalations=scenario.nursing.follow_up_escalations,
-        )
+        self.workloads: dict[str, Workload] = {}
 
-    def _dispatch(self, robot_id: str, mission_id: str, params: dict[str, Any], priority: int) -> None:
-        self.robots[robot_id].dispatch("nursing_round", params, priority=priority, mission_id=mission_id)
+    def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
+        self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
+
+    def _build_workloads(self) -> None:
+        ctx = WorkloadContext(
+            world=self.world, census=self.census, env=self.env, clock=self.clock, seed=self.options.seed,
+            start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, dispatch=self._dispatch,
+        )
+        kinds = sorted({r.kind for r in self.scenario.robots} | set(self.scenario.workloads))
+        for kind in kinds:
+            factory = load_workload_factory(kind)
+            settings = self.scenario.workloads.get(kind, {})
+            if factory is None:
+                if settings:
+                    raise ConfigError(self.scenario.source, f"workloads.{kind}", "no workload for this robot kind")
+                continue
+            robots = [r for r in self.scenario.robots if r.kind == kind]
+            try:
+                self.workloads[kind] = factory(ctx, robots, settings)
+            except WorkloadError as exc:
+                raise ConfigError(self.scenario.source, f"workloads.{kind}", str(exc)) from None
 
     def _build_fleet(self, journal_dir: Path, sinks: dict[str, TelemetrySink]) -> None:
         registry = load_device_registry()
@@ -106,10 +121,9 @@ class SimulationRun:
             )
             self.collector.add_robot(placement.id, placement.kind)
             robot.add_listener(self.collector.on_event)
-            robot.add_listener(self.scheduler.on_event)
+            robot.add_listener(self._on_event)
             self.robots[placement.id] = robot
-            if placement.ward is not None:
-                self.scheduler.assign(placement.ward, placement.id)
+        self._build_workloads()
         for fault in self.scenario.faults:
             hours, minutes = fault.at.split(":")
             at_s = SIM_DAY_START_S + int(hours) * 3600 + int(minutes) * 60
@@ -117,6 +131,10 @@ class SimulationRun:
                 at_s += 86400
             until_s = at_s + fault.duration_min * 60 if fault.duration_min is not None else None
             self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
+
+    def _on_event(self, event: Any) -> None:
+        for kind in sorted(self.workloads):
+            self.workloads[kind].on_event(event)
 
     def run(self) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
@@ -142,6 +160,7 @@ class SimulationRun:
         dt_s = self.scenario.tick_s
         n_ticks = round(self.hours * 3600.0 / dt_s)
         robots = [self.robots[rid] for rid in sorted(self.robots)]
+        workloads = [self.workloads[kind] for kind in sorted(self.workloads)]
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
             TimeRemainingColumn(), disable=not self.options.progress, transient=False,
@@ -154,7 +173,8 @@ class SimulationRun:
                 # set, not add, so that float error cannot accumulate over a day of ticks
                 now_s = self.start_s + tick * dt_s
                 self.clock.set(now_s)
-                self.scheduler.step(now_s)
+                for workload in workloads:
+                    workload.step(now_s)
                 for robot in robots:
                     robot.step(now_s)
                 self.env.step(dt_s)
@@ -182,10 +202,12 @@ class SimulationRun:
             "sim_end": iso_utc(self.clock.now_s()),
         }
         deteriorating = sorted(p.bed_id for p in self.census.deteriorating())
-        return self.collector.summary(
+        summary = self.collector.summary(
             header=header, robots_extra=extra, deteriorating_beds=deteriorating,
             total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
         )
+        summary["workloads"] = {kind: self.workloads[kind].summary() for kind in sorted(self.workloads)}
+        return summary
 
     def write_report(self, report_dir: Path, summary: dict[str, Any]) -> None:
         report_dir.mkdir(parents=True, exist_ok=True)

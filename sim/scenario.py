@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -25,20 +25,13 @@ class RobotPlacement(_Strict):
     id: str = pydantic.Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     kind: str
     dock: str
-    #: the ward a nursing robot serves
-    ward: str | None = None
+    #: what the robot serves: the ward of a nursing robot, the department or area of others
+    serves: str | None = None
 
 
 class PatientSettings(_Strict):
     deteriorating_fraction: float = pydantic.Field(0.2, ge=0, le=1)
     swapped_wristbands: int = pydantic.Field(0, ge=0)
-
-
-class NursingSchedule(_Strict):
-    #: full ward rounds at this interval (RCP: at least 12-hourly; wards commonly 4-hourly)
-    round_interval_h: float = pydantic.Field(4.0, gt=0)
-    #: follow NEWS2's observation frequency for escalated patients between rounds
-    follow_up_escalations: bool = True
 
 
 class DeviceFault(_Strict):
@@ -63,7 +56,8 @@ class Scenario(_Strict):
     tick_s: float = pydantic.Field(0.2, gt=0, le=1.0)
     robots: list[RobotPlacement] = pydantic.Field(min_length=1)
     patients: PatientSettings = PatientSettings()
-    nursing: NursingSchedule = NursingSchedule()
+    #: per robot kind, the settings of its workload (validated by `sim/workloads/<kind>.py`)
+    workloads: dict[str, dict[str, Any]] = {}
     faults: list[DeviceFault] = []
     telemetry: TelemetryOverrides = TelemetryOverrides()
     mode: Literal["simulation"] = "simulation"

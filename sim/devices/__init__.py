@@ -6,6 +6,9 @@ Factories read the simulator from the build context's extras: `sim_env` (a `SimE
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from hal.registry import DeviceRegistry
 
 
@@ -50,3 +53,14 @@ def register(registry: DeviceRegistry) -> None:
     )
     registry.register("glucometer", "sim", glucometer.SimGlucometerConfig, glucometer.build)
     registry.register("scale", "sim", scale.SimScaleConfig, scale.build)
+    _register_discovered(registry)
+
+
+def _register_discovered(registry: DeviceRegistry) -> None:
+    """Modules added later register themselves: any `sim.devices.<module>` with a
+    `register(registry)` function is called, in name order (deterministic)."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        hook = getattr(module, "register", None)
+        if callable(hook):
+            hook(registry)

@@ -7,15 +7,46 @@ frequent observation gets a follow-up visit when it falls due (RCP response tabl
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic
+
 from missions.events import MissionEvent
 from sim.patients import PatientCensus
+from sim.scenario import RobotPlacement
+from sim.workloads import Dispatch, WorkloadContext, WorkloadError
 from sim.world import World
 
-Dispatch = Callable[[str, str, dict[str, Any], int], None]  # robot_id, mission_id, params, priority
+
+class NursingSettings(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    #: full ward rounds at this interval (RCP: at least 12-hourly; wards commonly 4-hourly)
+    round_interval_h: float = pydantic.Field(4.0, gt=0)
+    #: follow NEWS2's observation frequency for escalated patients between rounds
+    follow_up_escalations: bool = True
+
+
+def build(ctx: WorkloadContext, robots: list[RobotPlacement], settings: Mapping[str, Any]) -> WardScheduler:
+    try:
+        config = NursingSettings.model_validate(dict(settings))
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise WorkloadError(f"workloads.nursing.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    scheduler = WardScheduler(
+        ctx.world, ctx.census, ctx.dispatch, start_s=ctx.start_s,
+        round_interval_s=config.round_interval_h * 3600.0, follow_up_escalations=config.follow_up_escalations,
+    )
+    for robot in robots:
+        if robot.serves is None:
+            raise WorkloadError(f"robots[{robot.id}].serves: a nursing robot needs the ward it serves")
+        try:
+            scheduler.assign(robot.serves, robot.id)
+        except ValueError as exc:
+            raise WorkloadError(f"robots[{robot.id}].serves: {exc}") from None
+    return scheduler
+
 
 ROUND_PRIORITY = 50
 FOLLOW_UP_PRIORITY = 70
@@ -77,7 +108,7 @@ class WardScheduler:
                 rounds.rounds_started += 1
                 beds = [self.bed_order(ward, p.bed_id) for p in self._world.beds(ward) if p.bed_id]
                 mission_id = f"{rounds.robot_id}-round-{rounds.rounds_started:03d}"
-                self._dispatch(rounds.robot_id, mission_id, {"beds": beds}, ROUND_PRIORITY)
+                self._dispatch(rounds.robot_id, "nursing_round", {"beds": beds}, ROUND_PRIORITY, mission_id)
                 rounds.next_round_s += self._interval_s
                 # the full round covers everyone: drop follow-ups that fall before its visit
                 rounds.due = [d for d in rounds.due if d[0] > now_s + 0.5 * self._interval_s]
@@ -91,7 +122,13 @@ class WardScheduler:
                 rounds.follow_ups_started += 1
                 mission_id = f"{rounds.robot_id}-followup-{rounds.follow_ups_started:03d}"
                 beds = [self.bed_order(ward, bed_id) for bed_id in sorted(due_now)]
-                self._dispatch(rounds.robot_id, mission_id, {"beds": beds}, FOLLOW_UP_PRIORITY)
+                self._dispatch(rounds.robot_id, "nursing_round", {"beds": beds}, FOLLOW_UP_PRIORITY, mission_id)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            ward: {"robot": r.robot_id, "rounds": r.rounds_started, "follow_ups": r.follow_ups_started}
+            for ward, r in sorted(self._wards.items())
+        }
 
     def on_event(self, event: MissionEvent) -> None:
         """Book the next observation that a clinical record's NEWS2 asks for."""
