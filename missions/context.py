@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hal.clock import Clock
 from hal.device_set import DeviceSet
 from missions.events import MissionEvent
+from missions.media import InMemoryMediaStore, MediaStore
 
 
 @dataclass(frozen=True)
@@ -17,3 +18,5 @@ class MissionContext:
     devices: DeviceSet
     emit: Callable[[MissionEvent], None]
     home_dock: str
+    #: evidence images and recordings (see missions/media.py)
+    media: MediaStore = field(default_factory=InMemoryMediaStore)

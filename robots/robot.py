@@ -26,6 +26,7 @@ from missions.catalog import MissionCatalog, default_catalog
 from missions.context import MissionContext
 from missions.events import MissionEvent
 from missions.journal import Journal
+from missions.media import InMemoryMediaStore
 from missions.runner import MissionRunner
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
@@ -87,6 +88,7 @@ class Robot:
         assert drive is not None  # build_devices guarantees it
         self.supervisor = SafetySupervisor(drive, site_map, identity.home_dock, config.safety.to_safety_config())
         self._listeners: list[EventListener] = []
+        self.media = InMemoryMediaStore()
         self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry)
         journal_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal_dir / f"{identity.robot_id}.journal.jsonl")
@@ -96,6 +98,7 @@ class Robot:
             devices=devices,
             emit=self._on_event,
             home_dock=identity.home_dock,
+            media=self.media,
         )
         self.runner = MissionRunner(context, self.journal, catalog or default_catalog())
         self.last_command_sent = Twist2D.zero()
