@@ -98,6 +98,10 @@ class BedOrder(BaseModel):
     spo2_scale: Literal[1, 2] = 1
     measure_glucose: StrictBool = False
     measure_weight: StrictBool = False
+    #: the escalation the ward already acted on for this patient (from its earlier alert): a
+    #: re-measurement at the same or a lower level is recorded but raises no new alert, so the
+    #: team is not paged every 15 minutes for what it already knows; a rise alerts at once
+    escalation_in_force: Literal["none", "medium", "high", "critical"] = "none"
 
 
 class NursingRoundParams(BaseModel):
@@ -147,6 +151,7 @@ ESCALATION = (
     (5, ev.Severity.HIGH, "urgent review"),
 )
 SINGLE_3_ESCALATION = (ev.Severity.MEDIUM, "inform medical team")
+ESCALATION_RANK = {"none": 0, "medium": 1, "high": 2, "critical": 3}
 
 
 @dataclass
@@ -360,7 +365,8 @@ class NursingRound(Mission):
             "news2": news2_body(news2) if news2 is not None else None,
         }
         where = self._where(bed)
-        alerts = escalation_alerts(record_id, bed.order.bed_id, news2, where)
+        alerts = escalation_alerts(record_id, bed.order.bed_id, news2, where,
+                                   in_force=bed.order.escalation_in_force)
         if problems:
             alerts.append(
                 _alert(
@@ -557,9 +563,10 @@ def news2_body(score: News2Score) -> dict[str, Any]:
 
 
 def escalation_alerts(
-    record_id: str, bed_id: str, score: News2Score | None, where: dict[str, Any]
+    record_id: str, bed_id: str, score: News2Score | None, where: dict[str, Any], *, in_force: str = "none"
 ) -> list[dict[str, Any]]:
-    """RCP escalation: ≥7 critical, 5–6 high, a single 3 medium, 1–4 none (record only)."""
+    """RCP escalation: ≥7 critical, 5–6 high, a single 3 medium, 1–4 none (record only).
+    Nothing new is raised when the escalation in force is already at this level or above."""
     if score is None:
         return []
     chosen: tuple[ev.Severity, str] | None = None
@@ -572,6 +579,8 @@ def escalation_alerts(
     if chosen is None:
         return []
     severity, wording = chosen
+    if ESCALATION_RANK[severity.value] <= ESCALATION_RANK[in_force]:
+        return []
     triggers = ", ".join(f"{name} {score.per_parameter[name]}" for name in score.triggers)
     return [
         _alert(

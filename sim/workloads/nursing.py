@@ -81,6 +81,8 @@ class WardScheduler:
         self._follow_up = follow_up_escalations
         self._start_s = start_s
         self._wards: dict[str, WardRounds] = {}
+        #: per bed, the NEWS2 escalation level the ward was last alerted to (the care plan)
+        self._in_force: dict[str, str] = {}
 
     def assign(self, ward: str, robot_id: str) -> None:
         if ward not in self._world.wards():
@@ -99,6 +101,7 @@ class WardScheduler:
             "spo2_scale": patient.spo2_scale,
             "measure_glucose": patient.needs_glucose,
             "measure_weight": patient.needs_weight,
+            "escalation_in_force": self._in_force.get(bed_id, "none"),
         }
 
     def step(self, now_s: float) -> None:
@@ -132,6 +135,12 @@ class WardScheduler:
 
     def on_event(self, event: MissionEvent) -> None:
         """Book the next observation that a clinical record's NEWS2 asks for."""
+        if event.kind == "alert" and event.data.get("category") == "news2" and event.data.get("bed_ref"):
+            self._in_force[str(event.data["bed_ref"])] = str(event.data["severity"])
+        if event.kind == "clinical.record" and event.data.get("bed_ref"):
+            news2 = event.data.get("news2") or {}
+            if news2 and not news2.get("escalate") and not news2.get("any_single_3"):
+                self._in_force.pop(str(event.data["bed_ref"]), None)  # recovered: a new rise alerts again
         if not self._follow_up or event.kind != "clinical.record":
             return
         news2 = event.data.get("news2")
