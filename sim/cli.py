@@ -79,7 +79,17 @@ def print_summary(console: Console, summary: dict[str, Any], wall_s: float) -> N
     alerts = summary["news2_alerts"]
     console.print("NEWS2 alerts: " + ", ".join(f"{level} {n}" for level, n in alerts.items() if level != "low"))
     det = summary["deteriorating_patients"]
-    console.print(f"Deteriorating patients alerted: {len(det['alerted'])} of {len(det['beds'])}")
+    console.print(
+        f"Deteriorating patients: {det['patients']}; {det['became_urgent']} crossed NEWS2 5 during the run, "
+        f"{det['urgent_and_alerted']} of them alerted"
+    )
+    for case in det["cases"]:
+        if case["urgent_from_min"] is not None:
+            delay = "not alerted" if case["alert_delay_min"] is None else f"alerted {case['alert_delay_min']} min later"
+            console.print(f"  bed {case['bed']}: NEWS2 ≥5 from +{case['urgent_from_min']} min, {delay}")
+    errors = summary.get("telemetry_contract_errors") or {}
+    if errors:
+        console.print(f"[red]telemetry contract violations: {errors}[/]")
     for robot_id, r in summary["robots"].items():
         for failure in r["failures"]:
             console.print(f"  [red]failed[/] {failure['mission_id']} ({robot_id}): {failure['reason']}")

@@ -17,6 +17,7 @@ from hal.registry import ConfigError
 from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
+from sim.clinical_truth import grade_deterioration
 from sim.environment import SimEnvironment
 from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
@@ -24,8 +25,11 @@ from sim.scenario import Scenario
 from sim.summary import RunCollector
 from sim.workloads import Workload, WorkloadContext, WorkloadError, load_workload_factory
 from sim.world import World, WorldError, load_world
-from telemetry.publisher import TelemetryPublisher
-from telemetry.sinks import NullSink, TelemetrySink
+from telemetry.broker_process import BrokerProcess
+from telemetry.codec import MessageEncoder
+from telemetry.gateway_process import TelemetryGateway
+from telemetry.sinks import TelemetrySink
+from telemetry.validate import PayloadError
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +143,9 @@ class SimulationRun:
     def run(self) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
             journal_dir = self.options.journal_dir or Path(tmp)
-            with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as sinks:
-                self._build_fleet(journal_dir, sinks)
+            with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as telemetry:
+                self._telemetry = telemetry
+                self._build_fleet(journal_dir, telemetry.sinks())
                 for robot in self.robots.values():
                     robot.setup()
                 try:
@@ -166,6 +171,7 @@ class SimulationRun:
             TimeRemainingColumn(), disable=not self.options.progress, transient=False,
         )
         report_every = max(1, round(60.0 / dt_s))  # refresh once per simulated minute
+        flush_every = max(1, round(1.0 / dt_s))  # hand telemetry to the gateway every simulated second
         with progress:
             task = progress.add_task(f"{self.scenario.name} seed {self.options.seed}", total=n_ticks,
                                      clock=iso_utc(self.start_s)[11:16])
@@ -178,6 +184,8 @@ class SimulationRun:
                 for robot in robots:
                     robot.step(now_s)
                 self.env.step(dt_s)
+                if tick % flush_every == 0:
+                    self._telemetry.flush()
                 if tick % report_every == 0:
                     progress.update(task, completed=tick, clock=iso_utc(now_s)[11:16])
             progress.update(task, completed=n_ticks, clock=iso_utc(self.start_s + n_ticks * dt_s)[11:16])
@@ -201,11 +209,21 @@ class SimulationRun:
             "sim_start": iso_utc(self.start_s),
             "sim_end": iso_utc(self.clock.now_s()),
         }
-        deteriorating = sorted(p.bed_id for p in self.census.deteriorating())
+        end_s = self.clock.now_s()
+        cases = grade_deterioration(list(self.census.deteriorating()), self.collector.first_news2_alert_by_bed(),
+                                    self.start_s, end_s)
+        urgent = [c for c in cases if c.urgent_from_s is not None]
+        deterioration = {
+            "patients": len(cases),
+            "became_urgent": len(urgent),
+            "urgent_and_alerted": sum(1 for c in urgent if c.first_alert_s is not None),
+            "cases": [c.as_dict(self.start_s) for c in cases],
+        }
         summary = self.collector.summary(
-            header=header, robots_extra=extra, deteriorating_beds=deteriorating,
+            header=header, robots_extra=extra, deterioration=deterioration,
             total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
         )
+        summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
         summary["workloads"] = {kind: self.workloads[kind].summary() for kind in sorted(self.workloads)}
         return summary
 
@@ -223,38 +241,61 @@ def _load_world(scenario: Scenario) -> World:
         raise ConfigError(scenario.source, "world", str(exc)) from None
 
 
+class ValidatingSink:
+    """No broker: every message is still encoded and validated against its schema, so a run
+    without MQTT catches the same contract errors (counted, never raised into a mission)."""
+
+    def __init__(self, site: str, robot_id: str, errors: Counter[str]) -> None:
+        self._encoder = MessageEncoder(site, robot_id, validate=True)
+        self._robot_id = robot_id
+        self._errors = errors
+
+    def publish(self, channel: Any, body: dict[str, Any], stamp_s: float) -> None:
+        try:
+            self._encoder.encode(channel, body, stamp_s)
+        except PayloadError as exc:
+            self._errors[f"{self._robot_id}/{channel}"] += 1
+            log.error("telemetry contract violation: %s", exc)
+
+    def close(self) -> None:
+        pass
+
+
 class _telemetry:
-    """Context: one telemetry sink per robot, on the embedded broker, a given one, or none."""
+    """Context: one telemetry sink per robot — through a gateway process onto the embedded broker
+    (its own process too) or a given one, or validate-only without MQTT."""
 
     def __init__(self, broker: str | None, scenario: Scenario, robot_ids: list[str]) -> None:
         self._broker_arg = broker
         self._scenario = scenario
         self._robot_ids = robot_ids
         self._embedded: Any = None
-        self._sinks: dict[str, TelemetrySink] = {}
+        self.gateway: TelemetryGateway | None = None
+        self.errors: Counter[str] = Counter()
 
-    def __enter__(self) -> dict[str, TelemetrySink]:
+    def __enter__(self) -> _telemetry:
+        return self
+
+    def sinks(self) -> dict[str, TelemetrySink]:
         if self._broker_arg is None:
-            self._sinks = {rid: NullSink() for rid in self._robot_ids}
-            return self._sinks
+            return {rid: ValidatingSink(self._scenario.site, rid, self.errors) for rid in self._robot_ids}
         url = self._broker_arg
         if url == "embedded":
-            from telemetry.broker import EmbeddedBroker
-
-            self._embedded = EmbeddedBroker()
-            self._embedded.start()
+            self._embedded = BrokerProcess().start()
             url = self._embedded.url
-        for rid in self._robot_ids:
-            publisher = TelemetryPublisher(url, self._scenario.site, rid)
-            publisher.connect()
-            self._sinks[rid] = publisher
-        return self._sinks
+        self.gateway = TelemetryGateway(url, self._scenario.site, self._robot_ids).start()
+        return {rid: self.gateway.sink(rid) for rid in self._robot_ids}
+
+    def flush(self) -> None:
+        if self.gateway is not None:
+            self.gateway.flush()
 
     def __exit__(self, *exc: object) -> None:
-        for sink in self._sinks.values():
-            try:
-                sink.close()
-            except Exception as close_error:  # a broker gone at shutdown must not hide the run's result
-                log.warning("telemetry close failed: %s", close_error)
+        if self.gateway is not None:
+            report = self.gateway.close()
+            for key, count in report.errors.items():
+                self.errors[key] += count
+            for message in report.first_errors:
+                log.error("telemetry: %s", message)
         if self._embedded is not None:
             self._embedded.stop()

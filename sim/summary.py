@@ -54,8 +54,15 @@ class RunCollector:
             if "x_m" in where and "y_m" in where:
                 self.alert_positions.append((float(where["x_m"]), float(where["y_m"]), str(alert["severity"])))
 
+    def first_news2_alert_by_bed(self) -> dict[str, float]:
+        first: dict[str, float] = {}
+        for alert in self.alerts:
+            if alert["category"] == "news2" and alert["bed_id"] is not None:
+                first.setdefault(str(alert["bed_id"]), float(alert["stamp_s"]))
+        return first
+
     def summary(self, *, header: dict[str, Any], robots_extra: dict[str, dict[str, Any]],
-                deteriorating_beds: list[str], total_beds: int, telemetry_counts: dict[str, int]) -> dict[str, Any]:
+                deterioration: dict[str, Any], total_beds: int, telemetry_counts: dict[str, int]) -> dict[str, Any]:
         per_robot: dict[str, Any] = {}
         for robot_id in sorted(self.robots):
             tally = self.robots[robot_id]
@@ -76,7 +83,6 @@ class RunCollector:
             if alert["category"] == "news2":
                 news2_alerts[str(alert["severity"])] += 1
         measured_beds = sorted({str(r.get("bed_ref")) for r in self.records.values()})
-        alerted_beds = {a["bed_id"] for a in self.alerts if a["category"] == "news2"}
         by_bed: dict[str, int] = defaultdict(int)
         for record in self.records.values():
             by_bed[str(record.get("bed_ref"))] += 1
@@ -92,10 +98,7 @@ class RunCollector:
                 "skipped": self.skipped,
             },
             "news2_alerts": news2_alerts,
-            "deteriorating_patients": {
-                "beds": deteriorating_beds,
-                "alerted": sorted(b for b in deteriorating_beds if b in alerted_beds),
-            },
+            "deteriorating_patients": deterioration,
             "alerts": self.alerts,
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "telemetry_messages": dict(sorted(telemetry_counts.items())),

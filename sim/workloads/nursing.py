@@ -26,6 +26,10 @@ class NursingSettings(pydantic.BaseModel):
     round_interval_h: float = pydantic.Field(4.0, gt=0)
     #: follow NEWS2's observation frequency for escalated patients between rounds
     follow_up_escalations: bool = True
+    #: ward policy for a NEWS2 of 1–4: the RCP sets a *minimum* of 4–6-hourly; this ward
+    #: re-checks anyone who scored sooner, so that a patient starting to slide is not left
+    #: until the next full round
+    scored_recheck_h: float = pydantic.Field(2.0, gt=0)
 
 
 def build(ctx: WorkloadContext, robots: list[RobotPlacement], settings: Mapping[str, Any]) -> WardScheduler:
@@ -37,6 +41,7 @@ def build(ctx: WorkloadContext, robots: list[RobotPlacement], settings: Mapping[
     scheduler = WardScheduler(
         ctx.world, ctx.census, ctx.dispatch, start_s=ctx.start_s,
         round_interval_s=config.round_interval_h * 3600.0, follow_up_escalations=config.follow_up_escalations,
+        scored_recheck_s=config.scored_recheck_h * 3600.0,
     )
     for robot in robots:
         if robot.serves is None:
@@ -73,12 +78,14 @@ class WardScheduler:
         start_s: float,
         round_interval_s: float,
         follow_up_escalations: bool,
+        scored_recheck_s: float = 2 * 3600.0,
     ) -> None:
         self._world = world
         self._census = census
         self._dispatch = dispatch
         self._interval_s = round_interval_s
         self._follow_up = follow_up_escalations
+        self._scored_recheck_s = scored_recheck_s
         self._start_s = start_s
         self._wards: dict[str, WardRounds] = {}
         #: per bed, the NEWS2 escalation level the ward was last alerted to (the care plan)
@@ -150,7 +157,10 @@ class WardScheduler:
         for rounds in self._wards.values():
             if rounds.robot_id != event.robot_id:
                 continue
-            due_s = event.stamp_s + float(news2["next_observation_due_s"])
+            interval_s = float(news2["next_observation_due_s"])
+            if int(news2.get("total", 0)) > 0:
+                interval_s = min(interval_s, self._scored_recheck_s)
+            due_s = event.stamp_s + interval_s
             already = any(b == bed_id for _, b in rounds.due)
             if due_s < rounds.next_round_s and not already:
                 heapq.heappush(rounds.due, (due_s, bed_id))

@@ -1,0 +1,152 @@
+"""A whole simulated fleet's MQTT publishers in one child process.
+
+In `medbot sim` every robot still has its own MQTT connection (own client id, Last Will, ONLINE /
+OFFLINE, per-topic sequence numbers) exactly as on a robot. But paho's network threads and the
+schema validation would share the simulator's core and GIL; here they run on the other core. The
+simulator hands messages over in batches (`flush()` once per simulated second or so), in order.
+Validation failures in the child are counted and reported at `close()`, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from telemetry.topics import Channel, as_channel
+
+Message = tuple[str, str, dict[str, Any], float]  # robot_id, channel, body, stamp_s
+
+
+@dataclass
+class GatewayReport:
+    published: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # "robot/channel" -> count
+    first_errors: list[str] = field(default_factory=list)  # a few messages, for the log
+
+
+def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], validate: bool) -> None:
+    from telemetry.publisher import TelemetryPublisher
+
+    publishers = {rid: TelemetryPublisher(broker_url, site, rid, validate=validate) for rid in robot_ids}
+    report = GatewayReport()
+    errors: Counter[str] = Counter()
+    try:
+        for publisher in publishers.values():
+            publisher.connect()
+        conn.send(("ready", None))
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                break
+            for robot_id, channel, body, stamp_s in batch:
+                try:
+                    publishers[robot_id].publish(channel, body, stamp_s)
+                    report.published += 1
+                except Exception as exc:  # reported to the parent at close, never lost silently
+                    errors[f"{robot_id}/{channel}"] += 1
+                    if len(report.first_errors) < 10:
+                        report.first_errors.append(f"{robot_id}/{channel}: {exc}")
+    except EOFError:
+        pass  # the parent died: close cleanly below
+    except Exception as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    finally:
+        for publisher in publishers.values():
+            try:
+                publisher.close(timeout_s=5.0)
+            except Exception as exc:
+                report.first_errors.append(f"close {publisher.robot_id}: {exc}")
+    report.errors = dict(errors)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        conn.send(("done", report))
+
+
+class GatewaySink:
+    """One robot's `TelemetrySink` onto the gateway."""
+
+    def __init__(self, gateway: TelemetryGateway, robot_id: str) -> None:
+        self._gateway = gateway
+        self._robot_id = robot_id
+
+    def publish(self, channel: Channel | str, body: dict[str, Any], stamp_s: float) -> None:
+        self._gateway.enqueue((self._robot_id, as_channel(channel).value, body, stamp_s))
+
+    def close(self) -> None:
+        """The gateway closes every robot's connection at once (`TelemetryGateway.close`)."""
+
+
+class TelemetryGateway:
+    def __init__(self, broker_url: str, site: str, robot_ids: list[str], *, validate: bool = True,
+                 batch_size: int = 500) -> None:
+        self._args = (broker_url, site, list(robot_ids), validate)
+        self._batch: list[Message] = []
+        self._batch_size = batch_size
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def start(self, timeout_s: float = 30.0) -> TelemetryGateway:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        process = ctx.Process(target=_serve, args=(child, *self._args), name="medbot-telemetry", daemon=True)
+        process.start()
+        child.close()
+        self._process, self._conn = process, parent
+        if not parent.poll(timeout_s):
+            self._kill()
+            raise TimeoutError(f"telemetry gateway did not connect to the broker within {timeout_s} s")
+        status, detail = parent.recv()
+        if status != "ready":
+            self._kill()
+            raise ConnectionError(f"telemetry gateway could not start: {detail}")
+        return self
+
+    def sink(self, robot_id: str) -> GatewaySink:
+        if robot_id not in self._args[2]:
+            raise KeyError(f"robot {robot_id!r} is not served by this gateway")
+        return GatewaySink(self, robot_id)
+
+    def enqueue(self, message: Message) -> None:
+        self._batch.append(message)
+        if len(self._batch) >= self._batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._batch and self._conn is not None:
+            self._conn.send(self._batch)
+            self._batch = []
+
+    def close(self, timeout_s: float = 30.0) -> GatewayReport:
+        """Send what is left, close every connection (OFFLINE), and return what happened."""
+        self.flush()
+        conn, process = self._conn, self._process
+        report = GatewayReport(errors={"gateway": 1}, first_errors=["telemetry gateway ended without a report"])
+        if conn is None or process is None:
+            return report
+        try:
+            conn.send(None)
+            if conn.poll(timeout_s):
+                status, detail = conn.recv()
+                if status == "done":
+                    report = detail
+                else:
+                    report.first_errors = [str(detail)]
+        except (EOFError, BrokenPipeError, OSError) as exc:
+            report.first_errors = [f"telemetry gateway pipe: {exc}"]
+        self._kill()
+        return report
+
+    def _kill(self) -> None:
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if conn is not None:
+            conn.close()
+        if process is not None:
+            process.join(5.0)
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
