@@ -1,43 +1,34 @@
-"""Staff authentication at the robot: a badge tap (RFID/NFC) or a staff reference plus PIN.
+"""Staff badge reader with PIN pad: who may unlock a drawer.
 
-The reader checks the credential against the hospital's staff directory itself, so a mission
-never sees a PIN or a badge's secret: it asks "is one of these staff here?" and learns who was
-accepted (a pseudonymous staff reference, ``st-…``) or why not. Each presentation ends the
-handle; the caller counts failed attempts (three wrong PINs lock a delivery out).
+A scan plus PIN is checked by the reader (or the hospital's access service behind it) and
+answered with a pseudonymous staff reference (``st-`` + hex) and a role, never a name. The
+mission decides whether the role may do what it asks (a pharmacist loads, a nurse hands out).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from hal.device import Device
 from hal.handle import Handle
 
-AuthMethod = Literal["badge", "pin"]
+STAFF_REF_PATTERN = r"^st-[0-9a-f]{6,32}$"
 
 
 @dataclass(frozen=True, slots=True)
-class Authentication:
-    accepted: bool
-    method: AuthMethod
-    #: who presented (pseudonymous staff reference), None when the badge or reference is unknown
-    staff_ref: str | None
-    #: why it was refused ("wrong pin", "not authorised for this hand-over", "unknown badge"), else ""
-    reason: str
+class BadgeScan:
+    granted: bool
+    staff_ref: str | None  # pseudonymous; None when nobody was authenticated
+    role: str | None  # "nurse", "pharmacist", "kitchen" ...
+    reason: str  # why it was refused ("" when granted)
     stamp_s: float
-
-
-AuthenticationHandle = Handle[Authentication, str]
 
 
 class BadgeReader(Device):
     kind = "badge_reader"
 
     @abstractmethod
-    def start_authentication(self, authorised: Sequence[str], *, allow_pin: bool = True) -> AuthenticationHandle:
-        """Wait for one presentation and check it: accepted only for a staff reference listed in
-        `authorised`. The handle succeeds with an `Authentication` (accepted or not) once someone
-        presents; it stays RUNNING while nobody does (the caller's deadline decides)."""
+    def start_authentication(self, *, required_role: str, purpose: str) -> Handle[BadgeScan, str]:
+        """Ask for a badge and PIN of someone with `required_role` (`purpose` is shown on the
+        screen). Succeeds with the scan (granted or refused); fails on a device fault."""
