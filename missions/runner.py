@@ -114,6 +114,10 @@ class MissionRunner:
         self._emit(ev.MISSION_QUEUED, mission, data={"priority": request.priority})
         return mission_id
 
+    def is_known(self, mission_id: str) -> bool:
+        """Whether this id was ever submitted here (including before a restart, via the journal)."""
+        return mission_id in self._known_ids
+
     def pause(self) -> None:
         """Operator pause: hold the current mission and start nothing until `resume()`."""
         self._paused = True

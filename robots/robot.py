@@ -189,6 +189,10 @@ class Robot:
     # ---- operator commands (the MQTT command channel and the ROS node call these) ---------
 
     def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None) -> str:
+        """Queue a mission. Idempotent by mission id: an order sent again (a fleet manager
+        retrying, or re-sending after this robot restarted) does not run the mission twice."""
+        if mission_id is not None and self.runner.is_known(mission_id):
+            return mission_id
         return self.runner.submit(MissionRequest(kind=kind, params=params, priority=priority, mission_id=mission_id))
 
     def pause(self) -> None:

@@ -8,7 +8,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -81,6 +81,7 @@ class SimulationRun:
         self.telemetry_counts: Counter[str] = Counter()
         self.robots: dict[str, Robot] = {}
         self.workloads: dict[str, Workload] = {}
+        self._event_log: TextIO | None = None
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
         self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
@@ -137,22 +138,33 @@ class SimulationRun:
             self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
 
     def _on_event(self, event: Any) -> None:
+        if self._event_log is not None:
+            self._event_log.write(json.dumps(_event_line(event), sort_keys=True) + "\n")
+            self._event_log.flush()  # line by line: a killed run still leaves a readable log
         for kind in sorted(self.workloads):
             self.workloads[kind].on_event(event)
 
     def run(self) -> dict[str, Any]:
-        with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
-            journal_dir = self.options.journal_dir or Path(tmp)
-            with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as telemetry:
-                self._telemetry = telemetry
-                self._build_fleet(journal_dir, telemetry.sinks())
-                for robot in self.robots.values():
-                    robot.setup()
-                try:
-                    self._loop()
-                finally:
+        if self.options.report_dir is not None:
+            self.options.report_dir.mkdir(parents=True, exist_ok=True)
+            self._event_log = (self.options.report_dir / "events.jsonl").open("w", encoding="utf-8")
+        try:
+            with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
+                journal_dir = self.options.journal_dir or Path(tmp)
+                with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as telemetry:
+                    self._telemetry = telemetry
+                    self._build_fleet(journal_dir, telemetry.sinks())
                     for robot in self.robots.values():
-                        robot.close()
+                        robot.setup()
+                    try:
+                        self._loop()
+                    finally:
+                        for robot in self.robots.values():
+                            robot.close()
+        finally:
+            if self._event_log is not None:
+                self._event_log.close()
+                self._event_log = None
         summary = self._summary()
         if self.options.report_dir is not None:
             self.write_report(self.options.report_dir, summary)
@@ -232,6 +244,11 @@ class SimulationRun:
         (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         tracks = {rid: list(self.env.body(rid).track) for rid in sorted(self.robots)}
         render_tracks_png(self.world, tracks, report_dir / "map.png", markers=self.collector.alert_positions)
+
+
+def _event_line(event: Any) -> dict[str, Any]:
+    return {"t": iso_utc(event.stamp_s), "robot": event.robot_id, "event": event.kind, "mission": event.mission_id,
+            "mission_kind": event.mission_kind, "step": event.step, "reason": event.reason, "data": event.data}
 
 
 def _load_world(scenario: Scenario) -> World:
