@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,13 +30,13 @@ class Bench:
     def __init__(self, **emulator: object) -> None:
         self.clock = SimClock()
         self.emulator = AstmAnalyzerEmulator(
-            self.clock, np.random.default_rng(7), AnalyzerEmulatorSettings(result_delay_s=30.0, **emulator)  # type: ignore[arg-type]
+            self.clock, np.random.default_rng(7), AnalyzerEmulatorSettings(result_delay_s=30.0, **emulator)
         )
         self.config = AstmAnalyzerConfig(port=self.emulator.port_url, run_timeout_s=600.0)
         self.driver = AstmAnalyzer("analyzer", self.clock, self.config, pump=self.emulator.service)
         self.driver.setup()
 
-    def run(self, handle: Handle[object, str], max_s: float = 900.0, dt_s: float = 0.5) -> HandleStatus:
+    def run(self, handle: Handle[Any, str], max_s: float = 900.0, dt_s: float = 0.5) -> HandleStatus:
         end_s = self.clock.now_s() + max_s
         while self.clock.now_s() < end_s:
             if handle.poll().done:
