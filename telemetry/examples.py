@@ -65,6 +65,33 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "capabilities": ["navigate", "measure_vitals"],
         "software_version": "0.1.0",
     },
+    Channel.COMMANDS: {
+        "command_id": "cmd-0001",
+        "command": "dispatch",
+        "target": {"site": "ward-3", "robot_id": "rover-01"},
+        "issued_by": {"user": "op-0001", "role": "operator"},
+        "params": {"kind": "nursing_round", "params": {"beds": ["bed-12"]}, "priority": 60},
+    },
+    Channel.COMMANDS_ACK: {
+        "command_id": "cmd-0001",
+        "command": "dispatch",
+        "status": "ack",
+        "reason": None,
+        "duplicate": False,
+        "result": {"mission_id": "m-0008"},
+    },
+    Channel.MEDIA: {
+        "media_ref": "sha256:" + "ab" * 32,
+        "media_kind": "evidence_image",
+        "content_type": "image/png",
+        "total_bytes": 3,
+        "sha256": "ab" * 32,
+        "chunk_index": 0,
+        "chunk_count": 1,
+        "chunk_sha256": "cd" * 32,
+        "data_b64": "AAEC",
+        "related": {"alert_id": "al-0001"},
+    },
 }
 
 

@@ -4,6 +4,11 @@ Connection lifecycle after VDA 5050 and Sparkplug: the retained ``connection`` t
 after every (re)connect, OFFLINE after a clean :meth:`TelemetryPublisher.close`, and
 CONNECTION_BROKEN — the Last Will, published by the broker — when the robot vanished. Each broker
 connection is a new ``session`` (a bdSeq), so a consumer can tell a stale will from a current one.
+
+With a :class:`~telemetry.spool.Spool`, every at-least-once message is stored on disk before it is
+sent and forgotten only on PUBACK; while the link is down new messages wait in the spool, and after a
+reconnect a replay thread sends the backlog in order — once the messages paho re-sends by itself
+(handed over before the outage) are acknowledged, so order per topic holds across the outage.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -22,8 +28,18 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from telemetry.codec import MessageEncoder, WireMessage
 from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_channel
-from telemetry.topics import Channel
+from telemetry.spool import Spool
+from telemetry.tls import TlsConfig
+from telemetry.topics import CHANNEL_SPECS, Channel
 from telemetry.url import parse_broker_url
+
+#: the channels a spool holds by default: every at-least-once channel the caller publishes on
+DEFAULT_SPOOLED_CHANNELS: frozenset[Channel] = frozenset(
+    ch for ch, spec in CHANNEL_SPECS.items() if spec.qos >= 1 and ch not in (Channel.CONNECTION, Channel.COMMANDS)
+)
+_REPLAY_CHUNK = 500
+_REPLAY_POLL_S = 0.05
+CommandCallback = Callable[[str, bytes], None]
 
 _PENDING_PRUNE_AT = 1000
 
@@ -63,8 +79,13 @@ class TelemetryPublisher:
         reconnect_max_delay_s: int = 30,
         max_inflight: int = 100,
         clock_s: Callable[[], float] = time.time,
+        tls: TlsConfig | None = None,
+        spool: Spool | str | Path | None = None,
+        spooled_channels: Collection[Channel] = DEFAULT_SPOOLED_CHANNELS,
     ) -> None:
         self.address = parse_broker_url(broker_url)
+        if tls is not None and not self.address.tls:
+            raise ValueError(f"broker URL {broker_url!r}: TLS settings given; use mqtts://")
         self._encoder = MessageEncoder(site, robot_id, validate=validate)
         self.site = self._encoder.site
         self.robot_id = self._encoder.robot_id
@@ -81,12 +102,29 @@ class TelemetryPublisher:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if self.address.tls:
+            (tls or TlsConfig()).apply(self._client)
         self._client.reconnect_delay_set(reconnect_min_delay_s, reconnect_max_delay_s)
         self._client.max_inflight_messages_set(max_inflight)
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
 
+        # store-and-forward (None: paho's in-memory queue only, as before)
+        self._owns_spool = spool is not None and not isinstance(spool, Spool)
+        self.spool: Spool | None = Spool(spool) if isinstance(spool, str | Path) else spool
+        self._spooled = frozenset(spooled_channels) if self.spool is not None else frozenset()
+        self._mid_lock = threading.Lock()  # never held while calling paho (paho calls on_publish locked)
+        self._mid_rows: dict[int, int | None] = {}  # mid -> spool row (None: not spooled), until PUBACK
+        self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
+        self._handed_upto = 0  # every spool row <= this was handed to paho in this process
+        self._backlog = self.spool is not None and len(self.spool) > 0  # rows wait for the replay
+        self._replay_wake = threading.Event()
+        self._replay_thread: threading.Thread | None = None
+        self._replayed = 0
+        self._overflow_reports = 0
+        self._command_callback: CommandCallback | None = None
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
         self._pending: deque[mqtt.MQTTMessageInfo] = deque()  # QoS 1 not yet acknowledged
@@ -113,6 +151,12 @@ class TelemetryPublisher:
         self._client.loop_start()
         ok = self._first_connack.wait(self.connect_timeout_s)
         if ok and self._connect_error is None:
+            if self.spool is not None:
+                self._replay_thread = threading.Thread(
+                    target=self._replay_loop, name=f"medbot-spool-{self.robot_id}", daemon=True
+                )
+                self._replay_thread.start()
+                self._replay_wake.set()
             return
         self._client.disconnect()
         self._client.loop_stop()
@@ -125,8 +169,15 @@ class TelemetryPublisher:
         """Publish OFFLINE (retained), wait for in-flight QoS 1 up to ``timeout_s``, disconnect cleanly."""
         if self._closed or not self._started:
             self._closed = True
+            self._close_spool()
             return
         deadline = time.monotonic() + timeout_s
+        if self.spool is not None:
+            # give the replay a chance to empty the backlog while the link is up; what is left
+            # stays on disk for the next start
+            while self._backlog and self._connected.is_set() and time.monotonic() < deadline - 0.5:
+                self._replay_wake.set()
+                time.sleep(_REPLAY_POLL_S)
         with self._send_lock:
             self._closed = True
             if self._connected.is_set():
@@ -145,6 +196,14 @@ class TelemetryPublisher:
             # treat the socket close as a failure and publish the will over our OFFLINE.
             self._disconnected.wait(max(0.1, deadline - time.monotonic()))
         self._client.loop_stop()
+        self._replay_wake.set()
+        if self._replay_thread is not None:
+            self._replay_thread.join(1.0)
+        self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self.spool is not None and self._owns_spool:
+            self.spool.close()
 
     def __enter__(self) -> TelemetryPublisher:
         self.connect()
@@ -168,7 +227,30 @@ class TelemetryPublisher:
             if self._closed or not self._started:
                 why = "closed" if self._closed else "not connected yet"
                 raise RuntimeError(f"publisher {self.client_id!r} is {why}")
-            self._send(self._encoder.seal(prepared))
+            wire = self._encoder.seal(prepared)
+            if prepared.channel in self._spooled:
+                self._send_spooled(wire)
+            else:
+                self._send(wire)
+
+    def subscribe_commands(self, callback: CommandCallback) -> None:
+        """Receive this robot's ``commands`` topic: ``callback(topic, payload)`` on paho's network thread.
+
+        Subscribed at QoS 1 on every (re)connect. The callback must be quick and must not raise:
+        queue the command and handle it on the robot's own thread.
+        """
+        if self._command_callback is not None:
+            raise RuntimeError("subscribe_commands() may be called once per publisher")
+        self._command_callback = callback
+        topic = self.topic(Channel.COMMANDS)
+        self._client.message_callback_add(topic, self._on_command_message)
+        if self._connected.is_set():
+            self._client.subscribe(topic, qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+
+    def _on_command_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        callback = self._command_callback
+        if callback is not None:
+            callback(message.topic, bytes(message.payload))
 
     def topic(self, channel: Channel | str) -> str:
         return self._encoder.topic(channel)
@@ -186,8 +268,36 @@ class TelemetryPublisher:
     def stats(self) -> PublisherStats:
         return PublisherStats(self._sent, self._dropped, self._connects, self._disconnects)
 
-    def _send(self, wire: WireMessage) -> None:
+    @property
+    def replayed(self) -> int:
+        """Messages sent from the spool's backlog after an outage (or a restart), so far."""
+        return self._replayed
+
+    def _send_spooled(self, wire: WireMessage) -> None:
+        """Store first; hand over now only if connected and nothing older is still waiting."""
+        assert self.spool is not None
+        row = self.spool.append(wire.channel, wire.topic, wire.seq, wire.qos, wire.retain, wire.payload)
+        if self._backlog or not self._connected.is_set():
+            self._backlog = True
+            self._replay_wake.set()
+            return
+        self._send(wire, row)
+
+    def _send(self, wire: WireMessage, row: int | None = None) -> None:
         info = self._client.publish(wire.topic, wire.payload, qos=wire.qos, retain=wire.retain)
+        if row is not None:
+            self._handed_upto = max(self._handed_upto, row)
+        if wire.qos >= 1:
+            with self._mid_lock:
+                acked_already = info.mid in self._early_acks
+                if acked_already:
+                    self._early_acks.discard(info.mid)
+                else:
+                    self._mid_rows[info.mid] = row
+            if acked_already and row is not None and self.spool is not None:
+                self.spool.ack([row])
+        elif row is not None and self.spool is not None and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self.spool.ack([row])  # a spooled QoS 0 channel: on the wire is as good as it gets
         if wire.qos == 0:
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._sent += 1
@@ -247,8 +357,85 @@ class TelemetryPublisher:
         with self._send_lock:
             if not self._closed:
                 self._send_connection_state("ONLINE")
+        if self._command_callback is not None:
+            client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
         self._connected.set()
         self._first_connack.set()
+        self._replay_wake.set()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
+        with self._mid_lock:
+            if mid in self._mid_rows:
+                row = self._mid_rows.pop(mid)
+            else:
+                self._early_acks.add(mid)
+                return
+        if row is not None and self.spool is not None:
+            self.spool.ack([row])
+            if self._backlog:
+                self._replay_wake.set()
+
+    # -- replay (own thread) -----------------------------------------------------------------
+
+    def _replay_loop(self) -> None:
+        while not self._closed:
+            self._replay_wake.wait(_REPLAY_POLL_S * 4)
+            self._replay_wake.clear()
+            if self._closed:
+                return
+            if self._backlog and self._connected.is_set() and self._resends_done():
+                try:
+                    self._replay_backlog()
+                except (RuntimeError, ValueError) as exc:  # the spool closed under us at shutdown
+                    if not self._closed:
+                        raise
+                    del exc
+                    return
+
+    def _resends_done(self) -> bool:
+        """True once paho's own re-sends of spooled messages handed over before the outage were acked."""
+        with self._mid_lock:
+            return not any(row is not None for row in self._mid_rows.values())
+
+    def _replay_backlog(self) -> None:
+        assert self.spool is not None
+        while self._connected.is_set() and not self._closed:
+            chunk = self.spool.pending(self._handed_upto, _REPLAY_CHUNK)
+            with self._send_lock:
+                if self._closed:
+                    return
+                if not chunk:
+                    # checked under the send lock: no publish() can slip a row in unseen
+                    if not self.spool.pending(self._handed_upto, 1):
+                        self._backlog = False
+                        break
+                    continue
+                for msg in chunk:
+                    self._send(WireMessage(msg.channel, msg.topic, msg.qos, msg.retain, msg.seq, msg.payload),
+                               msg.row_id)
+                    self._replayed += 1
+        self._report_overflow()
+
+    def _report_overflow(self) -> None:
+        """An alert saying what the bounded spool dropped while the link was down (never clinical data)."""
+        assert self.spool is not None
+        dropped = self.spool.take_unreported_drops()
+        if not dropped:
+            return
+        self._overflow_reports += 1
+        total = sum(dropped.values())
+        detail = ", ".join(f"{n} {ch}" for ch, n in sorted(dropped.items()))
+        body = {
+            "alert_id": f"{self.robot_id}.spool-overflow.{self._session}.{self._overflow_reports}",
+            "severity": "medium",
+            "category": "telemetry",
+            "summary": f"telemetry spool full during an outage: dropped {total} messages ({detail})",
+            "where": None,
+            "evidence_ref": None,
+            "data": {"dropped": dropped, "max_messages": self.spool.max_messages},
+        }
+        with contextlib.suppress(RuntimeError):  # closing at the same time: the drops stay in spool stats
+            self.publish(Channel.ALERTS, body, self._clock_s())
 
     def _on_disconnect(
         self,

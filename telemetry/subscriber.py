@@ -19,6 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetry.tls import TlsConfig
 from telemetry.topics import TOPIC_PREFIX, Channel, TopicParts, parse_topic
 from telemetry.url import parse_broker_url
 
@@ -75,6 +76,7 @@ class TelemetrySubscriber:
         password: str | None = None,
         qos: int = 1,
         connect_timeout_s: float = 10.0,
+        tls: TlsConfig | None = None,
     ) -> None:
         self.address = parse_broker_url(broker_url)
         self.topic_filter = topic_filter
@@ -86,6 +88,8 @@ class TelemetrySubscriber:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if self.address.tls:
+            (tls or TlsConfig()).apply(self._client)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message

@@ -28,6 +28,7 @@ class Channel(StrEnum):
     ALERTS = "alerts"  # things an operator must look at
     CLINICAL = "clinical"  # pseudonymous clinical records (vitals, NEWS2)
     FACTSHEET = "factsheet"  # retained; what this robot is and can do
+    MEDIA = "media"  # evidence images, interview segments: chunked, hashed; data center only
     COMMANDS = "commands"  # fleet -> robot
     COMMANDS_ACK = "commands/ack"  # robot -> fleet
 
@@ -49,6 +50,7 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
     Channel.ALERTS: ChannelSpec(1, False, "an operator alert must not be lost"),
     Channel.CLINICAL: ChannelSpec(1, False, "a clinical record must not be lost"),
     Channel.FACTSHEET: ChannelSpec(1, True, "late subscribers must learn what the robot is"),
+    Channel.MEDIA: ChannelSpec(1, False, "evidence behind an alert or record must arrive whole"),
     Channel.COMMANDS: ChannelSpec(1, False, "a command must arrive or be retried"),
     Channel.COMMANDS_ACK: ChannelSpec(1, False, "the sender waits for the ack"),
 }

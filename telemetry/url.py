@@ -1,4 +1,4 @@
-"""Broker URLs: ``mqtt://host[:port]`` (TLS ``mqtts://`` comes with the fleet contract)."""
+"""Broker URLs: ``mqtt://host[:port]`` and, over TLS, ``mqtts://host[:port]`` (default port 8883)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_PORT = 1883
-SUPPORTED_SCHEMES = ("mqtt",)
+DEFAULT_TLS_PORT = 8883
+SUPPORTED_SCHEMES = ("mqtt", "mqtts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,10 @@ class BrokerAddress:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "mqtts"
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
@@ -41,4 +46,5 @@ def parse_broker_url(url: str) -> BrokerAddress:
         raise ValueError(f"broker URL {url!r} has no host")
     if port == 0:
         raise ValueError(f"broker URL {url!r}: port 0 is not a broker port")
-    return BrokerAddress(host=host, port=DEFAULT_PORT if port is None else port, scheme=parts.scheme)
+    default_port = DEFAULT_TLS_PORT if parts.scheme == "mqtts" else DEFAULT_PORT
+    return BrokerAddress(host=host, port=default_port if port is None else port, scheme=parts.scheme)

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - the pure-Python path is complete on it
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ENVELOPE_SCHEMA = "envelope"
 SHARED_SCHEMAS = ("envelope", "common")
-# Channels whose bodies have a schema today; commands and their acks come with the command channel.
+# Every channel's body schema (commands and their acks came with the command channel).
 BODY_SCHEMAS: dict[Channel, str] = {
     Channel.CONNECTION: "connection",
     Channel.STATE: "state",
@@ -38,6 +38,9 @@ BODY_SCHEMAS: dict[Channel, str] = {
     Channel.ALERTS: "alerts",
     Channel.CLINICAL: "clinical",
     Channel.FACTSHEET: "factsheet",
+    Channel.MEDIA: "media",
+    Channel.COMMANDS: "commands",
+    Channel.COMMANDS_ACK: "commands_ack",
 }
 
 

@@ -117,3 +117,108 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBro
 
 
 # --------------------------------------------------------------------------- end of Mosquitto
+
+
+# ---------------------------------------------------------------------------------------------
+# Fleet telemetry and data center (issue 5): brokers with a config of the test's own that can be
+# stopped and restarted on the same port (outages), and a throw-away PostgreSQL server.
+# ---------------------------------------------------------------------------------------------
+
+from collections.abc import Callable  # noqa: E402  (this section is appended; the top is not ours)
+
+
+class BrokerProcess:
+    """A Mosquitto started from a config the test writes; ``stop()`` / ``start()`` keep the port."""
+
+    def __init__(self, workdir: Path, port: int, config_text: str) -> None:
+        self.workdir = workdir
+        self.host = "127.0.0.1"
+        self.port = port
+        self.config_path = workdir / "mosquitto.conf"
+        self.config_path.write_text(config_text, encoding="utf-8")
+        self.log_path = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> BrokerProcess:
+        binary = _find_mosquitto()
+        if binary is None:
+            pytest.fail("mosquitto is not installed; `apt-get install -y mosquitto mosquitto-clients`", pytrace=False)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + MOSQUITTO_START_TIMEOUT_S
+        while not _port_accepts(self.host, self.port):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not start on {self.port}; log:\n{self.log_text()}", pytrace=False)
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path) -> Iterator[Callable[[Callable[[int, Path], str]], BrokerProcess]]:
+    """``broker_factory(lambda port, workdir: config_text)`` -> a started :class:`BrokerProcess`."""
+    started: list[BrokerProcess] = []
+
+    def make(config_for: Callable[[int, Path], str]) -> BrokerProcess:
+        workdir = tmp_path / f"broker{len(started)}"
+        workdir.mkdir()
+        port = _free_port("127.0.0.1")
+        broker = BrokerProcess(workdir, port, config_for(port, workdir))
+        started.append(broker)
+        return broker.start()
+
+    yield make
+    for broker in started:
+        broker.stop()
+
+
+PG_BIN_CANDIDATES = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of our own (initdb + pg_ctl in a temp dir, trust auth on 127.0.0.1)."""
+    bindir = next((d for d in PG_BIN_CANDIDATES if os.access(f"{d}/initdb", os.X_OK)), None)
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed; `apt-get install -y postgresql`", pytrace=False)
+    datadir = tmp_path_factory.mktemp("pg") / "data"
+    # initdb refuses to run as root: run the server as the packaged `postgres` user then
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        pg_user = pwd.getpwnam("postgres")
+        datadir.parent.chmod(0o777)
+        prefix = ["runuser", "-u", "postgres", "--"]
+        datadir.mkdir()
+        os.chown(datadir, pg_user.pw_uid, pg_user.pw_gid)
+    port = _free_port("127.0.0.1")
+    subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(datadir), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)
+    options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(datadir), "-o", options, "-l", str(datadir / "log"),
+                    "-w", "-t", "30", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(datadir), "-m", "immediate", "stop"],
+                       capture_output=True)
+
+
+# --------------------------------------------------------------------------- end of fleet telemetry
