@@ -45,6 +45,11 @@ class ScanResult:
 class UltrasoundProbeArm(Device):
     kind = "ultrasound"
 
+    @property
+    @abstractmethod
+    def room(self) -> str:
+        """The place name of the ultrasound room the arm is installed in."""
+
     @abstractmethod
     def start_scan(self, request: ScanRequest) -> Handle[ScanResult, ScanFeedback]:
         """Bring the probe into contact and scan; cancel() retracts it."""

@@ -47,8 +47,8 @@ PROCEDURES: dict[str, Procedure] = {
         _xr("XR-LSPINE-LAT", "Lumbar spine lateral", "lumbar spine", 90, 10.0, 1000, 135),
         _xr("XR-PELVIS-AP", "Pelvis AP", "pelvis", 80, 12.0, 160, 150),
         _xr("XR-KNEE-AP", "Knee AP", "knee", 65, 10.0, 100, 140),
-        _us("US-ABDOMEN", "Abdominal ultrasound", "abdomen", 240, 15.0),
-        _us("US-THYROID", "Thyroid ultrasound", "thyroid", 120, 8.0),
+        _us("US-ABDOMEN", "Abdominal ultrasound", "abdomen", 240, 20.0),
+        _us("US-THYROID", "Thyroid ultrasound", "thyroid", 120, 10.0),
     )
 }
 

@@ -19,8 +19,8 @@ from sim.imaging_patients import ImagingRoom, render_ultrasound_frame
 
 class SimUltrasoundConfig(DeviceConfig):
     room: str = "radiology-ultrasound"
-    nominal_force_n: float = 8.0
-    force_swing_n: float = 2.0  # breathing pushes the probe back and forth
+    nominal_force_n: float = 6.0
+    force_swing_n: float = 1.5  # breathing pushes the probe back and forth
     frames_per_s: float = 20.0
 
 
@@ -95,6 +95,10 @@ class SimUltrasound(UltrasoundProbeArm):
         self.config = config
         self._contact = False
         self.scans = 0
+
+    @property
+    def room(self) -> str:
+        return self.config.room
 
     def start_scan(self, request: ScanRequest) -> Handle[ScanResult, ScanFeedback]:
         self._require_open()
