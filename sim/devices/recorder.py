@@ -86,6 +86,12 @@ class SimRecorder(Recorder):
     def health(self) -> DeviceHealth:
         return self.sim.health()
 
+    def close(self) -> None:
+        # the device goes away with whatever it had not handed over (a process death loses it too)
+        self._segment_start_s = None
+        self._ready = []
+        super().close()
+
     # -- rendering ------------------------------------------------------------------------------
 
     def _catch_up(self) -> None:
