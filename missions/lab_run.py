@@ -1,0 +1,668 @@
+"""Lab run: take the test orders, sort the tubes in the input rack by their labels, centrifuge
+the serum tubes, run QC, analyse each sample, validate and report its results, discard the tubes.
+
+1. ARRIVE at the lab bench (when a place is given) and CHECK_FRIDGE: the sample fridge holds the
+   QC material and held specimens; outside 2-8 °C → high alert, the run is held (fails) untouched.
+2. Per occupied input slot: PICK the tube, READ its label (unreadable → turn the tube and re-read,
+   up to `label_reads`; never a guess), ROUTE it: matched to an order → the centrifuge rotor
+   (serum) or its analyzer's rack (whole blood); no order, a duplicate, unreadable, no analyzer →
+   the reject rack for manual handling, with the reason (alert). Each decision is journaled
+   before the tube moves.
+3. CENTRIFUGE the serum tubes (a balance tube opposite an odd one), LOAD them onto the analyzer.
+4. QC: each analyzer runs its control materials first; a Westgard rejection holds the whole run:
+   no patient result is released, the tubes go to the fridge for a re-run, a high alert names the
+   rule, and the run fails with the QC reason.
+5. ANALYZE one sample at a time (STAT first), so a critical value is validated and phoned through
+   (critical alert) as soon as its sample is done, before the rest of the batch. Each sample's
+   record is journaled before it is emitted (outbox): a restart never reports it twice, nor loses it.
+6. DISCARD the analysed tubes (a tube whose results could not be released is kept in the fridge).
+
+Tube moves are planned, journaled, then executed idempotently (`missions.lab.moves`), so a pause,
+an e-stop or a restart mid-move finds every tube. Every step leaves on fault, cancel and e-stop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+
+from hal.analyzer import Analyzer, AnalyzerRun
+from hal.centrifuge import Centrifuge
+from hal.clock import iso_utc
+from hal.device import DeviceError
+from hal.navigator import NavigationGoal
+from hal.sample_fridge import SampleFridge
+from hal.tag_reader import TagReader
+from hal.tube_handler import TubeHandler, area_of
+from missions import events as ev
+from missions.base import Mission
+from missions.journal import CommittedStep
+from missions.lab.moves import Move, TubeMover
+from missions.lab.orders import QC_LABEL_PREFIX, SPECIMEN_LABEL_PREFIX, ControlMaterial, LabOrder, OrderBook
+from missions.lab.qc import evaluate_westgard, observations_from_results
+from missions.lab.report import lab_alert, sample_outcome
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
+
+
+class Step(enum.Enum):
+    ARRIVE = "arrive"
+    CHECK_FRIDGE = "check_fridge"
+    CHOOSE_TUBE = "choose_tube"
+    PICK = "pick"
+    READ = "read"
+    ROUTE = "route"
+    CENTRIFUGE = "centrifuge"
+    LOAD = "load"
+    QC = "qc"
+    ANALYZE = "analyze"
+    DISCARD = "discard"
+    HOLD = "hold"
+    DONE = "done"
+    ABANDONED = "abandoned"
+
+
+WORKING = [s for s in Step if s not in (Step.DONE, Step.ABANDONED)]
+
+# trigger            source                 destination
+STEP_TABLE = (
+    ("arrived",        Step.ARRIVE,           Step.CHECK_FRIDGE),
+    ("fridge_ok",      Step.CHECK_FRIDGE,     Step.CHOOSE_TUBE),
+    ("next_tube",      Step.CHOOSE_TUBE,      Step.PICK),
+    ("resume_read",    Step.CHOOSE_TUBE,      Step.READ),      # the gripper holds an unread tube
+    ("resume_route",   Step.CHOOSE_TUBE,      Step.ROUTE),     # decided before a restart, not moved
+    ("all_sorted",     Step.CHOOSE_TUBE,      Step.CENTRIFUGE),
+    ("picked",         Step.PICK,             Step.READ),
+    ("decided",        Step.READ,             Step.ROUTE),
+    ("routed",         Step.ROUTE,            Step.CHOOSE_TUBE),
+    ("spun",           Step.CENTRIFUGE,       Step.LOAD),
+    ("loaded",         Step.LOAD,             Step.QC),
+    ("qc_passed",      Step.QC,               Step.ANALYZE),
+    ("qc_failed",      Step.QC,               Step.HOLD),
+    ("analyzed",       Step.ANALYZE,          Step.DISCARD),
+    ("discarded",      Step.DISCARD,          Step.DONE),
+    # fault: each step's defined fallback
+    ("fault",          Step.READ,             Step.ROUTE),     # reader fault: the tube is rejected
+    ("fault",          [s for s in WORKING if s is not Step.READ],
+                                              Step.ABANDONED), # the run fails; tubes stay for staff
+    ("abandon",        WORKING,               Step.ABANDONED),
+    ("restart",        WORKING,               "="),
+)  # fmt: skip
+
+
+class LabRunParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[LabOrder] = Field(max_length=200)
+    controls: list[ControlMaterial] = Field(default_factory=list, max_length=20)
+    #: QC is required before any patient result of an analyzer is released
+    require_qc: StrictBool = True
+    place: str | None = "clinical-lab"  # the bench; None: the robot is already there
+    input_area: str = "input"
+    reject_area: str = "reject"
+    hold_area: str = "hold"  # in the sample fridge
+    waste_area: str = "waste"
+    balance_position: str | None = "balance:1"
+    label_reader: str = "label_reader"
+    label_reads: int = Field(default=3, ge=1, le=10)
+    fridge_low_c: float = 2.0
+    fridge_high_c: float = 8.0
+    spin_rcf_g: float = Field(default=1300.0, gt=0)
+    spin_duration_s: float = Field(default=600.0, gt=0)
+    spin_timeout_s: float = Field(default=1200.0, gt=0)
+    move_timeout_s: float = Field(default=60.0, gt=0)
+    move_attempts: int = Field(default=2, ge=1, le=5)
+    analyzer_timeout_s: float = Field(default=900.0, gt=0)
+    analyzer_attempts: int = Field(default=3, ge=1, le=5)
+    analyzer_retry_wait_s: float = Field(default=30.0, ge=0)
+    nav_timeout_s: float = Field(default=600.0, gt=0)
+    nav_attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _unique(self) -> LabRunParams:
+        OrderBook(self.orders)  # raises on a sample ordered twice
+        ids = [c.material_id for c in self.controls]
+        if len(set(ids)) != len(ids):
+            raise ValueError("controls: a material appears twice")
+        return self
+
+
+class LabRun(Mission):
+    kind = "lab_run"
+    Params = LabRunParams
+    Step = Step
+    STEP_TABLE = STEP_TABLE
+    INITIAL_STEP = Step.ARRIVE
+    FINAL_STEPS = frozenset({Step.DONE, Step.ABANDONED})
+    resumable_after_restart = True
+
+    params: LabRunParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.book = OrderBook(self.params.orders)
+        # committed state (rebuilt from the journal on restart)
+        self._sorted: dict[str, dict[str, Any]] = {}  # input slot → decision
+        self._plans: dict[str, list[Move]] = {}
+        self._spun = False
+        self._qc: dict[str, dict[str, Any]] = {}  # analyzer → decision
+        self._results: dict[str, dict[str, Any]] = {}  # sample id → outcome
+        self._fault: dict[str, Any] | None = None
+        # working state of the current step (lost on restart: nothing here is committed)
+        self._slot: str | None = None
+        self._decision: dict[str, Any] | None = None
+        self._attempt: Attempts[Any] | None = None
+        self._mover: TubeMover | None = None
+        self._reads = RetryBudget(self.params.label_reads)
+        self._next_read: Deadline | None = None
+        self._fridge_alerted = False
+
+    # ---- devices ------------------------------------------------------------------------------
+
+    @property
+    def _handler(self) -> TubeHandler:
+        return self.ctx.devices.require(TubeHandler)  # type: ignore[type-abstract]
+
+    def _analyzers(self) -> dict[str, Analyzer]:
+        return {d.name: d for d in self.ctx.devices if isinstance(d, Analyzer)}
+
+    # ---- step handlers ------------------------------------------------------------------------
+
+    def _advance(self, now_s: float) -> None:
+        handler: dict[enum.Enum, Callable[[float], None]] = {
+            Step.ARRIVE: self._arrive,
+            Step.CHECK_FRIDGE: self._check_fridge,
+            Step.CHOOSE_TUBE: self._choose_tube,
+            Step.PICK: self._pick,
+            Step.READ: self._read,
+            Step.ROUTE: self._route,
+            Step.CENTRIFUGE: self._centrifuge,
+            Step.LOAD: self._load,
+            Step.QC: self._run_qc,
+            Step.ANALYZE: self._analyze,
+            Step.DISCARD: self._discard,
+            Step.HOLD: self._hold,
+        }
+        handler[self.step](now_s)
+
+    def _on_step_start(self, step: enum.Enum) -> None:
+        self._attempt = None
+        self._mover = None
+        self._reads = RetryBudget(self.params.label_reads)
+        self._next_read = None
+        if step is Step.CHOOSE_TUBE:
+            self._slot, self._decision = None, None
+
+    def _on_fault(self, reason: str) -> None:
+        if self.step is Step.READ and self._slot is not None:
+            try:
+                self._decision = self._reject(self._slot, None, f"label reader fault: {reason}")
+            except DeviceError as exc:  # nowhere to reject it to: back into its slot for staff
+                self._decision = self._deferred(self._slot, None, None, f"{reason}; {exc.reason}")
+            return
+        if self._fault is None and self.step is not Step.READ:
+            alert = lab_alert(
+                f"{self.mission_id}.fault", ev.Severity.HIGH, "lab.device", self._where(),
+                f"Lab run stopped in {self.step.name.lower()}: {reason} - tubes left in place for manual handling",
+            )
+            self._fault = {"reason": reason, "step": self.step.name.lower(), "alerts": [alert]}
+            self._commit("fault", self._fault)
+
+    def _arrive(self, now_s: float) -> None:
+        place = self.params.place
+        navigator = self.ctx.devices.navigator
+        if place is None or navigator is None:
+            self._go("arrived")
+            return
+        if self._attempt is None:
+            goal = NavigationGoal(place=place)
+            self._attempt = self._track(Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
+                                                 timeout_s=self.params.nav_timeout_s,
+                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.SUCCEEDED:
+            self._go("arrived")
+        elif status is OpStatus.FAILED:
+            self._step_fault(f"navigation failed: {self._attempt.reason}")
+
+    def _check_fridge(self, now_s: float) -> None:
+        fridge = self.ctx.devices.require(SampleFridge)  # type: ignore[type-abstract]
+        reading = fridge.read_temperature()
+        low, high = self.params.fridge_low_c, self.params.fridge_high_c
+        if low <= reading.temperature_c <= high:
+            self._go("fridge_ok")
+            return
+        reason = (f"held: sample fridge out of range ({reading.temperature_c:.1f} °C, allowed "
+                  f"{low:g}-{high:g} °C)")
+        if not self._fridge_alerted:
+            self._fridge_alerted = True
+            alert = lab_alert(
+                f"{self.mission_id}.fridge", ev.Severity.HIGH, "lab.fridge", self._where(),
+                f"Sample fridge {reading.temperature_c:.1f} °C, outside {low:g}-{high:g} °C: QC material and "
+                "held specimens may be compromised - lab run held, check the fridge",
+                temperature_c=round(reading.temperature_c, 2),
+            )
+            self._commit("fridge", {"temperature_c": reading.temperature_c, "alerts": [alert]})
+        self.fail(reason)
+
+    def _choose_tube(self, now_s: float) -> None:
+        handler = self._handler
+        held = handler.holding()
+        if held is not None and area_of(held) == self.params.input_area:
+            self._slot = held
+            self._go("resume_route" if held in self._sorted else "resume_read")
+            return
+        rack = handler.rack(self.params.input_area)
+        for slot in rack.positions:
+            decision = self._sorted.get(slot)
+            if decision is not None:
+                if slot in rack.occupied and decision["destination"] not in (None, slot):
+                    self._slot = slot
+                    self._go("resume_route")
+                    return
+                continue
+            if slot in rack.occupied:
+                self._slot = slot
+                self._go("next_tube")
+                return
+        self._go("all_sorted")
+
+    def _pick(self, now_s: float) -> None:
+        slot = self._current_slot()
+        handler = self._handler
+        if handler.holding() == slot:
+            self._go("picked")
+            return
+        if self._attempt is None:
+            self._attempt = self._track(self._handler_op(f"pick at {slot}", lambda: handler.start_pick(slot)))
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.SUCCEEDED:
+            self._go("picked")
+        elif status is OpStatus.FAILED:
+            self._step_fault(f"tube handler: {self._attempt.reason}")
+
+    def _read(self, now_s: float) -> None:
+        slot = self._current_slot()
+        if self._attempt is not None:  # turning the tube between reads
+            status = self._attempt.poll(now_s)
+            if status is OpStatus.RUNNING:
+                return
+            self._attempt = self._op = None
+        if self._next_read is not None and not self._next_read.expired(now_s):
+            return
+        self._reads.take()
+        reader = self.ctx.devices.require(TagReader, self.params.label_reader)  # type: ignore[type-abstract]
+        payload = reader.read_tag().payload
+        if payload is not None:
+            self._decision = self._decide(slot, payload)
+            self._go("decided")
+            return
+        if self._reads.exhausted:
+            self._decision = self._reject(slot, None, f"label unreadable after {self._reads.used} reads")
+            self._go("decided")
+            return
+        handler = self._handler
+        self._attempt = self._track(self._handler_op("turn the tube", handler.start_rotate))
+        self._next_read = None
+
+    def _route(self, now_s: float) -> None:
+        slot = self._current_slot()
+        decision = self._sorted.get(slot) or self._decision
+        if decision is None:  # pragma: no cover - READ always decides before ROUTE
+            raise RuntimeError(f"no decision for {slot}")
+        if slot not in self._sorted:
+            self._sorted[slot] = decision  # journaled before the tube moves
+            self._commit(f"sort:{slot}", decision)
+        destination = decision["destination"] or slot  # deferred: back into its slot
+        if self._run_moves(now_s, [Move(slot, destination)]):
+            self._go("routed")
+
+    def _centrifuge(self, now_s: float) -> None:
+        serum = self._accepted(centrifuge=True)
+        if not serum or self._spun:
+            self._go("spun")
+            return
+        if not self._run_moves(now_s, self._plan("balance_in", self._balance_in_plan)):
+            return
+        if self._attempt is None:
+            centrifuge = self.ctx.devices.require(Centrifuge)  # type: ignore[type-abstract]
+            self._attempt = self._track(
+                Attempts("centrifuge spin",
+                         lambda: centrifuge.start_spin(rcf_g=self.params.spin_rcf_g,
+                                                       duration_s=self.params.spin_duration_s),
+                         timeout_s=self.params.spin_timeout_s, max_attempts=2, retry_wait_s=10.0)
+            )
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.SUCCEEDED:
+            self._spun = True
+            self._commit("spin", {"tubes": [d["sample_id"] for d in serum]})
+            self._go("spun")
+        elif status is OpStatus.FAILED:
+            self._step_fault(f"centrifuge: {self._attempt.reason}")
+
+    def _load(self, now_s: float) -> None:
+        if self._run_moves(now_s, self._plan("load", self._load_plan)):
+            self._go("loaded")
+
+    def _run_qc(self, now_s: float) -> None:
+        for analyzer in sorted({d["analyzer"] for d in self._accepted()}):
+            if analyzer in self._qc and self._qc[analyzer].get("returned", True):
+                continue
+            controls = [c for c in self.params.controls if c.analyzer == analyzer]
+            if not controls:
+                accepted = not self.params.require_qc
+                self._record_qc(analyzer, {"accepted": accepted, "reason": None if accepted else
+                                           f"no QC material for analyzer {analyzer}", "z_scores": {}},
+                                returned=True)
+                continue
+            if analyzer not in self._qc:
+                if not self._run_moves(now_s, self._plan(f"qc_in:{analyzer}", partial(self._qc_in_plan, analyzer))):
+                    return
+                if not self._run_controls(now_s, analyzer, controls):
+                    return
+            if not self._run_moves(now_s, self._plan(f"qc_out:{analyzer}", partial(self._qc_out_plan, analyzer))):
+                return
+            self._qc[analyzer]["returned"] = True
+            self._mover = None
+        failed = {a: q for a, q in self._qc.items() if not q["accepted"]}
+        self._go("qc_failed" if failed else "qc_passed")
+
+    def _run_controls(self, now_s: float, analyzer: str, controls: Sequence[ControlMaterial]) -> bool:
+        if self._attempt is None:
+            device = self._analyzers().get(analyzer)
+            if device is None:
+                raise DeviceError(analyzer, "no such analyzer on this robot")
+            orders = [c.analyzer_order() for c in controls]
+            self._attempt = self._track(self._analyzer_op(f"QC on {analyzer}", lambda: device.start_run(orders)))
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.FAILED:
+            self._step_fault(f"analyzer {analyzer}: {self._attempt.reason}")
+            return False
+        if status is not OpStatus.SUCCEEDED:
+            return False
+        run = self._attempt.result
+        assert isinstance(run, AnalyzerRun)
+        self._attempt = self._op = None
+        targets = {c.material_id: c.control_targets() for c in controls}
+        decision = evaluate_westgard(observations_from_results(run.results, targets))
+        self._record_qc(analyzer, {"accepted": decision.accepted, "reason": decision.reason() or None,
+                                   "z_scores": decision.z_scores,
+                                   "warnings": [w.text() for w in decision.warnings]}, returned=False)
+        self._mover = None
+        return True
+
+    def _record_qc(self, analyzer: str, data: dict[str, Any], *, returned: bool) -> None:
+        alerts = []
+        if not data["accepted"]:
+            held = [d["sample_id"] for d in self._accepted()]
+            alerts.append(lab_alert(
+                f"{self.mission_id}.qc.{analyzer}", ev.Severity.HIGH, "lab.qc", self._where(),
+                f"QC failed on {analyzer}: {data['reason']} - run held, {len(held)} patient result(s) not released",
+                analyzer=analyzer, samples_held=held,
+            ))
+        entry = {"analyzer": analyzer, **data, "alerts": alerts}
+        self._qc[analyzer] = {**entry, "returned": returned}
+        self._commit(f"qc:{analyzer}", entry)
+
+    def _analyze(self, now_s: float) -> None:
+        pending = [d for d in self._accepted() if d["sample_id"] not in self._results]
+        if not pending:
+            self._go("analyzed")
+            return
+        order_ids = self.book.run_order([d["sample_id"] for d in pending])
+        sample_id = order_ids[0]
+        decision = next(d for d in pending if d["sample_id"] == sample_id)
+        order = self.book.get(sample_id)
+        analyzer = decision["analyzer"]
+        if self._attempt is None:
+            device = self._analyzers()[analyzer]
+            self._attempt = self._track(
+                self._analyzer_op(f"run of {sample_id}", lambda: device.start_run([order.analyzer_order()])))
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.FAILED:
+            self._step_fault(f"analyzer {analyzer}: {self._attempt.reason}")
+            return
+        if status is not OpStatus.SUCCEEDED:
+            return
+        run = self._attempt.result
+        assert isinstance(run, AnalyzerRun)
+        self._attempt = self._op = None
+        missing = [test for sid, test in run.missing if sid == sample_id]
+        record_id = f"{self.mission_id}.{sample_id}"
+        outcome = sample_outcome(record_id, order, analyzer, run.results, missing, self._where(), iso_utc(now_s))
+        outcome["sample_id"] = sample_id
+        self._results[sample_id] = outcome
+        self._commit(f"result:{sample_id}", outcome)  # journaled, then emitted: at once, mid-batch
+
+    def _discard(self, now_s: float) -> None:
+        if self._run_moves(now_s, self._plan("discard", self._discard_plan)):
+            self._go("discarded")
+            self._succeed()
+
+    def _hold(self, now_s: float) -> None:
+        if self._run_moves(now_s, self._plan("hold", self._hold_plan)):
+            reasons = "; ".join(f"{a}: {q['reason']}" for a, q in sorted(self._qc.items()) if not q["accepted"])
+            self.fail(f"held: QC failed ({reasons}); no patient result released")
+
+    # ---- plans (journaled before they are executed) -------------------------------------------
+
+    def _plan(self, name: str, make: Callable[[], list[Move]]) -> list[Move]:
+        if name not in self._plans:
+            moves = make()
+            self._plans[name] = moves
+            self._commit(f"plan:{name}", {"moves": [[m.source, m.destination] for m in moves]})
+        return self._plans[name]
+
+    def _run_moves(self, now_s: float, moves: Sequence[Move]) -> bool:
+        """True once every move is done; a failed move takes the step's fault exit."""
+        if self._mover is None:
+            self._mover = TubeMover(self._handler, moves, timeout_s=self.params.move_timeout_s,
+                                    attempts=self.params.move_attempts, retry_wait_s=2.0)
+            self._op = self._mover
+        if self._mover.finished:
+            return True
+        status = self._mover.poll(now_s)
+        if status is OpStatus.FAILED:
+            self._step_fault(self._mover.failure or "tube move failed")
+            return False
+        return status is OpStatus.SUCCEEDED
+
+    def _balance_in_plan(self) -> list[Move]:
+        serum = self._accepted(centrifuge=True)
+        balance = self.params.balance_position
+        if len(serum) % 2 == 0 or balance is None:
+            return []
+        rotor = self.ctx.devices.require(Centrifuge).rotor_area()  # type: ignore[type-abstract]
+        free = self._handler.rack(rotor).free()
+        if not free:
+            return []
+        return [Move(balance, free[0])]
+
+    def _load_plan(self) -> list[Move]:
+        moves = []
+        taken: dict[str, list[str]] = {}
+        for decision in self._accepted(centrifuge=True):
+            area = decision["analyzer"]
+            free = [p for p in self._handler.rack(area).free() if p not in taken.setdefault(area, [])]
+            if not free:
+                raise DeviceError(area, f"no free position on analyzer {area} for {decision['sample_id']}")
+            taken[area].append(free[0])
+            moves.append(Move(decision["destination"], free[0]))
+        for move in self._plans.get("balance_in", []):
+            moves.append(Move(move.destination, move.source))  # the balance goes home
+        return moves
+
+    def _qc_in_plan(self, analyzer: str) -> list[Move]:
+        free = self._handler.rack(analyzer).free()
+        controls = [c for c in self.params.controls if c.analyzer == analyzer]
+        if len(free) < len(controls):
+            raise DeviceError(analyzer, f"no free position on analyzer {analyzer} for its QC material")
+        return [Move(c.position, free[i]) for i, c in enumerate(controls)]
+
+    def _qc_out_plan(self, analyzer: str) -> list[Move]:
+        return [Move(m.destination, m.source) for m in self._plans.get(f"qc_in:{analyzer}", [])]
+
+    def _discard_plan(self) -> list[Move]:
+        """Analysed tubes to waste; a tube whose results were not all released to the hold."""
+        keep = {sid for sid, r in self._results.items() if r.get("keep_tube")}
+        return self._out_plan(lambda sample_id: sample_id in keep or sample_id not in self._results)
+
+    def _hold_plan(self) -> list[Move]:
+        return self._out_plan(lambda sample_id: True)
+
+    def _out_plan(self, keep: Callable[[str], bool]) -> list[Move]:
+        positions = self._analyzer_positions()
+        free = {area: self._handler.rack(area).free() for area in (self.params.waste_area, self.params.hold_area)}
+        moves = []
+        for decision in self._accepted():
+            sample_id = decision["sample_id"]
+            area = self.params.hold_area if keep(sample_id) else self.params.waste_area
+            if not free[area]:
+                raise DeviceError(area, f"no free position in {area} for {sample_id}")
+            moves.append(Move(positions[sample_id], free[area].pop(0)))
+        return moves
+
+    def _analyzer_positions(self) -> dict[str, str]:
+        """Where each accepted tube sits on its analyzer (from the journaled plans)."""
+        where = {d["sample_id"]: d["destination"] for d in self._accepted()}
+        by_position = {d["destination"]: d["sample_id"] for d in self._accepted(centrifuge=True)}
+        for move in self._plans.get("load", []):
+            if move.source in by_position:
+                where[by_position[move.source]] = move.destination
+        return where
+
+    # ---- decisions -------------------------------------------------------------------------
+
+    def _decide(self, slot: str, payload: str) -> dict[str, Any]:
+        order = self.book.match_label(payload)
+        if payload.startswith(QC_LABEL_PREFIX):
+            return self._reject(slot, payload, "control material in the sample rack")
+        if order is None:
+            what = payload.removeprefix(SPECIMEN_LABEL_PREFIX) if payload.startswith(SPECIMEN_LABEL_PREFIX) \
+                else "unknown label format"
+            return self._reject(slot, payload, f"no order for this label ({what})")
+        if any(d.get("sample_id") == order.sample_id for d in self._sorted.values()):
+            return self._reject(slot, payload, f"duplicate label: {order.sample_id} already in this run")
+        analyzers = [name for name, a in sorted(self._analyzers().items())
+                     if set(order.tests) <= a.supported_tests()]
+        if not analyzers:
+            return self._reject(slot, payload, f"no analyzer on this robot runs {', '.join(order.tests)}")
+        analyzer = analyzers[0]
+        # room for the balance tube in the rotor, and for the controls on the analyzer
+        controls = sum(1 for c in self.params.controls if c.analyzer == analyzer)
+        capacity = len(self._handler.rack(analyzer).positions) - controls
+        if order.needs_centrifuge:
+            area = self.ctx.devices.require(Centrifuge).rotor_area()  # type: ignore[type-abstract]
+            spare = 1 if self.params.balance_position is not None else 0
+        else:
+            area, spare = analyzer, 0
+        free = [p for p in self._handler.rack(area).free() if p not in self._reserved()]
+        on_analyzer = sum(1 for d in self._accepted() if d["analyzer"] == analyzer)
+        if len(free) <= spare or on_analyzer >= capacity:
+            return self._deferred(slot, payload, order.sample_id, "no free position: left for the next run")
+        return {"slot": slot, "outcome": "accepted", "label": payload, "sample_id": order.sample_id,
+                "analyzer": analyzer, "centrifuge": order.needs_centrifuge, "destination": free[0],
+                "reason": None, "alerts": []}
+
+    def _deferred(self, slot: str, payload: str | None, sample_id: str | None, reason: str) -> dict[str, Any]:
+        return {"slot": slot, "outcome": "deferred", "label": payload, "sample_id": sample_id,
+                "destination": None, "reason": reason, "alerts": []}
+
+    def _reject(self, slot: str, payload: str | None, reason: str) -> dict[str, Any]:
+        free = [p for p in self._handler.rack(self.params.reject_area).free() if p not in self._reserved()]
+        if not free:
+            raise DeviceError(self.params.reject_area, "reject rack full")
+        alert = lab_alert(
+            f"{self.mission_id}.reject.{slot}", ev.Severity.LOW, "lab.sample", self._where(),
+            f"Tube from {slot} rejected to manual handling ({free[0]}): {reason}", slot=slot, label=payload,
+        )
+        return {"slot": slot, "outcome": "rejected", "label": payload, "sample_id": None,
+                "destination": free[0], "reason": reason, "alerts": [alert]}
+
+    def _reserved(self) -> set[str]:
+        return {d["destination"] for d in self._sorted.values() if d["destination"]}
+
+    def _accepted(self, *, centrifuge: bool | None = None) -> list[dict[str, Any]]:
+        return [d for d in self._sorted.values() if d["outcome"] == "accepted"
+                and (centrifuge is None or d["centrifuge"] is centrifuge)]
+
+    # ---- outbox, restore, result -------------------------------------------------------------
+
+    def _publish(self, step: str, data: dict[str, Any]) -> None:
+        where = step.split(":", 1)[0]
+        if step.startswith("result:"):
+            self._emit(ev.CLINICAL_RECORD, step="analyze", data=dict(data["record"]))
+        for alert in data.get("alerts", []):
+            self._emit(ev.ALERT, step=where, reason=alert["summary"], data=dict(alert))
+
+    def _restore(self, committed: Sequence[CommittedStep]) -> None:
+        for item in committed:
+            kind, _, key = item.step.partition(":")
+            if kind == "sort":
+                self._sorted[key] = item.data
+            elif kind == "plan":
+                self._plans[key] = [Move(s, d) for s, d in item.data["moves"]]
+            elif kind == "spin":
+                self._spun = True
+            elif kind == "qc":
+                self._qc[key] = {**item.data, "returned": False}  # putting the controls back is idempotent
+            elif kind == "result":
+                self._results[key] = item.data
+            elif kind == "fault":
+                self._fault = item.data
+
+    def _progress_fraction(self) -> float:
+        if self.state.value == "succeeded":
+            return 1.0
+        return min(0.99, (len(self._sorted) + len(self._results)) / (2.0 * max(1, len(self.book))))
+
+    def _result_data(self) -> dict[str, Any]:
+        received = {d["sample_id"] for d in self._sorted.values() if d.get("sample_id")}
+        return {
+            "samples_reported": sorted(self._results),
+            "samples_rejected": [{"slot": d["slot"], "label": d["label"], "reason": d["reason"]}
+                                 for d in self._sorted.values() if d["outcome"] == "rejected"],
+            "samples_deferred": sorted(d["sample_id"] for d in self._sorted.values() if d["outcome"] == "deferred"),
+            "samples_held": sorted(d["sample_id"] for d in self._accepted() if d["sample_id"] not in self._results),
+            "orders_not_received": sorted(o.sample_id for o in self.book if o.sample_id not in received),
+            "critical_results": [{"sample_id": s, "tests": r["critical"]} for s, r in sorted(self._results.items())
+                                 if r["critical"]],
+            "qc": {a: {"accepted": q["accepted"], "reason": q["reason"]} for a, q in sorted(self._qc.items())},
+            "centrifuged": self._spun,
+        }
+
+    # ---- small helpers ----------------------------------------------------------------------
+
+    def _current_slot(self) -> str:
+        if self._slot is None:  # pragma: no cover - the table reaches tube steps via CHOOSE_TUBE
+            raise RuntimeError(f"step {self.step.name} without a tube")
+        return self._slot
+
+    def _track(self, attempt: Attempts[Any]) -> Attempts[Any]:
+        self._op = attempt
+        return attempt
+
+    def _handler_op(self, what: str, start: Callable[[], Any]) -> Attempts[Any]:
+        return Attempts(what, start, timeout_s=self.params.move_timeout_s, max_attempts=self.params.move_attempts,
+                        retry_wait_s=2.0)
+
+    def _analyzer_op(self, what: str, start: Callable[[], Any]) -> Attempts[Any]:
+        return Attempts(what, start, timeout_s=self.params.analyzer_timeout_s,
+                        max_attempts=self.params.analyzer_attempts, retry_wait_s=self.params.analyzer_retry_wait_s)
+
+    def _where(self) -> dict[str, Any] | None:
+        where: dict[str, Any] = {"place": self.params.place, "x_m": 0.0, "y_m": 0.0}
+        base = self.ctx.devices.drive_base
+        if base is not None:
+            try:
+                pose = base.odometry().pose
+                where.update(x_m=round(pose.x_m, 3), y_m=round(pose.y_m, 3), level=pose.level)
+            except DeviceError:
+                pass
+        return where
+
+
+MISSIONS = (LabRun,)
