@@ -108,6 +108,10 @@ class ImagingRoom:
     _listeners: list[Callable[[], list[tuple[float, str]]]] = field(default_factory=list)
     _heard_until_s: float = -math.inf
     _bound_speakers: set[str] = field(default_factory=set)
+    #: the room's equipment registers how a service engineer clears it (after a failed self-test)
+    service_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    door_reclose_after_s: float = 20.0
+    _reclose_at_s: float | None = None
 
     def listen_to(self, utterances: Callable[[], list[tuple[float, str]]]) -> None:
         """A source of (stamp_s, text) the patient in the room hears (the robot's speaker)."""
@@ -145,10 +149,14 @@ class ImagingRoom:
 
     def scripted_step(self, now_s: float) -> None:
         """Scripted disturbances, called by the workload before the robots step."""
+        if self._reclose_at_s is not None and now_s >= self._reclose_at_s:
+            self.door_closed, self._reclose_at_s = True, None  # whoever walked in leaves again
+            self.events.append((now_s, "door closed again"))
         if (self.exposing and self.open_door_during_exposure_of is not None
                 and self.exposing_accession == self.open_door_during_exposure_of):
             self.door_closed = False
             self.open_door_during_exposure_of = None
+            self._reclose_at_s = now_s + self.door_reclose_after_s
             self.events.append((now_s, f"door opened during exposure of {self.exposing_accession}"))
 
 

@@ -201,6 +201,7 @@ class SimXRay(XRayGenerator):
         self.self_tests: list[SelfTestResult] = []
         self.exposure_log: list[tuple[str, float, str]] = []  # (accession, dap, how it ended)
         self._active: _SimExposure | None = None
+        room.service_hooks.append(self.clear_lockout)
 
     @property
     def room(self) -> str:
