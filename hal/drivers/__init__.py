@@ -7,8 +7,9 @@ from hal.registry import DeviceRegistry
 
 def register(registry: DeviceRegistry) -> None:
     """Register every hardware driver model this package provides."""
-    from hal.drivers import opencv_tags
+    from hal.drivers import opencv_tags, roboclaw
     from hal.drivers.astm import analyzer_driver
 
     opencv_tags.register(registry)
     analyzer_driver.register(registry)
+    roboclaw.register(registry)

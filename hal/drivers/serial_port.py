@@ -133,6 +133,30 @@ class SerialPort:
             raise PortUnavailable(self.device_name, self.last_error or "read failed") from None
         return data
 
+    def read_exact(self, n_bytes: int, timeout_s: float) -> bytes:
+        """Up to `n_bytes`, waiting at most `timeout_s` of wall time: a request/response device's
+        reply. The wait is an I/O bound of a few milliseconds, not robot logic, hence wall time."""
+        data = self.read_available(n_bytes)
+        if len(data) >= n_bytes or timeout_s <= 0:
+            return data
+        port = self._require()
+        deadline = time.monotonic() + timeout_s
+        fileno = getattr(port, "fileno", None)
+        try:
+            while len(data) < n_bytes:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    break
+                if fileno is not None:
+                    select.select([fileno()], [], [], min(remaining_s, 0.005))
+                else:
+                    time.sleep(min(remaining_s, 0.001))  # loop:// and friends have no fd to wait on
+                data += bytes(port.read(n_bytes - len(data)))
+        except (serial.SerialException, OSError) as exc:
+            self._lost(f"read failed: {exc}")
+            raise PortUnavailable(self.device_name, self.last_error or "read failed") from None
+        return data
+
     def write(self, data: bytes) -> None:
         port = self._require()
         if not data:
