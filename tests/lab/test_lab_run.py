@@ -195,7 +195,7 @@ def test_estop_pauses_and_the_interrupted_step_restarts(tmp_path: Path) -> None:
     for _ in range(30):
         rig.tick(1.0, estopped(rig.clock.now_s()))
     assert rig.runner.current is not None and rig.runner.current.state.value == "paused"
-    assert rig.kinds(ev.MISSION_PAUSED)[0].reason.startswith("e-stop latched")
+    assert str(rig.kinds(ev.MISSION_PAUSED)[0].reason).startswith("e-stop latched")
     result = finish(rig)
     assert result["outcome"] == "succeeded"
     assert result["samples_reported"] == ["smp-000101", "smp-000102"]
