@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
+from missions.base import MissionResult
 from missions.epi.report import check_required
 from sim.outbreak import CONTACT_NAMES
 from tests.epi.rig import ROBOT, EpiRig, bed_where, make_rig
@@ -17,7 +18,7 @@ def _willing(rig: EpiRig) -> str:
     return bed_where(rig, lambda c: c.consents and c.responsive and len(c.contacts) >= 2)
 
 
-def _result(rig: EpiRig):  # type: ignore[no-untyped-def]
+def _result(rig: EpiRig) -> MissionResult:
     return rig.robot.runner.history[-1]
 
 
