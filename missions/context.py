@@ -9,6 +9,7 @@ from hal.clock import Clock
 from hal.device_set import DeviceSet
 from missions.events import MissionEvent
 from missions.media import InMemoryMediaStore, MediaStore
+from missions.site import SiteConditions
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,5 @@ class MissionContext:
     home_dock: str
     #: evidence images and recordings (see missions/media.py)
     media: MediaStore = field(default_factory=InMemoryMediaStore)
+    #: the building's alarms, updated by the robot (shared, not copied)
+    site: SiteConditions = field(default_factory=SiteConditions)

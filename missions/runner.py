@@ -32,6 +32,7 @@ from missions.journal import Journal, MissionRecordState
 log = logging.getLogger(__name__)
 
 DOCK_KIND = "return_to_dock"
+PARK_KIND = "park"  # missions/park.py: holds for a building alarm
 INTERRUPTED_BY_RESTART = "interrupted by restart"
 
 
@@ -112,6 +113,15 @@ class MissionRunner:
         mission = mission_class(self.ctx, mission_id, params, priority=request.priority, journal=self.journal)
         self._push(mission, seq)
         self._emit(ev.MISSION_QUEUED, mission, data={"priority": request.priority})
+        return mission_id
+
+    def preempt(self, request: MissionRequest, reason: str) -> str:
+        """Run this mission now: the current one is paused and re-queued with its progress (a
+        building alarm, an operator's urgent order). Returns the new mission's id."""
+        mission_id = self.submit(request)
+        current = self._current
+        if current is not None and current.mission_id != mission_id:
+            self._requeue(current, reason)
         return mission_id
 
     def is_known(self, mission_id: str) -> bool:
@@ -219,8 +229,8 @@ class MissionRunner:
 
     def _return_to_dock_first(self, now_s: float) -> None:
         current = self._current
-        if current is not None and current.kind == DOCK_KIND:
-            return
+        if current is not None and current.kind in (DOCK_KIND, PARK_KIND):
+            return  # parked for a building alarm: stay put (a dock spot charges anyway)
         if any(m.kind == DOCK_KIND for m in self._queued.values()):
             if current is not None:
                 self._requeue(current, "battery reserve reached: returning to dock")

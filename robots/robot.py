@@ -28,6 +28,7 @@ from missions.events import MissionEvent
 from missions.journal import Journal
 from missions.media import InMemoryMediaStore
 from missions.runner import MissionRunner
+from missions.site import SiteConditions
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
 from telemetry.sinks import TelemetrySink
@@ -39,6 +40,8 @@ EventListener = Callable[[MissionEvent], None]
 #: device health is polled this often for the state's change detection (it is published in full
 #: with every state message)
 HEALTH_CHECK_PERIOD_S = 1.0
+#: above every other mission, the dock included
+PARK_PRIORITY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class Robot:
         self.supervisor = SafetySupervisor(drive, site_map, identity.home_dock, config.safety.to_safety_config())
         self._listeners: list[EventListener] = []
         self.media = InMemoryMediaStore()
+        self.site = SiteConditions()
         self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry)
         journal_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal_dir / f"{identity.robot_id}.journal.jsonl")
@@ -99,10 +103,12 @@ class Robot:
             emit=self._on_event,
             home_dock=identity.home_dock,
             media=self.media,
+            site=self.site,
         )
         self.runner = MissionRunner(context, self.journal, catalog or default_catalog())
         self.last_command_sent = Twist2D.zero()
         self._is_set_up = False
+        self._alarms = 0
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
 
@@ -206,6 +212,22 @@ class Robot:
 
     def return_to_dock(self) -> str:
         return self.dispatch("return_to_dock", {}, priority=90)
+
+    def set_building_alarm(self, active: bool, *, park_at: str | None = None, reason: str = "fire alarm") -> None:
+        """The building's fire alarm (from the fleet / building management system): clear the
+        corridors — park at `park_at` and hold until it is cleared; the interrupted mission is
+        re-queued with its progress and resumes afterwards."""
+        site = self.site
+        if active and not site.fire_alarm_active:
+            site.fire_alarm_active, site.fire_alarm_reason = True, reason
+            self._alarms += 1
+            self.runner.preempt(
+                MissionRequest(kind="park", params={"place": park_at or self.identity.home_dock, "reason": reason},
+                               priority=PARK_PRIORITY, mission_id=f"{self.identity.robot_id}-park-{self._alarms:03d}"),
+                f"{reason}: clearing the corridors",
+            )
+        elif not active:
+            site.fire_alarm_active, site.fire_alarm_reason = False, ""
 
     def remote_estop(self, source: str) -> None:
         self.supervisor.request_remote_estop(source)

@@ -82,6 +82,7 @@ class SimulationRun:
         self.robots: dict[str, Robot] = {}
         self.workloads: dict[str, Workload] = {}
         self._event_log: TextIO | None = None
+        self.alarm = BuildingAlarm(self, scenario)
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
         self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
@@ -138,6 +139,7 @@ class SimulationRun:
             self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
 
     def _on_event(self, event: Any) -> None:
+        self.alarm.on_event(event)
         if self._event_log is not None:
             self._event_log.write(json.dumps(_event_line(event), sort_keys=True) + "\n")
             self._event_log.flush()  # line by line: a killed run still leaves a readable log
@@ -191,6 +193,7 @@ class SimulationRun:
                 # set, not add, so that float error cannot accumulate over a day of ticks
                 now_s = self.start_s + tick * dt_s
                 self.clock.set(now_s)
+                self.alarm.step(now_s)
                 for workload in workloads:
                     workload.step(now_s)
                 for robot in robots:
@@ -235,6 +238,7 @@ class SimulationRun:
             header=header, robots_extra=extra, deterioration=deterioration,
             total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
         )
+        summary["building_alarms"] = self.alarm.summary()
         summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
         summary["workloads"] = {kind: self.workloads[kind].summary() for kind in sorted(self.workloads)}
         return summary
@@ -244,6 +248,79 @@ class SimulationRun:
         (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         tracks = {rid: list(self.env.body(rid).track) for rid in sorted(self.robots)}
         render_tracks_png(self.world, tracks, report_dir / "map.png", markers=self.collector.alert_positions)
+
+
+def _time_of_day_s(day_start_s: float, run_start_s: float, hh_mm: str) -> float:
+    hours, minutes = hh_mm.split(":")
+    at_s = day_start_s + int(hours) * 3600 + int(minutes) * 60
+    return at_s + 86400 if at_s < run_start_s else at_s
+
+
+class BuildingAlarm:
+    """The hospital's fire panel as the simulator plays it: scheduled drills, and a fire that a
+    robot confirms sets the alarm off until the fire team clears it. Every robot of every kind is
+    told, parks at the nearest free safe spot (a dock or parking place) and holds."""
+
+    def __init__(self, run: SimulationRun, scenario: Scenario) -> None:
+        self._run = run
+        settings = scenario.building
+        self._clear_after_s = settings.fire_alarm_clear_after_min * 60.0
+        self._windows: list[tuple[float, float, str]] = sorted(
+            (start, start + alarm.duration_min * 60.0, alarm.reason)
+            for alarm in settings.fire_alarms
+            for start in [_time_of_day_s(SIM_DAY_START_S, run.start_s, alarm.at)]
+        )
+        self.active = False
+        self._reason = ""
+        self._started_s = 0.0
+        self._history: list[dict[str, Any]] = []
+        self._parked: dict[str, float] = {}
+
+    def on_event(self, event: Any) -> None:
+        confirmed_fire = event.kind == "alert" and event.data.get("category") == "fire" and event.data.get("confirmed")
+        already_on = any(start <= event.stamp_s < end for start, end, _ in self._windows)
+        if confirmed_fire and not already_on:
+            self._windows.append((event.stamp_s, event.stamp_s + self._clear_after_s,
+                                  f"fire confirmed by {event.robot_id}"))
+            self._windows.sort()
+        if self.active and event.kind == "mission.step" and event.mission_kind == "park" and event.step == "hold":
+            self._parked.setdefault(event.robot_id, event.stamp_s)
+
+    def step(self, now_s: float) -> None:
+        window = next((w for w in self._windows if w[0] <= now_s < w[1]), None)
+        if window is not None and not self.active:
+            self.active, self._reason, self._started_s = True, window[2], now_s
+            self._parked = {}
+            self._history.append({"from": iso_utc(now_s), "reason": window[2]})
+            for robot_id, spot in self._assign_spots().items():
+                self._run.robots[robot_id].set_building_alarm(True, park_at=spot, reason="fire alarm")
+        elif window is None and self.active:
+            self.active = False
+            self._history[-1].update({
+                "to": iso_utc(now_s),
+                "robots": len(self._run.robots),
+                "parked": len(self._parked),
+                "slowest_to_park_s": round(max(self._parked.values(), default=now_s) - self._started_s, 1),
+            })
+            for robot in self._run.robots.values():
+                robot.set_building_alarm(False)
+
+    def _assign_spots(self) -> dict[str, str]:
+        """Nearest free safe spot per robot, by route length, robots in id order (deterministic)."""
+        world = self._run.world
+        spots = sorted(p.name for p in world.places.values() if p.kind in ("dock", "parking"))
+        taken: set[str] = set()
+        assignment: dict[str, str] = {}
+        for robot_id in sorted(self._run.robots):
+            pose = self._run.robots[robot_id].pose()
+            free = [s for s in spots if s not in taken] or spots
+            best = min(free, key=lambda s: (world.route_distance_m(pose, s), s))
+            taken.add(best)
+            assignment[robot_id] = best
+        return assignment
+
+    def summary(self) -> list[dict[str, Any]]:
+        return self._history
 
 
 def _event_line(event: Any) -> dict[str, Any]:

@@ -42,6 +42,27 @@ class DeviceFault(_Strict):
     duration_min: float | None = None
 
 
+class FireAlarm(_Strict):
+    at: str  # HH:MM sim time
+    duration_min: float = pydantic.Field(20.0, gt=0)
+    reason: str = "fire alarm drill"
+
+    @pydantic.field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
+
+
+class BuildingSettings(_Strict):
+    #: a fire a robot confirms (camera and smoke sensor agree) sets off the building's alarm; the
+    #: fire team clears it after this long
+    fire_alarm_clear_after_min: float = pydantic.Field(20.0, gt=0)
+    #: scheduled alarms (drills)
+    fire_alarms: list[FireAlarm] = []
+
+
 class TelemetryOverrides(_Strict):
     viz_period_s: float | None = pydantic.Field(None, gt=0)
 
@@ -59,6 +80,7 @@ class Scenario(_Strict):
     #: per robot kind, the settings of its workload (validated by `sim/workloads/<kind>.py`)
     workloads: dict[str, dict[str, Any]] = {}
     faults: list[DeviceFault] = []
+    building: BuildingSettings = BuildingSettings()
     telemetry: TelemetryOverrides = TelemetryOverrides()
     mode: Literal["simulation"] = "simulation"
     source: str = "<memory>"
