@@ -192,19 +192,23 @@ PG_BIN_CANDIDATES = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin",
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A PostgreSQL server of our own (initdb + pg_ctl in a temp dir, trust auth on 127.0.0.1)."""
     bindir = next((d for d in PG_BIN_CANDIDATES if os.access(f"{d}/initdb", os.X_OK)), None)
     if bindir is None:
         pytest.fail("PostgreSQL is not installed; `apt-get install -y postgresql`", pytrace=False)
-    datadir = tmp_path_factory.mktemp("pg") / "data"
+    import tempfile
+
+    # not under pytest's temp root: that is 0700 and the server may run as another user
+    topdir = Path(tempfile.mkdtemp(prefix="medbot-pg-"))
+    topdir.chmod(0o755)
+    datadir = topdir / "data"
     # initdb refuses to run as root: run the server as the packaged `postgres` user then
     prefix: list[str] = []
     if os.geteuid() == 0:
         import pwd
 
         pg_user = pwd.getpwnam("postgres")
-        datadir.parent.chmod(0o777)
         prefix = ["runuser", "-u", "postgres", "--"]
         datadir.mkdir()
         os.chown(datadir, pg_user.pw_uid, pg_user.pw_gid)
@@ -219,6 +223,7 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(datadir), "-m", "immediate", "stop"],
                        capture_output=True)
+        shutil.rmtree(topdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- end of fleet telemetry

@@ -1,0 +1,260 @@
+"""MQTT ingest: an MQTT 5 shared subscription, batched commits, acknowledgements only after commit.
+
+Several workers with the same ``group`` split the fleet's messages between them
+(``$share/<group>/medbot/v1/#``), on one broker or a cluster. Each worker uses a persistent MQTT 5
+session (``clean_start=False`` + session expiry) and paho's manual acknowledgements: a QoS 1 message
+is PUBACKed only after the batch holding it was committed, so a worker that crashes loses nothing —
+the broker redelivers every unacknowledged message when the worker (the same client id) returns, and
+the store's unique key turns the redelivery into a no-op. QoS 0 channels (state, viz) are lossy by
+contract and are stored as they come.
+
+Every message is checked against the contract (topic tree, envelope, channel schema); what fails is
+kept in the ``rejected`` table with the reason, and acknowledged, so a poison message cannot loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from datacenter.store import Store, StoredMessage
+from telemetry.tls import TlsConfig
+from telemetry.topics import TOPIC_PREFIX, parse_topic
+from telemetry.url import parse_broker_url
+from telemetry.validate import PayloadError, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStats:
+    received: int
+    stored: int  # new rows (duplicates excluded)
+    duplicates: int
+    rejected: int
+    batches: int
+    acked: int
+
+
+class Ingestor:
+    """One data-center worker. ``start()`` connects and subscribes; ``stop()`` flushes and disconnects."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        store: Store,
+        *,
+        group: str = "datacenter",
+        topic_filter: str = f"{TOPIC_PREFIX}/#",
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TlsConfig | None = None,
+        batch_size: int = 500,
+        flush_interval_s: float = 0.05,
+        session_expiry_s: int = 3600,
+        validate_messages: bool = True,
+    ) -> None:
+        self.address = parse_broker_url(broker_url)
+        self.store = store
+        self.subscription = f"$share/{group}/{topic_filter}"
+        self.topic_filter = topic_filter
+        self.client_id = client_id or f"medbot-dc-{group}-{uuid.uuid4().hex[:8]}"
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.validate_messages = validate_messages
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                   protocol=mqtt.MQTTv5, manual_ack=True)
+        if username is not None:
+            self._client.username_pw_set(username, password)
+        if self.address.tls:
+            (tls or TlsConfig()).apply(self._client)
+        self._client.reconnect_delay_set(1, 10)
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._session_expiry_s = session_expiry_s
+        self._inbox: queue.Queue[mqtt.MQTTMessage | None] = queue.Queue()
+        self._subscribed = threading.Event()
+        self._error: str | None = None
+        self._writer: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._hold_acks = False  # tests: simulate a crash between receive and commit
+        self._received = self._stored = self._duplicates = self._rejected = self._batches = self._acked = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, timeout_s: float = 10.0) -> Ingestor:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry_s
+        self._writer = threading.Thread(target=self._write_loop, name=f"{self.client_id}-writer", daemon=True)
+        self._writer.start()
+        self._client.connect_async(self.address.host, self.address.port, clean_start=False, properties=props)
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout_s) or self._error is not None:
+            self.stop()
+            raise TimeoutError(f"data center ingest on {self.address.url}: "
+                               f"{self._error or f'no subscription within {timeout_s} s'}")
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Flush what was received, acknowledge it, disconnect."""
+        self._stopping.set()
+        self._inbox.put(None)
+        if self._writer is not None:
+            self._writer.join(timeout_s)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def crash(self) -> None:
+        """Tests: die like a killed process — nothing pending is committed or acknowledged."""
+        self._hold_acks = True
+        self._stopping.set()
+        self._inbox.put(None)
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._client.loop_stop()
+        if self._writer is not None:
+            self._writer.join(5)
+
+    def __enter__(self) -> Ingestor:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def stats(self) -> IngestStats:
+        return IngestStats(self._received, self._stored, self._duplicates, self._rejected, self._batches,
+                           self._acked)
+
+    def wait_idle(self, timeout_s: float = 10.0, quiet_s: float = 0.5) -> None:
+        """Block until nothing arrived for ``quiet_s`` and the inbox is empty (bounded)."""
+        deadline = time.monotonic() + timeout_s
+        last, last_change = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            done = self._received - self._inbox.qsize()
+            if self._received != last:
+                last, last_change = self._received, now
+            elif now - last_change >= quiet_s and self._inbox.empty() and done == self._received:
+                return
+            time.sleep(0.05)
+
+    # -- paho callbacks (network thread) -------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            self._error = f"connection refused: {reason_code}"
+            self._subscribed.set()
+            return
+        if not flags.session_present:
+            client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+        else:
+            self._subscribed.set()  # the broker kept our subscription (and our unacked messages)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: list[Any],
+                      properties: Any) -> None:
+        if any(rc.is_failure for rc in reason_codes):
+            self._error = f"subscription {self.subscription!r} refused: {reason_codes}"
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._received += 1
+        self._inbox.put(message)
+
+    # -- writer thread -------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            batch: list[mqtt.MQTTMessage] = []
+            item = self._inbox.get()
+            stop = item is None
+            if item is not None:
+                batch.append(item)
+                deadline = time.monotonic() + self.flush_interval_s
+                while len(batch) < self.batch_size:
+                    try:
+                        nxt = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+            if batch and not self._hold_acks:
+                self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[mqtt.MQTTMessage]) -> None:
+        now_ms = round(time.time() * 1000)
+        good: list[StoredMessage] = []
+        bad: list[tuple[str, str, str, int]] = []
+        for message in batch:
+            stored, reason = decode_message(message.topic, bytes(message.payload), now_ms, self.validate_messages)
+            if stored is not None:
+                good.append(stored)
+            else:
+                bad.append((message.topic, reason or "invalid", message.payload.decode("utf-8", "replace")[:4000],
+                            now_ms))
+        while True:
+            try:
+                new = self.store.insert_batch(good, bad)
+                break
+            except Exception as exc:  # the database is away: keep the batch unacknowledged and retry
+                if self._stopping.is_set():
+                    log.error("data center: batch of %d not stored at shutdown (%s); the broker redelivers it",
+                              len(batch), exc)
+                    return
+                log.warning("data center: store failed (%s); retrying in 1 s", exc)
+                time.sleep(1.0)
+        self._stored += new
+        self._duplicates += len(good) - new
+        self._rejected += len(bad)
+        self._batches += 1
+        for message in batch:  # only now: everything in the batch is committed
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
+                self._acked += 1
+
+
+def decode_message(topic: str, payload: bytes, received_ms: int,
+                   check: bool = True) -> tuple[StoredMessage | None, str | None]:
+    """A contract-conforming message as a row, or None and the reason it was rejected."""
+    try:
+        parts = parse_topic(topic)
+    except ValueError as exc:
+        return None, f"topic: {exc}"
+    try:
+        envelope = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"not JSON: {exc}"
+    if check:
+        try:
+            validate(parts.channel, envelope, topic=topic)
+        except PayloadError as exc:
+            return None, str(exc)
+    header = envelope.get("header", {}) if isinstance(envelope, dict) else {}
+    if header.get("robot_id") != parts.robot_id:
+        return None, f"header robot_id {header.get('robot_id')!r} is not the topic's {parts.robot_id!r}"
+    return StoredMessage(parts.site, parts.robot_id, parts.channel.value, int(header["seq"]), header["timestamp"],
+                         header["schema"], envelope["body"], received_ms), None

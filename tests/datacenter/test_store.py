@@ -1,0 +1,57 @@
+"""The store, one code path on SQLite and on a real PostgreSQL server: exactly once, queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datacenter.store import Store, StoredMessage, iso_to_ms, ms_to_iso
+from telemetry.examples import example_body
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'dc.db'}")
+    else:
+        import psycopg
+
+        base = request.getfixturevalue("postgres_url")
+        name = f"dc_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        s = Store(base.rsplit("/", 1)[0] + f"/{name}")
+    yield s
+    s.close()
+
+
+def _msg(channel: str, seq: int, ts: str = "2026-01-05T08:00:00.000Z", robot: str = "nurse-1",
+         **body_changes: object) -> StoredMessage:
+    return StoredMessage("general-hospital", robot, channel, seq, ts, f"medbot.{channel}/1",
+                         {**example_body(channel), **body_changes}, 0)
+
+
+def test_a_redelivered_message_is_stored_once_and_a_restarted_sequence_is_kept(store: Store) -> None:
+    batch = [_msg("events", i) for i in range(5)] + [_msg("clinical", 0)]
+    assert store.insert_batch(batch) == 6
+    assert store.insert_batch(batch[2:]) == 0  # QoS 1 redelivery / spool replay
+    # a robot restarted: seq from 0 again, later timestamp -> new facts
+    assert store.insert_batch([_msg("events", 0, "2026-01-05T09:00:00.000Z")]) == 1
+    # the journal re-emitted the same clinical record with a new seq: one clinical record still
+    assert store.insert_batch([_msg("clinical", 1, "2026-01-05T09:00:01.000Z")]) == 1
+    assert store.counts_by_channel() == {"clinical": 2, "events": 6}
+    assert store.counts_by_channel(robot_ids=["other"]) == {}
+    assert len(store.clinical_records(patient_ref="pt-3fa9c2")) == 1
+    assert store.patient_refs() == ["pt-3fa9c2"]
+    since = iso_to_ms("2026-01-05T08:30:00.000Z")
+    assert [m.seq for m in store.messages("events", since_ms=since)] == [0]
+    assert store.insert_batch([], [("medbot/v1/x", "bad", "{}", 0)]) == 0 and store.rejected_count() == 1
+
+
+def test_time_helpers_round_trip() -> None:
+    assert ms_to_iso(iso_to_ms("2026-01-05T08:12:30.123Z")) == "2026-01-05T08:12:30.123Z"
+    with pytest.raises(ValueError):
+        Store("mysql://nope")
