@@ -9,7 +9,9 @@ def register(registry: DeviceRegistry) -> None:
     """Register every hardware driver model this package provides."""
     from hal.drivers import opencv_tags, roboclaw
     from hal.drivers.astm import analyzer_driver
+    from hal.drivers.vitals import drivers as vitals
 
     opencv_tags.register(registry)
     analyzer_driver.register(registry)
     roboclaw.register(registry)
+    vitals.register(registry)

@@ -23,6 +23,8 @@ import time
 import tty
 from pathlib import Path
 
+#: bytes held for a reader that does not read (beyond this the oldest are lost, as in a UART FIFO)
+MAX_PENDING_BYTES = 4096
 #: how long a barrier waits for bytes already written by the other side (wall time, bounded)
 SETTLE_TIMEOUT_S = 0.2
 
@@ -103,7 +105,7 @@ class PtyDevice:
         Returns the number of bytes actually handed to the kernel."""
         if self._master is None:
             return 0
-        self._pending_out += data
+        self._pending_out = (self._pending_out + data)[-MAX_PENDING_BYTES:]
         written = 0
         while self._pending_out:
             try:
