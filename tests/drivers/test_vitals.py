@@ -30,7 +30,9 @@ from sim.emulators.nonin import NoninEmulator
 from sim.patients import TrueVitals
 
 TRUE = TrueVitals(18.0, 95.0, 88.0, 132.0, 81.0, 37.6, 6.2, "alert")
-KINDS = {"TEMP": SerialThermometer, "NIBP": SerialBloodPressure, "GLU": SerialGlucometer, "SCALE": SerialScale}
+KINDS: dict[str, Any] = {
+    "TEMP": SerialThermometer, "NIBP": SerialBloodPressure, "GLU": SerialGlucometer, "SCALE": SerialScale,
+}
 
 
 def run(handle: Handle[Any, str], clock: SimClock, max_s: float = 120.0, dt_s: float = 0.5) -> HandleStatus:
