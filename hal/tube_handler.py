@@ -70,5 +70,11 @@ class TubeHandler(Device):
         """Put the gripped tube into the free `position`; cancelled before done, it stays held."""
 
     @abstractmethod
+    def start_handover(self, area: str, *, authorised_by: str) -> Handle[RackStatus, str]:
+        """Unlock and open a portable rack's lid (the carrier) for an authenticated member of
+        staff to load or unload tubes; succeeds when the lid is closed and locked again, with the
+        area's occupancy. Fails with a reason on a lock fault."""
+
+    @abstractmethod
     def start_rotate(self) -> Handle[TubeMove, str]:
         """Turn the gripped tube about its axis in front of the label camera (for a re-read)."""

@@ -8,6 +8,7 @@ completes, so a cancelled move leaves the tube where it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,7 +22,7 @@ from missions.lab.reference import Specimen
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
-from sim.lab_samples import LabCell, lab_site, render_tube_frame
+from sim.lab_samples import Handover, LabCell, lab_site, render_tube_frame
 
 T = TypeVar("T")
 
@@ -48,6 +49,8 @@ class SimTubeHandlerConfig(DeviceConfig):
     areas: dict[str, int] = DEFAULT_AREAS
     move_s: float = 4.0  # one pick or one place
     rotate_s: float = 1.0
+    handover_s: float = 60.0  # the nurse loads the carrier and closes it
+    station_reach_m: float = 2.0
     stock_controls: bool = True  # QC material in the fridge, a balance tube on the bench
 
 
@@ -61,6 +64,7 @@ class SimTubeHandler(TubeHandler):
         if config.stock_controls:
             lab_site(env).stock_controls(body.robot_id)
         self.moves_done = 0
+        self.handovers: list[tuple[str, str, float]] = []  # (area, staff_ref, when)
 
     def areas(self) -> list[str]:
         return list(self.cell.areas)
@@ -105,6 +109,43 @@ class SimTubeHandler(TubeHandler):
         else:
             handle.succeed_at(due_s, TubeMove(position, due_s))
         return handle
+
+    def start_handover(self, area: str, *, authorised_by: str) -> Handle[RackStatus, str]:
+        """At a nurse station, the nurse puts every collection waiting there into the free
+        positions (up to the carrier's size) and closes the lid after `handover_s`."""
+        self._require_open()
+        rack = self.rack(area)
+        handle: CallbackHandle[RackStatus] = CallbackHandle(self.clock.now_s, lambda: self._loaded(area))
+        due_s = self.clock.now_s() + self.config.handover_s
+        fault = self.sim.fault()
+        if fault is not None:
+            handle.fail_at(self.clock.now_s(), f"carrier lock fault: {fault}")
+        elif not authorised_by:
+            handle.fail_at(self.clock.now_s(), "the carrier opens only for authenticated staff")
+        else:
+            handle.succeed_at(due_s, rack)
+        self.handovers.append((area, authorised_by, self.clock.now_s()))
+        return handle
+
+    def _loaded(self, area: str) -> None:
+        station = self._station_here()
+        if station is None:
+            return
+        site = lab_site(self.sim.env)
+        waiting = site.hand_over(station)
+        free = self.cell.free_positions(area)
+        for position_name, tube in zip(free, waiting, strict=False):
+            self.cell.put(position_name, tube)
+        if len(waiting) > len(free):  # what did not fit waits for the next run
+            site.pending.setdefault(station, []).insert(0, Handover(station, waiting[len(free):], []))
+
+    def _station_here(self) -> str | None:
+        pose = self.sim.body.pose
+        for place in self.sim.env.world.places.values():
+            if place.kind == "nurse_station" and place.level == pose.level and math.hypot(
+                    place.x_m - pose.x_m, place.y_m - pose.y_m) <= self.config.station_reach_m:
+                return place.name
+        return None
 
     def start_rotate(self) -> Handle[TubeMove, str]:
         self._require_open()
