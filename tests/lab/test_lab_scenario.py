@@ -61,12 +61,12 @@ def test_pickup_logs_the_handover_with_the_nurse_badge_and_delivers_to_the_input
     result = robot.runner.history[-1]
     assert result.outcome == "succeeded", result.reason
     handover = next(e for e in events if e.kind == "mission.step" and e.step == "handover").data
-    badge = next(d for d in robot.devices if d.kind == "badge_reader")
+    badge: Any = next(d for d in robot.devices if d.kind == "badge_reader")
     assert badge.requests and badge.requests[0][0] == "nurse"
     assert handover["station"] == "ward-b-nurse-station" and handover["staff_ref"].startswith("st-")
     assert handover["role"] == "nurse" and handover["sample_ids"] == sorted(expected)
     assert handover["missing"] == [] and handover["unexpected"] == []
-    tube_handler = next(d for d in robot.devices if d.kind == "tube_handler")
+    tube_handler: Any = next(d for d in robot.devices if d.kind == "tube_handler")
     assert tube_handler.handovers[0][1] == handover["staff_ref"]  # the carrier opened only for that nurse
     cell = site.cell("lab-1")
     assert sorted(str(t.sample_id) for t in cell.tubes_in("input")) == sorted(expected)
