@@ -94,13 +94,13 @@ class WardRig:
 
     # -- time ----------------------------------------------------------------------------------
 
-    def tick(self, dt_s: float = 0.25) -> None:
+    def tick(self, dt_s: float = 0.5) -> None:
         now_s = self.clock.now_s() + dt_s
         self.clock.set(now_s)
         self.robot.step(now_s)
         self.env.step(dt_s)
 
-    def run_until(self, done: Callable[[], bool], *, max_s: float = 4 * 3600, dt_s: float = 0.25) -> None:
+    def run_until(self, done: Callable[[], bool], *, max_s: float = 4 * 3600, dt_s: float = 0.5) -> None:
         for _ in range(int(max_s / dt_s)):
             if done():
                 return
