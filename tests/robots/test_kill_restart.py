@@ -41,8 +41,8 @@ def records(events_file: Path) -> list[dict]:
             event = json.loads(line)
         except json.JSONDecodeError:  # the line being written at the kill
             continue
-        if event["event"] == "clinical.record":
-            out.append(event)
+        if event["event"] == "clinical.record" and event["mission_kind"] == "nursing_round":
+            out.append(event)  # the vitals round's bedside records (other rounds keep their own)
     return out
 
 
