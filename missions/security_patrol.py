@@ -275,6 +275,8 @@ class SecurityPatrol(Mission):
             alerts.append(self._alert(visit, finding, where, worse=known is not None))
         cleared = sorted(c for (name, c) in self._known if name == cp.name and c in visit.checked
                          and c not in {f.category for f in visit.findings})
+        for category in cleared:  # gone: if it comes back it is a new incident
+            del self._known[(cp.name, category)]
         alerts.extend(self._device_alerts(visit, where))
         siren = None
         if any(f.category == "fire" for f in visit.findings):

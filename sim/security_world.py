@@ -77,7 +77,8 @@ class Hazard:
 
 @dataclass
 class SimVisitor:
-    """A visitor to be guided: waits at `meet_place`, then follows the robot that came for them."""
+    """A visitor to be guided: waits at `meet_place`, then walks after the robot that came for them
+    at their own pace, keeping a polite distance; may wander off and never come back."""
 
     robot_id: str
     meet_place: str
@@ -85,8 +86,9 @@ class SimVisitor:
     pace_mps: float
     #: after the robot has led them this far they stop following (None: never)
     wanders_off_after_m: float | None = None
-    state: str = "waiting"  # waiting | following | gone | arrived
-    gap_m: float = 0.0
+    state: str = "waiting"  # waiting | following | gone
+    x_m: float = 0.0
+    y_m: float = 0.0
     led_m: float = 0.0
     _last_s: float = 0.0
     _last_odometer_m: float = 0.0
@@ -200,27 +202,30 @@ class SecurityWorld:
         v = self.visitors.get(robot_id)
         if v is None:
             return None
-        meet = self.world.places[v.meet_place]
         if v.state == "waiting":
-            d = math.hypot(meet.x_m - pose.x_m, meet.y_m - pose.y_m)
-            if d > 2.5:
+            meet = self.world.places[v.meet_place]
+            if math.hypot(meet.x_m - pose.x_m, meet.y_m - pose.y_m) > 2.5:
                 return None
-            v.state, v.gap_m = "following", max(VISITOR_MIN_GAP_M, d)
+            # they stand a step back from where the robot stops, behind it
+            back_m = 1.5
+            v.state = "following"
+            v.x_m, v.y_m = meet.x_m - back_m * math.cos(meet.yaw_rad), meet.y_m - back_m * math.sin(meet.yaw_rad)
             v._last_s, v._last_odometer_m = now_s, odometer_m
         if v.state != "following":
             return None
         dt_s = max(0.0, now_s - v._last_s)
-        driven_m = max(0.0, odometer_m - v._last_odometer_m)
+        v.led_m += max(0.0, odometer_m - v._last_odometer_m)
         v._last_s, v._last_odometer_m = now_s, odometer_m
-        v.led_m += driven_m
-        v.gap_m = max(VISITOR_MIN_GAP_M, v.gap_m + driven_m - v.pace_mps * dt_s)
         if v.wanders_off_after_m is not None and v.led_m >= v.wanders_off_after_m:
             v.state = "gone"  # turned into a side corridor; never comes back
             return None
-        dest = self.world.places[v.destination]
-        if math.hypot(dest.x_m - pose.x_m, dest.y_m - pose.y_m) < 1.0 and v.gap_m <= 3.0:
-            v.state = "arrived"
-        return v.gap_m if v.gap_m <= VISITOR_SIGHT_M else None
+        gap = math.hypot(pose.x_m - v.x_m, pose.y_m - v.y_m)
+        walk = min(v.pace_mps * dt_s, max(0.0, gap - VISITOR_MIN_GAP_M))
+        if gap > 0 and walk > 0:
+            v.x_m += (pose.x_m - v.x_m) * walk / gap
+            v.y_m += (pose.y_m - v.y_m) * walk / gap
+            gap -= walk
+        return gap if gap <= VISITOR_SIGHT_M else None
 
     # ---- camera frames -----------------------------------------------------------------------
 
@@ -328,7 +333,7 @@ class SecurityWorld:
         gap = self.visitor_gap_m(robot_id, pose, odometer_m, now_s)
         if gap is not None:
             focal_px = (width_px / 2) / math.tan(math.radians(hfov_deg) / 2)
-            tall_px = focal_px * PERSON_HEIGHT_M / gap
+            tall_px = focal_px * PERSON_HEIGHT_M / max(gap, VISITOR_MIN_GAP_M)
             top, bottom = int(height_px / 2 - 0.55 * tall_px), int(height_px / 2 + 0.45 * tall_px)
             half_w = max(1, int(0.13 * tall_px))
             cx = width_px // 2

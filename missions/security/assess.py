@@ -48,9 +48,9 @@ class Finding:
 
 
 def is_worse(severity: Severity, magnitude: float, known_severity: str, known_magnitude: float) -> bool:
-    known_rank = SEVERITY_RANK.get(Severity(known_severity), 0)
-    if SEVERITY_RANK[severity] > known_rank:
-        return True
+    rank, known_rank = SEVERITY_RANK[severity], SEVERITY_RANK.get(Severity(known_severity), 0)
+    if rank != known_rank:
+        return rank > known_rank
     return known_magnitude > 0 and magnitude >= WORSE_FACTOR * known_magnitude
 
 
@@ -72,7 +72,7 @@ def assess(cap: Capture, where: str, *, closed: bool, check_door: bool) -> tuple
             findings.extend(_hot_spot(cap.thermal, where))
     if camera and closed:
         checked.add("intrusion")
-        box, fraction = vision.motion(cap.frames)
+        box, fraction = vision.motion(cap.frames, ignore=vision.flames(cap.frames).mask)
         if box is not None and still is not None:
             findings.append(Finding(
                 "intrusion", Severity.HIGH, 1.0,

@@ -1,8 +1,9 @@
 """Camera analyses for the patrol, with OpenCV. Frames are BGR, taken while the robot stands still.
 
-- Flames: flame-coloured pixels (orange to yellow, saturated, bright) that *flicker* between
-  frames. Colour alone would take painted yellow bay lines or a brown door for fire; real flames
-  change shape every frame, painted things do not.
+- Flames: flame-coloured pixels (orange to yellow, saturated, bright) around a near-white hot
+  core, that *flicker* between frames. Colour alone would take painted yellow bay lines or a
+  brown door for fire; paint has no glowing core, and people walking past painted lines make
+  them "flicker" too, so both tests are needed.
 - Haze: smoke veils the whole scene with grey light, so even its darkest details (skirting,
   door frames, shadows, tyres) turn light grey: the darkest percentile of the per-pixel minimum
   channel (the idea of He et al.'s dark channel prior) rises well above a clear scene's.
@@ -28,6 +29,8 @@ FLAME_HUE = (8, 35)  # OpenCV hue 0..180: orange..yellow; pure red (signs, cars)
 FLAME_MIN_SAT, FLAME_MIN_VAL = 110, 190
 FLAME_MIN_FRACTION = 0.002  # of the frame, on average over the burst
 FLAME_MIN_FLICKER = 0.15  # changed flame pixels between frames / flame pixels
+FLAME_CORE_MIN_VAL = 245  # the glowing core: brighter than any paint under hospital lighting
+FLAME_MIN_CORE_SHARE = 0.1  # of the flame pixels
 HAZE_PERCENTILE = 1.0
 HAZE_MIN_DARK_LEVEL = 85.0  # clear scenes' darkest details read ~20-60, veiled by smoke ~100
 PUDDLE_HUE = (95, 125)
@@ -44,6 +47,9 @@ class FlameResult:
     area_fraction: float
     flicker: float
     box: Box | None
+    core_share: float = 0.0
+    #: every pixel that looked like flame in some frame (left out of the motion analysis)
+    mask: npt.NDArray[np.uint8] | None = None
 
 
 def _largest_box(mask: npt.NDArray[np.uint8], min_area_px: float) -> tuple[Box | None, float]:
@@ -62,8 +68,13 @@ def flame_mask(frame: Image) -> npt.NDArray[np.uint8]:
     hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
     lower = np.array([FLAME_HUE[0], FLAME_MIN_SAT, FLAME_MIN_VAL], dtype=np.uint8)
     upper = np.array([FLAME_HUE[1], 255, 255], dtype=np.uint8)
-    core = cv2.inRange(hsv, np.array([15, 40, 235], np.uint8), np.array([40, 255, 255], np.uint8))
-    return np.asarray(cv2.bitwise_or(cv2.inRange(hsv, lower, upper), core), dtype=np.uint8)
+    return np.asarray(cv2.bitwise_or(cv2.inRange(hsv, lower, upper), flame_core_mask(frame)), dtype=np.uint8)
+
+
+def flame_core_mask(frame: Image) -> npt.NDArray[np.uint8]:
+    hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)
+    lower = np.array([15, 40, FLAME_CORE_MIN_VAL], np.uint8)
+    return np.asarray(cv2.inRange(hsv, lower, np.array([40, 255, 255], np.uint8)), dtype=np.uint8)
 
 
 def flames(frames: Sequence[Image]) -> FlameResult:
@@ -80,8 +91,10 @@ def flames(frames: Sequence[Image]) -> FlameResult:
     for m in masks:
         union = np.asarray(cv2.bitwise_or(union, m), dtype=np.uint8)
     box, _ = _largest_box(union, FLAME_MIN_FRACTION * total_px / 4)
-    found = area >= FLAME_MIN_FRACTION and flicker >= FLAME_MIN_FLICKER and box is not None
-    return FlameResult(found, round(area, 5), round(flicker, 3), box)
+    core = float(np.mean([np.count_nonzero(flame_core_mask(f)) for f in frames])) / lit
+    found = (area >= FLAME_MIN_FRACTION and flicker >= FLAME_MIN_FLICKER and core >= FLAME_MIN_CORE_SHARE
+             and box is not None)
+    return FlameResult(found, round(area, 5), round(flicker, 3), box, round(core, 3), union)
 
 
 def haze_level(frame: Image) -> float:
@@ -120,8 +133,9 @@ def open_doorway(frame: Image) -> Box | None:
     return None
 
 
-def motion(frames: Sequence[Image]) -> tuple[Box | None, float]:
-    """The largest moving region over a still burst (MOG2), and its share of the frame."""
+def motion(frames: Sequence[Image], ignore: npt.NDArray[np.uint8] | None = None) -> tuple[Box | None, float]:
+    """The largest moving region over a still burst (MOG2), and its share of the frame; pixels
+    in `ignore` (flames flicker: that is not a person moving) are left out."""
     if len(frames) <= MOTION_WARMUP_FRAMES:
         return None, 0.0
     subtractor = cv2.createBackgroundSubtractorMOG2(history=len(frames), varThreshold=25, detectShadows=False)
@@ -133,6 +147,8 @@ def motion(frames: Sequence[Image]) -> tuple[Box | None, float]:
         raw = subtractor.apply(cv2.GaussianBlur(frame, (5, 5), 0))
         if i < MOTION_WARMUP_FRAMES:
             continue
+        if ignore is not None:
+            raw = cv2.bitwise_and(raw, cv2.bitwise_not(cv2.dilate(ignore, kernel, iterations=3)))
         opened = np.asarray(cv2.morphologyEx(raw, cv2.MORPH_OPEN, kernel), dtype=np.uint8)
         box, area = _largest_box(opened, MOTION_MIN_AREA_FRACTION * total_px)
         if box is not None and area / total_px > best_fraction:
