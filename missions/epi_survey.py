@@ -25,8 +25,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
-
 from hal.device import DeviceError
 from hal.door_controller import DoorController
 from hal.navigator import NavigationGoal
@@ -36,12 +34,12 @@ from hal.uv_lamp import UvLamp
 from missions import events as ev
 from missions.base import Mission
 from missions.epi.epi_events import MEDIA_SEGMENT, REPORT_FILED, EpiEvent
+from missions.epi.params import EpiSurveyParams
 from missions.epi.passage import Action, InterlockViolation, Passage, PassageFailed, Timing
 from missions.epi.questionnaire import CONSENT, YES, Prompt, contact_ref, next_prompt, parse_answer
 from missions.epi.report import ReportContext, questionnaire_response, report_json
-from missions.epi.uploader import BufferOverflow, SegmentUploader, Sent
+from missions.epi.uploader import BufferOverflow, SegmentUploader, Sent, segment_record
 from missions.journal import CommittedStep
-from missions.media import media_ref
 from missions.timing import Attempts, Deadline, OpStatus
 
 GREETING = "Hello. I am the epidemiological survey robot of the health authority. Please look at my screen."
@@ -101,34 +99,6 @@ STEP_TABLE = (
 
 _PASSAGE_STEPS = (Step.ENTER, Step.LEAVE_ROOM, Step.EXIT)
 _RECORDING_STEPS = (Step.CONSENT, Step.INTERVIEW)
-
-
-class EpiSurveyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    case_ref: str = Field(pattern=r"^case-[0-9a-f]{6,32}$", description="pseudonymous case reference")
-    patient_ref: str = Field(pattern=r"^pt-[0-9a-f]{6,32}$", description="pseudonymous, never a name")
-    case_reported_s: float = Field(gt=0, description="when the case was reported (epoch s): the 24 h clock")
-    approach: str = Field(min_length=1, description="place in the corridor in front of the outer door")
-    anteroom: str = Field(min_length=1)
-    room_place: str = Field(min_length=1, description="where the robot faces the subject")
-    outer_door: str = Field(min_length=1)
-    inner_door: str = Field(min_length=1)
-    return_to_dock: StrictBool = True
-    segment_s: float = Field(default=30.0, gt=0)
-    buffer_segments: int = Field(default=60, ge=1)
-    question_timeout_s: float = Field(default=60.0, gt=0)
-    question_attempts: int = Field(default=2, ge=1, le=5)
-    max_unanswered_in_row: int = Field(default=3, ge=1)
-    uv_dose_j_per_m2: float = Field(default=100.0, gt=0)
-    uv_timeout_s: float = Field(default=900.0, gt=0)
-    uv_clear_wait_s: float = Field(default=120.0, ge=0)
-    door_timeout_s: float = Field(default=30.0, gt=0)
-    door_attempts: int = Field(default=2, ge=1, le=5)
-    nav_timeout_s: float = Field(default=600.0, gt=0)
-    nav_attempts: int = Field(default=3, ge=1, le=10)
-    retry_wait_s: float = Field(default=5.0, ge=0)
-    upload_timeout_s: float = Field(default=1800.0, gt=0)
 
 
 class EpiSurvey(Mission):
@@ -561,13 +531,6 @@ class _EndInterview(DeviceError):
 
     def __init__(self, what: str, reason: str) -> None:
         super().__init__(what, reason)
-
-
-def segment_record(segment: RecordedSegment) -> dict[str, Any]:
-    ref, _ = media_ref(segment.video)
-    audio_ref, _ = media_ref(segment.audio)
-    return {"index": segment.index, "ref": ref, "sha256": segment.video_sha256, "audio_ref": audio_ref,
-            "audio_sha256": segment.audio_sha256, "start_s": segment.start_s, "end_s": segment.end_s}
 
 
 MISSIONS = (EpiSurvey,)

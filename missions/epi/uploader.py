@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hal.recorder import RecordedSegment
+from missions.media import media_ref
 
 
 class BufferOverflow(Exception):
@@ -73,3 +75,10 @@ class SegmentUploader:
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+
+def segment_record(segment: RecordedSegment) -> dict[str, Any]:
+    ref, _ = media_ref(segment.video)
+    audio_ref, _ = media_ref(segment.audio)
+    return {"index": segment.index, "ref": ref, "sha256": segment.video_sha256, "audio_ref": audio_ref,
+            "audio_sha256": segment.audio_sha256, "start_s": segment.start_s, "end_s": segment.end_s}
