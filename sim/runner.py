@@ -117,7 +117,9 @@ class SimulationRun:
             if self.scenario.telemetry.viz_period_s is not None:
                 config = config.model_copy(update={"telemetry": config.telemetry.model_copy(
                     update={"viz_period_s": self.scenario.telemetry.viz_period_s})})
-            body = self.env.add_robot(placement.id, placement.dock)
+            # the body is built to the kind's spec: top speed and battery as its config declares
+            body = self.env.add_robot(placement.id, placement.dock, max_speed_mps=config.safety.max_speed_mps,
+                                      battery_capacity_wh=config.safety.battery_capacity_wh)
             devices = build_devices(config, registry, self.clock, placement.id,
                                     {"sim_env": self.env, "sim_body": body})
             robot = Robot(
