@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from hal.analyzer import AnalyzerOrder, OrderPriority
 from missions.lab.qc import ControlTarget
@@ -118,3 +118,40 @@ class OrderBook:
     def run_order(self, sample_ids: Sequence[str]) -> list[str]:
         """STAT samples first, then in the given (rack) order."""
         return sorted(sample_ids, key=lambda s: (self._orders[s].priority != "S", sample_ids.index(s)))
+
+
+class LabRunParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[LabOrder] = Field(max_length=200)
+    controls: list[ControlMaterial] = Field(default_factory=list, max_length=20)
+    #: QC is required before any patient result of an analyzer is released
+    require_qc: StrictBool = True
+    place: str | None = "clinical-lab"  # the bench; None: the robot is already there
+    input_area: str = "input"
+    reject_area: str = "reject"
+    hold_area: str = "hold"  # in the sample fridge
+    waste_area: str = "waste"
+    balance_position: str | None = "balance:1"
+    label_reader: str = "label_reader"
+    label_reads: int = Field(default=3, ge=1, le=10)
+    fridge_low_c: float = 2.0
+    fridge_high_c: float = 8.0
+    spin_rcf_g: float = Field(default=1300.0, gt=0)
+    spin_duration_s: float = Field(default=600.0, gt=0)
+    spin_timeout_s: float = Field(default=1200.0, gt=0)
+    move_timeout_s: float = Field(default=60.0, gt=0)
+    move_attempts: int = Field(default=2, ge=1, le=5)
+    analyzer_timeout_s: float = Field(default=900.0, gt=0)
+    analyzer_attempts: int = Field(default=3, ge=1, le=5)
+    analyzer_retry_wait_s: float = Field(default=30.0, ge=0)
+    nav_timeout_s: float = Field(default=600.0, gt=0)
+    nav_attempts: int = Field(default=3, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _unique(self) -> LabRunParams:
+        OrderBook(self.orders)  # raises on a sample ordered twice
+        ids = [c.material_id for c in self.controls]
+        if len(set(ids)) != len(ids):
+            raise ValueError("controls: a material appears twice")
+        return self
