@@ -2,10 +2,10 @@
 
 Table-driven: :data:`RECORD_MAPPERS` maps a clinical ``record_type`` to a function that turns one
 record into resources; a new robot kind plugs its record type in with :func:`register_record_type`.
-Vitals + NEWS2 (nursing rounds), lab results (Observation + DiagnosticReport) and survey reports
-(QuestionnaireResponse) are mapped here. Measurements are looked up by the record's unit-suffixed
-observation names in code tables (:data:`VITAL_SIGNS`, :data:`LAB_TESTS`); a name no table knows is an
-error, never silently dropped.
+Vitals + NEWS2 (nursing rounds), lab results (Observation + DiagnosticReport), survey reports and
+the bedside nursing inquiry (QuestionnaireResponse) are mapped here. Measurements are looked up by the
+record's unit-suffixed observation names in code tables (:data:`VITAL_SIGNS`, :data:`LAB_TESTS`); a
+name no table knows is an error, never silently dropped.
 
 ``fhir.resources`` (R4B, wire-compatible with R4 for these resources) checks structure only, so
 :func:`check_codes` adds what it does not: every LOINC code carries the UCUM unit our table pairs it
@@ -54,7 +54,10 @@ BP_DIASTOLIC = Measure("diastolic_mmhg", "8462-4", "Diastolic blood pressure", "
 VITALS_PANEL = ("85353-1", "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel")
 NEWS2_CODE = ("1104051000000101", "Royal College of Physicians NEWS2 (National Early Warning Score 2) total score")
 #: record fields that are context for NEWS2, not measurements of their own
-VITALS_CONTEXT_KEYS = frozenset({"on_oxygen", "spo2_scale", "consciousness_acvpu", "temperature_site", "measured_at"})
+VITALS_CONTEXT_KEYS = frozenset({"on_oxygen", "spo2_scale", "consciousness_acvpu", "temperature_site", "measured_at",
+                                 "complete", "incomplete_reason"})
+#: questionnaire record fields that are about the interview, not answers
+SURVEY_CONTEXT_KEYS = frozenset({"measured_at", "asked_at", "questionnaire", "complete", "incomplete_reason"})
 
 #: keyed by the lab robot's observation names (missions/lab/reference.py TEST_MENU)
 LAB_TESTS: tuple[Measure, ...] = (
@@ -240,8 +243,9 @@ def map_lab_result(record: dict[str, Any], ctx: RecordContext) -> list[dict[str,
 def map_survey_report(record: dict[str, Any], ctx: RecordContext) -> list[dict[str, Any]]:
     """A QuestionnaireResponse: one item per answered question (``observations``: link id -> answer)."""
     items = []
-    for link_id, answer in sorted(record["observations"].items()):
-        if link_id in ("measured_at", "questionnaire") or answer is None:
+    obs = record["observations"]
+    for link_id, answer in sorted(obs.items()):
+        if link_id in SURVEY_CONTEXT_KEYS or answer is None:
             continue
         if isinstance(answer, bool):
             value: dict[str, Any] = {"valueBoolean": answer}
@@ -252,11 +256,11 @@ def map_survey_report(record: dict[str, Any], ctx: RecordContext) -> list[dict[s
         else:
             value = {"valueString": str(answer)}
         items.append({"linkId": link_id, "answer": [value]})
-    questionnaire = record["observations"].get("questionnaire", "medbot-survey")
+    questionnaire = obs.get("questionnaire") or record["record_type"].replace("_", "-")
     return [{
         "resourceType": "QuestionnaireResponse",
         "id": fhir_id(record["record_id"], "qr"),
-        "status": "completed",
+        "status": "completed" if obs.get("complete", True) else "in-progress",
         "questionnaire": f"urn:medbot:questionnaire:{questionnaire}",
         "subject": {"reference": f"Patient/{record['patient_ref']}"},
         "authored": ctx.effective,
@@ -268,6 +272,7 @@ def map_survey_report(record: dict[str, Any], ctx: RecordContext) -> list[dict[s
 register_record_type("vitals", map_vitals)
 register_record_type("lab_result", map_lab_result)
 register_record_type("survey_report", map_survey_report)
+register_record_type("nursing_inquiry", map_survey_report)  # the bedside questionnaire of missions/nursing_inquiry
 
 
 def record_to_resources(record: dict[str, Any], robot_id: str, stamp_iso: str) -> list[dict[str, Any]]:

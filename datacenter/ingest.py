@@ -102,6 +102,9 @@ class Ingestor:
     def start(self, timeout_s: float = 10.0) -> Ingestor:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self._session_expiry_s
+        # acks wait for the batch commit, so the broker must be allowed to have a batch's worth of
+        # messages unacknowledged with us (Mosquitto's default is 20: ~400 msg/s at 50 ms batches)
+        props.ReceiveMaximum = min(65535, max(20, 2 * self.batch_size))
         self._writer = threading.Thread(target=self._write_loop, name=f"{self.client_id}-writer", daemon=True)
         self._writer.start()
         self._client.connect_async(self.address.host, self.address.port, clean_start=False, properties=props)
