@@ -29,6 +29,7 @@ from missions.journal import Journal
 from missions.media import InMemoryMediaStore
 from missions.runner import MissionRunner
 from missions.site import SiteConditions
+from robots.command_handler import RobotCommandHandler
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
 from telemetry.sinks import TelemetrySink
@@ -109,6 +110,7 @@ class Robot:
         self.last_command_sent = Twist2D.zero()
         self._is_set_up = False
         self._alarms = 0
+        self.commands: RobotCommandHandler | None = None
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
 
@@ -142,8 +144,15 @@ class Robot:
 
     # ---- the tick -------------------------------------------------------------------------
 
+    def attach_commands(self, handler: RobotCommandHandler) -> None:
+        """Operator commands (MQTT) are decided and executed at the start of each tick."""
+        self.commands = handler
+
     def step(self, now_s: float) -> SafetyStatus:
-        """One control tick. Safety runs first so an e-stop zeroes the drive on this tick."""
+        """One control tick. Safety runs first so an e-stop zeroes the drive on this tick
+        (operator commands are taken just before it, so a remote e-stop counts this tick too)."""
+        if self.commands is not None:
+            self.commands.poll(now_s)
         status = self.supervisor.update(now_s, self._read_safety_inputs())
         self.runner.step(now_s, status)
         navigator = self.devices.navigator

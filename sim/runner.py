@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hal.clock import SimClock, iso_utc
 from hal.registry import ConfigError
+from robots.command_handler import attach_commands
 from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
@@ -27,7 +28,8 @@ from sim.workloads import Workload, WorkloadContext, WorkloadError, load_workloa
 from sim.world import World, WorldError, load_world
 from telemetry.broker_process import BrokerProcess
 from telemetry.codec import MessageEncoder
-from telemetry.gateway_process import TelemetryGateway
+from telemetry.commands import CommandPolicy
+from telemetry.gateway_process import GatewaySink, TelemetryGateway
 from telemetry.sinks import TelemetrySink
 from telemetry.validate import PayloadError
 
@@ -127,6 +129,13 @@ class SimulationRun:
                 site_map=self.world, telemetry=CountingSink(sinks[placement.id], self.telemetry_counts),
                 journal_dir=journal_dir,
             )
+            sink = sinks[placement.id]
+            if isinstance(sink, GatewaySink):  # a broker to take commands from
+                audit_dir = (self.options.report_dir or journal_dir) / "audit"
+                audit_dir.mkdir(parents=True, exist_ok=True)
+                robot.attach_commands(attach_commands(
+                    robot, sink, policy=CommandPolicy.from_dict(self.scenario.operators),
+                    audit_path=audit_dir / f"{placement.id}.jsonl"))
             self.collector.add_robot(placement.id, placement.kind)
             robot.add_listener(self.collector.on_event)
             robot.add_listener(self._on_event)

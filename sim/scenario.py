@@ -81,6 +81,12 @@ class Scenario(_Strict):
     workloads: dict[str, dict[str, Any]] = {}
     faults: list[DeviceFault] = []
     building: BuildingSettings = BuildingSettings()
+    #: who may command the simulated robots over MQTT (staff account -> role and targets); the
+    #: dashboard's demo accounts by default
+    operators: dict[str, dict[str, Any]] = {
+        "op-demo": {"role": "operator", "targets": ["*"]},
+        "vw-demo": {"role": "viewer"},
+    }
     telemetry: TelemetryOverrides = TelemetryOverrides()
     mode: Literal["simulation"] = "simulation"
     source: str = "<memory>"

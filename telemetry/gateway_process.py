@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,10 +36,20 @@ def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], v
     publishers = {rid: TelemetryPublisher(broker_url, site, rid, validate=validate) for rid in robot_ids}
     report = GatewayReport()
     errors: Counter[str] = Counter()
+    send_lock = threading.Lock()  # paho's threads forward commands while the main thread reports
+
+    def forward(robot_id: str) -> Callable[[str, bytes], None]:
+        def on_command(topic: str, payload: bytes) -> None:
+            with send_lock:
+                conn.send(("command", robot_id, topic, payload))
+        return on_command
+
     try:
-        for publisher in publishers.values():
+        for robot_id, publisher in publishers.items():
+            publisher.subscribe_commands(forward(robot_id))
             publisher.connect()
-        conn.send(("ready", None))
+        with send_lock:
+            conn.send(("ready", None))
         while True:
             batch = conn.recv()
             if batch is None:
@@ -53,7 +65,8 @@ def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], v
     except EOFError:
         pass  # the parent died: close cleanly below
     except Exception as exc:
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        with send_lock:
+            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
     finally:
         for publisher in publishers.values():
@@ -71,10 +84,15 @@ class GatewaySink:
 
     def __init__(self, gateway: TelemetryGateway, robot_id: str) -> None:
         self._gateway = gateway
-        self._robot_id = robot_id
+        self.site = gateway.site
+        self.robot_id = robot_id
 
     def publish(self, channel: Channel | str, body: dict[str, Any], stamp_s: float) -> None:
-        self._gateway.enqueue((self._robot_id, as_channel(channel).value, body, stamp_s))
+        self._gateway.enqueue((self.robot_id, as_channel(channel).value, body, stamp_s))
+
+    def subscribe_commands(self, callback: Callable[[str, bytes], None]) -> None:
+        """The robot's `commands` topic, delivered on the simulator's thread at each `flush()`."""
+        self._gateway.on_command(self.robot_id, callback)
 
     def close(self) -> None:
         """The gateway closes every robot's connection at once (`TelemetryGateway.close`)."""
@@ -88,6 +106,11 @@ class TelemetryGateway:
         self._batch_size = batch_size
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._command_callbacks: dict[str, Callable[[str, bytes], None]] = {}
+        self.site = site
+
+    def on_command(self, robot_id: str, callback: Callable[[str, bytes], None]) -> None:
+        self._command_callbacks[robot_id] = callback
 
     def start(self, timeout_s: float = 30.0) -> TelemetryGateway:
         ctx = multiprocessing.get_context("spawn")
@@ -116,9 +139,22 @@ class TelemetryGateway:
             self.flush()
 
     def flush(self) -> None:
-        if self._batch and self._conn is not None:
+        """Hand the batch over, and deliver commands that arrived meanwhile (on this thread)."""
+        if self._conn is None:
+            return
+        if self._batch:
             self._conn.send(self._batch)
             self._batch = []
+        while self._conn.poll(0):
+            message = self._conn.recv()
+            self._deliver(message)
+
+    def _deliver(self, message: Any) -> None:
+        if message[0] == "command":
+            _, robot_id, topic, payload = message
+            callback = self._command_callbacks.get(robot_id)
+            if callback is not None:
+                callback(topic, payload)
 
     def close(self, timeout_s: float = 30.0) -> GatewayReport:
         """Send what is left, close every connection (OFFLINE), and return what happened."""
@@ -129,12 +165,15 @@ class TelemetryGateway:
             return report
         try:
             conn.send(None)
-            if conn.poll(timeout_s):
-                status, detail = conn.recv()
-                if status == "done":
-                    report = detail
+            while conn.poll(timeout_s):
+                message = conn.recv()
+                if message[0] == "command":
+                    continue  # too late: the robots are closed; the sender sees no ack
+                if message[0] == "done":
+                    report = message[1]
                 else:
-                    report.first_errors = [str(detail)]
+                    report.first_errors = [str(message[1])]
+                break
         except (EOFError, BrokenPipeError, OSError) as exc:
             report.first_errors = [f"telemetry gateway pipe: {exc}"]
         self._kill()
