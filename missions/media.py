@@ -15,7 +15,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class MediaItem:
-    ref: str  # "media-<first 20 hex of sha256>"
+    ref: str  # "sha256:<hex>", as the telemetry contract's media_ref and evidence_ref
     sha256: str
     content_type: str  # "image/jpeg", "video/x-motion-jpeg", "audio/L16" ...
     label: str  # what it shows, for people: "hot spot at radiology-corridor" (never a patient name)
@@ -31,7 +31,7 @@ class MediaStore(Protocol):
 
 def media_ref(data: bytes) -> tuple[str, str]:
     digest = hashlib.sha256(data).hexdigest()
-    return f"media-{digest[:20]}", digest
+    return f"sha256:{digest}", digest
 
 
 class InMemoryMediaStore:

@@ -94,7 +94,7 @@ class Robot:
         self._listeners: list[EventListener] = []
         self.media = InMemoryMediaStore()
         self.site = SiteConditions()
-        self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry)
+        self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry, self.media)
         journal_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal_dir / f"{identity.robot_id}.journal.jsonl")
         context = MissionContext(

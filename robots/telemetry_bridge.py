@@ -7,10 +7,13 @@ each on its own channel (clinical data only on the clinical channel).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 from missions.events import MissionEvent
+from missions.media import MediaStore
 from robots.config import RobotKindConfig
 from telemetry.sinks import TelemetrySink
 from telemetry.topics import Channel
@@ -18,11 +21,16 @@ from telemetry.topics import Channel
 SOFTWARE_VERSION = "0.1.0"
 
 
+#: raw bytes per media chunk (base64 of it stays under the contract's 256 KiB per message)
+MEDIA_CHUNK_BYTES = 192 * 1024
+
+
 class TelemetryBridge:
-    def __init__(self, robot_id: str, config: RobotKindConfig, sink: TelemetrySink) -> None:
+    def __init__(self, robot_id: str, config: RobotKindConfig, sink: TelemetrySink, media: MediaStore) -> None:
         self.robot_id = robot_id
         self.config = config
         self.sink = sink
+        self.media = media
         self._last_state_s = float("-inf")
         self._last_viz_s = float("-inf")
         self._last_signature: tuple[Any, ...] | None = None
@@ -55,11 +63,34 @@ class TelemetryBridge:
 
     def on_event(self, event: MissionEvent) -> None:
         if event.kind == "alert":
-            self.sink.publish(Channel.ALERTS, alert_body(event), event.stamp_s)
+            body = alert_body(event)
+            # the evidence first, so that a consumer that sees the alert can already fetch it
+            if body["evidence_ref"]:
+                self.publish_media(str(body["evidence_ref"]), "evidence_image", {"alert_id": body["alert_id"]},
+                                   event.stamp_s)
+            self.sink.publish(Channel.ALERTS, body, event.stamp_s)
         elif event.kind == "clinical.record":
             self.sink.publish(Channel.CLINICAL, dict(event.data), event.stamp_s)
         else:
             self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
+
+
+    def publish_media(self, ref: str, media_kind: str, related: dict[str, Any], stamp_s: float) -> None:
+        """Chunk a stored media item onto the media channel (hash per chunk and for the whole)."""
+        item = self.media.get(ref)
+        if item is None:
+            return
+        data = item.data
+        count = max(1, -(-len(data) // MEDIA_CHUNK_BYTES))
+        content_type = item.content_type.split(";", 1)[0].strip().lower()
+        for index in range(count):
+            chunk = data[index * MEDIA_CHUNK_BYTES:(index + 1) * MEDIA_CHUNK_BYTES]
+            self.sink.publish(Channel.MEDIA, {
+                "media_ref": item.ref, "media_kind": media_kind, "content_type": content_type,
+                "total_bytes": len(data), "sha256": item.sha256, "chunk_index": index, "chunk_count": count,
+                "chunk_sha256": hashlib.sha256(chunk).hexdigest(),
+                "data_b64": base64.b64encode(chunk).decode("ascii"), "related": related,
+            }, stamp_s)
 
 
 def event_body(event: MissionEvent) -> dict[str, Any]:
