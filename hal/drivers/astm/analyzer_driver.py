@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from serial import serial_for_url
+
 from hal.analyzer import Analyzer, AnalyzerOrder, AnalyzerResult, AnalyzerRun
 from hal.clock import Clock
 from hal.device import DeviceHealth, HealthStatus
@@ -128,11 +130,10 @@ class AstmAnalyzer(Analyzer):
     ) -> None:
         super().__init__(name, clock)
         self.config = config
-        kwargs = {"opener": opener} if opener is not None else {}
         self.port = SerialPort(
             name, config.port, clock, baudrate=config.baudrate, write_timeout_s=config.write_timeout_s,
             reconnect_initial_s=config.reconnect_initial_s, reconnect_max_s=config.reconnect_max_s, pump=pump,
-            **kwargs,
+            opener=opener or serial_for_url,
         )
         self.link = Link(
             clock.now_s, role=Role.HOST, sender_timeout_s=config.sender_timeout_s,
