@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS spool (
     payload BLOB NOT NULL
 )
 """
+# drops not yet reported, kept on disk so a crash between the overflow and the report loses no word of it
+_DROPS = "CREATE TABLE IF NOT EXISTS unreported_drops (channel TEXT PRIMARY KEY, n INTEGER NOT NULL)"
 
 
 class SpooledMessage(NamedTuple):
@@ -85,13 +87,13 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        self._db.execute(_DROPS)
         self._lock = threading.Lock()
         self._per_channel: Counter[str] = Counter(
             dict(self._db.execute("SELECT channel, COUNT(*) FROM spool GROUP BY channel").fetchall())
         )
         self._appended = self._acked = 0
         self._dropped: Counter[str] = Counter()
-        self._unreported: Counter[str] = Counter()
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -136,7 +138,10 @@ class Spool:
                 )
                 self._per_channel[channel.value] -= 1
                 self._dropped[channel.value] += 1
-                self._unreported[channel.value] += 1
+                self._db.execute(
+                    "INSERT INTO unreported_drops (channel, n) VALUES (?, 1) "
+                    "ON CONFLICT (channel) DO UPDATE SET n = n + 1", (channel.value,)
+                )
                 return
         # only never-dropped channels left: keep everything, the bound is exceeded (see stats)
 
@@ -168,8 +173,9 @@ class Spool:
     def take_unreported_drops(self) -> dict[str, int]:
         """Drops since the last call (for the publisher's overflow alert); resets the tally."""
         with self._lock:
-            out = dict(self._unreported)
-            self._unreported.clear()
+            self._check_open()
+            out = {ch: int(n) for ch, n in self._db.execute("SELECT channel, n FROM unreported_drops ORDER BY channel")}
+            self._db.execute("DELETE FROM unreported_drops")
             return out
 
     @property

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from telemetry import Channel, TelemetryPublisher
+from telemetry import Channel, TelemetryPublisher, TelemetrySubscriber
 from telemetry.examples import example_body
 from telemetry.mosquitto_config import BrokerPlan, Listener, config_text, write_broker_files
 from telemetry.tls import TlsConfig, make_dev_pki
@@ -213,3 +213,31 @@ def test_tls_and_acls_keep_robots_in_their_own_subtree_and_clinical_for_the_data
         TelemetryPublisher(cert_url, SITE, "robot-a", tls=TlsConfig(other.ca_file, *pki.clients["robot-a"]),
                            connect_timeout_s=1).connect()
     assert "plan" in plan_holder and pw_url.startswith("mqtts://")
+
+
+def test_a_restarted_robot_replays_what_its_spool_kept_and_reports_what_overflow_dropped(
+        mosquitto: Any, tmp_path: Path) -> None:
+    from telemetry.codec import MessageEncoder
+    from telemetry.spool import Spool
+
+    robot = "spool-restart"
+    encoder = MessageEncoder(SITE, robot)
+    spool = Spool(tmp_path / "spool.db", max_messages=3)  # the previous process, before its crash
+    for i in range(4):
+        wire = encoder.encode(Channel.EVENTS, {**example_body(Channel.EVENTS), "step": f"s{i}"}, 100.0 + i)
+        spool.append(wire.channel, wire.topic, wire.seq, wire.qos, wire.retain, wire.payload)
+    wire = encoder.encode(Channel.CLINICAL, example_body(Channel.CLINICAL), 200.0)
+    spool.append(wire.channel, wire.topic, wire.seq, wire.qos, wire.retain, wire.payload)
+    spool.close()
+    with TelemetrySubscriber(mosquitto.url, f"medbot/v1/{SITE}/{robot}/#") as sub:
+        pub = TelemetryPublisher(mosquitto.url, SITE, robot, spool=tmp_path / "spool.db")
+        pub.connect()
+        try:
+            got = sub.wait_for(lambda ms: any(m.channel is Channel.ALERTS for m in ms))
+        finally:
+            pub.close()
+    steps = [m.body["step"] for m in got if m.channel is Channel.EVENTS and m.body]
+    assert steps == ["s2", "s3"]  # the two oldest events were dropped when the full spool took more
+    assert [m.seq for m in got if m.channel is Channel.CLINICAL] == [0]  # clinical never dropped
+    alert = next(m.body for m in got if m.channel is Channel.ALERTS and m.body)
+    assert alert["category"] == "telemetry" and alert["data"]["dropped"] == {"events": 2}
