@@ -19,10 +19,14 @@ import logging
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telemetry.commands import AuditLog, CommandPolicy, CommandProcessor, CommandRejected, Handler
 from telemetry.topics import Channel
+
+if TYPE_CHECKING:
+    from robots.robot import Robot
+    from telemetry.publisher import TelemetryPublisher
 
 log = logging.getLogger(__name__)
 
@@ -150,3 +154,11 @@ def attach_commands(robot: OperatorRobot, publisher: CommandablePublisher, *, po
     handler = RobotCommandHandler(processor, publisher)
     publisher.subscribe_commands(handler.enqueue)
     return handler
+
+
+def _robot_is_commandable(robot: Robot) -> OperatorRobot:  # checked by mypy, never called
+    return robot
+
+
+def _publisher_is_commandable(publisher: TelemetryPublisher) -> CommandablePublisher:  # checked by mypy only
+    return publisher
