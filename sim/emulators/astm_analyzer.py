@@ -43,6 +43,7 @@ TESTS: dict[str, TestSpec] = {
     "UREA": TestSpec("mmol/L", 2.5, 7.8, 1.0, 30.0),
     "CRP": TestSpec("mg/L", 0.0, 5.0, 0.0, 300.0),
     "HGB": TestSpec("g/L", 130, 170, 70, 200, 0),
+    "HB": TestSpec("g/L", 130, 170, 70, 200, 0),  # the lab robot's code for haemoglobin
     "WBC": TestSpec("10*9/L", 4.0, 10.0, 1.0, 30.0),
     "PLT": TestSpec("10*9/L", 150, 400, 20, 1000, 0),
     "TROP": TestSpec("ng/L", 0, 14, 0, 52, 0),
@@ -204,7 +205,7 @@ class AstmAnalyzerEmulator:
             records.order(1, p.sample_id, p.tests, is_qc=p.is_qc, action="" if not p.is_qc else "Q"),
         ]
         for seq, code in enumerate(p.tests, start=1):
-            value, flag = self._value(code, p.patient_ref, now_s)
+            value, flag = self._value(code, p.patient_ref, now_s, is_qc=p.is_qc)
             spec = TESTS.get(code)
             units = spec.units if spec else ""
             ref = f"{spec.low:g} to {spec.high:g}" if spec else ""
@@ -214,7 +215,7 @@ class AstmAnalyzerEmulator:
         message.append(records.terminator())
         return message
 
-    def _value(self, code: str, patient_ref: str, now_s: float) -> tuple[str, str]:
+    def _value(self, code: str, patient_ref: str, now_s: float, *, is_qc: bool = False) -> tuple[str, str]:
         spec = TESTS.get(code)
         if spec is None:
             return "", "A"  # an unknown test: reported without a value, flagged abnormal
@@ -227,7 +228,7 @@ class AstmAnalyzerEmulator:
             true = self.glucose_for(patient_ref, now_s) if (code == "GLU" and self.glucose_for) else None
             if true is not None:
                 x = true + float(self.rng.normal(0.0, 0.1))
-            elif self.rng.random() < self.settings.abnormal_probability:
+            elif not is_qc and self.rng.random() < self.settings.abnormal_probability:  # controls stay in range
                 x = float(self.rng.choice([spec.low * 0.9, spec.high * 1.1]))
             else:
                 x = float(self.rng.uniform(spec.low, spec.high))

@@ -199,3 +199,8 @@ def test_arbitrary_bytes_raise_only_vitals_errors(data: bytes) -> None:
 def test_nonin_packet_round_trip_through_junk(hr: int | None, spo2: int | None, junk: bytes) -> None:
     packets = nonin.NoninDecoder().feed(junk + nonin.encode_packet(hr, spo2))
     assert [(p.heart_rate_bpm, p.spo2_percent) for p in packets][-1:] == [(hr, spo2)]
+
+
+def test_the_documented_example_line_is_a_valid_test_vector() -> None:
+    raw = b"$MBV,7,TEMP,RES,temp_c=37.6,site=tympanic*A098\r\n"
+    assert bedside.decode_line(raw).field_map() == {"temp_c": "37.6", "site": "tympanic"}

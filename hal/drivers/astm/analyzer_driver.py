@@ -30,7 +30,7 @@ from hal.drivers.serial_port import Opener, Pump, SerialPort, SerialPortError
 from hal.handle import Handle, HandleStatus
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 
-DEFAULT_TESTS = ("GLU", "K", "NA", "CL", "CREA", "UREA", "CRP", "HGB", "WBC", "PLT", "TROP")
+DEFAULT_TESTS = ("GLU", "K", "NA", "CL", "CREA", "UREA", "CRP", "HB", "HGB", "WBC", "PLT", "TROP")
 
 
 class AstmAnalyzerConfig(DeviceConfig):
