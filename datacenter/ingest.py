@@ -69,17 +69,25 @@ class Ingestor:
         flush_interval_s: float = 0.05,
         session_expiry_s: int = 3600,
         validate_messages: bool = True,
+        mqtt5: bool = True,
     ) -> None:
         self.address = parse_broker_url(broker_url)
+        # MQTT 5 shared subscriptions spread the load over workers; a broker without MQTT 5 (the
+        # simulator's embedded amqtt) gets one worker on a plain persistent subscription
+        self.mqtt5 = mqtt5
         self.store = store
-        self.subscription = f"$share/{group}/{topic_filter}"
+        self.subscription = f"$share/{group}/{topic_filter}" if mqtt5 else topic_filter
         self.topic_filter = topic_filter
         self.client_id = client_id or f"medbot-dc-{group}-{uuid.uuid4().hex[:8]}"
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.validate_messages = validate_messages
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                                   protocol=mqtt.MQTTv5, manual_ack=True)
+        if mqtt5:
+            self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                       protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                                       protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
         if username is not None:
             self._client.username_pw_set(username, password)
         if self.address.tls:
@@ -107,7 +115,10 @@ class Ingestor:
         props.ReceiveMaximum = min(65535, max(20, 2 * self.batch_size))
         self._writer = threading.Thread(target=self._write_loop, name=f"{self.client_id}-writer", daemon=True)
         self._writer.start()
-        self._client.connect_async(self.address.host, self.address.port, clean_start=False, properties=props)
+        if self.mqtt5:
+            self._client.connect_async(self.address.host, self.address.port, clean_start=False, properties=props)
+        else:
+            self._client.connect_async(self.address.host, self.address.port)
         self._client.loop_start()
         if not self._subscribed.wait(timeout_s) or self._error is not None:
             self.stop()
@@ -170,7 +181,10 @@ class Ingestor:
             self._subscribed.set()
             return
         if not flags.session_present:
-            client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+            if self.mqtt5:
+                client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+            else:
+                client.subscribe(self.subscription, qos=1)
         else:
             self._subscribed.set()  # the broker kept our subscription (and our unacked messages)
 

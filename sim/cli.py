@@ -51,7 +51,16 @@ def sim_command(scenario_name: str, hours: float | None, seed: int, broker: str 
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     print_summary(console, summary, wall_s)
-    console.print(f"report: {report_dir / 'summary.json'}, {report_dir / 'map.png'}")
+    datacenter = run.datacenter_result
+    if datacenter is not None:
+        if "error" in datacenter:
+            console.print(f"[red]data center: {datacenter['error']}[/]")
+        else:
+            sent = sum(summary["telemetry_messages"].values())
+            console.print(f"Data center: stored {datacenter['stored']} messages ({sent} sent by the robots, "
+                          f"plus their connection status), {datacenter['rejected']} rejected "
+                          f"→ {report_dir / 'datacenter.db'}")
+    console.print(f"report: {report_dir / 'summary.json'}, {report_dir / 'map.png'}, {report_dir / 'events.jsonl'}")
 
 
 def print_summary(console: Console, summary: dict[str, Any], wall_s: float) -> None:

@@ -19,6 +19,7 @@ from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
 from sim.clinical_truth import grade_deterioration
+from sim.datacenter_process import DataCenterProcess
 from sim.environment import SimEnvironment
 from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
@@ -164,7 +165,8 @@ class SimulationRun:
         try:
             with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
                 journal_dir = self.options.journal_dir or Path(tmp)
-                with _telemetry(self.options.broker, self.scenario, self.robots_ids()) as telemetry:
+                with _telemetry(self.options.broker, self.scenario, self.robots_ids(),
+                            self.options.report_dir) as telemetry:
                     self._telemetry = telemetry
                     self._build_fleet(journal_dir, telemetry.sinks())
                     for robot in self.robots.values():
@@ -182,6 +184,12 @@ class SimulationRun:
         if self.options.report_dir is not None:
             self.write_report(self.options.report_dir, summary)
         return summary
+
+    @property
+    def datacenter_result(self) -> dict[str, Any] | None:
+        """What the data center stored during the run (None without a broker or report folder)."""
+        telemetry = getattr(self, "_telemetry", None)
+        return None if telemetry is None else telemetry.datacenter_result
 
     def robots_ids(self) -> list[str]:
         return [r.id for r in self.scenario.robots]
@@ -370,8 +378,12 @@ class _telemetry:
     """Context: one telemetry sink per robot — through a gateway process onto the embedded broker
     (its own process too) or a given one, or validate-only without MQTT."""
 
-    def __init__(self, broker: str | None, scenario: Scenario, robot_ids: list[str]) -> None:
+    def __init__(self, broker: str | None, scenario: Scenario, robot_ids: list[str],
+                 report_dir: Path | None) -> None:
         self._broker_arg = broker
+        self._report_dir = report_dir
+        self._datacenter: DataCenterProcess | None = None
+        self.datacenter_result: dict[str, Any] | None = None
         self._scenario = scenario
         self._robot_ids = robot_ids
         self._embedded: Any = None
@@ -385,9 +397,15 @@ class _telemetry:
         if self._broker_arg is None:
             return {rid: ValidatingSink(self._scenario.site, rid, self.errors) for rid in self._robot_ids}
         url = self._broker_arg
-        if url == "embedded":
+        embedded = url == "embedded"
+        if embedded:
             self._embedded = BrokerProcess().start()
             url = self._embedded.url
+        if self._report_dir is not None:
+            # the health data center stores everything the fleet sends (amqtt speaks MQTT 3.1.1 only)
+            store = self._report_dir / "datacenter.db"
+            store.unlink(missing_ok=True)
+            self._datacenter = DataCenterProcess(url, store, mqtt5=not embedded).start()
         self.gateway = TelemetryGateway(url, self._scenario.site, self._robot_ids).start()
         return {rid: self.gateway.sink(rid) for rid in self._robot_ids}
 
@@ -402,5 +420,10 @@ class _telemetry:
                 self.errors[key] += count
             for message in report.first_errors:
                 log.error("telemetry: %s", message)
+        if self._datacenter is not None:
+            self.datacenter_result = self._datacenter.stop()
+            if self._report_dir is not None:
+                (self._report_dir / "datacenter.json").write_text(
+                    json.dumps(self.datacenter_result, indent=2, sort_keys=True) + "\n")
         if self._embedded is not None:
             self._embedded.stop()
