@@ -88,7 +88,9 @@ STEP_TABLE = (
     ("fault",          [s for s in WORKING if s is not Step.READ],
                                               Step.ABANDONED), # the run fails; tubes stay for staff
     ("abandon",        WORKING,               Step.ABANDONED),
-    ("restart",        WORKING,               "="),
+    # after a pause the robot may have been sent to its dock (battery): back to the bench; the
+    # steps already committed pass through at once, the interrupted one starts again cleanly
+    ("restart",        WORKING,               Step.ARRIVE),
 )  # fmt: skip
 
 

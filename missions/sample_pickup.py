@@ -60,7 +60,10 @@ STEP_TABLE = (
     ("unloaded",     Step.UNLOAD,        Step.DONE),
     ("fault",        WORKING,            Step.ABANDONED),   # the run fails with the reason
     ("abandon",      WORKING,            Step.ABANDONED),
-    ("restart",      WORKING,            "="),
+    # after a pause the robot may have been taken to its dock: back to where the step happens
+    ("restart",      [Step.GO_TO_STATION, Step.AUTHENTICATE, Step.RECEIVE, Step.VERIFY],
+                                         Step.GO_TO_STATION),
+    ("restart",      [Step.GO_TO_LAB, Step.UNLOAD], Step.GO_TO_LAB),
 )  # fmt: skip
 
 
@@ -180,8 +183,8 @@ class SamplePickup(Mission):
             self._step_fault(f"tube handler: {self._attempt.reason}")
         elif status is OpStatus.SUCCEEDED:
             rack = handler.rack(self.params.carrier_area)
-            self._received = [p for p in rack.tubes() if p not in self._before]
-            self._labels = {}
+            # kept across a re-authentication after a pause: every tube received here is verified
+            self._received += [p for p in rack.tubes() if p not in self._before and p not in self._received]
             self._go("received")
 
     def _verify(self, now_s: float) -> None:

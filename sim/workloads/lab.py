@@ -114,8 +114,9 @@ class LabWorkload:
         self.site: LabSite = lab_site(ctx.env)
         self._rng = ctx.rng("lab")
         self._next_pickup_s = ctx.start_s + config.first_pickup_min * 60.0
-        self._orders: dict[str, dict[str, Any]] = {}  # sample id → order (the LIS)
-        self._arrived: list[str] = []  # delivered to the input rack, not yet in a batch
+        self._orders: dict[str, dict[str, Any]] = {}  # open orders by sample id (the LIS)
+        self._delivered: set[str] = set()  # delivered since the last batch was dispatched
+        self._batch_open = False  # a batch is queued or running
         self._critical_left = config.critical is not None
         self._damaged_left = config.damaged_labels
         self._orphans_left = config.orphan_tubes
@@ -145,6 +146,7 @@ class LabWorkload:
     def step(self, now_s: float) -> None:
         if now_s >= self._next_pickup_s and now_s < self.ctx.end_s:
             self._next_pickup_s += self.config.pickup_interval_h * 3600.0
+            self._clear_manual_racks()
             for station in self.stations:
                 self._collect(station)
                 self.stats.pickups += 1
@@ -191,11 +193,20 @@ class LabWorkload:
         self.stats.samples_collected += len(tubes)
         self.site.pending.setdefault(station, []).append(Handover(station, tubes, orders))
 
+    def _clear_manual_racks(self) -> None:
+        """Lab staff take the rejected and held tubes for manual handling at every round."""
+        cell = self.site.cell(self.robot.id)
+        for area in ("reject", "hold"):
+            if area in cell.areas:
+                cell.areas[area] = [None] * len(cell.areas[area])
+
     def _dispatch_batch(self) -> None:
-        orders = [self._orders[s] for s in self._arrived]
-        if not orders:
+        """A batch with every open order: the tubes in the input rack are matched among them."""
+        orders = list(self._orders.values())
+        if not orders or self._batch_open:
             return
-        self._arrived = []
+        self._delivered.clear()
+        self._batch_open = True
         self.stats.batches += 1
         params = {"orders": orders, "controls": control_params(), "place": self.robot.serves or "clinical-lab"}
         self.ctx.dispatch(self.robot.id, "lab_run", params, BATCH_PRIORITY,
@@ -206,12 +217,14 @@ class LabWorkload:
             return
         if event.kind == "alert" and event.data.get("category") == "lab.critical":
             self.stats.critical_alerts.append(str(event.data.get("alert_id")))
+            # phoned through and treated: the patient's next samples are back in range
+            self.site.overrides.pop((str(event.data.get("patient_ref")), str(event.data.get("test_code"))), None)
         if event.mission_kind == "sample_pickup" and event.kind == "mission.succeeded":
             self.stats.pickups_succeeded += 1
-            delivered = [s for s in event.data.get("sample_ids") or [] if s in self._orders]
-            self._arrived.extend(s for s in delivered if s not in self._arrived)
+            self._delivered.update(s for s in event.data.get("sample_ids") or [] if s in self._orders)
             self._dispatch_batch()
-        elif event.mission_kind == "lab_run" and event.kind in ("mission.succeeded", "mission.failed"):
+        elif event.mission_kind == "lab_run" and event.kind in ("mission.succeeded", "mission.failed",
+                                                               "mission.cancelled"):
             data = event.data
             self.stats.samples_reported += len(data.get("samples_reported", []))
             self.stats.samples_rejected += len(data.get("samples_rejected", []))
@@ -220,8 +233,16 @@ class LabWorkload:
             elif str(event.reason).startswith("held"):
                 self.stats.batches_held += 1
             self.stats.qc_failures += sum(1 for q in data.get("qc", {}).values() if not q["accepted"])
-            # deferred tubes (rack full) stay in the input rack: they go with the next batch
-            self._arrived.extend(s for s in data.get("samples_deferred", []) if s not in self._arrived)
+            # reported, held for a re-run, or rejected by its (readable) label: the order leaves the
+            # robot's book; deferred tubes stay in the input rack for the next batch
+            done = set(data.get("samples_reported", [])) | set(data.get("samples_held", []))
+            done |= {str(r["label"]).removeprefix("MEDBOT-SPEC:") for r in data.get("samples_rejected", [])
+                     if r.get("label")}
+            for sample_id in done:
+                self._orders.pop(sample_id, None)
+            self._batch_open = False
+            if self._delivered or data.get("samples_deferred"):
+                self._dispatch_batch()
 
     def summary(self) -> dict[str, Any]:
         s = self.stats
