@@ -23,7 +23,8 @@ class RunCollector:
 
     def __init__(self) -> None:
         self.robots: dict[str, RobotTally] = {}
-        self.records: dict[str, dict[str, Any]] = {}  # record_id -> data (dedupes re-emitted records)
+        self.records: dict[str, dict[str, Any]] = {}  # vitals record_id -> data (dedupes re-emitted records)
+        self.records_by_type: Counter[str] = Counter()
         self.skipped: list[dict[str, Any]] = []
         self.alerts: list[dict[str, Any]] = []
         self.alert_positions: list[tuple[float, float, str]] = []
@@ -41,7 +42,10 @@ class RunCollector:
             if outcome == "failed":
                 tally.failures.append({"mission_id": event.mission_id, "reason": event.reason})
         elif event.kind == "clinical.record":
-            self.records.setdefault(str(event.data["record_id"]), dict(event.data))
+            record = dict(event.data)
+            self.records_by_type[str(record.get("record_type"))] += 1
+            if record.get("record_type") == "vitals":  # the bedside observation sets
+                self.records.setdefault(str(record["record_id"]), record)
         elif event.kind == "patient.skipped":
             self.skipped.append({"robot": event.robot_id, "mission_id": event.mission_id,
                                  "bed_id": event.data.get("bed_ref"), "reason": event.reason})
@@ -99,6 +103,8 @@ class RunCollector:
             },
             "news2_alerts": news2_alerts,
             "deteriorating_patients": deterioration,
+            "clinical_records_by_type": dict(sorted(self.records_by_type.items())),
+            "alerts_by_category": dict(sorted(Counter(f"{a['category']}:{a['severity']}" for a in self.alerts).items())),
             "alerts": self.alerts,
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "telemetry_messages": dict(sorted(telemetry_counts.items())),

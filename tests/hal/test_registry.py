@@ -50,10 +50,10 @@ def build(registry: DeviceRegistry, name: str, spec: dict[str, Any], ctx: BuildC
 
 
 def test_every_kind_has_a_sim_model_and_opencv_reads_tags(registry: DeviceRegistry) -> None:
-    assert registry.kinds() == SIM_KINDS
+    assert SIM_KINDS <= registry.kinds()  # other robot kinds add theirs
     for kind in SIM_KINDS:
         assert "sim" in registry.models(kind)
-    assert registry.models("tag_reader") == {"sim", "opencv"}
+    assert {"sim", "opencv"} <= registry.models("tag_reader")
 
 
 def test_duplicate_registration_raises(registry: DeviceRegistry) -> None:
@@ -68,14 +68,15 @@ def test_unknown_kind_lists_the_kinds(registry: DeviceRegistry) -> None:
         build(registry, "thermo", {"kind": "thermomter", "model": "sim"})
     message = str(err.value)
     assert message.startswith(f"{SOURCE}: devices.thermo.kind: unknown device kind 'thermomter'")
-    assert "accepted: battery, blood_pressure," in message and "thermometer" in message
+    assert "accepted: " in message and "battery" in message and "thermometer" in message
 
 
 def test_unknown_model_lists_the_models(registry: DeviceRegistry) -> None:
     with pytest.raises(ConfigError) as err:
         build(registry, "wristband", {"kind": "tag_reader", "model": "zbar"})
     assert str(err.value) == (
-        f"{SOURCE}: devices.wristband.model: unknown model 'zbar' for kind 'tag_reader' (accepted: opencv, sim)"
+        f"{SOURCE}: devices.wristband.model: unknown model 'zbar' for kind 'tag_reader' "
+        f"(accepted: {', '.join(sorted(registry.models('tag_reader')))})"
     )
 
 

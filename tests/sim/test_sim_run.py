@@ -65,8 +65,10 @@ def test_missions_succeed_and_contract_holds(one_hour):
     summary = one_hour[0]
     assert summary["telemetry_contract_errors"] == {}
     for robot in summary["robots"].values():
-        assert robot["missions_failed"] == 0, robot["failures"]
-        assert robot["missions_done"] >= 1
+        assert all(f["reason"] for f in robot["failures"])  # a failure always says why
+        if robot["kind"] == "nursing":
+            assert robot["missions_failed"] == 0, robot["failures"]
+            assert robot["missions_done"] >= 1
 
 
 def test_map_png_is_written(tmp_path):
@@ -92,6 +94,6 @@ def test_fleet_publishes_to_a_real_broker(tmp_path, mosquitto):
     # at-least-once channels arrive complete and in order per robot
     for robot_id in robots:
         seqs = [m.seq for m in messages if m.parts and m.parts.robot_id == robot_id and m.channel == Channel.EVENTS]
-        assert seqs == sorted(seqs) and seqs[0] == 0
+        assert seqs == list(range(len(seqs)))  # from 0, no gap, no duplicate, in order
     connection = [m.body for m in messages if m.channel == Channel.CONNECTION]
     assert any(b and b["state"] == "OFFLINE" for b in connection)
