@@ -1,0 +1,336 @@
+// medbot operator dashboard: plain JS, no build step. Talks to the server's JSON API and WebSocket.
+"use strict";
+
+const SEVERITY_RANK = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+const SEVERITY_COLOUR = { info: "#1e63b5", low: "#9ccc65", medium: "#e69500", high: "#c62828", critical: "#7b1fa2" };
+const ZONE_COLOUR = { ward: "#bbdefb", isolation: "#ffcdd2", corridor: "#eceff1", radiology: "#d1c4e9",
+  lab: "#c8e6c9", pharmacy: "#fff9c4", kitchen: "#ffe0b2", supply: "#d7ccc8", outpatient: "#b2ebf2",
+  car_park: "#e0e0e0", charging: "#a5d6a7" };
+const OUTCOME_COLOUR = { succeeded: "#2e8b57", failed: "#c62828", cancelled: "#9e9e9e" };
+const STALE_AFTER_S = 30;
+const SVGNS = "http://www.w3.org/2000/svg";
+
+const view = { me: null, map: null, robots: new Map(), alerts: new Map(), commands: new Map(), clinical: [],
+  kpis: null, fleetTimeS: null, brokerConnected: false };
+let socket = null;
+let reconnectDelayMs = 500;
+
+const $ = (sel) => document.querySelector(sel);
+function el(tag, attrs = {}, text = null, ns = null) {
+  const node = ns ? document.createElementNS(ns, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) node.setAttribute(k, v);
+  if (text !== null) node.textContent = text;
+  return node;
+}
+const svg = (tag, attrs = {}, text = null) => el(tag, attrs, text, SVGNS);
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (view.me) headers["X-CSRF-Token"] = view.me.csrf_token;
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
+  let data = null;
+  try { data = await response.json(); } catch (e) { data = null; }
+  return { status: response.status, data };
+}
+
+// -- login --------------------------------------------------------------------------------
+
+async function start() {
+  const me = await api("/api/me");
+  if (me.status !== 200) { $("#login").hidden = false; $("#app").hidden = true; return; }
+  view.me = me.data;
+  $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false;
+  $("#who").textContent = `${view.me.user} (${view.me.roles.join(", ")})`;
+  $("#command-readonly").hidden = view.me.can_command;
+  for (const b of document.querySelectorAll("#command-form button, #command-form input, #command-form textarea, #command-form select"))
+    b.disabled = !view.me.can_command;
+  $("#clinical-panel").hidden = !view.me.can_see_clinical;
+  const map = await api("/api/map");
+  view.map = map.status === 200 ? map.data : null;
+  connect();
+}
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const body = form.get("token") ? { token: form.get("token") } : { user: form.get("user"), password: form.get("password") };
+  const result = await api("/login", { method: "POST", body: JSON.stringify(body) });
+  if (result.status === 200) { $("#login-error").textContent = ""; start(); }
+  else $("#login-error").textContent = "Login failed.";
+});
+
+$("#logout").addEventListener("click", async () => {
+  await api("/api/logout", { method: "POST", body: "{}" });
+  location.reload();
+});
+
+// -- live updates -------------------------------------------------------------------------
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  socket = new WebSocket(`${scheme}://${location.host}/ws`);
+  socket.onopen = () => { reconnectDelayMs = 500; };
+  socket.onmessage = (msg) => apply(JSON.parse(msg.data));
+  socket.onclose = (event) => {
+    setLink(false, "dashboard link lost — reconnecting");
+    if (event.code === 4401) { location.reload(); return; }  // session gone: log in again
+    setTimeout(connect, reconnectDelayMs);
+    reconnectDelayMs = Math.min(reconnectDelayMs * 2, 5000);
+  };
+}
+
+function apply(message) {
+  if (message.type === "snapshot") {
+    view.robots = new Map(message.robots.map((r) => [r.key, r]));
+    view.alerts = new Map(message.alerts.map((a) => [a.key, a]));
+    view.commands = new Map(message.commands.map((c) => [c.command_id, c]));
+    view.clinical = message.clinical || [];
+    view.kpis = message.kpis;
+    view.fleetTimeS = message.fleet_time_s;
+    setLink(message.broker_connected);
+    renderAll();
+    return;
+  }
+  for (const robot of message.robots) view.robots.set(robot.key, robot);
+  for (const event of message.events) {
+    if (event.type === "alert") view.alerts.set(event.alert.key, event.alert);
+    else if (event.type === "command") view.commands.set(event.command.command_id, event.command);
+    else if (event.type === "clinical") { view.clinical.unshift(event.record); view.clinical.length = Math.min(view.clinical.length, 200); }
+    else if (event.type === "link") setLink(event.broker_connected);
+  }
+  if (message.kpis) view.kpis = message.kpis;
+  if (message.fleet_time_s) view.fleetTimeS = message.fleet_time_s;
+  renderAll();
+}
+
+function setLink(up, text = null) {
+  view.brokerConnected = up;
+  const badge = $("#link");
+  badge.className = `badge ${up ? "up" : "down"}`;
+  badge.textContent = text || (up ? "broker connected" : "broker unreachable — showing last known state");
+  badge.dataset.state = up ? "up" : "down";
+}
+
+function renderAll() {
+  $("#fleet-time").textContent = view.fleetTimeS ? new Date(view.fleetTimeS * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC" : "–";
+  renderMap(); renderRobots(); renderAlerts(); renderCommandForm(); renderCommands(); renderKpis(); renderClinical();
+}
+
+// -- map ----------------------------------------------------------------------------------
+
+let mapBuilt = false;
+function mapXY(x, y) {
+  const [xmin, , , ymax] = view.map ? view.map.bounds_m : [0, 0, 100, 60];
+  return [x - xmin + 2, ymax - y + 2];
+}
+
+function buildMap() {
+  const map = $("#map");
+  const [xmin, ymin, xmax, ymax] = view.map ? view.map.bounds_m : [0, 0, 100, 60];
+  map.setAttribute("viewBox", `0 0 ${xmax - xmin + 4} ${ymax - ymin + 4}`);
+  if (view.map) {
+    const layer = svg("g", { class: "static" });
+    for (const z of view.map.zones.filter((z) => z.level === 0)) {
+      const points = z.polygon_m.map(([x, y]) => mapXY(x, y).join(",")).join(" ");
+      layer.append(svg("polygon", { class: "zone", points, fill: ZONE_COLOUR[z.tag] || "#eee" }));
+    }
+    for (const w of view.map.walls.filter((w) => w.level === 0)) {
+      const [x1, y1] = mapXY(...w.a); const [x2, y2] = mapXY(...w.b);
+      layer.append(svg("line", { class: "wall", x1, y1, x2, y2, "stroke-width": Math.max(w.thickness_m, 0.15) }));
+    }
+    for (const d of view.map.doors.filter((d) => d.level === 0)) {
+      const [x, y] = mapXY(d.x_m, d.y_m);
+      const door = svg("circle", { class: "door", cx: x, cy: y, r: 0.45 });
+      door.append(svg("title", {}, d.name));
+      layer.append(door);
+    }
+    for (const p of view.map.places.filter((p) => p.level === 0 && ["dock", "nurse_station", "reception", "pharmacy_counter", "lab_bench"].includes(p.kind))) {
+      const [x, y] = mapXY(p.x_m, p.y_m);
+      layer.append(svg("text", { class: "place-label", x, y }, p.name));
+    }
+    map.append(layer);
+  }
+  map.append(svg("g", { id: "alert-pins" }));
+  map.append(svg("g", { id: "robot-layer" }));
+  mapBuilt = true;
+}
+
+function robotColour(r) {
+  if (r.connection === "CONNECTION_BROKEN") return "#b71c1c";
+  if (r.connection === "OFFLINE") return "#9e9e9e";
+  if (r.safety && r.safety.state !== "normal") return "#e53935";
+  if (r.operating_mode === "paused") return "#fb8c00";
+  if (r.battery && r.battery.charging) return "#43a047";
+  if (r.mission) return "#1e63b5";
+  return "#00897b";
+}
+
+function renderMap() {
+  if (!mapBuilt) buildMap();
+  const layer = $("#robot-layer");
+  layer.replaceChildren();
+  for (const r of view.robots.values()) {
+    if (!r.pose || (r.pose.level || 0) !== 0) continue;
+    const [x, y] = mapXY(r.pose.x_m, r.pose.y_m);
+    const g = svg("g", { class: "robot", "data-robot": r.key, "data-x": r.pose.x_m.toFixed(2), "data-y": r.pose.y_m.toFixed(2),
+      transform: `translate(${x.toFixed(2)},${y.toFixed(2)})` });
+    g.append(svg("title", {}, `${r.robot_id} (${r.kind || "?"}) ${r.connection}`));
+    g.append(svg("circle", { r: 1.1, fill: robotColour(r) }));
+    const yaw = r.pose.yaw_rad || 0;
+    g.append(svg("line", { x1: 0, y1: 0, x2: (1.6 * Math.cos(yaw)).toFixed(2), y2: (-1.6 * Math.sin(yaw)).toFixed(2) }));
+    g.append(svg("text", { x: 1.4, y: -1.2 }, r.robot_id));
+    layer.append(g);
+  }
+  const pins = $("#alert-pins");
+  pins.replaceChildren();
+  for (const a of view.alerts.values()) {
+    if (!a.where || a.acked_by || (a.where.x_m === 0 && a.where.y_m === 0)) continue;  // 0,0: "at a place", no position
+    const [x, y] = mapXY(a.where.x_m, a.where.y_m);
+    const pin = svg("path", { class: "alert-pin", "data-alert": a.key, d: `M${x} ${y} l-0.9 -2 a1 1 0 1 1 1.8 0 z`,
+      fill: SEVERITY_COLOUR[a.severity] || "#555" });
+    pin.append(svg("title", {}, `${a.severity}: ${a.summary}`));
+    pins.append(pin);
+  }
+}
+
+// -- robots, alerts, commands ---------------------------------------------------------------
+
+function ago(stampS) {
+  if (!stampS || !view.fleetTimeS) return "–";
+  const d = Math.max(0, view.fleetTimeS - stampS);
+  return d < 1 ? "now" : `${Math.round(d)} s ago`;
+}
+
+function renderRobots() {
+  const body = $("#robots tbody");
+  body.replaceChildren();
+  for (const r of [...view.robots.values()].sort((a, b) => a.key.localeCompare(b.key))) {
+    const stale = r.connection === "ONLINE" && r.last_seen_s && view.fleetTimeS - r.last_seen_s > STALE_AFTER_S;
+    const devices = Object.entries(r.devices || {});
+    const bad = devices.filter(([, h]) => h !== "ok");
+    const tr = el("tr", { "data-robot": r.key });
+    tr.append(el("td", {}, r.robot_id), el("td", {}, r.kind || "?"),
+      el("td", { class: `connection conn-${r.connection}` }, r.connection + (stale ? " (stale)" : "")),
+      el("td", {}, r.battery ? `${Math.round(100 * r.battery.soc_fraction)} %${r.battery.charging ? " ⚡" : ""}` : "–"),
+      el("td", { class: "mode" }, (r.safety && r.safety.state !== "normal") ? `${r.operating_mode} · ${r.safety.state}` : (r.operating_mode || "–")),
+      el("td", { class: "mission" }, r.mission ? `${r.mission.kind} · ${r.mission.state}${r.mission.step ? " · " + r.mission.step : ""}` : "idle"),
+      el("td", { class: bad.length ? "stale" : "" }, devices.length ? (bad.length ? bad.map(([n, h]) => `${n}: ${h}`).join(", ") : `${devices.length} ok`) : "–"),
+      el("td", { class: stale ? "stale" : "" }, ago(r.last_seen_s)));
+    body.append(tr);
+  }
+}
+
+function renderAlerts() {
+  const list = $("#alerts");
+  const alerts = [...view.alerts.values()].sort((a, b) =>
+    (!!a.acked_by - !!b.acked_by) || (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (b.at_s - a.at_s));
+  $("#alert-count").textContent = `${alerts.filter((a) => !a.acked_by).length} open`;
+  list.replaceChildren();
+  for (const a of alerts.slice(0, 200)) {
+    const li = el("li", { class: `alert sev-${a.severity}${a.acked_by ? " acked" : ""}`, "data-key": a.key, "data-severity": a.severity });
+    li.append(el("div", { class: "summary" }, `${a.severity.toUpperCase()} · ${a.category} — ${a.summary}`));
+    const where = a.where && a.where.place ? ` at ${a.where.place}` : "";
+    li.append(el("div", { class: "meta" }, `${a.robot_id}${where} · ${a.at.slice(11, 19)}` +
+      (a.acked_by ? ` · acknowledged by ${a.acked_by} at ${a.acked_at.slice(11, 19)} UTC` : "")));
+    if (a.media_url) li.append(el("img", { class: "evidence", src: a.media_url, alt: `evidence for ${a.alert_id}` }));
+    else if (a.evidence_ref) li.append(el("div", { class: "meta" }, "evidence image not received yet"));
+    if (!a.acked_by && view.me.roles.some((r) => r !== "viewer")) {
+      const button = el("button", { class: "ack" }, "Acknowledge");
+      button.addEventListener("click", () => api("/api/alerts/ack", { method: "POST", body: JSON.stringify({ key: a.key }) }));
+      li.append(button);
+    }
+    list.append(li);
+  }
+}
+
+function renderCommandForm() {
+  const select = $("#cmd-robot");
+  const keys = [...view.robots.keys()].sort();
+  if (select.options.length === keys.length) return;
+  const current = select.value;
+  select.replaceChildren(...keys.map((k) => el("option", { value: k }, k)));
+  if (keys.includes(current)) select.value = current;
+}
+
+function renderCommands() {
+  const list = $("#command-log");
+  list.replaceChildren();
+  for (const c of [...view.commands.values()].reverse().slice(0, 50)) {
+    const answer = c.status === "sent" ? "waiting for the robot…" : c.status === "ack" ? "ack" : `${c.status}: ${c.reason}`;
+    list.append(el("li", { class: `command status-${c.status}`, "data-command-id": c.command_id, "data-status": c.status },
+      `${c.command} → ${c.robot_key}${c.user ? " by " + c.user : ""}: ${answer}`));
+  }
+}
+
+for (const button of document.querySelectorAll("#command-form button[data-command]")) {
+  button.addEventListener("click", async () => {
+    const command = button.dataset.command;
+    let params = {};
+    if (command === "dispatch") {
+      try { params = { kind: $("#dispatch-kind").value.trim(), params: JSON.parse($("#dispatch-params").value || "{}"),
+        priority: parseInt($("#dispatch-priority").value || "50", 10) }; }
+      catch (e) { $("#command-error").textContent = `parameters are not JSON: ${e.message}`; return; }
+    } else if (command === "remote_estop") {
+      if (!confirm(`E-stop ${$("#cmd-robot").value}?`)) return;
+      params = { reason: `remote e-stop from the dashboard by ${view.me.user}` };
+    }
+    const result = await api("/api/commands", { method: "POST",
+      body: JSON.stringify({ robot_key: $("#cmd-robot").value, command, params }) });
+    $("#command-error").textContent = result.status === 202 ? "" : `refused (${result.status}): ${result.data && result.data.error}`;
+  });
+}
+
+// -- KPIs (hand-drawn SVG) --------------------------------------------------------------------
+
+function barChart(target, rows, seriesColours) {
+  // rows: [{label, values: {series: n}, total?}] as stacked horizontal bars; fixed height, so a chart
+  // with one row does not blow its text up
+  const chart = $(target);
+  chart.replaceChildren();
+  const width = 300, height = 140, labelW = 80, totalW = 34;
+  chart.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  chart.setAttribute("preserveAspectRatio", "xMinYMin meet");
+  const rowH = Math.min(14, (height - 4) / Math.max(1, rows.length));
+  const max = Math.max(1, ...rows.map((r) => Object.values(r.values).reduce((s, v) => s + v, 0)));
+  rows.forEach((row, i) => {
+    const y = i * rowH + 2;
+    chart.append(svg("text", { x: 0, y: y + rowH * 0.7 }, row.label));
+    let x = labelW;
+    for (const [series, colour] of Object.entries(seriesColours)) {
+      const v = row.values[series] || 0;
+      if (!v) continue;
+      const w = (width - labelW - totalW) * v / max;
+      const rect = svg("rect", { x, y, width: w, height: rowH - 2, fill: colour });
+      rect.append(svg("title", {}, `${row.label} ${series}: ${v}`));
+      chart.append(rect); x += w;
+    }
+    const total = row.total !== undefined ? row.total : String(Object.values(row.values).reduce((s, v) => s + v, 0));
+    chart.append(svg("text", { x: x + 2, y: y + rowH * 0.7 }, total));
+  });
+  if (!rows.length) chart.append(svg("text", { x: 0, y: 12, class: "muted" }, "nothing yet"));
+}
+
+function renderKpis() {
+  if (!view.kpis) return;
+  barChart("#chart-missions", Object.entries(view.kpis.missions).map(([kind, v]) => ({ label: kind, values: v })), OUTCOME_COLOUR);
+  barChart("#chart-utilisation", Object.entries(view.kpis.utilisation).map(([key, u]) =>
+    ({ label: key.split("/")[1], values: { busy: Math.round(100 * u) }, total: `${Math.round(100 * u)} %` })), { busy: "#1e63b5" });
+  barChart("#chart-alerts", view.kpis.alerts_by_hour.map((h) => ({ label: h.hour.slice(11, 16),
+    values: Object.fromEntries(Object.keys(SEVERITY_RANK).map((s) => [s, h[s] || 0])) })), SEVERITY_COLOUR);
+}
+
+function renderClinical() {
+  if (!view.me.can_see_clinical) return;
+  const body = $("#clinical tbody");
+  body.replaceChildren();
+  for (const r of view.clinical.slice(0, 50)) {
+    const obs = Object.entries(r.observations || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    const tr = el("tr", { "data-record": r.record_id });
+    body.append(tr);
+    tr.append(el("td", {}, r.at.slice(11, 19)), el("td", {}, r.bed_ref || "–"), el("td", {}, r.patient_ref),
+      el("td", {}, r.record_type), el("td", {}, r.news2_total === null ? "–" : `${r.news2_total} (${r.news2_risk})`), el("td", {}, obs));
+  }
+}
+
+setInterval(() => { if (view.me) renderRobots(); }, 2000);  // "last seen" keeps counting between messages
+start();

@@ -1,0 +1,48 @@
+"""A world as plain JSON for map viewers (the dashboard), which must not import the simulator.
+
+``python -m sim.world_export [world.yaml] > map.json``; `world_json(world)` in code. The JSON keeps
+only what a map draws: walls (after door gaps), zones, doors, places (beds by their bed label, never
+a patient) and the bounds; metres, x east, y north.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.world import World, default_world_path, load_world
+
+FORMAT = "medbot.map/1"
+
+
+def world_json(world: World) -> dict[str, Any]:
+    xmin, ymin, xmax, ymax = world.bounds_m()
+    return {
+        "format": FORMAT,
+        "name": world.name,
+        "bounds_m": [xmin, ymin, xmax, ymax],
+        "levels": {str(k): v for k, v in sorted(world.levels.items())},
+        "walls": [{"a": list(w.a), "b": list(w.b), "thickness_m": w.thickness_m, "level": w.level}
+                  for w in world.walls],
+        "zones": [{"name": z.name, "tag": z.tag, "polygon_m": [list(p) for p in z.polygon_m],
+                   "speed_limit_mps": z.speed_limit_mps, "level": z.level} for z in world.zones],
+        "doors": [{"name": d.name, "x_m": d.x_m, "y_m": d.y_m, "width_m": d.width_m, "auto": d.auto,
+                   "level": d.level} for d in sorted(world.doors.values(), key=lambda d: d.name)
+                  if d.x_m is not None and d.y_m is not None],
+        "places": [{"name": p.name, "kind": p.kind, "x_m": p.x_m, "y_m": p.y_m, "level": p.level,
+                    "zone": p.zone, "bed_id": p.bed_id} for p in sorted(world.places.values(), key=lambda p: p.name)],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else default_world_path()
+    json.dump(world_json(load_world(path)), sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""Dashboard fixtures: a Mosquitto that can be restarted on its port, a paced simulated run in a
+thread, and headless Debian chromium driven by Playwright (never `playwright install`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+# as root chromium needs --no-sandbox; the rest keeps it off the network and quiet
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class RestartableMosquitto:
+    """A Mosquitto of this test module's own (the session broker must not be restarted under other
+    tests), stopped and started again on the same port."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = next((b for b in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.access(b, os.X_OK)),
+                      shutil.which("mosquitto"))
+        if binary is None:
+            pytest.fail("mosquitto is not installed: apt-get install -y mosquitto", pytrace=False)
+        self.binary = binary
+        self.port = _free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.config = workdir / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                               "max_queued_messages 10000\n", encoding="utf-8")
+        self.log = workdir / "mosquitto.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        with self.log.open("ab") as log:
+            self._proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while not _accepts(self.port):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"mosquitto did not start on {self.port}: {self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def restartable_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableMosquitto]:
+    broker = RestartableMosquitto(tmp_path_factory.mktemp("mosquitto-restartable"))
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+class _Stop(BaseException):
+    """Raised inside the simulator's tick to end a paced run early (unwinds through its finally)."""
+
+
+class PacedRun:
+    """A `SimulationRun` in a thread at ``speedup`` x real time, so that a browser can watch it and
+    commands reach robots while they still tick. `stop()` ends it at the next tick."""
+
+    def __init__(self, run: Any, speedup: float) -> None:
+        self.run = run
+        self.speedup = speedup
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self.summary: dict[str, Any] | None = None
+        step: Callable[[float], None] = run.alarm.step
+        start_wall = time.monotonic()
+
+        def paced_step(now_s: float) -> None:
+            # the building alarm is stepped once per tick before anything else: a tick-boundary hook
+            if self._stop.is_set():
+                raise _Stop()
+            ahead_s = (now_s - run.start_s) / self.speedup - (time.monotonic() - start_wall)
+            if ahead_s > 0:
+                time.sleep(ahead_s)
+            step(now_s)
+
+        run.alarm.step = paced_step
+        self.thread = threading.Thread(target=self._main, name="paced-sim", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            self.summary = self.run.run()
+        except _Stop:
+            pass
+        except BaseException as exc:
+            self.error = exc
+
+    def start(self) -> PacedRun:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self.thread.join(timeout_s)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/test does it)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

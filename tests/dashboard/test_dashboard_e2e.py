@@ -1,0 +1,212 @@
+"""End to end: a paced simulated run on a real Mosquitto, the dashboard, and headless chromium.
+
+One run serves the module (starting a fleet costs seconds); the broker-restart test comes last
+because it restarts the module's own broker under everyone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from dashboard.auth import Account, hash_password, hash_token
+from dashboard.server import RunningDashboard, start_in_thread
+from sim.runner import SimOptions, SimulationRun
+from sim.scenario import load_scenario
+from sim.world import load_world
+from sim.world_export import world_json
+from telemetry import Channel, TelemetryPublisher, TelemetrySubscriber
+from tests.dashboard.conftest import PacedRun, RestartableMosquitto
+
+pytestmark = pytest.mark.integration
+
+SITE = "general-hospital"
+#: robots of the default scenario taking part (all of them when writing the README screenshot)
+ROBOTS = ("nurse-a", "security-1", "logistics-1")
+SPEEDUP = 10.0
+OPERATOR_TOKEN = "operator-token-for-tests"
+VIEWER_PASSWORD = "viewer-password-for-tests"
+SCREENSHOT = os.environ.get("MEDBOT_DASHBOARD_PNG")  # e.g. docs/dashboard.png
+
+
+def _accounts() -> dict[str, Account]:
+    # ids as in the scenario's command policy: op-demo may command, vw-demo may not
+    return {"op-demo": Account("op-demo", frozenset({"operator", "clinical"}), token_sha256=hash_token(OPERATOR_TOKEN)),
+            "vw-demo": Account("vw-demo", frozenset({"viewer"}), password_hash=hash_password(VIEWER_PASSWORD))}
+
+
+@pytest.fixture(scope="module")
+def fleet(restartable_mosquitto: RestartableMosquitto, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[PacedRun, RunningDashboard]]:
+    scenario = load_scenario("hospital-day")
+    if not SCREENSHOT:
+        robots = [r for r in scenario.robots if r.id in ROBOTS]
+        kinds = {r.kind for r in robots}
+        scenario = scenario.model_copy(update={
+            "robots": robots, "workloads": {k: v for k, v in scenario.workloads.items() if k in kinds}})
+    world = world_json(load_world(scenario.world_path()))
+    dashboard = start_in_thread(restartable_mosquitto.url, world, users=_accounts())
+    report = tmp_path_factory.mktemp("sim-report")
+    run = SimulationRun(scenario, SimOptions(seed=1, hours=2.0, broker=restartable_mosquitto.url, report_dir=report,
+                                             progress=False))
+    paced = PacedRun(run, SPEEDUP).start()
+    try:
+        yield paced, dashboard
+    finally:
+        paced.stop()
+        dashboard.stop()
+    assert paced.error is None, f"the simulated run failed: {paced.error!r}"
+
+
+def _login_operator(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    page.goto(f"{url}/login?token={OPERATOR_TOKEN}")
+    page.wait_for_selector("#app:not([hidden])")
+    return page
+
+
+@pytest.fixture(scope="module")
+def operator_page(fleet: tuple[PacedRun, RunningDashboard], chromium: Any) -> Iterator[Any]:
+    page = _login_operator(chromium, fleet[1].url)
+    yield page
+    page.close()
+
+
+def _robot_xy(page: Any, robot_id: str) -> tuple[float, float]:
+    marker = page.wait_for_selector(f'#map g.robot[data-robot="{SITE}/{robot_id}"]', timeout=20_000)
+    return float(marker.get_attribute("data-x")), float(marker.get_attribute("data-y"))
+
+
+def _moved(page: Any, robot_ids: tuple[str, ...], timeout_s: float) -> set[str]:
+    before = {rid: _robot_xy(page, rid) for rid in robot_ids}
+    deadline = time.monotonic() + timeout_s
+    moved: set[str] = set()
+    while time.monotonic() < deadline and not moved:
+        page.wait_for_timeout(500)
+        moved = {rid for rid in robot_ids if _robot_xy(page, rid) != before[rid]}
+    return moved
+
+
+def test_robots_appear_on_the_map_and_move(operator_page: Any) -> None:
+    page = operator_page
+    for robot_id in ROBOTS:
+        _robot_xy(page, robot_id)
+        row = page.locator(f'#robots tr[data-robot="{SITE}/{robot_id}"] td.connection')
+        assert row.inner_text().startswith("ONLINE")
+    assert page.locator("#map line.wall").count() > 50, "the map's walls are drawn from the world file"
+    assert _moved(page, ROBOTS, timeout_s=20.0), "no robot moved on the map within 20 s (200 s simulated)"
+
+
+def _jpeg() -> bytes:
+    image = np.zeros((120, 160, 3), np.uint8)
+    cv2.circle(image, (80, 60), 30, (0, 80, 255), -1)  # a "hot spot"
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return encoded.tobytes()
+
+
+def test_incident_alert_appears_with_its_evidence_image(fleet: tuple[PacedRun, RunningDashboard],
+                                                        restartable_mosquitto: RestartableMosquitto,
+                                                        operator_page: Any) -> None:
+    # a security robot of the contract's own making: alert + chunked evidence JPEG, as the bridge sends them
+    jpeg = _jpeg()
+    digest = hashlib.sha256(jpeg).hexdigest()
+    half = len(jpeg) // 2
+    chunks = [jpeg[:half], jpeg[half:]]
+    with TelemetryPublisher(restartable_mosquitto.url, SITE, "security-9") as pub:
+        stamp_s = fleet[0].run.clock.now_s()  # the fleet's (simulated) time, as a robot of this run would stamp
+        for index, chunk in enumerate(chunks):
+            pub.publish(Channel.MEDIA, {
+                "media_ref": f"sha256:{digest}", "media_kind": "evidence_image", "content_type": "image/jpeg",
+                "total_bytes": len(jpeg), "sha256": digest, "chunk_index": index, "chunk_count": len(chunks),
+                "chunk_sha256": hashlib.sha256(chunk).hexdigest(),
+                "data_b64": base64.b64encode(chunk).decode(), "related": {"alert_id": "hot-spot-test"}}, stamp_s)
+        pub.publish(Channel.ALERTS, {
+            "alert_id": "hot-spot-test", "severity": "high", "category": "hot_spot",
+            "summary": "Hot spot 71 C at central-supply shelf 3", "evidence_ref": f"sha256:{digest}",
+            "where": {"place": "central-supply", "x_m": 60.0, "y_m": 38.0, "level": 0}, "data": {}}, stamp_s)
+    page = operator_page
+    key = f"{SITE}/security-9/hot-spot-test"
+    image = page.wait_for_selector(f'#alerts li.alert[data-key="{key}"] img.evidence', timeout=10_000)
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 160, "the JPEG decoded in the browser"
+    assert page.locator(f'#map path.alert-pin[data-alert="{key}"]').count() == 1, "pinned where it happened"
+    # acknowledge it: recorded with who and when
+    page.locator(f'#alerts li.alert[data-key="{key}"] button.ack').click()
+    page.wait_for_selector(f'#alerts li.alert.acked[data-key="{key}"]')
+    assert "acknowledged by op-demo" in page.locator(f'#alerts li.alert[data-key="{key}"]').inner_text()
+    assert fleet[1].state.alerts[key]["acked_by"] == "op-demo"
+
+
+def test_pause_round_trips_to_the_robot_and_back_as_an_ack(fleet: tuple[PacedRun, RunningDashboard],
+                                                            operator_page: Any) -> None:
+    page = operator_page
+    page.select_option("#cmd-robot", f"{SITE}/nurse-a")
+    page.click('#command-form button[data-command="pause"]')
+    answered = page.wait_for_selector('#command-log li.command:not([data-status="sent"])', timeout=15_000)
+    assert answered.get_attribute("data-status") == "ack", answered.inner_text()
+    assert "pause → general-hospital/nurse-a by op-demo" in answered.inner_text()
+    # the robot's state says so too, and its audit log holds the operator's identity
+    page.wait_for_function(
+        f"""() => document.querySelector('#robots tr[data-robot="{SITE}/nurse-a"] td.mode')
+                 .textContent.startsWith('paused')""", timeout=15_000)
+    command_id = answered.get_attribute("data-command-id")
+    audit = Path(fleet[0].run.options.report_dir) / "audit" / "nurse-a.jsonl"
+    entries = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert any(e["command_id"] == command_id and e["user"] == "op-demo" and e["status"] == "ack" for e in entries)
+    page.click('#command-form button[data-command="resume"]')
+    page.wait_for_selector('#command-log li.command[data-status="ack"] >> text=resume', timeout=15_000)
+
+
+def test_a_viewers_command_is_refused_by_the_server(fleet: tuple[PacedRun, RunningDashboard],
+                                                    restartable_mosquitto: RestartableMosquitto,
+                                                    chromium: Any) -> None:
+    page = chromium.new_page()
+    page.goto(fleet[1].url)
+    page.fill('#login-form input[name="user"]', "vw-demo")
+    page.fill('#login-form input[name="password"]', VIEWER_PASSWORD)
+    page.click('#login-form button[type="submit"]')
+    page.wait_for_selector("#app:not([hidden])")
+    assert page.locator('#command-form button[data-command="pause"]').is_disabled()
+    assert page.locator("#clinical-panel").is_hidden(), "clinical data is for the clinical role only"
+    _robot_xy(page, "nurse-a")  # the viewer sees the fleet
+    with TelemetrySubscriber(restartable_mosquitto.url, f"medbot/v1/{SITE}/+/commands") as commands:
+        # the UI disables the buttons; the server must refuse a forged request all the same
+        status = page.evaluate(f"""async () => {{
+            const me = await (await fetch('/api/me')).json();
+            const r = await fetch('/api/commands', {{method: 'POST', headers: {{'Content-Type': 'application/json',
+                'X-CSRF-Token': me.csrf_token}}, body: JSON.stringify({{robot_key: '{SITE}/nurse-a',
+                command: 'remote_estop', params: {{}}}})}});
+            return r.status; }}""")
+        assert status == 403
+        page.wait_for_timeout(500)
+        assert commands.messages == [], "nothing reached the broker"
+    page.close()
+
+
+def test_broker_restart_and_browser_reload_are_survived(fleet: tuple[PacedRun, RunningDashboard],
+                                                        restartable_mosquitto: RestartableMosquitto,
+                                                        operator_page: Any) -> None:
+    page = operator_page
+    restartable_mosquitto.stop()
+    page.wait_for_selector('#link[data-state="down"]', timeout=15_000)
+    restartable_mosquitto.start()
+    page.wait_for_selector('#link[data-state="up"]', timeout=20_000)
+    assert _moved(page, ROBOTS, timeout_s=20.0), "robots move again after the broker came back"
+    page.reload()
+    page.wait_for_selector("#app:not([hidden])")
+    assert _moved(page, ROBOTS, timeout_s=20.0), "a reloaded page is still logged in and live"
+    for robot_id in ROBOTS:
+        row = page.locator(f'#robots tr[data-robot="{SITE}/{robot_id}"] td.connection')
+        assert row.inner_text().startswith("ONLINE")
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT, full_page=True)
