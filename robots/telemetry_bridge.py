@@ -71,6 +71,17 @@ class TelemetryBridge:
             self.sink.publish(Channel.ALERTS, body, event.stamp_s)
         elif event.kind == "clinical.record":
             self.sink.publish(Channel.CLINICAL, dict(event.data), event.stamp_s)
+        elif event.kind == "report.filed":
+            # a case report is clinical data: only the clinical channel, by pseudonymous refs
+            self.sink.publish(Channel.CLINICAL, case_report_record(event.data), event.stamp_s)
+            self.sink.publish(Channel.EVENTS, event_body(event, data=_without_patient(event.data)), event.stamp_s)
+        elif event.kind == "media.segment":
+            # the interview recording goes up as it is made, segment by segment
+            related = {"mission_id": event.mission_id}
+            for key in ("ref", "audio_ref"):
+                if event.data.get(key):
+                    self.publish_media(str(event.data[key]), "interview_segment", related, event.stamp_s)
+            self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
         else:
             self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
 
@@ -93,14 +104,35 @@ class TelemetryBridge:
             }, stamp_s)
 
 
-def event_body(event: MissionEvent) -> dict[str, Any]:
+def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "event": event.kind,
         "mission_id": event.mission_id,
         "mission_kind": event.mission_kind,
         "step": event.step,
         "reason": event.reason,
-        "data": dict(event.data),
+        "data": dict(event.data) if data is None else data,
+    }
+
+
+def _without_patient(data: dict[str, Any]) -> dict[str, Any]:
+    """Events are read by every operator: patient references stay on the clinical channel."""
+    return {k: v for k, v in data.items() if k not in ("patient_ref", "case_ref")}
+
+
+def case_report_record(data: dict[str, Any]) -> dict[str, Any]:
+    """An epidemiological case report as a clinical record (refs to the stored report and its
+    FHIR QuestionnaireResponse; the contents travel on the media channel to the data center)."""
+    scalars = {k: v for k, v in data.items()
+               if k not in ("report_id", "record_type", "patient_ref", "room") and (v is None or isinstance(
+                   v, (str, int, float, bool)))}
+    return {
+        "record_id": str(data["report_id"]),
+        "record_type": str(data.get("record_type", "epi_case_report")),
+        "patient_ref": str(data["patient_ref"]),
+        "bed_ref": data.get("room"),
+        "observations": scalars,
+        "news2": None,
     }
 
 
