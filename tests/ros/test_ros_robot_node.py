@@ -142,19 +142,27 @@ def test_mission_can_be_cancelled(topics: Probe) -> None:
 def test_pause_and_resume(topics: Probe) -> None:
     client = _action_client(topics)
     feedback: list[Any] = []
-    handle = _send(client, "return_to_dock", {}, feedback)  # back home from where the cancel left it
+    handle = _send(client, "return_to_dock", {"dock": "dock-ward-b"}, feedback)  # long enough to pause
     wait_for(lambda: any(f.state == "running" for f in feedback), 10.0, "the mission to start")
+    wait_for(lambda: abs(topics.message(f"{NS}/odom").twist.twist.linear.x) > 0.05, 10.0, "the robot to drive")
     assert _trigger(topics, "pause").success
-    topics.message(f"{NS}/robot_state", where=lambda m: m.operating_mode == "paused")
     wait_for(lambda: any(f.state == "paused" for f in feedback), 5.0, "paused feedback")
+    topics.message(f"{NS}/robot_state", where=lambda m: m.operating_mode == "paused")
     topics.clear(f"{NS}/odom")
     time.sleep(0.5)  # 4 s of sim time: a paused robot stands still
-    odom = topics.message(f"{NS}/odom")
-    assert abs(odom.twist.twist.linear.x) < 1e-3
+    first = topics.message(f"{NS}/odom")
+    time.sleep(0.5)
+    last = topics.message(f"{NS}/odom")
+    assert abs(last.twist.twist.linear.x) < 1e-3
+    assert math.dist((first.pose.pose.position.x, first.pose.pose.position.y),
+                     (last.pose.pose.position.x, last.pose.pose.position.y)) < 0.01
+
     assert _trigger(topics, "resume").success
-    result = _result(handle, 30.0).result
-    assert result.outcome == "succeeded", result.reason
+    wait_for(lambda: any(f.state == "running" for f in feedback[-3:]), 5.0, "running feedback again")
+    wait_for(lambda: abs(topics.message(f"{NS}/odom").twist.twist.linear.x) > 0.05, 10.0, "the robot to drive on")
     assert topics.message(f"{NS}/robot_state").operating_mode == "automatic"
+    handle.cancel_goal_async()  # the far dock is not the point here
+    assert _result(handle, 10.0).result.outcome == "cancelled"
 
 
 def test_device_fault_shows_in_diagnostics(topics: Probe) -> None:
