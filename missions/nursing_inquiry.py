@@ -11,6 +11,7 @@ record is committed incomplete. A restart never asks a committed bed again.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hal.clock import iso_utc
+from hal.device import DeviceError
 from hal.patient_terminal import TerminalAnswer
 from missions import events as ev
 from missions.base import Mission
@@ -155,9 +157,11 @@ class NursingInquiry(Mission):
         self._item, self._attempt, self._op = None, None, None
 
     def _play_song(self, genre: str) -> None:
-        # The speaker interface only speaks; a `play(track_ref)` would belong there. The request is
-        # announced and logged so the ward's media system (or a person) can play it.
         bedside.say(self.ctx, f"Here is a {genre} song for you.")
+        speaker = self.ctx.devices.speaker
+        if speaker is not None:
+            with contextlib.suppress(DeviceError):  # no music is no reason to fail the inquiry
+                speaker.play(f"genre:{genre}")
         self._emit(ev.MISSION_STEP, step="song", data={"bed_ref": self._current().bed_id, "genre": genre,
                                                       "progress_fraction": round(self._progress_fraction(), 4)})
 

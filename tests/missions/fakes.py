@@ -25,7 +25,7 @@ from hal.pulse_oximeter import PulseOximeter, PulseOximetryReading
 from hal.respiration_monitor import RespirationMonitor, RespirationReading
 from hal.safety_status import SafetyState, SafetyStatus
 from hal.scale import Scale, WeightReading
-from hal.speaker import Speaker, Utterance
+from hal.speaker import Playback, Speaker, Utterance
 from hal.tag_reader import TagRead, TagReader
 from hal.thermometer import TemperatureReading, Thermometer
 from hal.voice_inquiry import InquiryReply, VoiceInquiry
@@ -280,12 +280,20 @@ class FakeSpeaker(Speaker):
     def __init__(self, ward: FakeWard) -> None:
         super().__init__("speaker", ward.clock)
         self._said: list[Utterance] = []
+        self.played: list[Playback] = []
 
     def say(self, text: str, *, language: str = "en") -> None:
         self._said.append(Utterance(text, language, self.clock.now_s()))
 
     def history(self) -> list[Utterance]:
         return list(self._said)
+
+    def play(self, track_ref: str) -> Playback:
+        self.played.append(Playback(track_ref, self.clock.now_s()))
+        return self.played[-1]
+
+    def stop_playback(self) -> None:
+        pass
 
     def health(self) -> DeviceHealth:
         return _ok(self.clock)  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ def test_inquiry_records_answers_and_raises_a_pain_alert(tmp_path: Path) -> None
     songs = [e.data for e in rig.kinds("mission.step") if e.step == "song"]
     assert songs == [{"bed_ref": "A-02", "genre": "classical", "progress_fraction": 0.5}]
     assert any("classical song" in u.text for u in rig.devices.speaker.history())  # type: ignore[union-attr]
+    assert [p.track_ref for p in rig.devices.speaker.played] == ["genre:classical"]  # type: ignore[union-attr]
 
 
 def test_pain_below_seven_raises_no_alert(tmp_path: Path) -> None:
