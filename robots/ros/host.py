@@ -44,6 +44,8 @@ class HostSettings:
     journal_dir: Path = Path("/var/lib/medbot/journal")
     mqtt_url: str = ""  # empty: no MQTT telemetry from this node
     extra: dict[str, Any] = field(default_factory=dict)  # backend parameters (sim.*)
+    #: the rclpy node, for drivers that talk ROS themselves (the Nav2 navigator)
+    ros_node: Any = None
 
     def __post_init__(self) -> None:
         if not self.robot_id:
@@ -129,7 +131,7 @@ def hardware_host(settings: HostSettings, clock: Clock) -> RobotHost:
     site_map = load_site_map(str(settings.extra.get("map_file", "")))
     sink = make_sink(settings)
     try:
-        robot = build_robot(settings, config, clock, site_map, sink, {})
+        robot = build_robot(settings, config, clock, site_map, sink, {"ros_node": settings.ros_node})
     except Exception:
         sink.close()
         raise

@@ -94,6 +94,7 @@ class RobotNode(LifecycleNode):
                 home_dock=self.param("home_dock"), site=self.param("site"),
                 journal_dir=Path(self.param("journal_dir")).expanduser(), mqtt_url=self.param("mqtt_url"),
                 extra={name: self.param(name) for name in PARAMETERS if name.startswith("sim.") or name == "map_file"},
+                ros_node=self,
             )
             host = self._hosts(self.param("backend"))(settings, self.robot_clock)
         except (ConfigError, OSError) as exc:
