@@ -60,6 +60,7 @@ class Step(enum.Enum):
     ANALYZE = "analyze"
     DISCARD = "discard"
     HOLD = "hold"
+    RETURN_HOME = "return_home"
     DONE = "done"
     ABANDONED = "abandoned"
 
@@ -82,7 +83,8 @@ STEP_TABLE = (
     ("qc_passed",      Step.QC,               Step.ANALYZE),
     ("qc_failed",      Step.QC,               Step.HOLD),
     ("analyzed",       Step.ANALYZE,          Step.DISCARD),
-    ("discarded",      Step.DISCARD,          Step.DONE),
+    ("discarded",      Step.DISCARD,          Step.RETURN_HOME),
+    ("home",           Step.RETURN_HOME,      Step.DONE),
     # fault: each step's defined fallback
     ("fault",          Step.READ,             Step.ROUTE),     # reader fault: the tube is rejected
     ("fault",          [s for s in WORKING if s is not Step.READ],
@@ -115,6 +117,7 @@ class LabRun(LabPlanning, Mission):
         self._qc: dict[str, dict[str, Any]] = {}  # analyzer → decision
         self._results: dict[str, dict[str, Any]] = {}  # sample id → outcome
         self._fault: dict[str, Any] | None = None
+        self._sort_closed = False
         # working state of the current step (lost on restart: nothing here is committed)
         self._slot: str | None = None
         self._decision: dict[str, Any] | None = None
@@ -142,6 +145,7 @@ class LabRun(LabPlanning, Mission):
             Step.ANALYZE: self._analyze,
             Step.DISCARD: self._discard,
             Step.HOLD: self._hold,
+            Step.RETURN_HOME: self._return_home,
         }
         handler[self.step](now_s)
 
@@ -169,21 +173,8 @@ class LabRun(LabPlanning, Mission):
             self._commit("fault", self._fault)
 
     def _arrive(self, now_s: float) -> None:
-        place = self.params.place
-        navigator = self.ctx.devices.navigator
-        if place is None or navigator is None:
+        if self.params.place is None or self._navigated(now_s, self.params.place):
             self._go("arrived")
-            return
-        if self._attempt is None:
-            goal = NavigationGoal(place=place)
-            self._attempt = self._track(Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
-                                                 timeout_s=self.params.nav_timeout_s,
-                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.SUCCEEDED:
-            self._go("arrived")
-        elif status is OpStatus.FAILED:
-            self._step_fault(f"navigation failed: {self._attempt.reason}")
 
     def _check_fridge(self, now_s: float) -> None:
         fridge = self.ctx.devices.require(SampleFridge)  # type: ignore[type-abstract]
@@ -212,11 +203,21 @@ class LabRun(LabPlanning, Mission):
             self._slot = held
             self._go("resume_route" if held in self._sorted else "resume_read")
             return
+        if self._sort_closed:  # tubes arriving after sorting wait for the next run
+            self._go("all_sorted")
+            return
         rack = handler.rack(self.params.input_area)
         for slot in rack.positions:
             decision = self._sorted.get(slot)
+            if decision is not None and decision.get("placed") and slot in rack.occupied:
+                # the decided tube left this slot; a new tube was put in it (a delivery while this
+                # run was paused): keep the old decision under another key and read the new tube
+                key = f"{slot}#{len(self._sorted)}"
+                self._sorted[key] = self._sorted.pop(slot)
+                self._commit(f"archive:{slot}", {"key": key})
+                decision = None
             if decision is not None:
-                if slot in rack.occupied and decision["destination"] not in (None, slot):
+                if not decision.get("placed") and slot in rack.occupied and decision["destination"]:
                     self._slot = slot
                     self._go("resume_route")
                     return
@@ -225,6 +226,8 @@ class LabRun(LabPlanning, Mission):
                 self._slot = slot
                 self._go("next_tube")
                 return
+        self._sort_closed = True
+        self._commit("sorted", {})
         self._go("all_sorted")
 
     def _pick(self, now_s: float) -> None:
@@ -275,6 +278,9 @@ class LabRun(LabPlanning, Mission):
             self._commit(f"sort:{slot}", decision)
         destination = decision["destination"] or slot  # deferred: back into its slot
         if self._run_moves(now_s, [Move(slot, destination)]):
+            if decision["destination"]:
+                decision["placed"] = True  # from now on a tube in this slot is another tube
+                self._commit(f"placed:{slot}", {})
             self._go("routed")
 
     def _centrifuge(self, now_s: float) -> None:
@@ -397,7 +403,27 @@ class LabRun(LabPlanning, Mission):
     def _discard(self, now_s: float) -> None:
         if self._run_moves(now_s, self._plan("discard", self._discard_plan)):
             self._go("discarded")
+
+    def _return_home(self, now_s: float) -> None:
+        """Charge between batches: the bench is not a dock."""
+        if not self.params.return_to_dock or self.params.place is None or self._navigated(now_s, self.ctx.home_dock):
+            self._go("home")
             self._succeed()
+
+    def _navigated(self, now_s: float, place: str) -> bool:
+        """True on arrival (or without a navigator); a failed navigation takes the fault exit."""
+        navigator = self.ctx.devices.navigator
+        if navigator is None:
+            return True
+        if self._attempt is None:
+            goal = NavigationGoal(place=place)
+            self._attempt = self._track(Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
+                                                 timeout_s=self.params.nav_timeout_s,
+                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+        status = self._attempt.poll(now_s)
+        if status is OpStatus.FAILED:
+            self._step_fault(f"navigation to {place} failed: {self._attempt.reason}")
+        return status is OpStatus.SUCCEEDED
 
     def _hold(self, now_s: float) -> None:
         if self._run_moves(now_s, self._plan("hold", self._hold_plan)):
@@ -451,29 +477,17 @@ class LabRun(LabPlanning, Mission):
                 self._results[key] = item.data
             elif kind == "fault":
                 self._fault = item.data
+            elif kind == "placed":
+                self._sorted[key]["placed"] = True
+            elif kind == "archive":
+                self._sorted[item.data["key"]] = self._sorted.pop(key)
+            elif kind == "sorted":
+                self._sort_closed = True
 
     def _progress_fraction(self) -> float:
         if self.state.value == "succeeded":
             return 1.0
         return min(0.99, (len(self._sorted) + len(self._results)) / (2.0 * max(1, len(self.book))))
-
-    def _result_data(self) -> dict[str, Any]:
-        received = {d["sample_id"] for d in self._sorted.values() if d.get("sample_id")}
-        return {
-            "samples_reported": sorted(self._results),
-            "samples_rejected": [{"slot": d["slot"], "label": d["label"], "reason": d["reason"]}
-                                 for d in self._sorted.values() if d["outcome"] == "rejected"],
-            "samples_deferred": sorted(str(d["sample_id"]) for d in self._sorted.values()
-                                       if d["outcome"] == "deferred" and d["sample_id"]),
-            "tubes_deferred": [{"slot": d["slot"], "reason": d["reason"]} for d in self._sorted.values()
-                               if d["outcome"] == "deferred"],
-            "samples_held": sorted(d["sample_id"] for d in self._accepted() if d["sample_id"] not in self._results),
-            "orders_not_received": sorted(o.sample_id for o in self.book if o.sample_id not in received),
-            "critical_results": [{"sample_id": s, "tests": r["critical"]} for s, r in sorted(self._results.items())
-                                 if r["critical"]],
-            "qc": {a: {"accepted": q["accepted"], "reason": q["reason"]} for a, q in sorted(self._qc.items())},
-            "centrifuged": self._spun,
-        }
 
     # ---- small helpers ----------------------------------------------------------------------
 

@@ -128,6 +128,7 @@ class LabRunParams(BaseModel):
     #: QC is required before any patient result of an analyzer is released
     require_qc: StrictBool = True
     place: str | None = "clinical-lab"  # the bench; None: the robot is already there
+    return_to_dock: StrictBool = True  # after the run, to charge
     input_area: str = "input"
     reject_area: str = "reject"
     hold_area: str = "hold"  # in the sample fridge

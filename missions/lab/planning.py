@@ -31,6 +31,8 @@ class LabPlanning:
     _sorted: dict[str, dict[str, Any]]
     _plans: dict[str, list[Move]]
     _results: dict[str, dict[str, Any]]
+    _qc: dict[str, dict[str, Any]]
+    _spun: bool
 
     @property
     def _handler(self) -> TubeHandler:
@@ -167,3 +169,20 @@ class LabPlanning:
                 pass
         return where
 
+    def _result_data(self) -> dict[str, Any]:
+        received = {d["sample_id"] for d in self._sorted.values() if d.get("sample_id")}
+        return {
+            "samples_reported": sorted(self._results),
+            "samples_rejected": [{"slot": d["slot"], "label": d["label"], "reason": d["reason"]}
+                                 for d in self._sorted.values() if d["outcome"] == "rejected"],
+            "samples_deferred": sorted(str(d["sample_id"]) for d in self._sorted.values()
+                                       if d["outcome"] == "deferred" and d["sample_id"]),
+            "tubes_deferred": [{"slot": d["slot"], "reason": d["reason"]} for d in self._sorted.values()
+                               if d["outcome"] == "deferred"],
+            "samples_held": sorted(d["sample_id"] for d in self._accepted() if d["sample_id"] not in self._results),
+            "orders_not_received": sorted(o.sample_id for o in self.book if o.sample_id not in received),
+            "critical_results": [{"sample_id": s, "tests": r["critical"]} for s, r in sorted(self._results.items())
+                                 if r["critical"]],
+            "qc": {a: {"accepted": q["accepted"], "reason": q["reason"]} for a, q in sorted(self._qc.items())},
+            "centrifuged": self._spun,
+        }

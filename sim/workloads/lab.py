@@ -194,11 +194,18 @@ class LabWorkload:
         self.site.pending.setdefault(station, []).append(Handover(station, tubes, orders))
 
     def _clear_manual_racks(self) -> None:
-        """Lab staff take the rejected and held tubes for manual handling at every round."""
+        """At each round, while no batch is open, lab staff take the rejected and held tubes and
+        whatever a failed run left on the centrifuge and the analyzers (manual handling), and put
+        the control materials and the balance tube back."""
+        if self._batch_open:
+            return
         cell = self.site.cell(self.robot.id)
-        for area in ("reject", "hold"):
-            if area in cell.areas:
+        for area in cell.areas:
+            if area not in ("input", "carrier", "waste"):
                 cell.areas[area] = [None] * len(cell.areas[area])
+        if cell.gripper is not None and cell.gripper[0].split(":")[0] not in ("input", "carrier"):
+            cell.gripper = None
+        self.site.stock_controls(self.robot.id)
 
     def _dispatch_batch(self) -> None:
         """A batch with every open order: the tubes in the input rack are matched among them."""
@@ -241,7 +248,8 @@ class LabWorkload:
             for sample_id in done:
                 self._orders.pop(sample_id, None)
             self._batch_open = False
-            if self._delivered or data.get("samples_deferred"):
+            # more tubes came while it ran, or it made room: go again (never a loop of empty runs)
+            if self._delivered or (data.get("samples_deferred") and data.get("samples_reported")):
                 self._dispatch_batch()
 
     def summary(self) -> dict[str, Any]:
