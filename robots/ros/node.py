@@ -25,6 +25,7 @@ from hal.registry import ConfigError
 from robots.ros.clock import RosClock
 from robots.ros.host import HostFactory, HostSettings, RobotHost, host_factory
 from robots.ros.mission_action import MissionInterface
+from robots.ros.parameters import PARAMETERS
 from robots.ros.publishers import RobotPublishers, TopicPeriods
 
 log = logging.getLogger(__name__)
@@ -32,29 +33,6 @@ log = logging.getLogger(__name__)
 #: a tick never integrates more than this many periods at once (a stalled executor, a /clock jump)
 MAX_TICK_PERIODS = 5.0
 
-PARAMETERS: dict[str, Any] = {
-    "robot_id": "",
-    "robot_config": "",  # path to a robot kind YAML, or a kind name
-    "home_dock": "",
-    "site": "default",
-    "backend": "hardware",  # or "sim" (sim.ros_bridge), or any medbot.ros_hosts entry point
-    "journal_dir": "/var/lib/medbot/journal",
-    "mqtt_url": "",
-    "map_file": "",  # world YAML with the site's places and zones (hardware backend)
-    "tick_period_s": 0.0,  # 0: the robot config's tick_period_s
-    "frame_prefix": "",
-    "camera_compressed": True,
-    "odom_period_s": 0.0,
-    "battery_period_s": 1.0,
-    "scan_period_s": 0.2,
-    "camera_period_s": 1.0,
-    "diagnostics_period_s": 1.0,
-    "state_period_s": 0.0,  # 0: the robot config's telemetry.state_period_s
-    "autostart": False,  # configure + activate at start, for a launch without a lifecycle manager
-    "sim.world": "",
-    "sim.seed": 1,
-    "sim.start_place": "",
-}
 
 
 class RobotNode(LifecycleNode):
