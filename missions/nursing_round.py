@@ -19,6 +19,8 @@ Per bed, in order (the table below):
 5. COMMIT: the record goes to the journal first, then `clinical.record` and any alert are emitted
    (outbox; see `missions.journal`). Escalation: ≥7 critical "emergency response"; 5–6 high
    "urgent review"; a single 3 medium "inform medical team"; 1–4 recorded only (nurse assessment).
+   The record is built in `missions.clinical.vitals_record`, the escalation decided in
+   `missions.clinical.escalation`; this module keeps the steps.
 
 After the last bed, back to the dock if asked. A restart resumes with the first uncommitted bed.
 """
@@ -33,7 +35,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from hal.clock import iso_utc
 from hal.device import DeviceError
 from hal.geometry import Pose2D
 from hal.handle import Handle
@@ -41,7 +42,9 @@ from hal.navigator import NavigationGoal, NavigationResult
 from hal.voice_inquiry import InquiryReply
 from missions import events as ev
 from missions.base import Mission
-from missions.clinical.news2 import Consciousness, News2Score, Observations, score_news2
+from missions.clinical.escalation import clinical_alert, escalation_alerts, incomplete_record_alert
+from missions.clinical.news2 import Consciousness
+from missions.clinical.vitals_record import build_record_parts, vitals_record
 from missions.journal import CommittedStep
 from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
@@ -144,15 +147,6 @@ MEASUREMENT_PLAN = (
     Measurement("glucose", "glucometer", False),
     Measurement("weight", "scale", False),
 )
-
-#: (lowest total, severity, response wording); a single 3 below 5 is handled apart
-ESCALATION = (
-    (7, ev.Severity.CRITICAL, "emergency response"),
-    (5, ev.Severity.HIGH, "urgent review"),
-)
-SINGLE_3_ESCALATION = (ev.Severity.MEDIUM, "inform medical team")
-ESCALATION_RANK = {"none": 0, "medium": 1, "high": 2, "critical": 3}
-
 
 @dataclass
 class BedWork:
@@ -355,27 +349,13 @@ class NursingRound(Mission):
     def _commit_bed(self, now_s: float) -> None:
         bed = self._current_bed()
         record_id = f"{self.mission_id}.{bed.order.bed_id}"
-        observations, news2, problems = build_record_parts(bed)
-        record: dict[str, Any] = {
-            "record_id": record_id,
-            "record_type": "vitals",
-            "patient_ref": bed.order.patient_ref,
-            "bed_ref": bed.order.bed_id,
-            "observations": {**observations, "measured_at": iso_utc(now_s)},
-            "news2": news2_body(news2) if news2 is not None else None,
-        }
+        observations, news2, problems = build_record_parts(bed.order, bed.consciousness, bed.readings, bed.problems)
+        record = vitals_record(record_id, bed.order.patient_ref, bed.order.bed_id, observations, news2, now_s)
         where = self._where(bed)
         alerts = escalation_alerts(record_id, bed.order.bed_id, news2, where,
                                    in_force=bed.order.escalation_in_force)
         if problems:
-            alerts.append(
-                _alert(
-                    f"{record_id}.device", ev.Severity.LOW, "device", where,
-                    f"Bed {bed.order.bed_id}: vitals incomplete ({'; '.join(problems)}); NEWS2 not computed"
-                    " - nurse to take the observations manually",
-                    bed_ref=bed.order.bed_id, record_id=record_id, manual_observation_required=True,
-                )
-            )
+            alerts.append(incomplete_record_alert(record_id, bed.order.bed_id, where, problems))
         self._record_outcome(
             bed,
             {"outcome": "measured", "bed_id": bed.order.bed_id, "complete": not problems,
@@ -388,7 +368,7 @@ class NursingRound(Mission):
         reason = bed.skip_reason or "not identified"
         where = self._where(bed)
         severity = ev.Severity.MEDIUM if reason == "wristband mismatch" else ev.Severity.LOW
-        alert = _alert(
+        alert = clinical_alert(
             f"{self.mission_id}.{bed.order.bed_id}.skipped", severity, "round", where,
             f"Bed {bed.order.bed_id}: not measured ({reason}) - nurse to check and take the observations",
             bed_ref=bed.order.bed_id,
@@ -491,116 +471,3 @@ class NursingRound(Mission):
         if pose is not None:
             where.update(x_m=round(pose.x_m, 3), y_m=round(pose.y_m, 3), level=pose.level)
         return where
-
-
-# ---- the record and the escalation, as plain functions (tested directly) ------------------------
-
-
-def build_record_parts(bed: BedWork) -> tuple[dict[str, Any], News2Score | None, list[str]]:
-    """Observations as charted (name_with_unit → value), the NEWS2 score if complete, problems."""
-    order, readings = bed.order, bed.readings
-    problems = list(bed.problems)
-    obs: dict[str, Any] = {
-        "on_oxygen": order.on_oxygen,
-        "spo2_scale": order.spo2_scale,
-        "consciousness_acvpu": bed.consciousness.value if bed.consciousness is not None else None,
-    }
-    temperature = readings.get("temperature")
-    oximetry = readings.get("pulse_oximetry")
-    respiration = readings.get("respiration")
-    pressure = readings.get("blood_pressure")
-    if temperature is not None:
-        obs["temperature_c"] = temperature.temperature_c
-        obs["temperature_site"] = temperature.site
-    if oximetry is not None:
-        obs["spo2_pct"] = oximetry.spo2_percent
-        obs["pulse_bpm"] = oximetry.pulse_bpm
-    if respiration is not None:
-        obs["resp_rate_per_min"] = respiration.respiration_rate_per_min
-    if pressure is not None:
-        obs["systolic_mmhg"] = pressure.systolic_mmhg
-        obs["diastolic_mmhg"] = pressure.diastolic_mmhg
-        obs.setdefault("pulse_bpm", pressure.pulse_bpm)
-    if "glucose" in readings:
-        obs["glucose_mmol_per_l"] = readings["glucose"].glucose_mmol_per_l
-    if "weight" in readings:
-        obs["weight_kg"] = readings["weight"].weight_kg
-    news2: News2Score | None = None
-    if not problems and bed.consciousness is not None:
-        assert temperature and oximetry and respiration and pressure
-        try:
-            news2 = score_news2(
-                Observations(
-                    respiration_rate_per_min=respiration.respiration_rate_per_min,
-                    spo2_percent=oximetry.spo2_percent,
-                    on_oxygen=order.on_oxygen,
-                    systolic_bp_mmhg=pressure.systolic_mmhg,
-                    pulse_bpm=oximetry.pulse_bpm,
-                    consciousness=bed.consciousness,
-                    temperature_c=temperature.temperature_c,
-                    spo2_scale=order.spo2_scale,
-                )
-            )
-        except ValueError as exc:
-            problems.append(f"implausible reading: {exc}")
-    obs["complete"] = not problems
-    obs["incomplete_reason"] = "; ".join(problems) if problems else None
-    return obs, news2, problems
-
-
-def news2_body(score: News2Score) -> dict[str, Any]:
-    """The record's NEWS2 object, in the clinical telemetry schema's words (risk with '_')."""
-    return {
-        "total": score.total,
-        "risk": score.risk.replace("-", "_"),
-        "components": dict(score.per_parameter),
-        "any_single_3": score.any_single_3,
-        "response": score.response.value,
-        "observation_frequency": score.response.observation_frequency,
-        "escalate": score.response.escalate,
-        "next_observation_due_s": score.next_observation_due_s,
-    }
-
-
-def escalation_alerts(
-    record_id: str, bed_id: str, score: News2Score | None, where: dict[str, Any], *, in_force: str = "none"
-) -> list[dict[str, Any]]:
-    """RCP escalation: ≥7 critical, 5–6 high, a single 3 medium, 1–4 none (record only).
-    Nothing new is raised when the escalation in force is already at this level or above."""
-    if score is None:
-        return []
-    chosen: tuple[ev.Severity, str] | None = None
-    for lowest, severity, wording in ESCALATION:
-        if score.total >= lowest:
-            chosen = (severity, wording)
-            break
-    if chosen is None and score.any_single_3:
-        chosen = SINGLE_3_ESCALATION
-    if chosen is None:
-        return []
-    severity, wording = chosen
-    if ESCALATION_RANK[severity.value] <= ESCALATION_RANK[in_force]:
-        return []
-    triggers = ", ".join(f"{name} {score.per_parameter[name]}" for name in score.triggers)
-    return [
-        _alert(
-            f"{record_id}.news2", severity, "news2", where,
-            f"Bed {bed_id}: NEWS2 {score.total} - {wording} (triggers: {triggers})",
-            bed_ref=bed_id, record_id=record_id, score=score.total, triggers=score.triggers,
-            response=score.response.value,
-        )
-    ]
-
-
-def _alert(
-    alert_id: str, severity: ev.Severity, category: str, where: dict[str, Any], summary: str, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "alert_id": alert_id,
-        "severity": severity.value,
-        "category": category,
-        "summary": summary,
-        "where": where,
-        "evidence_ref": None,
-        **extra,
-    }

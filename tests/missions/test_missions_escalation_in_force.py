@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from missions.clinical.escalation import escalation_alerts
 from missions.clinical.news2 import Consciousness, Observations, score_news2
-from missions.nursing_round import escalation_alerts
 
 WHERE = {"place": "ward-a-bed-01", "x_m": 1.0, "y_m": 2.0, "level": 0}
 
