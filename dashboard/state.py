@@ -82,7 +82,10 @@ class FleetState:
             return
         key = f"{parts.site}/{parts.robot_id}"
         with self._lock:
-            if not retained and (self.fleet_time_s is None or stamp_s > self.fleet_time_s):
+            # the connection channel is stamped by the MQTT publisher's wall clock, everything else by
+            # the robot's own clock (simulated time in the simulator): only the latter is fleet time
+            if (not retained and parts.channel is not Channel.CONNECTION
+                    and (self.fleet_time_s is None or stamp_s > self.fleet_time_s)):
                 self.fleet_time_s = stamp_s
             handler = _HANDLERS.get(parts.channel)
             if handler is not None:
@@ -115,9 +118,7 @@ class FleetState:
         if state == "CONNECTION_BROKEN" and isinstance(last, int) and isinstance(session, int) and session < last:
             return
         robot["connection"], robot["session"] = state, session
-        self._dirty.add(key)
-        if state != "ONLINE":
-            self._seen(robot, stamp_s, retained)
+        self._dirty.add(key)  # not "seen": this stamp is the publisher's wall clock, not the robot's
 
     def _on_factsheet(self, key: str, site: str, robot_id: str, body: dict[str, Any], stamp_s: float,
                       retained: bool) -> None:

@@ -323,12 +323,14 @@ function renderClinical() {
   if (!view.me.can_see_clinical) return;
   const body = $("#clinical tbody");
   body.replaceChildren();
-  for (const r of view.clinical.slice(0, 50)) {
-    const obs = Object.entries(r.observations || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  for (const r of view.clinical.slice(0, 30)) {
+    // numbers only: free-text answers and ids stay in the record, the table stays readable
+    const obs = Object.entries(r.observations || {}).filter(([, v]) => typeof v === "number")
+      .slice(0, 10).map(([k, v]) => `${k} ${v}`).join(", ");
     const tr = el("tr", { "data-record": r.record_id });
     body.append(tr);
     tr.append(el("td", {}, r.at.slice(11, 19)), el("td", {}, r.bed_ref || "–"), el("td", {}, r.patient_ref),
-      el("td", {}, r.record_type), el("td", {}, r.news2_total === null ? "–" : `${r.news2_total} (${r.news2_risk})`), el("td", {}, obs));
+      el("td", {}, r.record_type), el("td", {}, r.news2_total === null ? "–" : `${r.news2_total} (${r.news2_risk})`), el("td", { class: "observations" }, obs));
   }
 }
 
