@@ -25,6 +25,13 @@ def _broker(value: str | None) -> str | None:
     return value
 
 
+def _require_rclpy() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("rclpy") is None:
+        raise click.UsageError("--ros needs ROS 2 for Python: pip install -e '.[ros]' (see docs/ros2.md)")
+
+
 @click.command("sim")
 @click.option("--scenario", "scenario_name", default="hospital-day", show_default=True,
               help="Scenario name (see sim/scenarios) or path to a scenario YAML file.")
@@ -37,14 +44,21 @@ def _broker(value: str | None) -> str | None:
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("medbot-report"), show_default=True, help="Folder for summary.json and map.png.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@click.option("--ros", is_flag=True, help="Publish the fleet on ROS 2 (/clock and each robot's topics); "
+                                          "needs `pip install -e .[ros]`.")
+@click.option("--realtime-factor", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+              help="With --ros: simulated seconds per wall second (0 = as fast as possible).")
 def sim_command(scenario_name: str, hours: float | None, seed: int, broker: str | None, report_dir: Path,
-                no_progress: bool) -> None:
+                no_progress: bool, ros: bool, realtime_factor: float) -> None:
     """Run a simulated hospital: robots, patients, missions and telemetry, faster than real time."""
     console = Console()
     try:
         scenario = load_scenario(scenario_name)
+        if ros:
+            _require_rclpy()
         run = SimulationRun(scenario, SimOptions(seed=seed, hours=hours, broker=_broker(broker),
-                                                  report_dir=report_dir, progress=not no_progress))
+                                                  report_dir=report_dir, progress=not no_progress, ros=ros,
+                                                  ros_realtime_factor=realtime_factor))
         started = time.perf_counter()
         summary = run.run()
         wall_s = time.perf_counter() - started

@@ -64,6 +64,10 @@ class SimOptions:
     report_dir: Path | None = None
     journal_dir: Path | None = None
     progress: bool = True
+    #: publish the fleet on ROS 2 (/clock + each robot's topics); needs the `ros` extra
+    ros: bool = False
+    #: with ROS: simulated seconds per wall second (0 = as fast as the machine allows)
+    ros_realtime_factor: float = 0.0
 
 
 class SimulationRun:
@@ -85,6 +89,7 @@ class SimulationRun:
         self.robots: dict[str, Robot] = {}
         self.workloads: dict[str, Workload] = {}
         self._event_log: TextIO | None = None
+        self._ros: Any = None
         self.alarm = BuildingAlarm(self, scenario)
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
@@ -171,9 +176,16 @@ class SimulationRun:
                     self._build_fleet(journal_dir, telemetry.sinks())
                     for robot in self.robots.values():
                         robot.setup()
+                    if self.options.ros:
+                        from sim.ros_bridge import RosFleetBridge  # rclpy is imported only here
+
+                        self._ros = RosFleetBridge(self.robots, realtime_factor=self.options.ros_realtime_factor)
                     try:
                         self._loop()
                     finally:
+                        if self._ros is not None:
+                            self._ros.close()
+                            self._ros = None
                         for robot in self.robots.values():
                             robot.close()
         finally:
@@ -217,6 +229,8 @@ class SimulationRun:
                     workload.step(now_s)
                 for robot in robots:
                     robot.step(now_s)
+                if self._ros is not None:
+                    self._ros.step(now_s)
                 self.env.step(dt_s)
                 if tick % flush_every == 0:
                     self._telemetry.flush()
