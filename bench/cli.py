@@ -1,0 +1,65 @@
+"""`medbot bench` / `python -m bench`: run the benchmarks, print each figure beside its baseline."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from bench.common import Result, format_row
+
+
+def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
+    from bench import fleet_scale, ingest_bench, robot_bench, sim_speed, telemetry_bench
+
+    return {
+        "sim": lambda: sim_speed.measure(hours=0.05 if quick else 0.5),
+        "fleet": lambda: fleet_scale.measure(200, wall_s=5.0 if quick else 20.0),
+        "publisher": lambda: telemetry_bench.publisher_throughput(5_000 if quick else 30_000),
+        "latency": lambda: telemetry_bench.latency(2000.0, seconds=2.0 if quick else 10.0),
+        "spool": lambda: telemetry_bench.spool_replay(10_000 if quick else 100_000),
+        "ingest": lambda: ingest_bench.measure(10_000 if quick else 100_000),
+        "control": lambda: robot_bench.control_loop(seconds=3.0 if quick else 20.0),
+        "estop": lambda: robot_bench.estop(trials=100 if quick else 1000),
+        "vision": lambda: robot_bench.vision(frames=20 if quick else 100),
+        "memory": robot_bench.robot_memory,
+    }
+
+
+@click.command("bench")
+@click.option("--only", multiple=True, help="Run only these (sim, fleet, publisher, latency, spool, ingest, "
+                                            "control, estop, vision, memory); repeatable.")
+@click.option("--quick", is_flag=True, help="Short runs (a smoke test; figures are noisier).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every result as JSON here.")
+def bench_command(only: tuple[str, ...], quick: bool, json_path: Path | None) -> None:
+    """Measure medbot against raw baselines taken in the same run (ratios are what count)."""
+    suite = _suite(quick)
+    unknown = set(only) - set(suite)
+    if unknown:
+        raise click.BadParameter(f"unknown {sorted(unknown)}; known: {', '.join(suite)}", param_hint="--only")
+    results: list[Result] = []
+    click.echo(f"{'benchmark':<34} {'figure':>12} {'unit':<12} {'raw baseline (same run)':<30} {'ratio':>7}  "
+               f"{'target':<26}")
+    for name, run in suite.items():
+        if only and name not in only:
+            continue
+        started = time.perf_counter()
+        try:
+            rows = run()
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            click.echo(f"{name:<34} failed: {exc!r}")
+            continue
+        for row in rows:
+            row.detail.setdefault("bench_wall_s", round(time.perf_counter() - started, 1))
+            click.echo(format_row(row))
+        results.extend(rows)
+    if json_path is not None:
+        json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    bench_command()

@@ -1,0 +1,197 @@
+"""Telemetry: medbot's publisher vs raw paho to the same Mosquitto (QoS 0 and 1), end-to-end latency
+robot → data center at a paced aggregate rate, and the replay of a spooled backlog."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.common import Mosquitto, Result, percentile
+from telemetry.codec import MessageEncoder
+from telemetry.examples import example_body
+from telemetry.publisher import TelemetryPublisher
+from telemetry.spool import Spool
+from telemetry.topics import CHANNEL_SPECS, Channel
+
+SITE = "bench-site"
+
+
+class _Acks:
+    """Counts PUBACKs of a paho client (on its network thread)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.done = threading.Event()
+        self.want = -1
+
+    def on_publish(self, client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        self.n += 1
+        if self.n == self.want:
+            self.done.set()
+
+
+def _raw_paho(url_port: int, payloads: list[tuple[str, bytes]], qos: int) -> float:
+    """msg/s of raw paho: publish pre-encoded payloads; QoS 1 counts until every PUBACK."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{qos}", protocol=mqtt.MQTTv311)
+    acks = _Acks()
+    acks.want = len(payloads)
+    client.on_publish = acks.on_publish
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", url_port)
+    client.loop_start()
+    try:
+        started = time.perf_counter()
+        for topic, payload in payloads:
+            client.publish(topic, payload, qos=qos)
+        if not acks.done.wait(120):
+            raise TimeoutError(f"raw paho: {acks.n}/{len(payloads)} acknowledged")
+        return len(payloads) / (time.perf_counter() - started)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _medbot(url: str, channel: Channel, bodies: list[dict[str, Any]], robot_id: str) -> float:
+    """msg/s through TelemetryPublisher (encode + schema check + seq), until all are on the wire/acked."""
+    pub = TelemetryPublisher(url, SITE, robot_id, max_inflight=100)
+    acks = _Acks()
+    acks.want = len(bodies)
+    inner: Any = pub._client.on_publish  # count acks without changing what the publisher does with them
+
+    def counting(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        inner(client, userdata, mid, rc, props)
+        acks.on_publish(client, userdata, mid, rc, props)
+
+    pub.connect()
+    pub._client.on_publish = counting
+    acks.n = 0  # the ONLINE message
+    try:
+        started = time.perf_counter()
+        for i, body in enumerate(bodies):
+            pub.publish(channel, body, 1767571200.0 + i * 0.01)
+        if not acks.done.wait(120):
+            raise TimeoutError(f"medbot publisher: {acks.n}/{len(bodies)} acknowledged")
+        return len(bodies) / (time.perf_counter() - started)
+    finally:
+        pub.close()
+
+
+def publisher_throughput(n: int) -> list[Result]:
+    results = []
+    with Mosquitto() as broker:
+        for channel in (Channel.VIZ, Channel.EVENTS):
+            qos = CHANNEL_SPECS[channel].qos
+            body = example_body(channel)
+            encoder = MessageEncoder(SITE, "raw-robot")
+            payloads = [(w.topic, w.payload) for w in
+                        (encoder.encode(channel, body, 1767571200.0 + i * 0.01) for i in range(n))]
+            raw = _raw_paho(broker.port, payloads, qos)
+            ours = _medbot(broker.url, channel, [body] * n, f"pub-{qos}")
+            ratio = ours / raw
+            results.append(Result(f"publisher QoS {qos} ({channel.value})", ours, "msg/s", raw, "msg/s raw paho",
+                                  target=">= 0.7x raw", met=ratio >= 0.7, detail={"messages": n}))
+    return results
+
+
+def latency(rate_hz: float = 2000.0, seconds: float = 5.0, robots: int = 4) -> list[Result]:
+    """robot publish → data center receive, events QoS 1, paced. The data center (Ingestor + SQLite)
+    runs in a process of its own, as it does in production; both sides stamp with CLOCK_MONOTONIC."""
+    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="medbot-bench-lat-") as tmp:
+        out = Path(tmp) / "received.txt"
+        ready = Path(tmp) / "ready"
+        dc = subprocess.Popen([sys.executable, "-m", "bench.latency_dc", broker.url, tmp, str(out), str(ready)])
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            if dc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the data-center process did not start")
+            time.sleep(0.05)
+        pubs = [TelemetryPublisher(broker.url, SITE, f"lat-{i}") for i in range(robots)]
+        for p in pubs:
+            p.connect()
+        body = example_body(Channel.EVENTS)
+        topics = [p.topic(Channel.EVENTS) for p in pubs]
+        sent_at: dict[tuple[str, int], float] = {}
+        n = int(rate_hz * seconds)
+        start = time.perf_counter()
+        for i in range(n):
+            due = start + i / rate_hz
+            delay = due - time.perf_counter()
+            if delay > 0.0005:
+                time.sleep(delay)
+            k = i % robots
+            sent_at[(topics[k], i // robots)] = time.perf_counter()
+            pubs[k].publish(Channel.EVENTS, body, 1767571200.0 + i * 0.001)
+        achieved = n / (time.perf_counter() - start)
+        for p in pubs:
+            p.close()
+        time.sleep(1.0)
+        dc.send_signal(signal.SIGTERM)
+        dc.wait(30)
+        lat_s = []
+        for line in out.read_text().splitlines():
+            topic, seq, t = line.split()
+            t0 = sent_at.get((topic, int(seq)))
+            if t0 is not None:
+                lat_s.append(float(t) - t0)
+    p50, p99 = percentile(lat_s, 50) * 1000, percentile(lat_s, 99) * 1000
+    return [Result("latency robot -> data center p99", p99, "ms", p50, "ms p50", target="p99 <= 20 ms",
+                   met=p99 <= 20.0, detail={"rate_hz_asked": rate_hz, "rate_hz_achieved": achieved,
+                                             "received": len(lat_s), "sent": n,
+                                             "p50_ms": p50, "p90_ms": percentile(lat_s, 90) * 1000,
+                                             "max_ms": max(lat_s, default=0.0) * 1000})]
+
+
+def spool_replay(n: int = 100_000) -> list[Result]:
+    """A backlog of n spooled events (as after an outage) replayed on connect; a subscriber checks order."""
+    received: list[int] = []
+    done = threading.Event()
+    with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="medbot-bench-spool-") as tmp:
+        robot = "spool-robot"
+        encoder = MessageEncoder(SITE, robot)
+        spool = Spool(Path(tmp) / "spool.db", max_messages=n + 10)
+        body = example_body(Channel.EVENTS)
+        wires = [encoder.encode(Channel.EVENTS, body, 1767571200.0 + i * 0.01) for i in range(n)]
+        for w in wires:
+            spool.append(w.channel, w.topic, w.seq, w.qos, w.retain, w.payload)
+
+        sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-spool-sub", protocol=mqtt.MQTTv311)
+
+        def on_message(client: Any, userdata: Any, message: Any) -> None:
+            payload = bytes(message.payload)
+            at = payload.find(b'"seq":')
+            received.append(int(payload[at + 6:payload.find(b",", at)]))
+            if len(received) >= n:
+                done.set()
+
+        sub.on_message = on_message
+        sub.connect(broker.host, broker.port)
+        sub.subscribe(wires[0].topic, qos=1)
+        sub.loop_start()
+        time.sleep(0.3)
+        pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
+        started = time.perf_counter()
+        pub.connect()
+        done.wait(300)
+        replay_s = time.perf_counter() - started
+        pub.close(timeout_s=10)
+        sub.disconnect()
+        sub.loop_stop()
+        left = len(spool)
+        spool.close()
+        # raw baseline: paho QoS 1 of the same payloads to the same broker
+        raw = _raw_paho(broker.port, [(w.topic, w.payload) for w in wires[: min(n, 20_000)]], 1)
+    in_order = received == sorted(received) and len(set(received)) == n
+    rate = len(received) / replay_s
+    return [Result(f"spool replay of {n:,}", rate, "msg/s", raw, "msg/s raw paho QoS 1",
+                   target=">= 10,000 msg/s, in order", met=rate >= 10_000 and in_order,
+                   detail={"received": len(received), "in_order": in_order, "left_in_spool": left,
+                           "replay_s": replay_s})]

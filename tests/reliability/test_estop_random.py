@@ -1,0 +1,76 @@
+"""E-stop pressed at 100 seeded random moments of a `hospital-day` morning, across every robot kind
+and whatever mission each is running: the drive is commanded zero on that very tick, stays zero and
+the robot does not move until the e-stop is reset; then the work goes on."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from rig import FleetStepper
+
+from sim.scenario import SCENARIOS_DIR
+
+PRESSES = 100
+HOLD_TICKS = 20  # 4 s latched: enough for the body to coast to a standstill (0.5 m/s² from 1 m/s)
+STOPPED_AFTER_TICKS = 12
+KINDS = ("nursing", "epi_survey", "logistics", "imaging", "security", "lab")
+
+
+def test_estop_at_100_random_moments_zeroes_the_drive_on_that_tick(tmp_path: Path) -> None:
+    fleet = FleetStepper(str(SCENARIOS_DIR / "hospital-day.yaml"), tmp_path / "journal", hours=1.25)
+    env = fleet.run.env
+    rng = np.random.default_rng(8)
+    gap_ticks = (fleet.n_ticks - 300) // PRESSES - HOLD_TICKS
+    kinds_pressed: set[str] = set()
+    missions_pressed: set[str] = set()
+    moving_when_pressed = 0
+    failures: list[str] = []
+    try:
+        for _ in range(300):  # the first minute: workloads dispatch the morning's work
+            fleet.step()
+        for press in range(PRESSES):
+            for _ in range(int(rng.integers(1, gap_ticks))):
+                fleet.step()
+            # every kind in turn; within a kind a robot busy with a mission if there is one
+            kind = KINDS[press % len(KINDS)]
+            of_kind = [r for r in fleet.robots if r.config.kind == kind]
+            busy = [r for r in of_kind if r.runner.current is not None] or of_kind
+            robot = busy[int(rng.integers(len(busy)))]
+            rid = robot.identity.robot_id
+            drive = robot.devices.drive_base
+            assert drive is not None
+            kinds_pressed.add(robot.config.kind)
+            if robot.runner.current is not None:
+                missions_pressed.add(robot.runner.current.kind)
+            moving_when_pressed += not drive.commanded_velocity().is_zero
+            env.press_estop(rid)
+            fleet.step()
+            if not (robot.last_command_sent.is_zero and drive.commanded_velocity().is_zero):
+                failures.append(f"press {press} on {rid}: drive {drive.commanded_velocity()} on the press tick")
+            poses = []
+            for k in range(HOLD_TICKS):
+                fleet.step()
+                if not drive.commanded_velocity().is_zero:
+                    failures.append(f"press {press} on {rid}: drive non-zero {k + 1} ticks after the press")
+                if k >= STOPPED_AFTER_TICKS:
+                    poses.append(env.body(rid).pose)
+            first = poses[0]
+            if any(math.hypot(p.x_m - first.x_m, p.y_m - first.y_m) > 1e-6 or p.yaw_rad != first.yaw_rad
+                   for p in poses):
+                failures.append(f"press {press} on {rid}: moved while latched")
+            env.release_estop(rid)
+            fleet.step()
+            assert robot.supervisor.estop_latched, "the latch holds after the button is released"
+            ok, why = robot.reset_estop(by="reliability test")
+            assert ok, why
+    finally:
+        fleet.close()
+    assert failures == []
+    assert kinds_pressed == set(KINDS)
+    print("missions pressed:", sorted(missions_pressed))
+    assert len(missions_pressed) >= 6, missions_pressed
+    assert moving_when_pressed >= 20  # many presses caught a robot in motion, not only parked ones
+    finished = [e for e in fleet.events if e.kind in ("mission.succeeded", "mission.completed")]
+    assert finished, "work went on after the resets"
