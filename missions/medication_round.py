@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
-
-from pydantic import Field, model_validator
+from typing import Any
 
 from hal.badge_reader import BadgeScan
 from hal.clock import iso_utc
@@ -34,8 +32,10 @@ from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
 from missions.nursing import bedside
+from missions.nursing import medication_records as med_records
 from missions.nursing.ledger import GIVEN, NEEDS_NURSE_CHECK, NOT_GIVEN, HandOutLedger
 from missions.nursing.mar import PatientDoses, describe_doses, five_rights_problems
+from missions.nursing.medication_params import MedicationRoundParams
 from missions.timing import Attempts, OpStatus
 
 
@@ -95,26 +95,6 @@ STEP_TABLE = (
     ("abandon",        WORKING,                                            Step.ABANDONED),
     ("restart",        WORKING,                                            "="),
 )  # fmt: skip
-
-
-class MedicationRoundParams(bedside.BedsideTuning):
-    patients: list[PatientDoses] = Field(min_length=1, max_length=50)
-    pharmacy_place: str = Field(default="pharmacy", min_length=1)
-    #: who authorises each unlock at the bedside: a nurse's badge, or the patient on the terminal
-    unlock_by: Literal["nurse_badge", "patient_terminal"] = "nurse_badge"
-    badge_timeout_s: float = Field(default=600.0, gt=0)
-    badge_attempts: int = Field(default=2, ge=1, le=5)
-    confirm_timeout_s: float = Field(default=300.0, gt=0)
-
-    @model_validator(mode="after")
-    def _beds_unique(self) -> MedicationRoundParams:
-        beds = [p.bed_id for p in self.patients]
-        if len(set(beds)) != len(beds):
-            raise ValueError("patients: a bed_id appears twice")
-        orders = [d.order_id for p in self.patients for d in p.doses]
-        if len(set(orders)) != len(orders):
-            raise ValueError("patients: an order_id appears twice")
-        return self
 
 
 class MedicationRound(Mission):
@@ -369,24 +349,14 @@ class MedicationRound(Mission):
         self, patient: PatientDoses, status: str, reason: str | None, now_s: float, **extra: Any
     ) -> None:
         drawer_id = self.ledger.drawers.get(patient.bed_id)
-        confirmed_by = extra.get("confirmed_by")
-        records = [
-            {"record_id": f"{self.mission_id}.{d.order_id}", "record_type": "medication_administration",
-             "patient_ref": patient.patient_ref, "bed_ref": patient.bed_id, "news2": None,
-             "observations": {"order_id": d.order_id, "drug": d.drug, "dose_mg": d.dose_mg, "route": d.route,
-                              "due_at": iso_utc(d.due_s), "status": status, "reason": reason,
-                              "drawer_id": drawer_id, "authorised_by": self._authorised_by,
-                              "confirmed_by": confirmed_by, "recorded_at": iso_utc(now_s)}}
-            for d in patient.doses
-        ]
+        records = med_records.administration_records(
+            self.mission_id, patient, status, reason, now_s, drawer_id=drawer_id,
+            authorised_by=self._authorised_by, confirmed_by=extra.get("confirmed_by"))
         alerts = []
         if status == NEEDS_NURSE_CHECK or extra.get("lock_problem"):
-            alerts.append(bedside.alert(
-                f"{self.mission_id}.{patient.bed_id}.check", ev.Severity.MEDIUM, "medication",
-                bedside.where(self.ctx, patient.place),
-                f"Bed {patient.bed_id}: medication hand-out needs nurse check ({reason})"
-                + (f"; drawer {drawer_id} not locked: {extra['lock_problem']}" if extra.get("lock_problem") else ""),
-                bed_ref=patient.bed_id))
+            alerts.append(med_records.nurse_check_alert(
+                self.mission_id, patient.bed_id, bedside.where(self.ctx, patient.place), reason, drawer_id,
+                extra.get("lock_problem")))
         self._commit(f"outcome:{patient.bed_id}", {
             "bed_id": patient.bed_id, "status": status, "reason": reason, "drawer_id": drawer_id,
             "records": records, "alerts": alerts})
@@ -401,12 +371,9 @@ class MedicationRound(Mission):
     def _record_return(self, returned: bool, problem: str | None) -> None:
         if self.ledger.returned is not None:
             return
-        items = [{"bed_id": bed, "drawer_id": drawer, "status": self.ledger.status(bed),
-                  "order_ids": [d.order_id for p in self.params.patients if p.bed_id == bed for d in p.doses]}
-                 for bed, drawer in sorted(self.ledger.to_return().items())]
-        alerts = [] if returned else [bedside.alert(
-            f"{self.mission_id}.return", ev.Severity.HIGH, "medication", bedside.where(self.ctx, ""),
-            f"Medication not returned to pharmacy ({problem}): {len(items)} drawer(s) still loaded on the robot")]
+        items = med_records.return_items(self.params.patients, self.ledger)
+        alerts = [] if returned else [
+            med_records.not_returned_alert(self.mission_id, bedside.where(self.ctx, ""), problem, len(items))]
         self._commit("returned", {"returned": returned, "problem": problem, "items": items,
                                   "pharmacist_ref": self.ledger.pharmacist_ref if returned else None,
                                   "alerts": alerts})
@@ -431,15 +398,7 @@ class MedicationRound(Mission):
         return len(self.ledger.outcomes) / len(self.params.patients)
 
     def _result_data(self) -> dict[str, Any]:
-        by_status: dict[str, list[str]] = {GIVEN: [], NOT_GIVEN: [], NEEDS_NURSE_CHECK: []}
-        for bed, outcome in self.ledger.outcomes.items():
-            by_status.setdefault(str(outcome["status"]), []).append(bed)
-        return {
-            "given": by_status[GIVEN], "needs_nurse_check": by_status[NEEDS_NURSE_CHECK],
-            "not_given": [{"bed_id": b, "reason": self.ledger.outcomes[b]["reason"]} for b in by_status[NOT_GIVEN]],
-            "returned_to_pharmacy": bool(self.ledger.returned and self.ledger.returned.get("returned")),
-            "on_board": sorted(self.ledger.to_return()) if not (self.ledger.returned or {}).get("returned") else [],
-        }
+        return med_records.round_result(self.ledger)
 
     # ---- ending -------------------------------------------------------------------------------
 
@@ -467,10 +426,7 @@ class MedicationRound(Mission):
             self._resolve_interrupted(bed_id, now_s)
         on_board = self.ledger.to_return() if not (self.ledger.returned or {}).get("returned") else {}
         if on_board and self.ledger.loaded:
-            item = bedside.alert(
-                f"{self.mission_id}.on_board", ev.Severity.MEDIUM, "medication", bedside.where(self.ctx, ""),
-                f"Medication round ended ({self._end_reason or 'stopped'}) with doses locked on board in drawer(s) "
-                f"{', '.join(sorted(set(on_board.values())))} - return them to the pharmacy")
+            item = med_records.on_board_alert(self.mission_id, bedside.where(self.ctx, ""), self._end_reason, on_board)
             self._emit(ev.ALERT, step="abandoned", reason=item["summary"], data=item)
 
     # ---- small helpers ------------------------------------------------------------------------
