@@ -4,7 +4,8 @@ The record is a `clinical.record` in the shape of `telemetry/schemas/clinical.js
 record_type ``lab_result``, the pseudonymous patient reference, no bed, observations as
 name_with_unit → value (``k_mmol_per_l: 6.8``) with a flag per test (``k_flag: "HH"``), and no
 NEWS2. A critical value is phoned through at once: its alert names the sample, the test, the
-value with units and the limit, and the patient reference — never a name.
+value with units, the limit and the clinical record — the patient reference itself travels only
+in that record, on the clinical channel (alerts are read by every operator).
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def _critical_alert(
     return lab_alert(
         f"{record_id}.critical.{checked.test_code}", ev.Severity.CRITICAL, "lab.critical", where,
         f"CRITICAL {checked.test_code} {checked.value:g} {checked.units} (critical {limit}) - sample "
-        f"{order.sample_id}, patient {order.patient_ref}: inform the responsible clinician now",
-        sample_id=order.sample_id, patient_ref=order.patient_ref, record_id=record_id,
+        f"{order.sample_id}: inform the responsible clinician now (patient in clinical record {record_id})",
+        # alerts reach every operator: the patient reference stays on the clinical channel, in the
+        # record this alert names
+        sample_id=order.sample_id, record_id=record_id,
         test_code=checked.test_code, value=checked.value, units=checked.units, flag=checked.flag,
     )

@@ -11,7 +11,6 @@ from typing import Any
 
 from hal.clock import SimClock
 from hal.device_set import DeviceSet
-from hal.drivers import register as register_drivers
 from hal.registry import BuildContext, DeviceRegistry
 from hal.safety_status import SafetyState, SafetyStatus
 from missions.catalog import default_catalog
@@ -19,7 +18,7 @@ from missions.context import MissionContext
 from missions.events import MissionEvent
 from missions.journal import Journal
 from missions.runner import MissionRunner
-from sim.devices import register as register_sim
+from robots.plugins import load_device_registry
 from sim.environment import SimEnvironment
 from sim.lab_samples import LabSite, Tube, control_params, lab_site
 from sim.patients import PatientCensus
@@ -46,10 +45,8 @@ def world() -> World:
 
 @cache
 def registry() -> DeviceRegistry:
-    reg = DeviceRegistry()
-    register_sim(reg)
-    register_drivers(reg)
-    return reg
+    """Every installed backend, as a robot gets them (the analyzers run driver + emulator)."""
+    return load_device_registry()
 
 
 def safe(now_s: float) -> SafetyStatus:
