@@ -139,6 +139,7 @@ class TelemetryPublisher:
         self._session_seqs: tuple[int, int] | None = None  # (ONLINE seq, will/OFFLINE seq)
         self._will_may_have_fired = True  # a session whose will the broker may have used
         self._sent = self._dropped = self._connects = self._disconnects = 0
+        self._factsheet: tuple[dict[str, Any], float] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -223,6 +224,8 @@ class TelemetryPublisher:
         messages are queued by paho and sent after the reconnect.
         """
         prepared = self._encoder.prepare(caller_channel(channel), body, stamp_s)
+        if prepared.channel is Channel.FACTSHEET:
+            self._factsheet = (body, stamp_s)  # re-sent on every reconnect (see _on_connect)
         with self._send_lock:
             if self._closed or not self._started:
                 why = "closed" if self._closed else "not connected yet"
@@ -359,6 +362,11 @@ class TelemetryPublisher:
                 self._send_connection_state("ONLINE")
         if self._command_callback is not None:
             client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+        factsheet = self._factsheet
+        if factsheet is not None and not self._closed:
+            # retained, but a broker restarted without persistence has lost it: a consumer that
+            # connects later must still learn what this robot is
+            self.publish(Channel.FACTSHEET, factsheet[0], factsheet[1])
         self._connected.set()
         self._first_connack.set()
         self._replay_wake.set()
