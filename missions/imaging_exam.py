@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import cv2
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hal.camera import Camera
 from hal.device import DeviceError
@@ -37,9 +36,11 @@ from hal.xray_safety import ExposureGate
 from missions import events as ev
 from missions.base import Mission
 from missions.imaging import policy
+from missions.imaging.params import ImagingExamParams
 from missions.imaging.positioning import instruction_for, measure_offset_mm
 from missions.imaging.quality import QualityReport, assess
 from missions.imaging.selftest import maintenance_alert
+from missions.imaging.study import study_record
 from missions.journal import CommittedStep
 from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
@@ -90,36 +91,6 @@ STEP_TABLE = (
     ("abandon",         WORKING,                    Step.ABANDONED),  # cancelled / failed
     ("restart",         WORKING,                    "="),             # after pause / e-stop
 )  # fmt: skip
-
-
-class ImagingExamParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    accession_number: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
-    patient_ref: str = Field(pattern=r"^pt-[0-9a-f]{6,32}$", description="pseudonymous, never a name")
-    procedure_code: str
-    modality: str = Field(pattern=r"^(DX|US)$")
-    max_retakes: int = Field(default=policy.DEFAULT_MAX_RETAKES, ge=0, le=5)
-    dose_limit_dap_mgy_cm2: float | None = Field(default=None, gt=0)
-    positioning_camera: str = "positioning_cam"
-    positioning_mm_per_px: float = Field(default=2.0, gt=0)
-    positioning_tolerance_mm: float = Field(default=10.0, gt=0)
-    positioning_attempts: int = Field(default=6, ge=1, le=20)
-    settle_s: float = Field(default=3.0, ge=0)
-    wristband_reads: int = Field(default=3, ge=1, le=10)
-    reposition_wait_s: float = Field(default=3.0, ge=0)
-    interlock_wait_s: float = Field(default=30.0, ge=0)
-    exposure_timeout_s: float = Field(default=10.0, gt=0)
-    self_test_timeout_s: float = Field(default=120.0, gt=0)
-    nav_timeout_s: float = Field(default=600.0, gt=0)
-    nav_attempts: int = Field(default=3, ge=1, le=10)
-
-    @model_validator(mode="after")
-    def _known_procedure(self) -> ImagingExamParams:
-        proc = policy.procedure(self.procedure_code)  # KeyError names the known ones
-        if proc.modality != self.modality:
-            raise ValueError(f"procedure {self.procedure_code} is {proc.modality}, not {self.modality}")
-        return self
 
 
 class ImagingExam(Mission):
@@ -405,22 +376,10 @@ class ImagingExam(Mission):
 
     def _report(self, now_s: float) -> None:
         self._release_patient()
-        accepted = [e for e in self._exposures.values() if e.get("outcome") == "accepted"]
-        completed = self._discontinue is None and (bool(accepted) or self._scan is not None)
-        reason = self._discontinue or ("" if completed else "no image acquired")
-        obs: dict[str, Any] = {
-            "accession_number": self.params.accession_number, "procedure_code": self.proc.code,
-            "modality": self.proc.modality, "room": self.proc.room,
-            "mpps_status": "COMPLETED" if completed else "DISCONTINUED", "discontinued_reason": reason or None,
-            "exposures": len(self._started), "retakes": sum(1 for e in self._exposures.values() if e.get("retake")),
-            "retake_reasons": "; ".join(str(e["reason"]) for e in self._exposures.values() if e.get("reason")) or None,
-            "dap_mgy_cm2": round(self._dose(), 2), "dose_limit_dap_mgy_cm2": self.dose_limit,
-            "image_ref": accepted[0]["image_ref"] if accepted else None,
-        }
-        if self._scan is not None:
-            obs.update(scan_frames=self._scan.frames_captured, peak_contact_force_n=self._scan.peak_contact_force_n)
-        record = {"record_id": f"{self.mission_id}.study", "record_type": "imaging_study",
-                  "patient_ref": self.params.patient_ref, "bed_ref": None, "observations": obs, "news2": None}
+        record, completed, reason = study_record(
+            self.mission_id, self.params, self.proc, exposures=self._exposures, exposures_started=len(self._started),
+            dose_mgy_cm2=self._dose(), dose_limit_mgy_cm2=self.dose_limit, scan=self._scan,
+            discontinue=self._discontinue)
         self._commit("study", {"record": record, "alerts": self._alerts})
         self._go("finish")
         if completed:
@@ -519,6 +478,7 @@ class ImagingExam(Mission):
         return {"alert_id": f"{self.mission_id}.{suffix}", "severity": severity.value, "category": category,
                 "summary": summary, "where": self._where(), "evidence_ref": None,
                 "accession_number": self.params.accession_number}
+
 
 def _named(devices: Iterable[Any], kind: type[Any], name: str) -> Any:
     """The device of this kind and name (DeviceSet.require wants a concrete class)."""
