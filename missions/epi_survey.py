@@ -21,30 +21,29 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hal.device import DeviceError
 from hal.door_controller import DoorController
-from hal.navigator import NavigationGoal
 from hal.recorder import RecordedSegment, Recorder
 from hal.touchscreen import ScreenAnswer, Touchscreen
 from hal.uv_lamp import UvLamp
 from missions import events as ev
 from missions.base import Mission
+from missions.epi import filing
 from missions.epi.epi_events import MEDIA_SEGMENT, REPORT_FILED, EpiEvent
+from missions.epi.filing import NOT_RESPONSIVE, REFUSED
 from missions.epi.params import EpiSurveyParams
-from missions.epi.passage import Action, InterlockViolation, Passage, PassageFailed, Timing
+from missions.epi.passage import Action, InterlockViolation, Passage, PassageFailed
 from missions.epi.questionnaire import CONSENT, YES, Prompt, contact_ref, next_prompt, parse_answer
-from missions.epi.report import ReportContext, questionnaire_response, report_json
+from missions.epi.routes import go_to, passage_plan, passage_timing
 from missions.epi.uploader import BufferOverflow, SegmentUploader, Sent, segment_record
 from missions.journal import CommittedStep
 from missions.timing import Attempts, Deadline, OpStatus
 
 GREETING = "Hello. I am the epidemiological survey robot of the health authority. Please look at my screen."
 CLEAR_ROOM = "UV disinfection is about to start. Please leave the anteroom."
-REFUSED, NOT_RESPONSIVE = "consent refused", "subject not responsive"
 
 
 class Step(enum.Enum):
@@ -204,11 +203,7 @@ class EpiSurvey(Mission):
     def _approach(self, now_s: float) -> None:
         if self._attempt is None:
             navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal_place = self.params.approach
-            self._attempt = self._track(Attempts(
-                f"navigation to {goal_place}", lambda: navigator.start_go_to(NavigationGoal(place=goal_place)),
-                timeout_s=self.params.nav_timeout_s, max_attempts=self.params.nav_attempts,
-                retry_wait_s=self.params.retry_wait_s))
+            self._attempt = self._track(go_to(navigator, self.params.approach, self.params))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             self._go("arrived")
@@ -281,26 +276,12 @@ class EpiSurvey(Mission):
     def _wrap_up(self, now_s: float) -> None:
         self._stop_recording()
         self._pump_media()
-        outcome = {REFUSED: "consent_refused", NOT_RESPONSIVE: "subject_not_responsive", None: "completed"}.get(
-            self._end_reason, "interrupted")
-        ctx = ReportContext(
-            report_id=f"{self.mission_id}.report", robot_id=self.ctx.robot_id, mission_id=self.mission_id,
-            case_ref=self.params.case_ref, patient_ref=self.params.patient_ref, room=self.params.room_place,
-            case_reported_s=self.params.case_reported_s, interview_started_s=self._interview_started_s,
-            interview_ended_s=now_s, outcome=outcome,
-            consent={YES: True, "no": False}.get(self._consent or ""),
-        )
+        ctx = filing.report_context(self.mission_id, self.ctx.robot_id, self.params,
+                                    interview_started_s=self._interview_started_s, now_s=now_s,
+                                    end_reason=self._end_reason, consent=self._consent)
         recording = [*self._segments, *(segment_record(s) for s in self._uploader.pending())]
-        body = report_json(ctx, self._answers, recording)
-        fhir = questionnaire_response(ctx, self._answers)
-        label = f"epi case report {self.params.case_ref}"
-        report = self.ctx.media.put(json.dumps(body, sort_keys=True).encode(), content_type="application/json",
-                                    label=label, stamp_s=now_s)
-        qr = self.ctx.media.put(json.dumps(fhir, sort_keys=True).encode(), content_type="application/fhir+json",
-                                label=f"{label} (FHIR QuestionnaireResponse)", stamp_s=now_s)
-        self._report = {"report_ref": report.ref, "report_sha256": report.sha256, "fhir_ref": qr.ref,
-                        "fhir_sha256": qr.sha256, "outcome": outcome,
-                        "hours_since_case_report": body["hours_since_case_report"]}
+        self._report = filing.store_case_report(self.ctx.media, ctx, self.params.case_ref, self._answers,
+                                                recording, now_s)
         self._commit("report", dict(self._report))
         self._go("wrapped")
 
@@ -333,9 +314,7 @@ class EpiSurvey(Mission):
                                  "(uplink down)")
             return
         assert self._report is not None
-        data = {"report_id": f"{self.mission_id}.report", "record_type": "epi_case_report",
-                "case_ref": self.params.case_ref, "patient_ref": self.params.patient_ref,
-                "room": self.params.room_place, "segments": len(self._segments), **self._report}
+        data = filing.filed_record(self.mission_id, self.params, len(self._segments), self._report)
         self._milestone("filed")
         self._commit("filed", data)
         if self.params.return_to_dock:
@@ -346,11 +325,7 @@ class EpiSurvey(Mission):
     def _return_home(self, now_s: float) -> None:
         if self._attempt is None:
             navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal = NavigationGoal(place=self.ctx.home_dock)
-            self._attempt = self._track(Attempts(
-                f"navigation to {self.ctx.home_dock}", lambda: navigator.start_go_to(goal),
-                timeout_s=self.params.nav_timeout_s, max_attempts=self.params.nav_attempts,
-                retry_wait_s=self.params.retry_wait_s))
+            self._attempt = self._track(go_to(navigator, self.ctx.home_dock, self.params))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             self._finish()
@@ -361,13 +336,7 @@ class EpiSurvey(Mission):
         reason = self._hold_reason or self._end_reason or "fault in the isolation area"
         inside = "inside" in self._milestones and "outside" not in self._milestones
         if inside:
-            alert = {
-                "alert_id": f"{self.mission_id}.held", "severity": ev.Severity.HIGH.value,
-                "category": "infection_control",
-                "summary": f"Survey robot held in {self.params.anteroom} area ({reason}) - staff to retrieve it "
-                           "and disinfect it by hand; anteroom doors never both open",
-                "where": {"place": self.params.anteroom, "x_m": 0.0, "y_m": 0.0}, "evidence_ref": None,
-            }
+            alert = filing.held_alert(self.mission_id, self.params.anteroom, reason)
             self._commit("held", {"alert": alert})
         self.fail(reason)
 
@@ -380,19 +349,11 @@ class EpiSurvey(Mission):
 
     def _passage(self, step: enum.Enum) -> Passage:
         if step not in self._passages:
-            p = self.params
-            plans = {
-                Step.ENTER: [Action("open", p.outer_door), Action("go", p.anteroom), Action("close", p.outer_door),
-                             Action("open", p.inner_door), Action("go", p.room_place), Action("close", p.inner_door)],
-                Step.LEAVE_ROOM: [Action("open", p.inner_door), Action("go", p.anteroom),
-                                  Action("close", p.inner_door)],
-                Step.EXIT: [Action("open", p.outer_door), Action("go", p.approach), Action("close", p.outer_door)],
-            }
-            timing = Timing(p.door_timeout_s, p.door_attempts, p.nav_timeout_s, p.nav_attempts, p.retry_wait_s)
             doors = self.ctx.devices.require(DoorController)  # type: ignore[type-abstract]
             navigator = self._require(self.ctx.devices.navigator, "navigator")
-            self._passages[step] = Passage(plans[step], doors, navigator, timing,  # type: ignore[index]
-                                           on_action=self._on_passage_action)
+            self._passages[step] = Passage(  # type: ignore[index]
+                passage_plan(self.params, step.value), doors, navigator, passage_timing(self.params),
+                on_action=self._on_passage_action)
         return self._passages[step]  # type: ignore[index]
 
     def _on_passage_action(self, action: Action) -> None:
@@ -436,16 +397,10 @@ class EpiSurvey(Mission):
                 recorder.stop_recording()
 
     def _send_segment(self, segment: RecordedSegment) -> Sent:
-        now_s = self.ctx.clock.now_s()
-        label = f"epi interview {self.params.case_ref} segment {segment.index}"
-        video = self.ctx.media.put(segment.video, content_type="video/x-msvideo", label=label, stamp_s=now_s)
-        audio = self.ctx.media.put(segment.audio, content_type=f"audio/L16;rate={segment.audio_rate_hz}",
-                                   label=label + " (audio)", stamp_s=now_s)
-        data = segment_record(segment)
-        data.update(ref=video.ref, audio_ref=audio.ref)
+        data, sent = filing.store_segment(self.ctx.media, self.params.case_ref, segment, self.ctx.clock.now_s())
         self._segments.append(data)
         self._commit(f"segment:{segment.index}", data)
-        return Sent(segment.index, video.ref, video.sha256)
+        return sent
 
     def _commit_consent(self, value: str, reason: str | None) -> None:
         self._consent = value
