@@ -39,11 +39,11 @@ from hal.tube_handler import area_of
 from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
+from missions.lab import run_records
 from missions.lab.moves import Move, TubeMover
 from missions.lab.orders import ControlMaterial, LabRunParams, OrderBook
 from missions.lab.planning import LabPlanning
-from missions.lab.qc import evaluate_westgard, observations_from_results
-from missions.lab.report import lab_alert, sample_outcome
+from missions.lab.report import sample_outcome
 from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
 
@@ -165,10 +165,7 @@ class LabRun(LabPlanning, Mission):
                 self._decision = self._deferred(self._slot, None, None, f"{reason}; {exc.reason}")
             return
         if self._fault is None and self.step is not Step.READ:
-            alert = lab_alert(
-                f"{self.mission_id}.fault", ev.Severity.HIGH, "lab.device", self._where(),
-                f"Lab run stopped in {self.step.name.lower()}: {reason} - tubes left in place for manual handling",
-            )
+            alert = run_records.fault_alert(self.mission_id, self.step.name.lower(), reason, self._where())
             self._fault = {"reason": reason, "step": self.step.name.lower(), "alerts": [alert]}
             self._commit("fault", self._fault)
 
@@ -187,12 +184,7 @@ class LabRun(LabPlanning, Mission):
                   f"{low:g}-{high:g} °C)")
         if not self._fridge_alerted:
             self._fridge_alerted = True
-            alert = lab_alert(
-                f"{self.mission_id}.fridge", ev.Severity.HIGH, "lab.fridge", self._where(),
-                f"Sample fridge {reading.temperature_c:.1f} °C, outside {low:g}-{high:g} °C: QC material and "
-                "held specimens may be compromised - lab run held, check the fridge",
-                temperature_c=round(reading.temperature_c, 2),
-            )
+            alert = run_records.fridge_alert(self.mission_id, reading.temperature_c, low, high, self._where())
             self._commit("fridge", {"temperature_c": reading.temperature_c, "alerts": [alert]})
         self.fail(reason)
 
@@ -316,9 +308,7 @@ class LabRun(LabPlanning, Mission):
                 continue
             controls = [c for c in self.params.controls if c.analyzer == analyzer]
             if not controls:
-                accepted = not self.params.require_qc
-                self._record_qc(analyzer, {"accepted": accepted, "reason": None if accepted else
-                                           f"no QC material for analyzer {analyzer}", "z_scores": {}},
+                self._record_qc(analyzer, run_records.no_controls_entry(analyzer, self.params.require_qc),
                                 returned=True)
                 continue
             if analyzer not in self._qc:
@@ -349,11 +339,7 @@ class LabRun(LabPlanning, Mission):
         run = self._attempt.result
         assert isinstance(run, AnalyzerRun)
         self._attempt = self._op = None
-        targets = {c.material_id: c.control_targets() for c in controls}
-        decision = evaluate_westgard(observations_from_results(run.results, targets))
-        self._record_qc(analyzer, {"accepted": decision.accepted, "reason": decision.reason() or None,
-                                   "z_scores": decision.z_scores,
-                                   "warnings": [w.text() for w in decision.warnings]}, returned=False)
+        self._record_qc(analyzer, run_records.qc_entry(controls, run), returned=False)
         self._mover = None
         return True
 
@@ -361,11 +347,7 @@ class LabRun(LabPlanning, Mission):
         alerts = []
         if not data["accepted"]:
             held = [d["sample_id"] for d in self._accepted()]
-            alerts.append(lab_alert(
-                f"{self.mission_id}.qc.{analyzer}", ev.Severity.HIGH, "lab.qc", self._where(),
-                f"QC failed on {analyzer}: {data['reason']} - run held, {len(held)} patient result(s) not released",
-                analyzer=analyzer, samples_held=held,
-            ))
+            alerts.append(run_records.qc_alert(self.mission_id, analyzer, data["reason"], held, self._where()))
         entry = {"analyzer": analyzer, **data, "alerts": alerts}
         self._qc[analyzer] = {**entry, "returned": returned}
         self._commit(f"qc:{analyzer}", entry)
