@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from rich.table import Table
 
 from hal.registry import ConfigError
 from sim.runner import SimOptions, SimulationRun
-from sim.scenario import load_scenario
+from sim.scenario import Scenario, load_scenario
 
 
 def _broker(value: str | None) -> str | None:
@@ -46,24 +48,69 @@ def _require_rclpy() -> None:
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @click.option("--ros", is_flag=True, help="Publish the fleet on ROS 2 (/clock and each robot's topics); "
                                           "needs `pip install -e .[ros]`.")
-@click.option("--realtime-factor", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
-              help="With --ros: simulated seconds per wall second (0 = as fast as possible).")
+@click.option("--dashboard", is_flag=True, help="Serve the operator dashboard live during the run.")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="Port of the dashboard (0: any free port).")
+@click.option("--realtime-factor", type=click.FloatRange(min=0.0), default=None,
+              help="Simulated seconds per wall second, to watch a run live (default: as fast as possible; "
+                   "60 with --dashboard).")
 def sim_command(scenario_name: str, hours: float | None, seed: int, broker: str | None, report_dir: Path,
-                no_progress: bool, ros: bool, realtime_factor: float) -> None:
+                no_progress: bool, ros: bool, dashboard: bool, dashboard_port: int,
+                realtime_factor: float | None) -> None:
     """Run a simulated hospital: robots, patients, missions and telemetry, faster than real time."""
     console = Console()
-    try:
-        scenario = load_scenario(scenario_name)
-        if ros:
-            _require_rclpy()
-        run = SimulationRun(scenario, SimOptions(seed=seed, hours=hours, broker=_broker(broker),
-                                                  report_dir=report_dir, progress=not no_progress, ros=ros,
-                                                  ros_realtime_factor=realtime_factor))
-        started = time.perf_counter()
-        summary = run.run()
-        wall_s = time.perf_counter() - started
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    broker_url = _broker(broker)
+    if dashboard and broker_url is None:
+        raise click.UsageError("--dashboard needs MQTT: leave out --broker none", ctx=None)
+    factor = realtime_factor if realtime_factor is not None else (60.0 if dashboard else 0.0)
+    with contextlib.ExitStack() as stack:
+        try:
+            scenario = load_scenario(scenario_name)
+            if ros:
+                _require_rclpy()
+            mqtt5 = None
+            if dashboard:
+                embedded = broker_url == "embedded"
+                broker_url = _serve_dashboard(stack, console, scenario, broker_url, dashboard_port)
+                mqtt5 = False if embedded else None  # the embedded amqtt speaks MQTT 3.1.1 only
+            run = SimulationRun(scenario, SimOptions(seed=seed, hours=hours, broker=broker_url,
+                                                      report_dir=report_dir, progress=not no_progress, ros=ros,
+                                                      realtime_factor=factor, mqtt5=mqtt5))
+            started = time.perf_counter()
+            summary = run.run()
+            wall_s = time.perf_counter() - started
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        _report(console, run, summary, wall_s, report_dir)
+        if dashboard and sys.stdin.isatty():
+            console.print("The run is over; the dashboard stays up until Ctrl-C.")
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(1.0)
+
+
+def _serve_dashboard(stack: contextlib.ExitStack, console: Console, scenario: Scenario, broker_url: str | None,
+                     port: int) -> str:
+    """Start the broker first (the dashboard connects before the fleet does), then the dashboard."""
+    from dashboard.server import start_in_thread
+    from sim.world import load_world
+    from sim.world_export import world_json
+    from telemetry.broker_process import BrokerProcess
+
+    if broker_url in (None, "embedded"):
+        broker = BrokerProcess().start()
+        stack.callback(broker.stop)
+        broker_url = broker.url
+    assert broker_url is not None
+    running = start_in_thread(broker_url, world_json(load_world(scenario.world_path())), port=port)
+    stack.callback(running.stop)
+    console.print(f"[bold]Dashboard[/] {running.url} — sign in:")
+    for user, url in sorted(running.login_urls.items()):
+        console.print(f"  {user}: {url}")
+    return broker_url
+
+
+def _report(console: Console, run: SimulationRun, summary: dict[str, Any], wall_s: float, report_dir: Path) -> None:
     print_summary(console, summary, wall_s)
     datacenter = run.datacenter_result
     if datacenter is not None:

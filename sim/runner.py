@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,14 @@ class SimOptions:
     report_dir: Path | None = None
     journal_dir: Path | None = None
     progress: bool = True
+    #: does the broker speak MQTT 5 (the data center then uses a shared subscription)? None: yes,
+    #: except for the embedded amqtt broker, which speaks 3.1.1 only
+    mqtt5: bool | None = None
     #: publish the fleet on ROS 2 (/clock + each robot's topics); needs the `ros` extra
     ros: bool = False
-    #: with ROS: simulated seconds per wall second (0 = as fast as the machine allows)
-    ros_realtime_factor: float = 0.0
+    #: simulated seconds per wall second (0 = as fast as the machine allows), for watching a run
+    #: live on the dashboard or in ROS tools
+    realtime_factor: float = 0.0
 
 
 class SimulationRun:
@@ -171,7 +176,7 @@ class SimulationRun:
             with tempfile.TemporaryDirectory(prefix="medbot-journal-") as tmp:
                 journal_dir = self.options.journal_dir or Path(tmp)
                 with _telemetry(self.options.broker, self.scenario, self.robots_ids(),
-                            self.options.report_dir) as telemetry:
+                            self.options.report_dir, self.options.mqtt5) as telemetry:
                     self._telemetry = telemetry
                     self._build_fleet(journal_dir, telemetry.sinks())
                     for robot in self.robots.values():
@@ -179,7 +184,7 @@ class SimulationRun:
                     if self.options.ros:
                         from sim.ros_bridge import RosFleetBridge  # rclpy is imported only here
 
-                        self._ros = RosFleetBridge(self.robots, realtime_factor=self.options.ros_realtime_factor)
+                        self._ros = RosFleetBridge(self.robots, realtime_factor=0.0)  # the loop paces
                     try:
                         self._loop()
                     finally:
@@ -217,6 +222,7 @@ class SimulationRun:
         )
         report_every = max(1, round(60.0 / dt_s))  # refresh once per simulated minute
         flush_every = max(1, round(1.0 / dt_s))  # hand telemetry to the gateway every simulated second
+        wall_start_s = time.monotonic()
         with progress:
             task = progress.add_task(f"{self.scenario.name} seed {self.options.seed}", total=n_ticks,
                                      clock=iso_utc(self.start_s)[11:16])
@@ -234,10 +240,18 @@ class SimulationRun:
                 self.env.step(dt_s)
                 if tick % flush_every == 0:
                     self._telemetry.flush()
+                    if self.options.realtime_factor > 0:
+                        self._pace(now_s, wall_start_s)
                 if tick % report_every == 0:
                     progress.update(task, completed=tick, clock=iso_utc(now_s)[11:16])
             progress.update(task, completed=n_ticks, clock=iso_utc(self.start_s + n_ticks * dt_s)[11:16])
         self.clock.set(self.start_s + n_ticks * dt_s)
+
+    def _pace(self, now_s: float, wall_start_s: float) -> None:
+        """Hold the run to `realtime_factor` (the simulator may sleep; robot logic never does)."""
+        ahead_s = (now_s - self.start_s) / self.options.realtime_factor - (time.monotonic() - wall_start_s)
+        if ahead_s > 0:
+            time.sleep(min(ahead_s, 1.0))
 
     def _summary(self) -> dict[str, Any]:
         extra: dict[str, dict[str, Any]] = {}
@@ -393,11 +407,13 @@ class _telemetry:
     (its own process too) or a given one, or validate-only without MQTT."""
 
     def __init__(self, broker: str | None, scenario: Scenario, robot_ids: list[str],
-                 report_dir: Path | None) -> None:
+                 report_dir: Path | None, mqtt5: bool | None = None) -> None:
         self._broker_arg = broker
+        self._mqtt5 = mqtt5
         self._report_dir = report_dir
         self._datacenter: DataCenterProcess | None = None
         self.datacenter_result: dict[str, Any] | None = None
+        self._spool_dir: tempfile.TemporaryDirectory[str] | None = None
         self._scenario = scenario
         self._robot_ids = robot_ids
         self._embedded: Any = None
@@ -419,8 +435,11 @@ class _telemetry:
             # the health data center stores everything the fleet sends (amqtt speaks MQTT 3.1.1 only)
             store = self._report_dir / "datacenter.db"
             store.unlink(missing_ok=True)
-            self._datacenter = DataCenterProcess(url, store, mqtt5=not embedded).start()
-        self.gateway = TelemetryGateway(url, self._scenario.site, self._robot_ids).start()
+            mqtt5 = (not embedded) if self._mqtt5 is None else self._mqtt5
+            self._datacenter = DataCenterProcess(url, store, mqtt5=mqtt5).start()
+        self._spool_dir = tempfile.TemporaryDirectory(prefix="medbot-spool-")
+        self.gateway = TelemetryGateway(url, self._scenario.site, self._robot_ids,
+                                        spool_dir=Path(self._spool_dir.name)).start()
         return {rid: self.gateway.sink(rid) for rid in self._robot_ids}
 
     def flush(self) -> None:
@@ -441,3 +460,5 @@ class _telemetry:
                     json.dumps(self.datacenter_result, indent=2, sort_keys=True) + "\n")
         if self._embedded is not None:
             self._embedded.stop()
+        if self._spool_dir is not None:
+            self._spool_dir.cleanup()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import Any
@@ -110,8 +111,28 @@ class EmbeddedBroker:
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
         broker = Broker(config)
+        # amqtt 0.12 iterates its subscription table across awaits; a client subscribing meanwhile
+        # kills the connecting client ("dictionary changed size during iteration"). Iterating a
+        # snapshot is what the code means; the table is small.
+        broker._subscriptions = _SnapshotDict(broker._subscriptions)
         await broker.start()
         return broker, _bound_port(broker)
+
+
+class _SnapshotDict(dict[Any, Any]):
+    """A dict whose iteration works on a copy, so it may change while a coroutine walks it."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(super().keys()))
+
+    def keys(self) -> list[Any]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+    def items(self) -> list[tuple[Any, Any]]:  # type: ignore[override]
+        return list(super().items())
 
 
 def _bound_port(broker: Broker) -> int:

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from telemetry.topics import Channel, as_channel
@@ -30,10 +31,17 @@ class GatewayReport:
     first_errors: list[str] = field(default_factory=list)  # a few messages, for the log
 
 
-def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], validate: bool) -> None:
+def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], validate: bool,
+           spool_dir: str | None) -> None:
     from telemetry.publisher import TelemetryPublisher
 
-    publishers = {rid: TelemetryPublisher(broker_url, site, rid, validate=validate) for rid in robot_ids}
+    # each robot's at-least-once channels go through its store-and-forward spool, as on a robot:
+    # a broker that drops a connection loses nothing
+    publishers = {
+        rid: TelemetryPublisher(broker_url, site, rid, validate=validate,
+                                spool=None if spool_dir is None else Path(spool_dir) / f"{rid}.spool.db")
+        for rid in robot_ids
+    }
     report = GatewayReport()
     errors: Counter[str] = Counter()
     send_lock = threading.Lock()  # paho's threads forward commands while the main thread reports
@@ -100,8 +108,8 @@ class GatewaySink:
 
 class TelemetryGateway:
     def __init__(self, broker_url: str, site: str, robot_ids: list[str], *, validate: bool = True,
-                 batch_size: int = 500) -> None:
-        self._args = (broker_url, site, list(robot_ids), validate)
+                 batch_size: int = 500, spool_dir: Path | None = None) -> None:
+        self._args = (broker_url, site, list(robot_ids), validate, None if spool_dir is None else str(spool_dir))
         self._batch: list[Message] = []
         self._batch_size = batch_size
         self._process: multiprocessing.process.BaseProcess | None = None

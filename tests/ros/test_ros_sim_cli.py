@@ -20,7 +20,7 @@ def test_sim_with_ros_publishes_clock_while_it_runs(ros_session: Path, probe: Pr
     probe.subscribe(Clock, "/clock")
     # paced at 20x real time so that discovery (up to ~2 s) happens while it runs
     run = SimulationRun(load_scenario("hospital-day"),
-                        SimOptions(hours=0.05, broker=None, progress=False, ros=True, ros_realtime_factor=20.0,
+                        SimOptions(hours=0.05, broker=None, progress=False, ros=True, realtime_factor=20.0,
                                    report_dir=tmp_path / "r"))
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(summary=run.run()), daemon=True)
