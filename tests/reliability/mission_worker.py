@@ -11,10 +11,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rig import RobotRig, at  # noqa: E402
+from rig import RobotRig, at
 
-from sim.logistics_world import logistics_world  # noqa: E402
-from sim.workloads.logistics import ITEMS, WARD_STORES  # noqa: E402
+from sim.logistics_world import logistics_world
+from sim.workloads.logistics import ITEMS, WARD_STORES
 
 
 def medication(rig: RobotRig) -> dict[str, Any]:
