@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from missions.lab.orders import qc_label, specimen_label
-from missions.lab.reference import TEST_MENU, Specimen
+from missions.lab.reference import TEST_MENU, Specimen, flag_for, reference_text
 from sim.environment import SimEnvironment
 from sim.patients import stable_int
 
@@ -230,6 +230,71 @@ def lab_site(env: SimEnvironment) -> LabSite:
         _SITES[env] = site
     return site
 
+
+
+# ---- what an analyzer measures ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One test on one tube as the instrument reports it: the fields of an ASTM R record."""
+
+    test_code: str
+    value: str  # as sent: "4.3", "CLOT"
+    units: str
+    reference_range: str
+    flag: str  # "" for a control (QC is judged by the host), else N, L, H, LL, HH, or A
+
+
+class LabInstrument:
+    """What one analyzer of a lab robot measures, shared by the simulated backend
+    (`sim.devices.analyzer`) and the ASTM instrument emulator (`sim.emulators.astm_analyzer`),
+    so both answer the same values for the same tubes.
+
+    It reads the tubes loaded in its rack area: a patient's true value with the instrument's
+    imprecision (`cv_fraction`) and any calibration drift active at `done_s`, a control material
+    around its assigned value, "CLOT" (flag A) for serum that was never centrifuged, nothing
+    (None) for a sample that is not in the rack. Its random stream is the one the simulated
+    backend of the same device name uses, so a seeded run measures the same either way.
+    """
+
+    def __init__(self, env: SimEnvironment, robot_id: str, analyzer: str, *, load_area: str | None = None,
+                 cv_fraction: float = 0.015) -> None:
+        self.site = lab_site(env)
+        self.robot_id = robot_id
+        self.analyzer = analyzer
+        self.load_area = load_area or analyzer
+        self.cv_fraction = cv_fraction
+        self.rng = env.rng_for(robot_id, analyzer)
+
+    def loaded(self, sample_id: str) -> Tube | None:
+        cell = self.site.cell(self.robot_id)
+        return next((t for t in cell.tubes_in(self.load_area) if t.sample_id == sample_id), None)
+
+    def measure(self, sample_id: str, patient_ref: str, tests: Sequence[str], *, is_qc: bool,
+                done_s: float) -> tuple[Measurement, ...] | None:
+        """Every test of one sample, or None when its tube is not loaded."""
+        tube = self.loaded(sample_id)
+        if tube is None:
+            return None
+        return tuple(self._measure(tube, sample_id, patient_ref, code, is_qc, done_s) for code in tests)
+
+    def _measure(self, tube: Tube, sample_id: str, patient_ref: str, code: str, is_qc: bool,
+                 done_s: float) -> Measurement:
+        definition = TEST_MENU[code]
+        decimals = POPULATION[code][2]
+        if definition.specimen is Specimen.SERUM and not tube.centrifuged:
+            return Measurement(code, "CLOT", definition.units, reference_text(definition), "A")
+        if is_qc:
+            mean, sd = CONTROL_MATERIALS[sample_id][2][code]
+            value = mean + CONTROL_SCATTER_SD * sd * float(self.rng.standard_normal())
+        else:
+            true = self.site.true_value(patient_ref, code)
+            value = true * (1.0 + self.cv_fraction * float(self.rng.standard_normal()))
+        value *= 1.0 + self.site.bias(self.robot_id, self.analyzer, code, done_s)
+        value = round(max(value, 0.0), decimals)
+        flag = "" if is_qc else flag_for(definition, value)
+        return Measurement(code, f"{value:.{decimals}f}", definition.units, reference_text(definition), flag)
 
 # ---- label images ------------------------------------------------------------------------------
 

@@ -107,15 +107,21 @@ def _make(env: SimEnvironment, robot_id: str, device_name: str, kind: str, setti
     rng = env.rng_for(robot_id, f"{device_name}:emulator")
     if kind == "analyzer":
         from sim.emulators.astm_analyzer import AnalyzerEmulatorSettings, AstmAnalyzerEmulator
+        from sim.lab_samples import LabInstrument
 
-        patients = {p.patient_ref: p for p in env.census.patients()}
+        # the lab site's instrument: the same measurements as the simulated analyzer backend
+        instrument = LabInstrument(env, robot_id, device_name, load_area=settings.pop("load_area", None),
+                                   cv_fraction=settings.pop("cv_fraction", 0.015))
 
-        def glucose_for(ref: str, t_s: float) -> float | None:
-            patient = patients.get(ref)
-            return None if patient is None else patient.vitals_at(t_s).glucose_mmol_per_l
+        def fault() -> str | None:  # injected by the device's name or its kind, as for sim devices
+            if not env.has_faults(robot_id):
+                return None
+            now_s = env.clock.now_s()
+            return env.fault_for(robot_id, device_name, now_s) or env.fault_for(robot_id, kind, now_s)
 
         critical = settings.pop("critical", {})
-        emulator = AstmAnalyzerEmulator(env.clock, rng, AnalyzerEmulatorSettings(**settings), glucose_for=glucose_for)
+        emulator = AstmAnalyzerEmulator(env.clock, rng, AnalyzerEmulatorSettings(**settings),
+                                        instrument=instrument, fault=fault)
         for test_code, flag in dict(critical).items():
             emulator.request_critical(test_code, flag)
         return emulator

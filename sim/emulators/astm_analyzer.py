@@ -1,7 +1,14 @@
 """A lab analyzer emulator speaking ASTM E1381/E1394 (instrument side) over a pseudo-terminal.
 
-It receives order messages, runs each sample for `result_delay_s` of simulated time and answers a
-result message (H, P, O, R per test, L). Faults on demand, each counted down as it is used:
+It receives order messages, runs the samples one after another, `result_delay_s` of simulated time
+each, and answers a result message per sample (H, P, O, R per test, L). What it measures comes from
+an `Instrument`: in the simulator the lab site's `sim.lab_samples.LabInstrument` (the very one the
+simulated analyzer backend uses: true values of the tubes in its rack, control targets, drift,
+clots), else a synthetic one (values drawn around each test's reference range). A sample whose
+tube is not in the rack is answered at once with its O record marked "X" (cannot be done, LIS2-A2
+field 26) and no results. While `fault()` reports a fault the instrument is down: it refuses
+every frame (NAK), so the host's link gives up on each message and the run fails, and it reports
+nothing until the fault clears. Faults on demand, each counted down as it is used:
 `busy_enqs` (answer ENQ with NAK), `nak_frames` (NAK good frames), `contentions` (send ENQ at the
 same moment as the host: the instrument wins), `interrupts` (answer a frame with EOT), line
 noise (`noise_probability`: one byte of an outgoing frame flipped; `garbage_probability`: random
@@ -11,8 +18,9 @@ critical value in the next result of that test. Randomness only from the generat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pydantic
@@ -20,8 +28,9 @@ import pydantic
 from hal.clock import Clock
 from hal.drivers.astm import RecordError, records
 from hal.drivers.astm.analyzer_driver import format_astm_time
-from hal.drivers.astm.link import ENQ, STX, Link, LinkState, MessageReceived, Role
+from hal.drivers.astm.link import ENQ, STX, Link, LinkState, MessageFailed, MessageReceived, MessageSent, Role
 from sim.emulators.pty_device import PtyDevice
+from sim.lab_samples import Measurement
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +41,21 @@ class TestSpec:
     critical_low: float
     critical_high: float
     decimals: int = 1
+
+    def measurement(self, code: str, x: float) -> Measurement:
+        value = round(x, self.decimals)
+        if value >= self.critical_high:
+            flag = "HH"
+        elif value <= self.critical_low and self.critical_low > 0:
+            flag = "LL"
+        elif value > self.high:
+            flag = "H"
+        elif value < self.low:
+            flag = "L"
+        else:
+            flag = "N"
+        text = f"{value:.{self.decimals}f}" if self.decimals else str(int(value))
+        return Measurement(code, text, self.units, f"{self.low:g} to {self.high:g}", flag)
 
 
 TESTS: dict[str, TestSpec] = {
@@ -50,6 +74,12 @@ TESTS: dict[str, TestSpec] = {
 }
 
 
+#: how often the instrument offers one result message before it gives it up
+RESULT_SEND_ATTEMPTS = 3
+#: frames refused while the instrument is faulted (a host gives up after 6 per frame)
+FAULTED_NAKS = 1_000_000
+
+
 class AnalyzerEmulatorSettings(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
@@ -65,6 +95,36 @@ class AnalyzerEmulatorSettings(pydantic.BaseModel):
     silent: bool = False
 
 
+class Instrument(Protocol):
+    """What the analyzer measures: every test of one sample, or None when its tube is not loaded."""
+
+    def measure(self, sample_id: str, patient_ref: str, tests: Sequence[str], *, is_qc: bool,
+                done_s: float) -> tuple[Measurement, ...] | None: ...
+
+
+class SyntheticInstrument:
+    """Values without a lab site (protocol tests): uniform within each test's reference range,
+    out of it with `abnormal_probability` (never for controls)."""
+
+    def __init__(self, rng: np.random.Generator, abnormal_probability: float = 0.1) -> None:
+        self.rng = rng
+        self.abnormal_probability = abnormal_probability
+
+    def measure(self, sample_id: str, patient_ref: str, tests: Sequence[str], *, is_qc: bool,
+                done_s: float) -> tuple[Measurement, ...]:
+        return tuple(self._measure(code, is_qc) for code in tests)
+
+    def _measure(self, code: str, is_qc: bool) -> Measurement:
+        spec = TESTS.get(code)
+        if spec is None:
+            return Measurement(code, "", "", "", "A")  # an unknown test: no value, flagged abnormal
+        if not is_qc and self.rng.random() < self.abnormal_probability:  # controls stay in range
+            x = float(self.rng.choice([spec.low * 0.9, spec.high * 1.1]))
+        else:
+            x = float(self.rng.uniform(spec.low, spec.high))
+        return spec.measurement(code, x)
+
+
 @dataclass(order=True)
 class _Pending:
     due_s: float
@@ -72,6 +132,7 @@ class _Pending:
     patient_ref: str = field(compare=False)
     tests: tuple[str, ...] = field(compare=False)
     is_qc: bool = field(compare=False)
+    measured: tuple[Measurement, ...] | None = field(compare=False)  # None: the tube is not loaded
 
 
 class AstmAnalyzerEmulator:
@@ -82,15 +143,22 @@ class AstmAnalyzerEmulator:
         settings: AnalyzerEmulatorSettings | None = None,
         *,
         pty: PtyDevice | None = None,
-        glucose_for: Callable[[str, float], float | None] | None = None,
+        instrument: Instrument | None = None,
+        fault: Callable[[], str | None] | None = None,
     ) -> None:
         self.clock = clock
-        self.rng = rng
+        self.rng = rng  # line faults only: what is measured comes from the instrument
         self.settings = settings or AnalyzerEmulatorSettings()
         self.pty = pty or PtyDevice("analyzer")
-        self.glucose_for = glucose_for  # patient_ref, time -> true glucose (the simulated patient)
+        self.instrument: Instrument = instrument or SyntheticInstrument(rng, self.settings.abnormal_probability)
+        self.fault = fault  # the instrument's injected fault, if any (then it is down)
         self.link = Link(clock.now_s, role=Role.INSTRUMENT)
         self._pending: list[_Pending] = []
+        self._free_at_s = float("-inf")  # samples run one after another
+        self.not_loaded: list[str] = []
+        self._down = False
+        self._outbox: dict[int, tuple[list[str], int]] = {}  # message id → (lines, attempts)
+        self.results_undelivered = 0
         self._critical: dict[str, str] = {}
         self.orders_received: list[tuple[str, tuple[str, ...]]] = []
         self.results_sent: list[records.Record] = []
@@ -118,6 +186,10 @@ class AstmAnalyzerEmulator:
         self.bytes_from_host += data
         if self.settings.silent:
             return 0
+        down = self.fault is not None and self.fault() is not None
+        if down != self._down:  # a faulted instrument refuses every frame: the host gives up cleanly
+            self._down = down
+            self.link.nak_next_frames = FAULTED_NAKS if down else 0
         start = 0
         for i, byte in enumerate(data):
             if byte == ENQ:  # the fault knobs act at the moment a host ENQ arrives
@@ -127,7 +199,8 @@ class AstmAnalyzerEmulator:
                 self.link.busy = False
                 start = i + 1
         self._feed(data[start:])
-        self._queue_due()
+        if not self._down:  # results wait in the instrument until it is back
+            self._queue_due()
         self.link.poll()
         return self._write(self.link.take_output())
 
@@ -136,10 +209,21 @@ class AstmAnalyzerEmulator:
         for event in self.link.take_events():
             if isinstance(event, MessageReceived):
                 self._on_message(event.records)
+            elif isinstance(event, MessageSent):
+                self._outbox.pop(event.message_id, None)
+            elif isinstance(event, MessageFailed):  # offered again later, whole, as a sender must
+                lines, attempts = self._outbox.pop(event.message_id)
+                if attempts < RESULT_SEND_ATTEMPTS:
+                    self._send(lines, attempts + 1)
+                else:
+                    self.results_undelivered += 1
+
+    def _send(self, lines: list[str], attempts: int = 1) -> None:
+        self._outbox[self.link.send(lines)] = (lines, attempts)
 
     def _before_host_enq(self) -> None:
         s = self.settings
-        if self.link.state is not LinkState.IDLE:
+        if self.link.state is not LinkState.IDLE or self._down:
             return
         if s.contentions > 0 and self._pending and not self.link.pending_messages:
             s.contentions -= 1
@@ -185,63 +269,55 @@ class AstmAnalyzerEmulator:
             if record.kind == "P":
                 patient_ref = record.field(3)
             elif record.kind == "O":
-                sample, tests, is_qc = records.order_specimen(record)
-                self.orders_received.append((sample, tests))
-                due_s = self.clock.now_s() + self.settings.result_delay_s
-                self._pending.append(_Pending(due_s, sample, patient_ref, tests, is_qc))
+                self._on_order(record, patient_ref)
+
+    def _on_order(self, record: records.Record, patient_ref: str) -> None:
+        sample, tests, is_qc = records.order_specimen(record)
+        self.orders_received.append((sample, tests))
+        now_s = self.clock.now_s()
+        # aspirated and measured on arrival (the tube is in the rack now), reported when done
+        due_s = max(now_s, self._free_at_s) + self.settings.result_delay_s
+        measured = self.instrument.measure(sample, patient_ref, tests, is_qc=is_qc, done_s=due_s)
+        if measured is None:
+            self.not_loaded.append(sample)
+            due_s = now_s
+        else:
+            self._free_at_s = due_s
+        self._pending.append(_Pending(due_s, sample, patient_ref, tests, is_qc, measured))
 
     def _queue_due(self) -> None:
         now_s = self.clock.now_s()
         due = sorted(p for p in self._pending if p.due_s <= now_s)
         self._pending = [p for p in self._pending if p.due_s > now_s]
         for p in due:
-            self.link.send(records.encode_message(self._result_message(p, now_s)))
+            self._send(records.encode_message(self._result_message(p)))
 
-    def _result_message(self, p: _Pending, now_s: float) -> list[records.Record]:
-        stamp = format_astm_time(now_s)
+    def _result_message(self, p: _Pending) -> list[records.Record]:
+        stamp = format_astm_time(p.due_s)
+        order = records.order(1, p.sample_id, p.tests, is_qc=p.is_qc, action="" if not p.is_qc else "Q")
+        if p.measured is None:  # field 26, report type X: the order cannot be done (no sample)
+            fields = order.fields + (records.EMPTY_FIELD,) * (25 - len(order.fields)) + ((("X",),),)
+            order = records.Record(fields)
         message = [
             records.header(self.settings.instrument, "medbot-lab", stamp),
             records.patient(1, p.patient_ref),
-            records.order(1, p.sample_id, p.tests, is_qc=p.is_qc, action="" if not p.is_qc else "Q"),
+            order,
         ]
-        for seq, code in enumerate(p.tests, start=1):
-            value, flag = self._value(code, p.patient_ref, now_s, is_qc=p.is_qc)
-            spec = TESTS.get(code)
-            units = spec.units if spec else ""
-            ref = f"{spec.low:g} to {spec.high:g}" if spec else ""
-            r = records.result(seq, code, value, units, ref, flag, "F", stamp, self.settings.instrument)
+        for seq, m in enumerate(p.measured or (), start=1):
+            m = self._critical_on_demand(m)
+            r = records.result(seq, m.test_code, m.value, m.units, m.reference_range, m.flag, "F", stamp,
+                               self.settings.instrument)
             self.results_sent.append(r)
             message.append(r)
         message.append(records.terminator())
         return message
 
-    def _value(self, code: str, patient_ref: str, now_s: float, *, is_qc: bool = False) -> tuple[str, str]:
-        spec = TESTS.get(code)
-        if spec is None:
-            return "", "A"  # an unknown test: reported without a value, flagged abnormal
-        critical = self._critical.pop(code, None)
-        if critical == "HH":
-            x = spec.critical_high * 1.15
-        elif critical == "LL":
-            x = spec.critical_low * 0.8
-        else:
-            true = self.glucose_for(patient_ref, now_s) if (code == "GLU" and self.glucose_for) else None
-            if true is not None:
-                x = true + float(self.rng.normal(0.0, 0.1))
-            elif not is_qc and self.rng.random() < self.settings.abnormal_probability:  # controls stay in range
-                x = float(self.rng.choice([spec.low * 0.9, spec.high * 1.1]))
-            else:
-                x = float(self.rng.uniform(spec.low, spec.high))
-        value = round(x, spec.decimals)
-        if value >= spec.critical_high:
-            flag = "HH"
-        elif value <= spec.critical_low and spec.critical_low > 0:
-            flag = "LL"
-        elif value > spec.high:
-            flag = "H"
-        elif value < spec.low:
-            flag = "L"
-        else:
-            flag = "N"
-        text = f"{value:.{spec.decimals}f}" if spec.decimals else str(int(value))
-        return text, flag
+    def _critical_on_demand(self, m: Measurement) -> Measurement:
+        flag = self._critical.get(m.test_code)
+        spec = TESTS.get(m.test_code)
+        if flag is None or spec is None or m.value == "CLOT":
+            return m
+        del self._critical[m.test_code]
+        x = spec.critical_high * 1.15 if flag == "HH" else spec.critical_low * 0.8
+        critical = spec.measurement(m.test_code, x)
+        return Measurement(m.test_code, critical.value, m.units, m.reference_range, flag)

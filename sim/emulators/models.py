@@ -46,6 +46,9 @@ def _factory(kind: str, driver: Any, driver_config: type[pydantic.BaseModel]) ->
             assert isinstance(config, RoboClawConfig)
             settings.update(wheel_radius_m=config.wheel_radius_m, track_width_m=config.track_width_m,
                             ticks_per_rev=config.ticks_per_rev, address=config.address)
+        if kind == "analyzer":  # the instrument names itself as the driver expects it to
+            assert isinstance(config, AstmAnalyzerConfig)
+            settings.setdefault("instrument", config.instrument)
         url = attach(env, ctx.robot_id, name, kind, **settings)
         fields = config.model_dump(exclude={"emulator"}) | {"port": url}
         device: Device = driver(name, ctx.clock, driver_config(**fields), pump=pump_for(env, ctx.robot_id, name))

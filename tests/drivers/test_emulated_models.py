@@ -17,9 +17,11 @@ from hal.drivers.roboclaw import RoboClawDriveBase
 from hal.geometry import Twist2D
 from hal.handle import Handle, HandleStatus
 from hal.registry import BuildContext, DeviceRegistry
+from missions.lab.reference import Specimen
 from sim.devices import register as register_sim
 from sim.emulators import attach, bench_for, register
 from sim.environment import SimEnvironment
+from sim.lab_samples import CalibrationShift, Tube, lab_site
 from sim.patients import PatientCensus
 from sim.world import load_world
 
@@ -80,30 +82,71 @@ def test_attach_returns_a_port_and_refuses_duplicates_and_unknown_kinds(tmp_path
     assert not Path(url).exists()
 
 
-def run_lab(tmp_path: Path) -> list[tuple[str, str, str, str]]:
+Row = tuple[str, str, str, str, str, str, bool]
+
+
+def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]], Any]:
+    """One batch on the lab site's tubes: a spun serum tube (with a seeded critical K), an unspun
+    one, a control, a calibration drift on NA and a sample that is not in the rack."""
     sim = Sim(tmp_path)
-    analyzer = sim.build("analyzer", {
-        "kind": "analyzer", "model": "astm-emulated", "instrument": "chem-1",
-        "emulator": {"result_delay_s": 60, "nak_frames": 1, "contentions": 1, "critical": {"K": "HH"}},
-    })
-    assert isinstance(analyzer, AstmAnalyzer)
+    spec: dict[str, Any] = {"kind": "analyzer", "model": model, "instrument": "chem-1",
+                            "tests": ["GLU", "K", "NA", "CREA"]}
+    if model == "astm-emulated":
+        spec |= {"run_timeout_s": 600, "emulator": {"result_delay_s": 60, "nak_frames": 1, "contentions": 1}}
+    else:
+        spec["seconds_per_sample"] = 60
+    analyzer = sim.build("chem", spec)
+    site = lab_site(sim.env)
+    cell = site.cell("lab-1", {"chem": 4})
     ref = sim.census.patients()[0].patient_ref
-    handle = analyzer.start_run([AnalyzerOrder("S-1", ref, ("GLU", "K")), AnalyzerOrder("S-2", ref, ("NA",))])
+    site.seed_value(ref, "K", 6.8)
+    site.shifts.append(CalibrationShift("lab-1", "chem", "NA", 0.05, 0.0, float("inf")))
+    spun = site.new_tube(ref, Specimen.SERUM, sample_id="smp-000001")
+    spun.centrifuged = True
+    cell.put("chem:1", spun)
+    cell.put("chem:2", site.new_tube(ref, Specimen.SERUM, sample_id="smp-000002"))
+    cell.put("chem:3", Tube(None, Specimen.SERUM, "QC-CHEM-1", None, centrifuged=True))
+    handle = analyzer.start_run([
+        AnalyzerOrder("QC-CHEM-1", "", ("GLU", "K"), is_qc=True),
+        AnalyzerOrder("smp-000001", ref, ("GLU", "K", "NA")),
+        AnalyzerOrder("smp-000002", ref, ("K",)),
+        AnalyzerOrder("smp-000009", ref, ("CREA",)),  # ordered, never loaded
+    ])
     assert sim.run(handle) is HandleStatus.SUCCEEDED
-    assert analyzer.link.naks_received == 1 and analyzer.link.contentions == 1
-    truth = sim.census.patients()[0].vitals_at(sim.clock.now_s()).glucose_mmol_per_l
     result = handle.result
     assert result is not None
-    glucose = next(r for r in result.results if r.test_code == "GLU")
-    assert glucose.numeric_value() == pytest.approx(truth, abs=1.0)  # the simulated patient's glucose
+    rows = [(r.sample_id, r.test_code, r.value, r.units, r.reference_range, r.abnormal_flags, r.is_qc)
+            for r in result.results]
     sim.close()
-    return [(r.sample_id, r.test_code, r.value, r.abnormal_flags) for r in result.results]
+    return rows, list(result.missing), analyzer
 
 
-def test_astm_emulated_model_runs_the_lab_end_to_end_deterministically(tmp_path: Path) -> None:
-    first = run_lab(tmp_path / "a")
-    assert ("S-1", "K") in [(s, t) for s, t, _, flag in first if flag == "HH"]
-    assert run_lab(tmp_path / "b") == first
+def test_astm_emulated_answers_exactly_what_the_simulated_analyzer_answers(tmp_path: Path) -> None:
+    emulated, missing, driver = run_lab(tmp_path / "astm", "astm-emulated")
+    assert isinstance(driver, AstmAnalyzer)
+    assert driver.link.naks_received == 1 and driver.link.contentions == 1  # through the faults
+    simulated, sim_missing, _ = run_lab(tmp_path / "sim", "sim")
+    assert emulated == simulated  # same tubes, same seed: the same values, units, ranges and flags
+    assert missing == sim_missing == [("smp-000009", "CREA")]
+    by_test = {(r[0], r[1]): r for r in emulated}
+    assert by_test[("smp-000001", "K")][5] == "HH" and 6.4 < float(by_test[("smp-000001", "K")][2]) < 7.2
+    assert by_test[("smp-000002", "K")][2:6:3] == ("CLOT", "A")  # never centrifuged
+    assert by_test[("QC-CHEM-1", "K")][6] is True and by_test[("QC-CHEM-1", "K")][5] == ""
+    assert abs(float(by_test[("QC-CHEM-1", "K")][2]) - 4.0) < 0.2  # the control's assigned mean
+
+
+def test_astm_emulated_model_is_deterministic(tmp_path: Path) -> None:
+    assert run_lab(tmp_path / "a", "astm-emulated")[:2] == run_lab(tmp_path / "b", "astm-emulated")[:2]
+
+
+def test_astm_emulated_instrument_down_fails_the_run_after_the_send_attempts(tmp_path: Path) -> None:
+    sim = Sim(tmp_path)
+    analyzer = sim.build("chem", {"kind": "analyzer", "model": "astm-emulated", "tests": ["K"]})
+    sim.env.inject_fault("lab-1", "chem", "link down")
+    handle = analyzer.start_run([AnalyzerOrder("smp-000001", "pt-000001", ("K",))])
+    assert sim.run(handle) is HandleStatus.FAILED
+    assert handle.error is not None and "3 attempts" in handle.error
+    sim.close()
 
 
 def test_roboclaw_emulated_drive_base_moves_the_body(tmp_path: Path) -> None:

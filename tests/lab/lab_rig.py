@@ -11,6 +11,7 @@ from typing import Any
 
 from hal.clock import SimClock
 from hal.device_set import DeviceSet
+from hal.drivers.astm.analyzer_driver import AstmAnalyzer
 from hal.registry import BuildContext, DeviceRegistry
 from hal.safety_status import SafetyState, SafetyStatus
 from missions.catalog import default_catalog
@@ -18,6 +19,7 @@ from missions.context import MissionContext
 from missions.events import MissionEvent
 from missions.journal import Journal
 from missions.runner import MissionRunner
+from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from sim.environment import SimEnvironment
 from sim.lab_samples import LabSite, Tube, control_params, lab_site
@@ -36,6 +38,20 @@ DEVICES: dict[str, dict[str, Any]] = {
     "chem": {"kind": "analyzer", "model": "sim", "tests": ["GLU", "K", "NA", "CREA", "CRP", "TROP"]},
     "haem": {"kind": "analyzer", "model": "sim", "tests": ["HB", "WBC", "PLT"], "seconds_per_sample": 45},
 }
+
+
+#: analyzer backends the lab tests run on: the pure simulated one, and the lab kind's own (the
+#: ASTM driver on its instrument emulator, as `robots/kinds/lab.yaml` configures them)
+ANALYZER_BACKENDS = ("sim", "astm-emulated")
+
+
+def devices_for(analyzers: str) -> dict[str, dict[str, Any]]:
+    if analyzers == "sim":
+        return DEVICES
+    kind = load_robot_config(kind_config_path("lab")).devices
+    emulated = {name: kind[name] for name in ("chem", "haem")}
+    assert all(spec["model"] == analyzers for spec in emulated.values()), emulated
+    return DEVICES | emulated
 
 
 @cache
@@ -95,7 +111,15 @@ class LabRig:
         return self.runner.current is None and not self.runner.queue_snapshot()
 
     def new_runner(self) -> MissionRunner:
-        """A robot restart: new runner and journal objects on the same file and devices."""
+        """A robot restart: new runner and journal objects on the same file and devices. Hardware
+        drivers start afresh on their ports, as a new process would open them (the instruments
+        behind them keep running); simulated devices keep their objects (their state is the site's)."""
+        for i, device in enumerate(self.devices.others):
+            if isinstance(device, AstmAnalyzer):
+                device.close()
+                fresh = AstmAnalyzer(device.name, self.clock, device.config, pump=device.port.pump)
+                fresh.setup()
+                self.devices.others[i] = fresh
         self.runner = _runner(self.clock, self.devices, self.events, self.journal_path)
         self.runner.recover()
         return self.runner
@@ -112,14 +136,15 @@ def _runner(clock: SimClock, devices: DeviceSet, events: list[MissionEvent], pat
     return MissionRunner(ctx, Journal(path), default_catalog())
 
 
-def make_lab_rig(tmp_path: Path, *, seed: int = 3, devices: dict[str, dict[str, Any]] | None = None) -> LabRig:
+def make_lab_rig(tmp_path: Path, *, seed: int = 3, devices: dict[str, dict[str, Any]] | None = None,
+                 analyzers: str = "sim") -> LabRig:
     clock = SimClock(START_S)
     census = PatientCensus(seed, world().beds(), START_S, deteriorating_fraction=0.0)
     env = SimEnvironment(world(), census, clock, seed)
     body = env.add_robot(ROBOT, "clinical-lab")
     ctx = BuildContext(clock=clock, robot_id=ROBOT, extras={"sim_env": env, "sim_body": body})
     device_set = DeviceSet()
-    for name, spec in (devices or DEVICES).items():
+    for name, spec in (devices or devices_for(analyzers)).items():
         device = registry().build(name, spec, ctx, source="test", field_path=f"devices.{name}")
         ctx.devices[name] = device
         device_set.add(device)

@@ -1,11 +1,14 @@
-"""The lab run on simulated devices: sorting by label, centrifuge, QC, validation, reporting."""
+"""The lab run on simulated devices: sorting by label, centrifuge, QC, validation, reporting. The
+tests that turn on what the analyzers answer run on both analyzer backends (simulated, and the
+ASTM driver on its emulator)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from lab_rig import LabRig, make_lab_rig, order, patient_ref, run_params
+import pytest
+from lab_rig import ANALYZER_BACKENDS, LabRig, make_lab_rig, order, patient_ref, run_params
 
 from missions import events as ev
 from missions.base import MissionRequest
@@ -31,8 +34,9 @@ def two_tubes(rig: LabRig) -> list[dict[str, Any]]:
             order("smp-000102", p2, ("HB", "WBC", "PLT"), specimen="whole_blood")]
 
 
-def test_success_path_reports_each_sample_and_discards_the_tubes(tmp_path: Path) -> None:
-    rig = make_lab_rig(tmp_path)
+@pytest.mark.parametrize("analyzers", ANALYZER_BACKENDS)
+def test_success_path_reports_each_sample_and_discards_the_tubes(tmp_path: Path, analyzers: str) -> None:
+    rig = make_lab_rig(tmp_path, analyzers=analyzers)
     start(rig, two_tubes(rig))
     result = finish(rig)
     assert result["outcome"] == "succeeded", result
@@ -101,8 +105,9 @@ def test_centrifuge_only_for_serum(tmp_path: Path) -> None:
     assert obs["complete"] is True  # spun serum: no clot
 
 
-def test_critical_value_alerts_before_the_batch_completes(tmp_path: Path) -> None:
-    rig = make_lab_rig(tmp_path)
+@pytest.mark.parametrize("analyzers", ANALYZER_BACKENDS)
+def test_critical_value_alerts_before_the_batch_completes(tmp_path: Path, analyzers: str) -> None:
+    rig = make_lab_rig(tmp_path, analyzers=analyzers)
     orders = two_tubes(rig)
     critical_patient = patient_ref(rig, 4)
     rig.site.seed_value(critical_patient, "K", 6.8)
@@ -121,7 +126,8 @@ def test_critical_value_alerts_before_the_batch_completes(tmp_path: Path) -> Non
     assert "K" in summary and "mmol/L" in summary
     # the patient is found through the clinical record the alert names, never in the alert itself
     assert critical_patient not in summary and "patient_ref" not in alert.data
-    record = next(e for e in rig.events if e.kind == ev.CLINICAL_RECORD and e.data["record_id"] == alert.data["record_id"])
+    record = next(e for e in rig.events
+                  if e.kind == ev.CLINICAL_RECORD and e.data["record_id"] == alert.data["record_id"])
     assert record.data["patient_ref"] == critical_patient
     index = rig.events.index(alert)
     later_records = [e for e in rig.events[index:] if e.kind == ev.CLINICAL_RECORD]
@@ -131,10 +137,11 @@ def test_critical_value_alerts_before_the_batch_completes(tmp_path: Path) -> Non
     assert result["critical_results"] == [{"sample_id": "smp-000150", "tests": ["K"]}]
 
 
-def test_qc_failure_holds_the_run_and_releases_no_patient_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("analyzers", ANALYZER_BACKENDS)
+def test_qc_failure_holds_the_run_and_releases_no_patient_result(tmp_path: Path, analyzers: str) -> None:
     from sim.lab_samples import CalibrationShift
 
-    rig = make_lab_rig(tmp_path)
+    rig = make_lab_rig(tmp_path, analyzers=analyzers)
     rig.site.shifts.append(CalibrationShift("lab-1", "chem", "K", 0.15, 0.0, float("inf")))
     start(rig, two_tubes(rig))
     result = finish(rig)
@@ -190,10 +197,11 @@ def test_cancel_ends_the_run_with_the_tubes_accounted_for(tmp_path: Path) -> Non
     assert len(cell.tubes_in("centrifuge")) + len(cell.tubes_in("haem")) + (cell.gripper is not None) >= 2
 
 
-def test_estop_pauses_and_the_interrupted_step_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("analyzers", ANALYZER_BACKENDS)
+def test_estop_pauses_and_the_interrupted_step_restarts(tmp_path: Path, analyzers: str) -> None:
     from lab_rig import estopped
 
-    rig = make_lab_rig(tmp_path)
+    rig = make_lab_rig(tmp_path, analyzers=analyzers)
     start(rig, two_tubes(rig))
     rig.run_until(lambda: rig.runner.current is not None and rig.runner.current.step.name == "ANALYZE")
     for _ in range(30):
@@ -206,8 +214,9 @@ def test_estop_pauses_and_the_interrupted_step_restarts(tmp_path: Path) -> None:
     assert len(rig.kinds(ev.CLINICAL_RECORD)) == 2
 
 
-def test_restart_mid_run_never_reports_twice_nor_loses_a_result(tmp_path: Path) -> None:
-    rig = make_lab_rig(tmp_path)
+@pytest.mark.parametrize("analyzers", ANALYZER_BACKENDS)
+def test_restart_mid_run_never_reports_twice_nor_loses_a_result(tmp_path: Path, analyzers: str) -> None:
+    rig = make_lab_rig(tmp_path, analyzers=analyzers)
     orders = two_tubes(rig)
     p3 = patient_ref(rig, 5)
     rig.load_tube(rig.site.new_tube(p3, Specimen.SERUM, sample_id="smp-000103"))

@@ -1,17 +1,25 @@
 """The lab robot in the simulator: its kind config, a badge-authenticated pick-up on the real
-navigator, and a lab-only scenario running two simulated hours through `SimulationRun`."""
+navigator, and a lab-only scenario running two simulated hours through `SimulationRun` with the
+analyzers on the ASTM driver + instrument emulator (a NAKed frame, a contention, the critical K)."""
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lab_rig import START_S, registry, world
 
 from hal.clock import SimClock
+from hal.drivers.astm import records
+from hal.drivers.astm.analyzer_driver import AstmAnalyzer
 from missions.lab.reference import Specimen
 from robots.config import kind_config_path, load_robot_config
 from robots.robot import Robot, RobotIdentity, build_devices
+from sim.emulators import bench_for
 from sim.environment import SimEnvironment
 from sim.lab_samples import Handover, lab_site
 from sim.patients import PatientCensus
@@ -74,7 +82,10 @@ def test_pickup_logs_the_handover_with_the_nurse_badge_and_delivers_to_the_input
     assert any(r.envelope["body"].get("step") == "handover" for r in sink.records)  # schema-valid on the wire
 
 
-def test_lab_only_scenario_runs_two_simulated_hours() -> None:
+@pytest.fixture(scope="module")
+def lab_morning() -> Iterator[tuple[SimulationRun, dict[str, Any]]]:
+    """Two simulated hours of the lab robot alone, its analyzers on the ASTM driver + emulator
+    (the lab kind's default), run once for the tests below."""
     scenario = Scenario.model_validate({
         "name": "lab-morning", "start_time": "07:00", "hours": 2, "tick_s": 0.5,
         "patients": {"deteriorating_fraction": 0.0},
@@ -83,10 +94,49 @@ def test_lab_only_scenario_runs_two_simulated_hours() -> None:
                               "stations": ["ward-b-nurse-station"],
                               "qc_failure": {"at": "08:00", "duration_min": 60}}},
     })
-    summary = SimulationRun(scenario, SimOptions(broker=None, progress=False)).run()
+    run = SimulationRun(scenario, SimOptions(broker=None, progress=False))
+    summary = run.run()
+    yield run, summary
+    bench_for(run.env).close()
+
+
+def test_lab_only_scenario_runs_two_simulated_hours(lab_morning: tuple[SimulationRun, dict[str, Any]]) -> None:
+    _run, summary = lab_morning
     lab = summary["workloads"]["lab"]
     assert lab["pickups_succeeded"] >= 1 and lab["batches"] >= 1
     assert lab["batches_succeeded"] >= 1 and lab["samples_reported"] >= 1
     assert lab["critical_alerts"] == 1  # the seeded K 6.8 mmol/L
     assert lab["samples_rejected"] >= 2  # the smudged label and the tube without an order
     assert lab["batches_held"] == 1 and lab["qc_failures"] == 1
+
+
+def _frames(data: bytes) -> list[bytes]:
+    return re.findall(rb"\x02[0-7][^\x02]*?[\x03\x17][0-9A-F]{2}\r\n", data, flags=re.DOTALL)
+
+
+def test_lab_scenario_results_travel_the_astm_link_through_a_nak_and_a_contention(
+    lab_morning: tuple[SimulationRun, dict[str, Any]],
+) -> None:
+    run, summary = lab_morning
+    robot = run.robots["lab-1"]
+    chem = next(d for d in robot.devices if d.name == "chem")
+    haem = next(d for d in robot.devices if d.name == "haem")
+    assert isinstance(chem, AstmAnalyzer) and isinstance(haem, AstmAnalyzer)  # the kind's default
+    emulator = bench_for(run.env).emulator("lab-1", "chem")
+    # a frame NAKed by the instrument and sent again, byte for byte, by the driver
+    assert emulator.link.naks_sent >= 1 and chem.link.naks_received >= 1
+    frames = _frames(bytes(emulator.bytes_from_host))
+    assert any(a == b for a, b in itertools.pairwise(frames))
+    # both sides called at once: the instrument won, the host waited and answered its ENQ
+    assert chem.link.contentions >= 1 and emulator.link.contentions >= 1
+    # every sample the robot reported was ordered over the link
+    ordered = {sample for name in ("chem", "haem") for sample, _tests in
+               bench_for(run.env).emulator("lab-1", name).orders_received if sample.startswith("smp-")}
+    assert len(ordered) >= summary["workloads"]["lab"]["samples_reported"] >= 1
+    critical = [a for a in summary["alerts"] if a["category"] == "lab.critical"]
+    assert len(critical) == 1, critical
+    sent = [r for r in emulator.results_sent if records.result_fields(r).abnormal_flags == "HH"]
+    assert [records.result_fields(r).test_code for r in sent] == ["K"]  # the seeded K 6.8, flagged HH
+    value = records.result_fields(sent[0]).value
+    assert 6.4 < float(value) < 7.2
+    assert f"K {value} mmol/L" in critical[0]["summary"]  # the alert carries the value the link delivered
