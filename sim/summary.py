@@ -104,7 +104,8 @@ class RunCollector:
             "news2_alerts": news2_alerts,
             "deteriorating_patients": deterioration,
             "clinical_records_by_type": dict(sorted(self.records_by_type.items())),
-            "alerts_by_category": dict(sorted(Counter(f"{a['category']}:{a['severity']}" for a in self.alerts).items())),
+            "alerts_by_category": dict(sorted(
+                Counter(f"{a['category']}:{a['severity']}" for a in self.alerts).items())),
             "alerts": self.alerts,
             "events_by_kind": dict(sorted(self.events_by_kind.items())),
             "telemetry_messages": dict(sorted(telemetry_counts.items())),

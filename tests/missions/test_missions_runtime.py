@@ -134,7 +134,7 @@ def test_catalog_raises_on_duplicates_and_lists_kinds_on_a_miss() -> None:
     assert catalog.kinds() == sorted(catalog.kinds())
     with pytest.raises(ValueError, match="already registered"):
         catalog.register(NursingRound)
-    with pytest.raises(UnknownMissionKind, match="nursing_round, .*return_to_dock"):
+    with pytest.raises(UnknownMissionKind, match=r"nursing_round, .*return_to_dock"):
         catalog.get("deliver_meds")
     assert default_catalog() is not catalog  # no global singleton
     assert MissionCatalog().kinds() == []
