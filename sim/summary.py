@@ -23,7 +23,7 @@ class RunCollector:
 
     def __init__(self) -> None:
         self.robots: dict[str, RobotTally] = {}
-        self.records: dict[str, dict[str, Any]] = {}  # vitals record_id -> data (dedupes re-emitted records)
+        self.records: dict[str, dict[str, Any]] = {}  # record_id -> data (dedupes re-emitted records)
         self.records_by_type: Counter[str] = Counter()
         self.skipped: list[dict[str, Any]] = []
         self.alerts: list[dict[str, Any]] = []
@@ -43,9 +43,9 @@ class RunCollector:
                 tally.failures.append({"mission_id": event.mission_id, "reason": event.reason})
         elif event.kind == "clinical.record":
             record = dict(event.data)
-            self.records_by_type[str(record.get("record_type"))] += 1
-            if record.get("record_type") == "vitals":  # the bedside observation sets
-                self.records.setdefault(str(record["record_id"]), record)
+            if str(record["record_id"]) not in self.records:
+                self.records_by_type[str(record.get("record_type"))] += 1
+            self.records.setdefault(str(record["record_id"]), record)
         elif event.kind == "patient.skipped":
             self.skipped.append({"robot": event.robot_id, "mission_id": event.mission_id,
                                  "bed_id": event.data.get("bed_ref"), "reason": event.reason})
@@ -86,9 +86,10 @@ class RunCollector:
         for alert in self.alerts:
             if alert["category"] == "news2":
                 news2_alerts[str(alert["severity"])] += 1
-        measured_beds = sorted({str(r.get("bed_ref")) for r in self.records.values()})
+        vitals = [r for r in self.records.values() if r.get("record_type") == "vitals"]  # observation sets
+        measured_beds = sorted({str(r.get("bed_ref")) for r in vitals})
         by_bed: dict[str, int] = defaultdict(int)
-        for record in self.records.values():
+        for record in vitals:
             by_bed[str(record.get("bed_ref"))] += 1
         return {
             **header,
@@ -96,8 +97,8 @@ class RunCollector:
             "patients": {
                 "beds": total_beds,
                 "beds_measured": len(measured_beds),
-                "patients_measured": len({r.get("patient_ref") for r in self.records.values()}),
-                "observation_sets": len(self.records),
+                "patients_measured": len({r.get("patient_ref") for r in vitals}),
+                "observation_sets": len(vitals),
                 "observation_sets_by_bed": dict(sorted(by_bed.items())),
                 "skipped": self.skipped,
             },
