@@ -150,7 +150,7 @@ class AssetAudit(Mission):
 
     def _scan(self, now_s: float) -> None:
         if self._attempt is None:
-            reader = self.ctx.devices.require(AssetReader)  # type: ignore[type-abstract]
+            reader = self.ctx.devices.require(AssetReader)
             duration = self.params.scan_duration_s
             self._attempt = Attempts(
                 "asset inventory", lambda: reader.start_inventory(duration_s=duration),

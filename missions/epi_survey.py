@@ -157,7 +157,7 @@ class EpiSurvey(Mission):
             self._end_reason = self._end_reason or reason
 
     def _pump_media(self) -> None:
-        recorder = self.ctx.devices.find(Recorder)  # type: ignore[type-abstract]
+        recorder = self.ctx.devices.find(Recorder)
         if recorder is None:
             return
         try:
@@ -286,7 +286,7 @@ class EpiSurvey(Mission):
         self._go("wrapped")
 
     def _disinfect(self, now_s: float) -> None:
-        lamp = self.ctx.devices.require(UvLamp)  # type: ignore[type-abstract]
+        lamp = self.ctx.devices.require(UvLamp)
         if self._attempt is None:
             if lamp.person_in_range():
                 if self._wait is None:
@@ -349,7 +349,7 @@ class EpiSurvey(Mission):
 
     def _passage(self, step: enum.Enum) -> Passage:
         if step not in self._passages:
-            doors = self.ctx.devices.require(DoorController)  # type: ignore[type-abstract]
+            doors = self.ctx.devices.require(DoorController)
             navigator = self._require(self.ctx.devices.navigator, "navigator")
             self._passages[step] = Passage(  # type: ignore[index]
                 passage_plan(self.params, step.value), doors, navigator, passage_timing(self.params),
@@ -365,7 +365,7 @@ class EpiSurvey(Mission):
     def _screen(self, now_s: float, prompt: Prompt) -> ScreenAnswer | None:
         """Poll the question on the touchscreen; the answer once there, else None."""
         if self._attempt is None:
-            screen = self.ctx.devices.require(Touchscreen)  # type: ignore[type-abstract]
+            screen = self.ctx.devices.require(Touchscreen)
             question = prompt.screen_question(self.params.question_timeout_s)
             self._tries += 1
             self._attempt = self._track(Attempts(
@@ -382,7 +382,7 @@ class EpiSurvey(Mission):
         return None
 
     def _ensure_recording(self) -> None:
-        recorder = self.ctx.devices.require(Recorder)  # type: ignore[type-abstract]
+        recorder = self.ctx.devices.require(Recorder)
         if not recorder.recording:
             if self._interview_started_s is None:
                 self._interview_started_s = self.ctx.clock.now_s()
@@ -391,7 +391,7 @@ class EpiSurvey(Mission):
             recorder.start_recording(segment_s=self.params.segment_s, first_index=first)
 
     def _stop_recording(self) -> None:
-        recorder = self.ctx.devices.find(Recorder)  # type: ignore[type-abstract]
+        recorder = self.ctx.devices.find(Recorder)
         if recorder is not None and recorder.recording:
             with contextlib.suppress(DeviceError):
                 recorder.stop_recording()

@@ -174,7 +174,7 @@ class LabRun(LabPlanning, Mission):
             self._go("arrived")
 
     def _check_fridge(self, now_s: float) -> None:
-        fridge = self.ctx.devices.require(SampleFridge)  # type: ignore[type-abstract]
+        fridge = self.ctx.devices.require(SampleFridge)
         reading = fridge.read_temperature()
         low, high = self.params.fridge_low_c, self.params.fridge_high_c
         if low <= reading.temperature_c <= high:
@@ -246,7 +246,7 @@ class LabRun(LabPlanning, Mission):
         if self._next_read is not None and not self._next_read.expired(now_s):
             return
         self._reads.take()
-        reader = self.ctx.devices.require(TagReader, self.params.label_reader)  # type: ignore[type-abstract]
+        reader = self.ctx.devices.require(TagReader, self.params.label_reader)
         payload = reader.read_tag().payload
         if payload is not None:
             self._decision = self._decide(slot, payload)
@@ -283,7 +283,7 @@ class LabRun(LabPlanning, Mission):
         if not self._run_moves(now_s, self._plan("balance_in", self._balance_in_plan)):
             return
         if self._attempt is None:
-            centrifuge = self.ctx.devices.require(Centrifuge)  # type: ignore[type-abstract]
+            centrifuge = self.ctx.devices.require(Centrifuge)
             self._attempt = self._track(
                 Attempts("centrifuge spin",
                          lambda: centrifuge.start_spin(rcf_g=self.params.spin_rcf_g,

@@ -187,7 +187,7 @@ class MealDelivery(MealMission):
 
     def _confirm(self, now_s: float) -> None:
         order = self._current()
-        terminal = self.ctx.devices.require(PatientTerminal)  # type: ignore[type-abstract]
+        terminal = self.ctx.devices.require(PatientTerminal)
         result = self._poll(now_s, lambda: Attempts(
             "hand-over", lambda: terminal.start_hand_over(f"{self.mission_id}.{order.bed_id}", order.dish),
             timeout_s=self.params.confirm_timeout_s, max_attempts=1), "receipt not confirmed")

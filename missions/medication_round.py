@@ -289,7 +289,7 @@ class MedicationRound(Mission):
     def _confirm(self, now_s: float) -> None:
         patient = self._current()
         if self._attempt is None:
-            terminal = self.ctx.devices.require(PatientTerminal)  # type: ignore[type-abstract]
+            terminal = self.ctx.devices.require(PatientTerminal)
             item = f"{self.mission_id}.{patient.bed_id}"
             self._attempt = self._track(Attempts(
                 "hand-over confirmation", lambda: terminal.start_hand_over(item, describe_doses(patient.doses)),

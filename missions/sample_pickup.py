@@ -120,7 +120,7 @@ class SamplePickup(Mission):
 
     @property
     def _handler(self) -> TubeHandler:
-        return self.ctx.devices.require(TubeHandler)  # type: ignore[type-abstract]
+        return self.ctx.devices.require(TubeHandler)
 
     def _advance(self, now_s: float) -> None:
         handler: dict[enum.Enum, Callable[[float], None]] = {
@@ -148,7 +148,7 @@ class SamplePickup(Mission):
     def _authenticate(self, now_s: float) -> None:
         if self._attempt is None:
             self._auth.take()
-            reader = self.ctx.devices.require(BadgeReader)  # type: ignore[type-abstract]
+            reader = self.ctx.devices.require(BadgeReader)
             self._attempt = self._track(Attempts(
                 "badge reader", lambda: reader.start_authentication(required_role="nurse",
                                                                     purpose="specimen hand-over to the lab robot"),
@@ -212,7 +212,7 @@ class SamplePickup(Mission):
                 self._phase = {"pick": "read", "turn": "read", "place": "next"}[self._phase]
             if self._phase == "read":
                 self._reads.take()
-                reader = self.ctx.devices.require(TagReader, self.params.label_reader)  # type: ignore[type-abstract]
+                reader = self.ctx.devices.require(TagReader, self.params.label_reader)
                 payload = reader.read_tag().payload
                 if payload is not None or self._reads.exhausted:
                     self._label_read = payload

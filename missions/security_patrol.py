@@ -242,8 +242,8 @@ class SecurityPatrol(Mission):
         cap = visit.capture
         if not cap.frames and not visit.problems:  # the point sensors: once, at the start
             cap.thermal = self._read("thermal_camera", visit, lambda: self._thermal().read())
-            cap.air = self._read("air_quality", visit, lambda: self.ctx.devices.require(AirQualitySensor).read())  # type: ignore[type-abstract]
-            cap.leak = self._read("leak_sensor", visit, lambda: self.ctx.devices.require(LeakSensor).read())  # type: ignore[type-abstract]
+            cap.air = self._read("air_quality", visit, lambda: self.ctx.devices.require(AirQualitySensor).read())
+            cap.leak = self._read("leak_sensor", visit, lambda: self.ctx.devices.require(LeakSensor).read())
         if "camera" not in visit.problems:
             frame = self._read("camera", visit, lambda: self._require(self.ctx.devices.camera, "camera").read())
             if frame is not None:
@@ -337,7 +337,7 @@ class SecurityPatrol(Mission):
 
     def _sound_siren(self, visit: Visit, where: dict[str, Any], alerts: list[dict[str, Any]]) -> bool:
         try:
-            siren = self.ctx.devices.require(Siren)  # type: ignore[type-abstract]
+            siren = self.ctx.devices.require(Siren)
             siren.sound(SirenPattern.FIRE, duration_s=self.params.siren_duration_s)
             return True
         except DeviceError as exc:
@@ -405,8 +405,8 @@ class SecurityPatrol(Mission):
         return attempt
 
     def _thermal(self) -> ThermalCamera:
-        found = self.ctx.devices.find(ThermalCamera, self.params.thermal_camera)  # type: ignore[type-abstract]
-        return found if found is not None else self.ctx.devices.require(ThermalCamera)  # type: ignore[type-abstract]
+        found = self.ctx.devices.find(ThermalCamera, self.params.thermal_camera)
+        return found if found is not None else self.ctx.devices.require(ThermalCamera)
 
     def _read(self, kind: str, visit: Visit, read: Callable[[], Any]) -> Any:
         """One synchronous read; a failure is recorded against the device, never raised."""

@@ -229,7 +229,7 @@ class SupplyDelivery(Mission):
 
     def _authenticate(self, now_s: float, role: str, purpose: str) -> None:
         if self._attempt is None:
-            reader = self.ctx.devices.require(BadgeReader)  # type: ignore[type-abstract]
+            reader = self.ctx.devices.require(BadgeReader)
             self._attempt = Attempts(
                 f"authentication ({role})",
                 lambda: reader.start_authentication(required_role=role, purpose=purpose),
@@ -263,7 +263,7 @@ class SupplyDelivery(Mission):
             self._step_fault(f"locked out after {refusals} failed authentications ({scan.reason})")
 
     def _load(self, now_s: float) -> None:
-        compartments = self.ctx.devices.require(Compartments)  # type: ignore[type-abstract]
+        compartments = self.ctx.devices.require(Compartments)
         if self._attempt is None:
             if self._compartment is None:
                 empty = [c for c in compartments.compartment_ids() if compartments.state(c).empty]
@@ -295,7 +295,7 @@ class SupplyDelivery(Mission):
         self._unload(now_s, custody.RETURNED, self.params.origin)
 
     def _unload(self, now_s: float, action: str, where: str) -> None:
-        compartments = self.ctx.devices.require(Compartments)  # type: ignore[type-abstract]
+        compartments = self.ctx.devices.require(Compartments)
         assert self._compartment is not None
         if self._attempt is None:
             cid, who = self._compartment, self._who()
@@ -403,7 +403,7 @@ class SupplyDelivery(Mission):
         }
 
     def _compartment_state(self) -> CompartmentState:
-        compartments = self.ctx.devices.require(Compartments)  # type: ignore[type-abstract]
+        compartments = self.ctx.devices.require(Compartments)
         assert self._compartment is not None
         return compartments.state(self._compartment)
 

@@ -196,7 +196,7 @@ class VisitorGuidance(Mission):
         return True
 
     def _gap_m(self) -> float | None:
-        camera = self.ctx.devices.find(ThermalCamera, self.params.rear_camera)  # type: ignore[type-abstract]
+        camera = self.ctx.devices.find(ThermalCamera, self.params.rear_camera)
         if camera is None:
             raise DeviceError(self.params.rear_camera, "no rear camera configured")
         self.last_gap_m = person_distance_m(camera.read())  # a DeviceError takes the step's fault exit

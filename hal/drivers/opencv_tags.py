@@ -136,7 +136,7 @@ class OpenCvTagReaderConfig(DeviceConfig):
 
 
 def _build(name: str, config: OpenCvTagReaderConfig, ctx: BuildContext) -> CameraTagReader:
-    camera = ctx.device(config.camera, Camera)  # type: ignore[type-abstract]  # an isinstance check
+    camera = ctx.device(config.camera, Camera)    # an isinstance check
     try:
         return CameraTagReader(
             name, ctx.clock, camera, symbologies=config.symbologies, warn_after_failures=config.warn_after_failures

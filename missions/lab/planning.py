@@ -36,7 +36,7 @@ class LabPlanning:
 
     @property
     def _handler(self) -> TubeHandler:
-        return self.ctx.devices.require(TubeHandler)  # type: ignore[type-abstract]
+        return self.ctx.devices.require(TubeHandler)
 
     def _analyzers(self) -> dict[str, Analyzer]:
         return {d.name: d for d in self.ctx.devices if isinstance(d, Analyzer)}
@@ -46,7 +46,7 @@ class LabPlanning:
         balance = self.params.balance_position
         if len(serum) % 2 == 0 or balance is None:
             return []
-        rotor = self.ctx.devices.require(Centrifuge).rotor_area()  # type: ignore[type-abstract]
+        rotor = self.ctx.devices.require(Centrifuge).rotor_area()
         free = self._handler.rack(rotor).free()
         if not free:
             return []
@@ -124,7 +124,7 @@ class LabPlanning:
         controls = sum(1 for c in self.params.controls if c.analyzer == analyzer)
         capacity = len(self._handler.rack(analyzer).positions) - controls
         if order.needs_centrifuge:
-            area = self.ctx.devices.require(Centrifuge).rotor_area()  # type: ignore[type-abstract]
+            area = self.ctx.devices.require(Centrifuge).rotor_area()
             spare = 1 if self.params.balance_position is not None else 0
         else:
             area, spare = analyzer, 0

@@ -96,7 +96,7 @@ class Journey:
                 self._phase = _Phase.DONE
                 self.status = OpStatus.SUCCEEDED
                 return
-            opener = self.devices.find(DoorOpener)  # type: ignore[type-abstract]
+            opener = self.devices.find(DoorOpener)
             doors = opener.doors_on_route(self._legs[0].target) if opener is not None else []
             self._doors = list(doors or [])
             self._phase = _Phase.DOORS
@@ -108,7 +108,7 @@ class Journey:
             self._ride(now_s)
 
     def _plan_legs(self) -> list[_Leg]:
-        lifts = self.devices.find(LiftCaller)  # type: ignore[type-abstract]
+        lifts = self.devices.find(LiftCaller)
         base = self.devices.drive_base
         if lifts is None or base is None:
             return [_Leg(self.destination)]
@@ -125,7 +125,7 @@ class Journey:
             return
         door = self._doors[0]
         if self._attempt is None:
-            opener = self.devices.find(DoorOpener)  # type: ignore[type-abstract]
+            opener = self.devices.find(DoorOpener)
             assert opener is not None
             self._attempt = Attempts(
                 f"door {door}", lambda: opener.start_open(door), timeout_s=self.settings.door_timeout_s,
@@ -142,7 +142,7 @@ class Journey:
             self._reroute(door)
 
     def _reroute(self, door: str) -> None:
-        opener = self.devices.find(DoorOpener)  # type: ignore[type-abstract]
+        opener = self.devices.find(DoorOpener)
         assert opener is not None and self._legs
         around = opener.doors_on_route(self._legs[0].target, avoid=set(self.doors_refused))
         if around is None:
@@ -177,7 +177,7 @@ class Journey:
         assert self._legs and self._legs[0].ride is not None
         route = self._legs[0].ride
         if self._attempt is None:
-            lifts = self.devices.find(LiftCaller)  # type: ignore[type-abstract]
+            lifts = self.devices.find(LiftCaller)
             assert lifts is not None
             self._attempt = Attempts(
                 f"lift {route.lift}", lambda: lifts.start_ride(route), timeout_s=self.settings.lift_timeout_s,

@@ -49,7 +49,7 @@ def go_to(ctx: MissionContext, place: str, tuning: BedsideTuning) -> Attempts[An
 
 
 def ask(ctx: MissionContext, question: Question, tuning: BedsideTuning) -> Attempts[Any]:
-    terminal = ctx.devices.require(PatientTerminal)  # type: ignore[type-abstract]
+    terminal = ctx.devices.require(PatientTerminal)
     return Attempts(
         f"question {question.question_id}", lambda: terminal.start_question(question),
         timeout_s=tuning.answer_timeout_s, max_attempts=tuning.answer_attempts,
@@ -59,7 +59,7 @@ def ask(ctx: MissionContext, question: Question, tuning: BedsideTuning) -> Attem
 def authenticate(
     ctx: MissionContext, role: str, purpose: str, *, timeout_s: float, attempts: int = 1
 ) -> Attempts[Any]:
-    reader = ctx.devices.require(BadgeReader)  # type: ignore[type-abstract]
+    reader = ctx.devices.require(BadgeReader)
     return Attempts(
         f"{role} badge", lambda: reader.start_authentication(required_role=role, purpose=purpose),
         timeout_s=timeout_s, max_attempts=attempts,

@@ -26,7 +26,7 @@ def test_kinds_and_models_come_from_the_security_yaml(rig: SecurityRig) -> None:
     assert {kinds["air"], kinds["leak"], kinds["siren"], kinds["camera"]} == {"air_quality", "leak_sensor", "siren",
                                                                               "camera"}
     assert isinstance(rig.robot.devices.camera, Camera)
-    assert rig.robot.devices.find(ThermalCamera, "thermal_rear") is not None  # type: ignore[type-abstract]
+    assert rig.robot.devices.find(ThermalCamera, "thermal_rear") is not None
 
 
 def test_the_scene_stands_still_while_the_robot_does(rig: SecurityRig) -> None:
