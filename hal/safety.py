@@ -65,6 +65,9 @@ class SafetySupervisor:
         self._reserve_reached = False
         self._reserve_need_soc_fraction = 1.0
         self._reserve_checked_s = -math.inf
+        self._reserve_pose: Pose2D | None = None
+        self._limit_pose: Pose2D | None = None
+        self._zone_limit_mps = config.max_speed_mps
         self._last_command_s = -math.inf
         self._status: SafetyStatus | None = None
         self._pose = Pose2D(0.0, 0.0, 0.0)
@@ -81,10 +84,11 @@ class SafetySupervisor:
         if self._remote_estop_source is not None and not self._estop_latched:
             self._latch_estop(f"remote e-stop by {self._remote_estop_source}")
         self._update_reserve(inputs)
-        speed_limit_mps = min(
-            self.config.max_speed_mps,
-            self._site_map.speed_limit_at_mps(inputs.pose.x_m, inputs.pose.y_m, inputs.pose.level),
-        )
+        if inputs.pose != self._limit_pose:  # standing still (docked, measuring): same zone
+            self._limit_pose = inputs.pose
+            self._zone_limit_mps = self._site_map.speed_limit_at_mps(
+                inputs.pose.x_m, inputs.pose.y_m, inputs.pose.level)
+        speed_limit_mps = min(self.config.max_speed_mps, self._zone_limit_mps)
         if self._estop_latched:
             state, reason = SafetyState.ESTOP, self._estop_reason
         elif inputs.bumper_contact:
@@ -170,8 +174,10 @@ class SafetySupervisor:
             if inputs.battery_soc_fraction >= self.config.reserve_release_soc_fraction:
                 self._reserve_reached = False
             return
-        if self._now_s - self._reserve_checked_s >= self.config.reserve_check_period_s:
+        due = self._now_s - self._reserve_checked_s >= self.config.reserve_check_period_s
+        if due and inputs.pose != self._reserve_pose:  # the route home only changes when it moves
             self._reserve_need_soc_fraction = self.reserve_needed_soc_fraction(inputs.pose)
             self._reserve_checked_s = self._now_s
+            self._reserve_pose = inputs.pose
         if inputs.battery_soc_fraction <= self._reserve_need_soc_fraction:
             self._reserve_reached = True

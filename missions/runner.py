@@ -17,6 +17,7 @@ queue without repeating any committed step; the others end FAILED "interrupted b
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ class MissionRunner:
         resume_soc_fraction: float = 0.8,
         dock_retry_s: float = 300.0,
     ) -> None:
+        # missions emit through the runner, which notes who raised an alert (see _finish)
+        self._outer_emit = ctx.emit
+        self._alerted: set[str] = set()
+        ctx = dataclasses.replace(ctx, emit=self._relay)
         self.ctx = ctx
         self.journal = journal
         self.catalog = catalog
@@ -273,6 +278,11 @@ class MissionRunner:
             return False
         return self._queued[sorted(self._queue)[0][2]].kind != DOCK_KIND
 
+    def _relay(self, event: ev.MissionEvent) -> None:
+        if event.kind == ev.ALERT:
+            self._alerted.add(event.mission_id)
+        self._outer_emit(event)
+
     def _finish(self, mission: Mission) -> None:
         if self._current is mission:
             self._current = None
@@ -294,6 +304,17 @@ class MissionRunner:
                           "where": {"place": self.ctx.home_dock, "x_m": 0.0, "y_m": 0.0},
                           "evidence_ref": None},
                 )
+        if mission.result.outcome == Lifecycle.FAILED.value and mission.mission_id not in self._alerted:
+            # every failure reaches an operator, not only the mission result: one alert, with the
+            # reason, for a mission that did not raise its own
+            self._emit(
+                ev.ALERT, mission, reason=mission.result.reason,
+                data={"alert_id": f"{mission.mission_id}.failed", "severity": ev.Severity.MEDIUM.value,
+                      "category": "mission.failed",
+                      "summary": f"{mission.kind} {mission.mission_id} failed: {mission.result.reason}"[:500],
+                      "where": None, "evidence_ref": None},
+            )
+        self._alerted.discard(mission.mission_id)
 
     def _push(self, mission: Mission, seq: int) -> None:
         self._seq_of[mission.mission_id] = seq

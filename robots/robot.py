@@ -40,7 +40,7 @@ EventListener = Callable[[MissionEvent], None]
 
 #: device health is polled this often for the state's change detection (it is published in full
 #: with every state message)
-HEALTH_CHECK_PERIOD_S = 1.0
+HEALTH_CHECK_PERIOD_S = 2.0
 #: above every other mission, the dock included
 PARK_PRIORITY = 1000
 

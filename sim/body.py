@@ -88,6 +88,8 @@ class SimBody:
         self.charge_cycles = 0
         self.charged_wh = 0.0  # energy put into the pack over the run (top-ups included)
         self.track: list[tuple[float, float]] = [(pose.x_m, pose.y_m)]
+        self._dock_checked_at: Pose2D | None = None
+        self._at_dock = False
         self._session_start_soc: float | None = None
         self._session_counted = False
 
@@ -157,7 +159,12 @@ class SimBody:
     def _on_dock(self, world: BodyWorld) -> bool:
         if not (self.velocity.is_zero and self.commanded.is_zero):
             return False
-        return any(math.hypot(d.x_m - self.pose.x_m, d.y_m - self.pose.y_m) <= DOCK_RADIUS_M for d in world.docks())
+        # a robot standing still stays on (or off) its dock: look the docks up once per stop
+        if self._dock_checked_at != self.pose:
+            self._dock_checked_at = self.pose
+            self._at_dock = any(math.hypot(d.x_m - self.pose.x_m, d.y_m - self.pose.y_m) <= DOCK_RADIUS_M
+                                for d in world.docks())
+        return self._at_dock
 
     def _update_battery(self, dt_s: float, world: BodyWorld) -> None:
         load_w = self.idle_power_w + self.motion_power_w_per_mps * abs(self.velocity.linear_mps)

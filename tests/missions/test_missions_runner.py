@@ -360,3 +360,14 @@ def test_ids_continue_after_restart(tmp_path: Path) -> None:
     runner = rig.new_runner()
     second = runner.submit(MissionRequest("return_to_dock", {}))
     assert first != second
+
+
+def test_a_failed_mission_without_its_own_alert_gets_one_with_the_reason(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path, {})
+    rig.runner.submit(MissionRequest("return_to_dock", {"dock": "nowhere-dock", "nav_attempts": 1}))
+    rig.run_until(lambda: bool(rig.runner.history), max_ticks=2000)
+    failed = [e for e in rig.events if e.kind == ev.MISSION_FAILED]
+    alerts = [e for e in rig.events if e.kind == ev.ALERT and e.data["category"] == "mission.failed"]
+    assert failed and len(alerts) == 1
+    assert failed[0].reason and failed[0].reason in alerts[0].data["summary"]
+    assert alerts[0].mission_id == failed[0].mission_id

@@ -66,8 +66,6 @@ def test_every_failure_reaches_its_mission_result_with_the_reason(day: Day) -> N
           f"{sum(e.kind == 'alert' for e in day.events)} alerts, min charge {min(day.min_soc.values()):.2f}")
 
 
-@pytest.mark.xfail(strict=True, reason="medication_round and supply_delivery fail on a device fault without an "
-                                        "alert (reported in issue 8's note; needs missions/ or the runner)")
 def test_every_failed_mission_raised_an_alert(day: Day) -> None:
     alerts = [e for e in day.events if e.kind == "alert"]
     unalerted = [f"{e.robot_id} {e.mission_kind} {e.mission_id}: {e.reason}" for e in _failed(day)
