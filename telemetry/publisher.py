@@ -37,6 +37,7 @@ from telemetry.url import parse_broker_url
 DEFAULT_SPOOLED_CHANNELS: frozenset[Channel] = frozenset(
     ch for ch, spec in CHANNEL_SPECS.items() if spec.qos >= 1 and ch not in (Channel.CONNECTION, Channel.COMMANDS)
 )
+_REPLAY_WINDOW = 20_000
 _REPLAY_CHUNK = 500
 _REPLAY_POLL_S = 0.05
 CommandCallback = Callable[[str, bytes], None]
@@ -422,6 +423,10 @@ class TelemetryPublisher:
                     self._send(WireMessage(msg.channel, msg.topic, msg.qos, msg.retain, msg.seq, msg.payload),
                                msg.row_id)
                     self._replayed += 1
+            # paho numbers in-flight messages 1..65535: hand over no more than a window unacknowledged,
+            # or a long backlog runs out of message ids and the rest is refused (bounded by the link)
+            while len(self._mid_rows) > _REPLAY_WINDOW and self._connected.is_set() and not self._closed:
+                time.sleep(0.002)
         self._report_overflow()
 
     def _report_overflow(self) -> None:
