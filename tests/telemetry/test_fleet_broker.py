@@ -122,7 +122,7 @@ def test_broker_outage_loses_no_at_least_once_message_and_keeps_order(broker_fac
         assert pub.stats.disconnects >= 1 and pub.replayed > 0
         for ch in channels:
             topic = pub.topic(ch)
-        # generous bound: a loaded CI machine drains the replayed backlog slowly
+            # generous bound: a loaded CI machine drains the replayed backlog slowly
             sub.wait_for(lambda got, t=topic, n=sent[ch]: len({s for tp, s, _b, _r in got if tp == t}) >= n, 90)
         assert pub.spool is not None
         deadline = time.monotonic() + 10
