@@ -32,7 +32,7 @@ class SafetyConfig:
     #: once the reserve is reached, it stays reached until charged back to this level
     reserve_release_soc_fraction: float = 0.9
     #: how often the route to the dock is re-measured (the charge falls slowly; routing is not free)
-    reserve_check_period_s: float = 2.0
+    reserve_check_period_s: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("watchdog_timeout_s", "max_speed_mps", "energy_per_m_wh", "battery_capacity_wh"):

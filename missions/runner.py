@@ -94,6 +94,11 @@ class MissionRunner:
     def safety_hold(self) -> str | None:
         return self._safety_hold
 
+    @property
+    def has_work(self) -> bool:
+        """A mission is running or waiting."""
+        return self._current is not None or bool(self._queue)
+
     def queue_snapshot(self) -> list[QueuedMission]:
         return [
             QueuedMission(mid, self._queued[mid].kind, -neg_priority, self._queued[mid].state.value)

@@ -27,7 +27,7 @@ class SafetySettings(_Strict):
     reserve_safety_factor: float = pydantic.Field(2.0, ge=1)
     reserve_floor_soc_fraction: float = pydantic.Field(0.15, ge=0, lt=1)
     reserve_release_soc_fraction: float = pydantic.Field(0.9, gt=0, le=1)
-    reserve_check_period_s: float = pydantic.Field(2.0, gt=0, le=60)
+    reserve_check_period_s: float = pydantic.Field(10.0, gt=0, le=60)
 
     def to_safety_config(self) -> SafetyConfig:
         return SafetyConfig(**self.model_dump())

@@ -40,7 +40,7 @@ EventListener = Callable[[MissionEvent], None]
 
 #: device health is polled this often for the state's change detection (it is published in full
 #: with every state message)
-HEALTH_CHECK_PERIOD_S = 2.0
+HEALTH_CHECK_PERIOD_S = 5.0
 #: above every other mission, the dock included
 PARK_PRIORITY = 1000
 
@@ -163,6 +163,18 @@ class Robot:
         self.last_command_sent = self.supervisor.command_velocity(wish or Twist2D.zero())
         self.telemetry.on_tick(now_s, self._signature(now_s, status), lambda: self.snapshot(status), self._viz)
         return status
+
+    def is_idle(self) -> bool:
+        """Nothing to do and standing still: no mission running or queued, no command waiting,
+        no motion commanded. The simulator ticks such a robot less often (its body, battery and
+        charging are still simulated every step); work arriving makes it busy at once."""
+        drive = self.devices.drive_base
+        return (
+            not self.runner.has_work
+            and (self.commands is None or self.commands.queued == 0)
+            and drive is not None and drive.commanded_velocity().is_zero
+            and not self.site.fire_alarm_active
+        )
 
     def _signature(self, now_s: float, status: SafetyStatus) -> tuple[object, ...]:
         """Cheap summary of what counts as a relevant state change (not every centimetre)."""

@@ -37,6 +37,9 @@ from telemetry.validate import PayloadError
 
 log = logging.getLogger(__name__)
 
+#: control period of a robot with nothing to do (see Robot.is_idle)
+IDLE_TICK_S = 2.0
+
 #: midnight UTC of the simulated day (2026-01-05, a Monday)
 SIM_DAY_START_S = 1767571200.0
 
@@ -222,6 +225,7 @@ class SimulationRun:
         )
         report_every = max(1, round(60.0 / dt_s))  # refresh once per simulated minute
         flush_every = max(1, round(1.0 / dt_s))  # hand telemetry to the gateway every simulated second
+        idle_every = max(1, round(IDLE_TICK_S / dt_s))
         wall_start_s = time.monotonic()
         with progress:
             task = progress.add_task(f"{self.scenario.name} seed {self.options.seed}", total=n_ticks,
@@ -234,7 +238,10 @@ class SimulationRun:
                 for workload in workloads:
                     workload.step(now_s)
                 for robot in robots:
-                    robot.step(now_s)
+                    # an idle robot (nothing to do, standing still) is ticked every IDLE_TICK_S of
+                    # simulated time; its body keeps being simulated every step
+                    if tick % idle_every == 0 or not robot.is_idle():
+                        robot.step(now_s)
                 if self._ros is not None:
                     self._ros.step(now_s)
                 self.env.step(dt_s)
