@@ -5,10 +5,11 @@ not slow the simulation down."""
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from telemetry.child_process import ChildProcess
 
 
 def _serve(conn: Connection, broker_url: str, store_path: str, mqtt5: bool) -> None:
@@ -37,29 +38,16 @@ def _serve(conn: Connection, broker_url: str, store_path: str, mqtt5: bool) -> N
 
 class DataCenterProcess:
     def __init__(self, broker_url: str, store_path: Path, *, mqtt5: bool) -> None:
-        self._args = (broker_url, str(store_path), mqtt5)
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child = ChildProcess(_serve, (broker_url, str(store_path), mqtt5), name="medbot-datacenter",
+                                   what="data center")
 
     def start(self, timeout_s: float = 30.0) -> DataCenterProcess:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, *self._args), name="medbot-datacenter", daemon=True)
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-        if not parent.poll(timeout_s):
-            self._kill()
-            raise TimeoutError(f"data center did not subscribe within {timeout_s} s")
-        status, detail = parent.recv()
-        if status != "ready":
-            self._kill()
-            raise ConnectionError(f"data center could not start: {detail}")
+        self._child.start(timeout_s)
         return self
 
     def stop(self, timeout_s: float = 60.0) -> dict[str, Any]:
         """Let it store what is still in flight, then stop; returns what it stored."""
-        conn = self._conn
+        conn = self._child.conn
         result: dict[str, Any] = {"error": "data center ended without a report"}
         if conn is not None:
             try:
@@ -69,16 +57,5 @@ class DataCenterProcess:
                     result = detail if status == "done" else {"error": str(detail)}
             except (EOFError, BrokenPipeError, OSError) as exc:
                 result = {"error": f"data center pipe: {exc}"}
-        self._kill()
+        self._child.kill(join_s=10.0)
         return result
-
-    def _kill(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            process.join(10.0)
-            if process.is_alive():
-                process.terminate()
-                process.join(2.0)

@@ -8,16 +8,16 @@ told to, and also when its parent dies (the pipe closes), so it never outlives a
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 from multiprocessing.connection import Connection
 from types import TracebackType
 
 from telemetry.broker import EmbeddedBroker
+from telemetry.child_process import ChildProcess
 
 
 def _serve(conn: Connection, host: str, port: int) -> None:
     broker = EmbeddedBroker(host, port).start()
-    conn.send(broker.port)
+    conn.send(("ready", broker.port))
     try:
         conn.recv()  # "stop", or EOFError when the parent is gone
     except (EOFError, OSError):
@@ -31,10 +31,8 @@ class BrokerProcess:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self._requested_port = port
         self.port: int | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child = ChildProcess(_serve, (host, port), name="medbot-broker", what="embedded MQTT broker")
 
     @property
     def url(self) -> str:
@@ -43,41 +41,18 @@ class BrokerProcess:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 20.0) -> BrokerProcess:
-        if self._process is not None:
+        if self._child.process is not None:
             raise RuntimeError("BrokerProcess already started")
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, self.host, self._requested_port),
-                              name="medbot-broker", daemon=True)
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-        if not parent.poll(timeout_s):
-            self.stop(timeout_s=2.0)
-            raise TimeoutError(f"embedded MQTT broker process did not start within {timeout_s} s")
-        try:
-            self.port = int(parent.recv())
-        except EOFError:
-            self.stop(timeout_s=2.0)
-            raise RuntimeError(f"embedded MQTT broker process exited at start (code {process.exitcode})") from None
+        self.port = int(self._child.start(timeout_s))
         return self
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
+        conn = self._child.conn
         self.port = None
         if conn is not None:
             with contextlib.suppress(BrokenPipeError, OSError):
                 conn.send("stop")
-            conn.close()
-        if process is not None:
-            process.join(timeout_s)
-            if process.is_alive():
-                process.terminate()
-                process.join(2.0)
-            if process.is_alive():
-                process.kill()
-                process.join(2.0)
+        self._child.kill(join_s=timeout_s)
 
     def __enter__(self) -> BrokerProcess:
         return self.start()

@@ -10,7 +10,6 @@ Validation failures in the child are counted and reported at `close()`, never si
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from telemetry.child_process import ChildProcess
 from telemetry.topics import Channel, as_channel
 
 Message = tuple[str, str, dict[str, Any], float]  # robot_id, channel, body, stamp_s
@@ -112,8 +112,7 @@ class TelemetryGateway:
         self._args = (broker_url, site, list(robot_ids), validate, None if spool_dir is None else str(spool_dir))
         self._batch: list[Message] = []
         self._batch_size = batch_size
-        self._process: multiprocessing.process.BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child = ChildProcess(_serve, self._args, name="medbot-telemetry", what="telemetry gateway")
         self._command_callbacks: dict[str, Callable[[str, bytes], None]] = {}
         self.site = site
 
@@ -121,20 +120,12 @@ class TelemetryGateway:
         self._command_callbacks[robot_id] = callback
 
     def start(self, timeout_s: float = 30.0) -> TelemetryGateway:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        process = ctx.Process(target=_serve, args=(child, *self._args), name="medbot-telemetry", daemon=True)
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-        if not parent.poll(timeout_s):
-            self._kill()
-            raise TimeoutError(f"telemetry gateway did not connect to the broker within {timeout_s} s")
-        status, detail = parent.recv()
-        if status != "ready":
-            self._kill()
-            raise ConnectionError(f"telemetry gateway could not start: {detail}")
+        self._child.start(timeout_s)
         return self
+
+    @property
+    def _conn(self) -> Connection | None:
+        return self._child.conn
 
     def sink(self, robot_id: str) -> GatewaySink:
         if robot_id not in self._args[2]:
@@ -167,9 +158,9 @@ class TelemetryGateway:
     def close(self, timeout_s: float = 30.0) -> GatewayReport:
         """Send what is left, close every connection (OFFLINE), and return what happened."""
         self.flush()
-        conn, process = self._conn, self._process
+        conn = self._conn
         report = GatewayReport(errors={"gateway": 1}, first_errors=["telemetry gateway ended without a report"])
-        if conn is None or process is None:
+        if conn is None:
             return report
         try:
             conn.send(None)
@@ -184,16 +175,5 @@ class TelemetryGateway:
                 break
         except (EOFError, BrokenPipeError, OSError) as exc:
             report.first_errors = [f"telemetry gateway pipe: {exc}"]
-        self._kill()
+        self._child.kill()
         return report
-
-    def _kill(self) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if conn is not None:
-            conn.close()
-        if process is not None:
-            process.join(5.0)
-            if process.is_alive():
-                process.terminate()
-                process.join(2.0)
