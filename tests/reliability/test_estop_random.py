@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 from rig import FleetStepper
 
 from sim.scenario import SCENARIOS_DIR
@@ -19,7 +20,14 @@ KINDS = ("nursing", "epi_survey", "logistics", "imaging", "security", "lab")
 
 
 def test_estop_at_100_random_moments_zeroes_the_drive_on_that_tick(tmp_path: Path) -> None:
-    fleet = FleetStepper(str(SCENARIOS_DIR / "hospital-day.yaml"), tmp_path / "journal", hours=1.25)
+    # the robots' own control rate (5 Hz) rather than the scenario's coarser simulation tick, so that
+    # the timing below is in real control ticks
+    data = yaml.safe_load((SCENARIOS_DIR / "hospital-day.yaml").read_text())
+    data["tick_s"] = 0.2
+    data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
+    scenario = tmp_path / "hospital-day-5hz.yaml"
+    scenario.write_text(yaml.safe_dump(data))
+    fleet = FleetStepper(str(scenario), tmp_path / "journal", hours=1.25)
     env = fleet.run.env
     rng = np.random.default_rng(8)
     gap_ticks = (fleet.n_ticks - 300) // PRESSES - HOLD_TICKS
