@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from hal.device import DeviceError
 from hal.geometry import Pose2D
 from hal.handle import Handle
-from hal.navigator import NavigationGoal, NavigationResult
+from hal.navigator import NavigationResult
 from hal.voice_inquiry import InquiryReply
 from missions import events as ev
 from missions.base import Mission
@@ -46,7 +46,7 @@ from missions.clinical.escalation import clinical_alert, escalation_alerts, inco
 from missions.clinical.news2 import Consciousness
 from missions.clinical.vitals_record import build_record_parts, vitals_record
 from missions.journal import CommittedStep
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 QUESTION = "How are you feeling today?"
@@ -235,17 +235,7 @@ class NursingRound(Mission):
     def _navigate(self, now_s: float) -> None:
         bed = self._current_bed()
         if self._attempt is None:
-            navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal = NavigationGoal(place=bed.order.place)
-            self._attempt = self._track(
-                Attempts(
-                    f"navigation to {bed.order.place}",
-                    lambda: navigator.start_go_to(goal),
-                    timeout_s=self.params.nav_timeout_s,
-                    max_attempts=self.params.nav_attempts,
-                    retry_wait_s=self.params.nav_retry_wait_s,
-                )
-            )
+            self._attempt = self._track(self._drive_to(bed.order.place))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             result = self._attempt.result
@@ -380,19 +370,14 @@ class NursingRound(Mission):
         )
         self._go("committed")
 
+    def _drive_to(self, place: str) -> Attempts[Any]:
+        return navigation_attempts(self._require(self.ctx.devices.navigator, "navigator"), place,
+                                   timeout_s=self.params.nav_timeout_s, max_attempts=self.params.nav_attempts,
+                                   retry_wait_s=self.params.nav_retry_wait_s)
+
     def _return_home(self, now_s: float) -> None:
         if self._attempt is None:
-            navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal = NavigationGoal(place=self.ctx.home_dock)
-            self._attempt = self._track(
-                Attempts(
-                    f"navigation to {self.ctx.home_dock}",
-                    lambda: navigator.start_go_to(goal),
-                    timeout_s=self.params.nav_timeout_s,
-                    max_attempts=self.params.nav_attempts,
-                    retry_wait_s=self.params.nav_retry_wait_s,
-                )
-            )
+            self._attempt = self._track(self._drive_to(self.ctx.home_dock))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             self._go("home")

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from hal.device import DeviceError
 from hal.handle import Handle, HandleStatus
+from hal.navigator import NavigationGoal, Navigator
 
 T = TypeVar("T")
 
@@ -140,3 +141,12 @@ class Attempts(Generic[T]):
             self.reason = f"{reason} (after {self.budget.used} attempt{'s' if self.budget.used > 1 else ''})"
         else:
             self._next_try = Deadline.after(now_s, self.retry_wait_s)
+
+
+def navigation_attempts(
+    navigator: Navigator, place: str, *, timeout_s: float, max_attempts: int, retry_wait_s: float
+) -> Attempts[Any]:
+    """Drive to a named place, with a deadline per try and bounded retries (the commonest wait)."""
+    goal = NavigationGoal(place=place)
+    return Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal), timeout_s=timeout_s,
+                    max_attempts=max_attempts, retry_wait_s=retry_wait_s)

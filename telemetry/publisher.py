@@ -38,6 +38,7 @@ DEFAULT_SPOOLED_CHANNELS: frozenset[Channel] = frozenset(
     ch for ch, spec in CHANNEL_SPECS.items() if spec.qos >= 1 and ch not in (Channel.CONNECTION, Channel.COMMANDS)
 )
 _REPLAY_WINDOW = 20_000
+_RESEND_GRACE_S = 3.0
 _REPLAY_CHUNK = 500
 _REPLAY_POLL_S = 0.05
 CommandCallback = Callable[[str, bytes], None]
@@ -141,6 +142,8 @@ class TelemetryPublisher:
         self._will_may_have_fired = True  # a session whose will the broker may have used
         self._sent = self._dropped = self._connects = self._disconnects = 0
         self._factsheet: tuple[dict[str, Any], float] | None = None
+        self._connected_at = 0.0
+        self._rewinds = 0  # times the replay re-sent rows paho had been given but never confirmed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -363,6 +366,7 @@ class TelemetryPublisher:
                 self._send_connection_state("ONLINE")
         if self._command_callback is not None:
             client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+        self._connected_at = time.monotonic()
         factsheet = self._factsheet
         if factsheet is not None and not self._closed:
             # retained, but a broker restarted without persistence has lost it: a consumer that
@@ -392,7 +396,7 @@ class TelemetryPublisher:
             self._replay_wake.clear()
             if self._closed:
                 return
-            if self._backlog and self._connected.is_set() and self._resends_done():
+            if self._backlog and self._connected.is_set() and self._ready_to_replay():
                 try:
                     self._replay_backlog()
                 except (RuntimeError, ValueError) as exc:  # the spool closed under us at shutdown
@@ -400,6 +404,24 @@ class TelemetryPublisher:
                         raise
                     del exc
                     return
+
+    def _ready_to_replay(self) -> bool:
+        """Replay once paho's own re-sends were acknowledged — or, if some are still unanswered a
+        grace period after the reconnect, rewind: paho can leave a message stranded after a
+        reconnect (never re-sent), and waiting for it would hold the whole backlog back for good.
+        Every unacknowledged row is then handed over again, in order (a duplicate, which consumers
+        detect by seq, is the price; a loss is not acceptable)."""
+        if self._resends_done():
+            return True
+        if time.monotonic() - self._connected_at < _RESEND_GRACE_S:
+            return False
+        with self._send_lock, self._mid_lock:
+            for mid, row in list(self._mid_rows.items()):
+                if row is not None:
+                    self._mid_rows[mid] = None  # a late PUBACK no longer acks a row (acks are idempotent anyway)
+            self._handed_upto = 0
+        self._rewinds += 1
+        return True
 
     def _resends_done(self) -> bool:
         """True once paho's own re-sends of spooled messages handed over before the outage were acked."""
