@@ -45,12 +45,21 @@ def main(kind: str, journal_dir: str, events_path: str) -> None:
     else:
         rig = RobotRig(Path(journal_dir), kind="logistics", dock="dock-supply", start="07:35")
         params = delivery(rig)
+    # a process killed mid-line leaves a partial last line: end it, so that it cannot swallow this
+    # process's first event (the one a restart re-announces from its journal)
+    path = Path(events_path)
+    if path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n"):
+        with open(path, "a", encoding="utf-8") as fix:
+            fix.write("\n")
     with open(events_path, "a", encoding="utf-8") as out:
         def write(event: Any) -> None:
             out.write(json.dumps({"kind": event.kind, "step": event.step, "mission": event.mission_id,
                                   "reason": event.reason, "data": event.data}, default=str) + "\n")
             out.flush()
 
+        # what the restart re-announced from its journal while the rig set the robot up (the outbox)
+        for event in rig.events:
+            write(event)
         rig.robot.add_listener(write)
         rig.robot.dispatch(kind, params, mission_id=f"kill-{kind}")  # a no-op when the journal knows it
         rig.run_until(rig.idle, max_s=3 * 3600)
