@@ -32,7 +32,6 @@ from hal.analyzer import AnalyzerRun
 from hal.centrifuge import Centrifuge
 from hal.clock import iso_utc
 from hal.device import DeviceError
-from hal.navigator import NavigationGoal
 from hal.sample_fridge import SampleFridge
 from hal.tag_reader import TagReader
 from hal.tube_handler import area_of
@@ -44,7 +43,7 @@ from missions.lab.moves import Move, TubeMover
 from missions.lab.orders import ControlMaterial, LabRunParams, OrderBook
 from missions.lab.planning import LabPlanning
 from missions.lab.report import sample_outcome
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
 
 
 class Step(enum.Enum):
@@ -398,10 +397,9 @@ class LabRun(LabPlanning, Mission):
         if navigator is None:
             return True
         if self._attempt is None:
-            goal = NavigationGoal(place=place)
-            self._attempt = self._track(Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
-                                                 timeout_s=self.params.nav_timeout_s,
-                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+            self._attempt = self._track(navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
+                                                            max_attempts=self.params.nav_attempts,
+                                                            retry_wait_s=5.0))
         status = self._attempt.poll(now_s)
         if status is OpStatus.FAILED:
             self._step_fault(f"navigation to {place} failed: {self._attempt.reason}")

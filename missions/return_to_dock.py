@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hal.navigator import NavigationGoal
 from missions.base import Mission
-from missions.timing import Attempts, Deadline, OpStatus
+from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
 
 
 class Step(enum.Enum):
@@ -85,14 +84,9 @@ class ReturnToDock(Mission):
     def _navigate(self, now_s: float) -> None:
         if self._nav is None:
             navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal = NavigationGoal(place=self.dock)
-            self._nav = Attempts(
-                f"navigation to {self.dock}",
-                lambda: navigator.start_go_to(goal),
-                timeout_s=self.params.nav_timeout_s,
-                max_attempts=self.params.nav_attempts,
-                retry_wait_s=self.params.nav_retry_wait_s,
-            )
+            self._nav = navigation_attempts(navigator, self.dock, timeout_s=self.params.nav_timeout_s,
+                                            max_attempts=self.params.nav_attempts,
+                                            retry_wait_s=self.params.nav_retry_wait_s)
             self._op = self._nav
         status = self._nav.poll(now_s)
         if status is OpStatus.SUCCEEDED:

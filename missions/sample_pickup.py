@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hal.badge_reader import BadgeReader, BadgeScan
 from hal.handle import Handle
-from hal.navigator import NavigationGoal
 from hal.tag_reader import TagReader
 from hal.tube_handler import RackStatus, TubeHandler
 from missions import events as ev
@@ -33,7 +32,7 @@ from missions.journal import CommittedStep
 from missions.lab.moves import Move, TubeMover
 from missions.lab.orders import SAMPLE_ID_PATTERN, SPECIMEN_LABEL_PREFIX
 from missions.lab.report import lab_alert
-from missions.timing import Attempts, OpStatus, RetryBudget
+from missions.timing import Attempts, OpStatus, RetryBudget, navigation_attempts
 
 
 class Step(enum.Enum):
@@ -278,10 +277,9 @@ class SamplePickup(Mission):
         if navigator is None:
             return True
         if self._attempt is None:
-            goal = NavigationGoal(place=place)
-            self._attempt = self._track(Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
-                                                 timeout_s=self.params.nav_timeout_s,
-                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+            self._attempt = self._track(navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
+                                                            max_attempts=self.params.nav_attempts,
+                                                            retry_wait_s=5.0))
         status = self._attempt.poll(now_s)
         if status is OpStatus.FAILED:
             self._step_fault(f"navigation failed: {self._attempt.reason}")

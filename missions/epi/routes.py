@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal.navigator import NavigationGoal, Navigator
+from hal.navigator import Navigator
 from missions.epi.params import EpiSurveyParams
 from missions.epi.passage import Action, Timing
-from missions.timing import Attempts
+from missions.timing import Attempts, navigation_attempts
 
 
 def passage_plan(params: EpiSurveyParams, passage: str) -> list[Action]:
@@ -32,7 +32,5 @@ def passage_timing(params: EpiSurveyParams) -> Timing:
 
 def go_to(navigator: Navigator, place: str, params: EpiSurveyParams) -> Attempts[Any]:
     """Navigation to a named place outside the isolation area, retried within the survey's budget."""
-    goal = NavigationGoal(place=place)
-    return Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
-                    timeout_s=params.nav_timeout_s, max_attempts=params.nav_attempts,
-                    retry_wait_s=params.retry_wait_s)
+    return navigation_attempts(navigator, place, timeout_s=params.nav_timeout_s,
+                               max_attempts=params.nav_attempts, retry_wait_s=params.retry_wait_s)

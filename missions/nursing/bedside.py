@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from hal.badge_reader import BadgeReader
 from hal.device import DeviceError
 from hal.geometry import Pose2D
-from hal.navigator import NavigationGoal
 from hal.patient_terminal import PatientTerminal, Question
 from missions import events as ev
 from missions.context import MissionContext
-from missions.timing import Attempts, Deadline, RetryBudget
+from missions.timing import Attempts, Deadline, RetryBudget, navigation_attempts
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 SHOW_WRISTBAND = "Please hold up your wristband so that I can read it."
@@ -41,11 +40,8 @@ def go_to(ctx: MissionContext, place: str, tuning: BedsideTuning) -> Attempts[An
     navigator = ctx.devices.navigator
     if navigator is None:
         raise DeviceError("navigator", "this robot has no navigator configured")
-    goal = NavigationGoal(place=place)
-    return Attempts(
-        f"navigation to {place}", lambda: navigator.start_go_to(goal),
-        timeout_s=tuning.nav_timeout_s, max_attempts=tuning.nav_attempts, retry_wait_s=tuning.nav_retry_wait_s,
-    )
+    return navigation_attempts(navigator, place, timeout_s=tuning.nav_timeout_s,
+                               max_attempts=tuning.nav_attempts, retry_wait_s=tuning.nav_retry_wait_s)
 
 
 def ask(ctx: MissionContext, question: Question, tuning: BedsideTuning) -> Attempts[Any]:
