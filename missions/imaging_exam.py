@@ -29,7 +29,6 @@ from hal.camera import Camera
 from hal.device import DeviceError
 from hal.handle import HandleStatus
 from hal.imaging import ExposureHandle, XRayGenerator
-from hal.navigator import NavigationGoal
 from hal.room_interlocks import RoomInterlocks
 from hal.ultrasound import ScanRequest, ScanResult, UltrasoundProbeArm
 from hal.xray_safety import ExposureGate
@@ -42,7 +41,7 @@ from missions.imaging.quality import QualityReport, assess
 from missions.imaging.selftest import maintenance_alert
 from missions.imaging.study import study_record
 from missions.journal import CommittedStep
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 SHOW_WRISTBAND = "Please hold your wristband up to the camera."
@@ -177,10 +176,9 @@ class ImagingExam(Mission):
             return
         if self._attempt is None:
             navigator = self._require(self.ctx.devices.navigator, "navigator")
-            goal = NavigationGoal(place=self.proc.room)
-            self._attempt = self._track(Attempts(f"navigation to {self.proc.room}", lambda: navigator.start_go_to(goal),
-                                                 timeout_s=self.params.nav_timeout_s,
-                                                 max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+            self._attempt = self._track(navigation_attempts(navigator, self.proc.room,
+                                                            timeout_s=self.params.nav_timeout_s,
+                                                            max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             self._go("arrived")

@@ -27,7 +27,7 @@ from hal.air_quality import AirQualitySensor
 from hal.device import DeviceError
 from hal.geometry import Pose2D
 from hal.leak_sensor import LeakSensor
-from hal.navigator import NavigationGoal, NavigationResult
+from hal.navigator import NavigationResult
 from hal.siren import Siren, SirenPattern
 from hal.thermal_camera import ThermalCamera
 from missions import events as ev
@@ -36,7 +36,7 @@ from missions.journal import CommittedStep
 from missions.security import vision
 from missions.security.assess import Capture, Finding, assess, is_worse, summaries
 from missions.security.routes import Checkpoint, route
-from missions.timing import Attempts, Deadline, OpStatus
+from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
 
 
 class Step(enum.Enum):
@@ -396,11 +396,8 @@ class SecurityPatrol(Mission):
 
     def _go_to(self, place: str) -> Attempts[Any]:
         navigator = self._require(self.ctx.devices.navigator, "navigator")
-        goal = NavigationGoal(place=place)
-        attempt: Attempts[Any] = Attempts(
-            f"navigation to {place}", lambda: navigator.start_go_to(goal), timeout_s=self.params.nav_timeout_s,
-            max_attempts=self.params.nav_attempts, retry_wait_s=self.params.nav_retry_wait_s,
-        )
+        attempt = navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
+                                      max_attempts=self.params.nav_attempts, retry_wait_s=self.params.nav_retry_wait_s)
         self._op = attempt
         return attempt
 

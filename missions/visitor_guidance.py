@@ -23,11 +23,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from hal.device import DeviceError
-from hal.navigator import NavigationGoal
 from hal.thermal_camera import ThermalCamera
 from missions.base import Mission
 from missions.security.thermal import person_distance_m
-from missions.timing import Attempts, Deadline, OpStatus
+from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
 
 
 class Step(enum.Enum):
@@ -204,10 +203,8 @@ class VisitorGuidance(Mission):
 
     def _go_to(self, place: str) -> Attempts[Any]:
         navigator = self._require(self.ctx.devices.navigator, "navigator")
-        goal = NavigationGoal(place=place)
-        attempt: Attempts[Any] = Attempts(f"navigation to {place}", lambda: navigator.start_go_to(goal),
-                                          timeout_s=self.params.nav_timeout_s, max_attempts=self.params.nav_attempts,
-                                          retry_wait_s=5.0)
+        attempt = navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
+                                      max_attempts=self.params.nav_attempts, retry_wait_s=5.0)
         self._op = attempt
         return attempt
 

@@ -24,8 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hal.device_set import DeviceSet
 from hal.door_opener import DoorOpener
 from hal.lift_caller import LiftCaller, LiftRoute
-from hal.navigator import NavigationGoal
-from missions.timing import Attempts, OpStatus
+from missions.timing import Attempts, OpStatus, navigation_attempts
 
 
 class JourneySettings(BaseModel):
@@ -158,11 +157,9 @@ class Journey:
             if navigator is None:
                 self.status, self.reason = OpStatus.FAILED, "no navigator on this robot"
                 return
-            goal = NavigationGoal(place=leg.target)
-            self._attempt = Attempts(
-                f"navigation to {leg.target}", lambda: navigator.start_go_to(goal),
-                timeout_s=self.settings.nav_timeout_s, max_attempts=self.settings.nav_attempts,
-                retry_wait_s=self.settings.nav_retry_wait_s,
+            self._attempt = navigation_attempts(
+                navigator, leg.target, timeout_s=self.settings.nav_timeout_s,
+                max_attempts=self.settings.nav_attempts, retry_wait_s=self.settings.nav_retry_wait_s,
             )
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
