@@ -23,7 +23,7 @@ from hal.patient_terminal import HandOver, HandOverOutcome, PatientTerminal
 from missions import events as ev
 from missions.journal import CommittedStep
 from missions.nursing import bedside
-from missions.nursing.meals import MEAL_PATTERN, MealMission, MealOrder
+from missions.nursing.meals import MealMission, MealOrder, MealParams
 from missions.nursing.menu import NIL_BY_MOUTH, allowed_dishes
 from missions.timing import Attempts
 
@@ -70,10 +70,8 @@ STEP_TABLE = (
 )  # fmt: skip
 
 
-class MealDeliveryParams(bedside.BedsideTuning):
-    meal: str = Field(pattern=MEAL_PATTERN)
+class MealDeliveryParams(MealParams):
     orders: list[MealOrder] = Field(min_length=1, max_length=50)
-    kitchen_place: str = Field(default="kitchen", min_length=1)
     badge_timeout_s: float = Field(default=600.0, gt=0)
     confirm_timeout_s: float = Field(default=300.0, gt=0)
 
@@ -95,9 +93,6 @@ class MealDelivery(MealMission):
         self._handed: set[str] = set()  # hand-outs committed (before the unlock)
         self._done: dict[str, dict[str, Any]] = {}
         self._order: MealOrder | None = None
-        self._attempt: Attempts[Any] | None = None
-        self._wristband: bedside.WristbandCheck | None = None
-        self._problem: str | None = None
         self._hand_over: HandOver | None = None
         self._back = False
 
@@ -110,14 +105,11 @@ class MealDelivery(MealMission):
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
-        self._attempt, self._wristband = None, None
+        super()._on_step_start(step)
         if step is D.ABANDONED:
             for bed in [b for b in self._handed if b not in self._done]:
                 with_lock = self._lock(self._drawers[bed])
                 self._record(bed, "check", f"stopped before receipt was confirmed{with_lock}")
-
-    def _on_fault(self, reason: str) -> None:
-        self._problem = self._problem or reason
 
     def _go_kitchen(self, now_s: float) -> None:
         if self._drawers:
@@ -161,17 +153,6 @@ class MealDelivery(MealMission):
             self._go("next")
             return
         self._go("all_done")
-
-    def _navigate(self, now_s: float) -> None:
-        if self._nav(now_s, self._current().place, self.params):
-            self._go("arrived")
-
-    def _identify(self, now_s: float) -> None:
-        if self._wristband is None:
-            self._wristband = bedside.WristbandCheck(self.ctx, self._current().patient_ref, self.params)
-        outcome = self._wristband.poll(now_s)
-        if outcome is not None:
-            self._go("identified") if outcome[0] else self._step_fault(outcome[1])
 
     def _serve(self, now_s: float) -> None:
         order = self._current()
@@ -217,11 +198,6 @@ class MealDelivery(MealMission):
             if not self._back:
                 self._commit("returned", {"beds": sorted(leftovers), "returned": bool(leftovers)})
             self._go("returned")
-
-    def _home(self, now_s: float) -> None:
-        if not self.params.return_to_dock or self._nav(now_s, self.ctx.home_dock, self.params):
-            self._go("home")
-            self._succeed()
 
     def _lock(self, drawer_id: str) -> str:
         try:

@@ -21,9 +21,8 @@ from hal.patient_terminal import Question, TerminalAnswer
 from missions import events as ev
 from missions.journal import CommittedStep
 from missions.nursing import bedside
-from missions.nursing.meals import MEAL_PATTERN, MealBed, MealMission
+from missions.nursing.meals import MealBed, MealMission, MealParams
 from missions.nursing.menu import NIL_BY_MOUTH, allowed_dishes
-from missions.timing import Attempts
 
 
 class OrderStep(enum.Enum):
@@ -60,10 +59,8 @@ STEP_TABLE = (
 )  # fmt: skip
 
 
-class MealOrdersParams(bedside.BedsideTuning):
-    meal: str = Field(pattern=MEAL_PATTERN)
+class MealOrdersParams(MealParams):
     beds: list[MealBed] = Field(min_length=1, max_length=200)
-    kitchen_place: str = Field(default="kitchen", min_length=1)
 
 
 class MealOrders(MealMission):
@@ -81,10 +78,7 @@ class MealOrders(MealMission):
         super().__init__(*args, **kwargs)
         self._done: dict[str, dict[str, Any]] = {}
         self._bed: MealBed | None = None
-        self._attempt: Attempts[Any] | None = None
-        self._wristband: bedside.WristbandCheck | None = None
         self._asked_twice = False
-        self._problem: str | None = None
         self._kitchen_reached = True
         self._sent = False
 
@@ -98,12 +92,13 @@ class MealOrders(MealMission):
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
-        self._attempt, self._wristband, self._asked_twice = None, None, False
+        super()._on_step_start(step)
+        self._asked_twice = False
 
     def _on_fault(self, reason: str) -> None:
         if self.step is OrderStep.GO_KITCHEN:
             self._kitchen_reached = False
-        self._problem = self._problem or reason
+        super()._on_fault(reason)
 
     def _choose(self, now_s: float) -> None:
         for bed in self.params.beds:
@@ -117,17 +112,6 @@ class MealOrders(MealMission):
             self._go("next_bed")
             return
         self._go("all_done")
-
-    def _navigate(self, now_s: float) -> None:
-        if self._nav(now_s, self._current().place, self.params):
-            self._go("arrived")
-
-    def _identify(self, now_s: float) -> None:
-        if self._wristband is None:
-            self._wristband = bedside.WristbandCheck(self.ctx, self._current().patient_ref, self.params)
-        outcome = self._wristband.poll(now_s)
-        if outcome is not None:
-            self._go("identified") if outcome[0] else self._step_fault(outcome[1])
 
     def _order(self, now_s: float) -> None:
         bed = self._current()
@@ -170,11 +154,6 @@ class MealOrders(MealMission):
                                  "robot_at_kitchen": self._kitchen_reached})
         self._sent = True
         self._go("sent")
-
-    def _home(self, now_s: float) -> None:
-        if not self.params.return_to_dock or self._nav(now_s, self.ctx.home_dock, self.params):
-            self._go("home")
-            self._succeed()
 
     def _record(self, bed: MealBed, data: dict[str, Any]) -> None:
         self._done[bed.bed_id] = data
