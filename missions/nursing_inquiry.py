@@ -16,7 +16,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hal.clock import iso_utc
 from hal.device import DeviceError
@@ -25,6 +25,7 @@ from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
 from missions.nursing import bedside
+from missions.nursing.beds import BedVisit
 from missions.nursing.questionnaire import PAIN_ALERT_SCORE, Item, next_item, observations
 from missions.timing import Attempts, OpStatus
 
@@ -60,15 +61,8 @@ STEP_TABLE = (
 )  # fmt: skip
 
 
-class InquiryBed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    bed_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-    place: str = Field(min_length=1, max_length=128)
-    patient_ref: str = Field(pattern=r"^pt-[0-9a-f]{6,32}$")
-
-
 class NursingInquiryParams(bedside.BedsideTuning):
-    beds: list[InquiryBed] = Field(min_length=1, max_length=200)
+    beds: list[BedVisit] = Field(min_length=1, max_length=200)
     offer_song: bool = True
 
 
@@ -86,7 +80,7 @@ class NursingInquiry(Mission):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._done: dict[str, dict[str, Any]] = {}
-        self._bed: InquiryBed | None = None
+        self._bed: BedVisit | None = None
         self._answers: dict[str, str | None] = {}
         self._item: Item | None = None
         self._problem: str | None = None
@@ -198,7 +192,7 @@ class NursingInquiry(Mission):
                           bedside.where(self.ctx, bed.place),
                           f"Bed {bed.bed_id}: nursing inquiry not done ({reason})", bed_ref=bed.bed_id)]})
 
-    def _record(self, bed: InquiryBed, data: dict[str, Any]) -> None:
+    def _record(self, bed: BedVisit, data: dict[str, Any]) -> None:
         self._done[bed.bed_id] = data
         self._commit(f"bed:{bed.bed_id}", data)
         self._bed = None
@@ -240,7 +234,7 @@ class NursingInquiry(Mission):
             "alerts_raised": [a["alert_id"] for d in self._done.values() for a in d.get("alerts", [])],
         }
 
-    def _current(self) -> InquiryBed:
+    def _current(self) -> BedVisit:
         if self._bed is None:  # pragma: no cover - bed steps are reached only via CHOOSE_BED
             raise RuntimeError(f"step {self.step.name} without a bed")
         return self._bed

@@ -46,6 +46,7 @@ from missions.clinical.escalation import clinical_alert, escalation_alerts, inco
 from missions.clinical.news2 import Consciousness
 from missions.clinical.vitals_record import build_record_parts, vitals_record
 from missions.journal import CommittedStep
+from missions.nursing.beds import BedVisit
 from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
@@ -91,12 +92,7 @@ STEP_TABLE = (
 )  # fmt: skip
 
 
-class BedOrder(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    bed_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-    place: str = Field(min_length=1, max_length=128)
-    patient_ref: str = Field(pattern=r"^pt-[0-9a-f]{6,32}$", description="pseudonymous, never a name")
+class BedOrder(BedVisit):
     on_oxygen: StrictBool  # required on purpose: oxygen changes the score, so it is never assumed
     spo2_scale: Literal[1, 2] = 1
     measure_glucose: StrictBool = False

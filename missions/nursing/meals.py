@@ -10,24 +10,19 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from missions.base import Mission
 from missions.nursing import bedside
+from missions.nursing.beds import BedVisit
 from missions.nursing.menu import DIETS
 from missions.timing import Attempts, OpStatus
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$"
-_REF = r"^pt-[0-9a-f]{6,32}$"
 _DIET = "^(" + "|".join(DIETS) + ")$"
 MEAL_PATTERN = "^(breakfast|lunch|dinner)$"
 
 
-class MealBed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    bed_id: str = Field(min_length=1, max_length=64, pattern=_ID)
-    place: str = Field(min_length=1, max_length=128)
-    patient_ref: str = Field(pattern=_REF)
+class MealBed(BedVisit):
     diet: str = Field(pattern=_DIET)
 
 
