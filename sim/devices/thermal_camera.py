@@ -7,7 +7,7 @@ from typing import Literal
 
 from hal.camera import Camera, Frame
 from hal.clock import Clock
-from hal.device import DeviceHealth
+from hal.device import Device, DeviceHealth
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 from hal.thermal_camera import ThermalCamera, ThermalFrame
 from sim.body import SimBody
@@ -29,20 +29,36 @@ class SimThermalCameraConfig(DeviceConfig):
     frame_id: str = "thermal"
 
 
-class SimThermalCamera(ThermalCamera):
-    def __init__(
-        self, name: str, clock: Clock, env: SimEnvironment, body: SimBody, config: SimThermalCameraConfig
-    ) -> None:
+class _SecurityHeadCamera(Device):
+    """What both cameras of the security head share: the link to the simulator, the scene they
+    look at, the checks before a frame and the count of frames rendered."""
+
+    def __init__(self, name: str, clock: Clock, env: SimEnvironment, body: SimBody) -> None:
         super().__init__(name, clock)
         self.sim = SimLink(self, env, body)
-        self.config = config
         self.security = security_world_for(env)
         self.frames_rendered = 0
 
-    def read(self) -> ThermalFrame:
+    def _ready_to_render(self) -> SimBody:
+        """The body to render from, once the camera is open and no fault is injected."""
         self._require_open()
         self.sim.raise_on_fault()
-        cfg, body, now_s = self.config, self.sim.body, self.clock.now_s()
+        return self.sim.body
+
+    def health(self) -> DeviceHealth:
+        return self.sim.health()
+
+
+class SimThermalCamera(_SecurityHeadCamera, ThermalCamera):
+    def __init__(
+        self, name: str, clock: Clock, env: SimEnvironment, body: SimBody, config: SimThermalCameraConfig
+    ) -> None:
+        super().__init__(name, clock, env, body)
+        self.config = config
+
+    def read(self) -> ThermalFrame:
+        body = self._ready_to_render()
+        cfg, now_s = self.config, self.clock.now_s()
         if cfg.facing == "rear":
             temps = self.security.render_rear_thermal(
                 self.sim.robot_id, body.pose, body.distance_travelled_m, now_s, self.sim.rng(),
@@ -56,9 +72,6 @@ class SimThermalCamera(ThermalCamera):
         self.frames_rendered += 1
         return ThermalFrame(temps, now_s, cfg.frame_id, cfg.hfov_deg)
 
-    def health(self) -> DeviceHealth:
-        return self.sim.health()
-
 
 class SimSceneCameraConfig(DeviceConfig):
     width_px: int = 320
@@ -67,31 +80,24 @@ class SimSceneCameraConfig(DeviceConfig):
     frame_id: str = "camera"
 
 
-class SimSceneCamera(Camera):
+class SimSceneCamera(_SecurityHeadCamera, Camera):
     """The visible camera of the security head (model ``sim_scene``)."""
 
     def __init__(
         self, name: str, clock: Clock, env: SimEnvironment, body: SimBody, config: SimSceneCameraConfig
     ) -> None:
-        super().__init__(name, clock)
-        self.sim = SimLink(self, env, body)
+        super().__init__(name, clock, env, body)
         self.config = config
-        self.security = security_world_for(env)
-        self.frames_rendered = 0
 
     def read(self) -> Frame:
-        self._require_open()
-        self.sim.raise_on_fault()
-        cfg, body = self.config, self.sim.body
+        body = self._ready_to_render()
+        cfg = self.config
         image = self.security.render_frame(
             body.pose, self.clock.now_s(), self.sim.rng(), width_px=cfg.width_px, height_px=cfg.height_px,
             shift_px=round(body.distance_travelled_m * SHIFT_PX_PER_M), noise_sigma=cfg.noise_sigma,
         )
         self.frames_rendered += 1
         return Frame(image, self.clock.now_s(), cfg.frame_id)
-
-    def health(self) -> DeviceHealth:
-        return self.sim.health()
 
 
 def build(name: str, config: SimThermalCameraConfig, ctx: BuildContext) -> SimThermalCamera:
