@@ -6,17 +6,15 @@ import contextlib
 import os
 import resource
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
+from bench import mosquitto
+from bench.mosquitto import find_mosquitto, free_port
 
 
 @dataclass
@@ -78,18 +76,11 @@ def current_rss_mb() -> float:
     return _status_mb("VmRSS") or 0.0
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Mosquitto:
     """A Mosquitto of the benchmark's own on a free loopback port; ``stop()``/``start()`` keep the port."""
 
     def __init__(self, extra_config: str = "") -> None:
-        binary = next((c for c in MOSQUITTO_CANDIDATES if os.access(c, os.X_OK)), None) or shutil.which("mosquitto")
+        binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed: apt-get install -y mosquitto")
         self.binary = binary
@@ -108,25 +99,13 @@ class Mosquitto:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
-        self._proc = subprocess.Popen([self.binary, "-c", str(self.config_path)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port), timeout=0.2):
-                return self
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto did not start on port {self.port}")
-            time.sleep(0.02)
+        self._proc = mosquitto.launch(self.binary, self.config_path)
+        mosquitto.wait_until_listening(self._proc, self.host, self.port, timeout_s=timeout_s, poll_s=0.02)
+        return self
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        mosquitto.stop(proc)
 
     def __enter__(self) -> Mosquitto:
         return self.start()

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +20,19 @@ if _REPO_ROOT in sys.path:
     sys.path.remove(_REPO_ROOT)
 sys.path.insert(0, _REPO_ROOT)
 
+# after the path fix, so that this is the repo's package; shared with the benchmarks
+from bench import mosquitto as mosquitto_process  # noqa: E402
+from bench.mosquitto import (  # noqa: E402
+    MOSQUITTO_CANDIDATES,
+    MosquittoDidNotStart,
+    find_mosquitto,
+    free_port,
+)
+
 # ---------------------------------------------------------------------------------------------
 # Mosquitto (telemetry): one real broker per test session on a free loopback port.
 # ---------------------------------------------------------------------------------------------
 
-MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 MOSQUITTO_START_TIMEOUT_S = 10.0
 
 
@@ -44,32 +49,10 @@ class MosquittoBroker:
         return f"mqtt://{self.host}:{self.port}"
 
 
-def _find_mosquitto() -> str | None:
-    for candidate in MOSQUITTO_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("mosquitto")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _port_accepts(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBroker]:
     """A running Mosquitto (anonymous, no persistence) with ``.url``, ``.host``, ``.port``."""
-    binary = _find_mosquitto()
+    binary = find_mosquitto()
     if binary is None:
         pytest.fail(
             "mosquitto is not installed (looked in "
@@ -79,7 +62,7 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBro
         )
     host = "127.0.0.1"
     workdir = tmp_path_factory.mktemp("mosquitto")
-    port = _free_port(host)
+    port = free_port(host)
     config_path = workdir / "mosquitto.conf"
     log_path = workdir / "mosquitto.log"
     config_path.write_text(
@@ -88,32 +71,15 @@ def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MosquittoBro
         encoding="utf-8",
     )
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([binary, "-c", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+        proc = mosquitto_process.launch(binary, config_path, log)
     try:
-        deadline = time.monotonic() + MOSQUITTO_START_TIMEOUT_S
-        while not _port_accepts(host, port):
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"mosquitto exited with code {proc.returncode} before listening on {host}:{port}; "
-                    f"log:\n{log_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"mosquitto did not accept connections on {host}:{port} within "
-                    f"{MOSQUITTO_START_TIMEOUT_S} s; log:\n{log_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            time.sleep(0.05)
+        try:
+            mosquitto_process.wait_until_listening(proc, host, port, timeout_s=MOSQUITTO_START_TIMEOUT_S, poll_s=0.05)
+        except MosquittoDidNotStart as exc:
+            pytest.fail(f"{exc}; log:\n{log_path.read_text(errors='replace')}", pytrace=False)
         yield MosquittoBroker(host, port, proc.pid, config_path, log_path)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        mosquitto_process.stop(proc)
 
 
 # --------------------------------------------------------------------------- end of Mosquitto
@@ -144,27 +110,21 @@ class BrokerProcess:
         return f"mqtt://{self.host}:{self.port}"
 
     def start(self) -> BrokerProcess:
-        binary = _find_mosquitto()
+        binary = find_mosquitto()
         if binary is None:
             pytest.fail("mosquitto is not installed; `apt-get install -y mosquitto mosquitto-clients`", pytrace=False)
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + MOSQUITTO_START_TIMEOUT_S
-        while not _port_accepts(self.host, self.port):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mosquitto did not start on {self.port}; log:\n{self.log_text()}", pytrace=False)
-            time.sleep(0.02)
+            self._proc = mosquitto_process.launch(binary, self.config_path, log)
+        try:
+            mosquitto_process.wait_until_listening(self._proc, self.host, self.port,
+                                                   timeout_s=MOSQUITTO_START_TIMEOUT_S, poll_s=0.02)
+        except MosquittoDidNotStart as exc:
+            pytest.fail(f"{exc}; log:\n{self.log_text()}", pytrace=False)
         return self
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        mosquitto_process.stop(proc)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -178,7 +138,7 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[[Callable[[int, Path], s
     def make(config_for: Callable[[int, Path], str]) -> BrokerProcess:
         workdir = tmp_path / f"broker{len(started)}"
         workdir.mkdir()
-        port = _free_port("127.0.0.1")
+        port = free_port("127.0.0.1")
         broker = BrokerProcess(workdir, port, config_for(port, workdir))
         started.append(broker)
         return broker.start()
@@ -212,7 +172,7 @@ def postgres_url() -> Iterator[str]:
         prefix = ["runuser", "-u", "postgres", "--"]
         datadir.mkdir()
         os.chown(datadir, pg_user.pw_uid, pg_user.pw_gid)
-    port = _free_port("127.0.0.1")
+    port = free_port("127.0.0.1")
     subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(datadir), "-A", "trust", "-U", "postgres",
                     "--no-sync"], check=True, capture_output=True)
     options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
