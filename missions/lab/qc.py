@@ -32,6 +32,7 @@ class QcObservation:
     test_code: str
     value: float | None  # None when the instrument sent no number
     target: ControlTarget
+    not_done: str | None = None  # the analyzer's reason when it could not run this control (status X)
 
     @property
     def z(self) -> float | None:
@@ -70,6 +71,10 @@ def observations_from_results(
     for material in sorted(targets):
         for test_code in sorted(targets[material]):
             result = by_key.get((material, test_code))
+            if result is not None and result.status == "X":  # not done: whatever its value field says
+                reason = result.value.strip() or result.abnormal_flags.strip() or "no reason given"
+                observations.append(QcObservation(material, test_code, None, targets[material][test_code], reason))
+                continue
             value = result.numeric_value() if result is not None else None
             observations.append(QcObservation(material, test_code, value, targets[material][test_code]))
     return observations
@@ -86,7 +91,10 @@ def evaluate_westgard(observations: Sequence[QcObservation]) -> QcDecision:
         group = by_test[test_code]
         z_scores[test_code] = {o.material: (round(o.z, 2) if o.z is not None else None) for o in group}
         for obs in group:
-            if obs.z is None:
+            if obs.not_done is not None:
+                violations.append(QcViolation("missing", test_code,
+                                              f"{obs.material} not done by the analyzer: {obs.not_done}"))
+            elif obs.z is None:
                 violations.append(QcViolation("missing", test_code, f"{obs.material} gave no numeric result"))
         scored = [(o.material, o.z) for o in group if o.z is not None]
         for material, z in scored:

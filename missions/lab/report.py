@@ -3,9 +3,11 @@
 The record is a `clinical.record` in the shape of `telemetry/schemas/clinical.json`:
 record_type ``lab_result``, the pseudonymous patient reference, no bed, observations as
 name_with_unit → value (``k_mmol_per_l: 6.8``) with a flag per test (``k_flag: "HH"``), and no
-NEWS2. A critical value is phoned through at once: its alert names the sample, the test, the
-value with units, the limit and the clinical record — the patient reference itself travels only
-in that record, on the clinical channel (alerts are read by every operator).
+NEWS2. A test the analyzer could not do (result status "X": no sample, too little, a clot...) is
+named with the analyzer's reason, not as "not reported". A critical value is phoned through at
+once: its alert names the sample, the test, the value with units, the limit and the clinical
+record — the patient reference itself travels only in that record, on the clinical channel
+(alerts are read by every operator).
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ def lab_alert(
     }
 
 
+#: result status of a test the analyzer reports it cannot do (ASTM E1394 / LIS2-A2 "X")
+NOT_DONE = "X"
+
+
+def not_done_reason(result: AnalyzerResult) -> str:
+    """Why the analyzer did not do a test, in its words (it travels as the result's value)."""
+    if result.value.strip():
+        return result.value.strip()
+    flags = result.abnormal_flags.strip()
+    return f"instrument flag {flags}" if flags else "no reason given"
+
+
 def sample_outcome(
     record_id: str,
     order: LabOrder,
@@ -57,6 +71,9 @@ def sample_outcome(
         result = by_test.get(code)
         if result is None or code in missing:
             problems.append(f"{code} not reported by the analyzer")
+            continue
+        if result.status == NOT_DONE:
+            problems.append(f"{code} not done by the analyzer: {not_done_reason(result)}")
             continue
         checked = validate_result(result)
         validated.append(checked)

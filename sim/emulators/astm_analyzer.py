@@ -6,13 +6,17 @@ an `Instrument`: in the simulator the lab site's `sim.lab_samples.LabInstrument`
 simulated analyzer backend uses: true values of the tubes in its rack, control targets, drift,
 clots), else a synthetic one (values drawn around each test's reference range). A sample whose
 tube is not in the rack is answered at once with its O record marked "X" (cannot be done, LIS2-A2
-field 26) and no results. While `fault()` reports a fault the instrument is down: it refuses
+field 26), a comment record saying why, and no results; so is a sample named in `reject_samples`
+(with its reason), and a test named in `reject_tests` comes back as an R record with status X and
+a comment. Result messages echo each order's sequence number and requested date/time (field 7),
+as instruments do, unless `echo_order_time` is off. While `fault()` reports a fault the instrument is down: it refuses
 every frame (NAK), so the host's link gives up on each message and the run fails, and it reports
 nothing until the fault clears. Faults on demand, each counted down as it is used:
 `busy_enqs` (answer ENQ with NAK), `nak_frames` (NAK good frames), `contentions` (send ENQ at the
 same moment as the host: the instrument wins), `interrupts` (answer a frame with EOT), line
 noise (`noise_probability`: one byte of an outgoing frame flipped; `garbage_probability`: random
-bytes between frames), `silent` (answers nothing), and `request_critical(test, "HH"|"LL")` for a
+bytes between frames), `silent` (answers nothing, not even ENQ), `no_results` (takes every order
+on the link, then never reports: a stuck instrument), and `request_critical(test, "HH"|"LL")` for a
 critical value in the next result of that test. Randomness only from the generator it is given.
 """
 
@@ -93,6 +97,10 @@ class AnalyzerEmulatorSettings(pydantic.BaseModel):
     garbage_probability: float = 0.0
     abnormal_probability: float = 0.1
     silent: bool = False
+    no_results: bool = False
+    reject_samples: dict[str, str] = pydantic.Field(default_factory=dict)  # sample id → reason (order X)
+    reject_tests: dict[str, str] = pydantic.Field(default_factory=dict)  # test code → reason (result X)
+    echo_order_time: bool = True
 
 
 class Instrument(Protocol):
@@ -132,7 +140,10 @@ class _Pending:
     patient_ref: str = field(compare=False)
     tests: tuple[str, ...] = field(compare=False)
     is_qc: bool = field(compare=False)
-    measured: tuple[Measurement, ...] | None = field(compare=False)  # None: the tube is not loaded
+    measured: tuple[Measurement, ...] | None = field(compare=False)  # None: the order cannot be done
+    seq: str = field(default="1", compare=False)  # the host's O record, echoed
+    requested: str = field(default="", compare=False)
+    not_done_reason: str = field(default="", compare=False)
 
 
 class AstmAnalyzerEmulator:
@@ -274,16 +285,23 @@ class AstmAnalyzerEmulator:
     def _on_order(self, record: records.Record, patient_ref: str) -> None:
         sample, tests, is_qc = records.order_specimen(record)
         self.orders_received.append((sample, tests))
+        if self.settings.no_results:  # taken on the link, never run
+            return
         now_s = self.clock.now_s()
+        echo = (record.field(2) or "1", record.field(7) if self.settings.echo_order_time else "")
+        reason = self.settings.reject_samples.get(sample)
+        if reason is not None:  # refused at once (short sample, wrong tube type...): no aspiration
+            self._pending.append(_Pending(now_s, sample, patient_ref, tests, is_qc, None, *echo, reason))
+            return
         # aspirated and measured on arrival (the tube is in the rack now), reported when done
         due_s = max(now_s, self._free_at_s) + self.settings.result_delay_s
         measured = self.instrument.measure(sample, patient_ref, tests, is_qc=is_qc, done_s=due_s)
         if measured is None:
             self.not_loaded.append(sample)
-            due_s = now_s
-        else:
-            self._free_at_s = due_s
-        self._pending.append(_Pending(due_s, sample, patient_ref, tests, is_qc, measured))
+            self._pending.append(_Pending(now_s, sample, patient_ref, tests, is_qc, None, *echo, "no sample in rack"))
+            return
+        self._free_at_s = due_s
+        self._pending.append(_Pending(due_s, sample, patient_ref, tests, is_qc, measured, *echo))
 
     def _queue_due(self) -> None:
         now_s = self.clock.now_s()
@@ -294,8 +312,9 @@ class AstmAnalyzerEmulator:
 
     def _result_message(self, p: _Pending) -> list[records.Record]:
         stamp = format_astm_time(p.due_s)
-        order = records.order(1, p.sample_id, p.tests, is_qc=p.is_qc, action="" if not p.is_qc else "Q")
-        if p.measured is None:  # field 26, report type X: the order cannot be done (no sample)
+        order = records.order(int(p.seq) if p.seq.isdigit() else 1, p.sample_id, p.tests, is_qc=p.is_qc,
+                              action="" if not p.is_qc else "Q", requested=p.requested)
+        if p.measured is None:  # field 26, report type X: the order cannot be done
             fields = order.fields + (records.EMPTY_FIELD,) * (25 - len(order.fields)) + ((("X",),),)
             order = records.Record(fields)
         message = [
@@ -303,7 +322,14 @@ class AstmAnalyzerEmulator:
             records.patient(1, p.patient_ref),
             order,
         ]
+        if p.measured is None and p.not_done_reason:
+            message.append(records.comment(1, p.not_done_reason))
         for seq, m in enumerate(p.measured or (), start=1):
+            reason = self.settings.reject_tests.get(m.test_code)
+            if reason is not None:  # this test alone cannot be done: status X and why
+                message += [records.result(seq, m.test_code, "", m.units, "", "", "X", stamp,
+                                           self.settings.instrument), records.comment(1, reason)]
+                continue
             m = self._critical_on_demand(m)
             r = records.result(seq, m.test_code, m.value, m.units, m.reference_range, m.flag, "F", stamp,
                                self.settings.instrument)

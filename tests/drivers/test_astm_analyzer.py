@@ -121,11 +121,133 @@ def test_line_noise_is_survived(bench_factory: type[Bench]) -> None:
     assert bench.driver.link.naks_sent > 0
 
 
-def test_a_silent_instrument_ends_the_run_at_its_timeout_with_everything_missing(bench_factory: type[Bench]) -> None:
-    bench = bench_factory(silent=True)
+def test_a_silent_instrument_fails_the_run_with_the_reason_instead_of_succeeding_empty(
+    bench_factory: type[Bench],
+) -> None:
+    bench = bench_factory(silent=True)  # the line is there, the instrument never answers an ENQ
+    t0_s = bench.clock.now_s()
     handle = bench.driver.start_run(ORDERS[:1])
+    assert bench.run(handle, max_s=700.0, dt_s=1.0) is HandleStatus.FAILED
+    assert handle.result is None
+    assert handle.error == ("analyzer analyzer sent no results for run 1 (S-0001) within 600 s "
+                            "(it never took the orders: no answer on the link)")
+    assert 600.0 <= bench.clock.now_s() - t0_s <= 601.0  # at its run timeout, not before
+
+
+def test_an_instrument_that_takes_the_orders_and_never_reports_fails_the_run(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(no_results=True)
+    handle = bench.driver.start_run(ORDERS)
+    assert bench.run(handle, max_s=700.0, dt_s=1.0) is HandleStatus.FAILED
+    assert bench.emulator.orders_received == [(o.sample_id, o.test_codes) for o in ORDERS]  # the link was up
+    assert handle.error == ("analyzer analyzer sent no results for run 1 (S-0001, S-0002, QC-L1) within 600 s "
+                            "(it took the orders)")
+
+
+def test_part_of_the_answer_still_succeeds_at_the_timeout_with_the_rest_missing(bench_factory: type[Bench]) -> None:
+    bench = bench_factory()
+    handle = bench.driver.start_run(ORDERS[:2])
+    while len(bench.emulator.orders_received) < 1:
+        handle.poll()
+        bench.clock.advance(0.5)
+    bench.emulator.settings.no_results = True  # it runs the first sample, then sticks
     assert bench.run(handle, max_s=700.0, dt_s=1.0) is HandleStatus.SUCCEEDED
-    assert handle.result is not None and handle.result.missing == (("S-0001", "GLU"), ("S-0001", "K"))
+    assert handle.result is not None
+    assert [(r.sample_id, r.test_code) for r in handle.result.results] == [("S-0001", "GLU"), ("S-0001", "K")]
+    assert handle.result.missing == (("S-0002", "NA"), ("S-0002", "CREA"))
+
+
+def test_an_order_the_instrument_marks_x_is_reported_not_done_at_once_with_its_reason(
+    bench_factory: type[Bench],
+) -> None:
+    bench = bench_factory(reject_samples={"S-0002": "sample volume too low"})
+    t0_s = bench.clock.now_s()
+    handle = bench.driver.start_run(ORDERS[1:2])
+    assert bench.run(handle, max_s=700.0, dt_s=0.5) is HandleStatus.SUCCEEDED
+    assert bench.clock.now_s() - t0_s < 10.0  # not at the 600 s run timeout
+    run = handle.result
+    assert run is not None and run.missing == ()
+    assert [(r.sample_id, r.test_code, r.status, r.value) for r in run.results] == [
+        ("S-0002", "NA", "X", "sample volume too low"), ("S-0002", "CREA", "X", "sample volume too low")]
+    assert handle.feedback == "0/2 results, 2 not done"
+
+
+def test_a_batch_finishes_once_every_test_is_resulted_or_not_done(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(reject_samples={"S-0002": "sample volume too low"}, reject_tests={"K": "hemolysed"})
+    t0_s = bench.clock.now_s()
+    handle = bench.driver.start_run(ORDERS)
+    assert bench.run(handle, max_s=700.0, dt_s=0.5) is HandleStatus.SUCCEEDED
+    assert bench.clock.now_s() - t0_s < 90.0  # two samples of 30 s and the link: done long before 600 s
+    run = handle.result
+    assert run is not None and run.missing == ()
+    by_key = {(r.sample_id, r.test_code): r for r in run.results}
+    assert (by_key[("S-0001", "K")].status, by_key[("S-0001", "K")].value) == ("X", "hemolysed")
+    assert by_key[("S-0001", "K")].units == "mmol/L"
+    assert by_key[("S-0001", "GLU")].status == "F" and by_key[("S-0001", "GLU")].numeric_value() is not None
+    assert by_key[("S-0002", "NA")].status == "X" and by_key[("QC-L1", "GLU")].is_qc
+    assert handle.feedback == "2/5 results, 3 not done"
+
+
+def test_an_order_marked_x_without_a_reason_is_not_done_with_an_empty_reason(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(reject_samples={"S-0001": ""})
+    handle = bench.driver.start_run(ORDERS[:1])
+    assert bench.run(handle) is HandleStatus.SUCCEEDED
+    assert handle.result is not None
+    assert [(r.status, r.value) for r in handle.result.results] == [("X", ""), ("X", "")]
+
+
+def _times(run: Handle[Any, str]) -> list[float]:
+    assert run.result is not None
+    return [r.completed_s for r in run.result.results]
+
+
+def test_a_run_nobody_polls_past_its_deadline_takes_nothing_from_the_re_run(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(no_results=True)
+    stale = bench.driver.start_run(ORDERS[:1])
+    stale.poll()
+    bench.clock.advance(700.0)  # its holder moved on without polling or cancelling it
+    bench.emulator.settings.no_results = False
+    rerun = bench.driver.start_run(ORDERS[:1])  # the same specimen, ordered again
+    assert bench.run(rerun) is HandleStatus.SUCCEEDED
+    assert rerun.result is not None and rerun.result.missing == ()
+    assert stale.poll() is HandleStatus.FAILED and stale.result is None
+
+
+def test_a_cancelled_runs_results_are_not_handed_to_the_re_run(bench_factory: type[Bench]) -> None:
+    bench = bench_factory()
+    first = bench.driver.start_run(ORDERS[:1])
+    while len(bench.emulator.orders_received) < 1:  # the instrument has the first order
+        first.poll()
+        bench.clock.advance(0.5)
+    first.cancel()
+    rerun_at_s = bench.clock.now_s()
+    rerun = bench.driver.start_run(ORDERS[:1])
+    assert bench.run(rerun) is HandleStatus.SUCCEEDED
+    assert first.poll() is HandleStatus.CANCELLED and first.result is None
+    # the first order's results (done 30 s after it) went nowhere; the re-run waited for its own,
+    # measured after the first sample (the instrument runs them one after another)
+    assert all(t >= rerun_at_s + 60.0 - 1.0 for t in _times(rerun))
+    assert [(r.sample_id, r.test_code) for r in bench.driver.unsolicited] == [("S-0001", "GLU"), ("S-0001", "K")]
+    assert len(bench.emulator.orders_received) == 2
+
+
+def test_two_live_runs_of_one_specimen_each_get_the_results_of_their_own_order(bench_factory: type[Bench]) -> None:
+    bench = bench_factory()
+    first = bench.driver.start_run(ORDERS[:1])
+    second = bench.driver.start_run(ORDERS[:1])  # same second: the orders still carry distinct times
+    assert bench.run(second) is HandleStatus.SUCCEEDED and bench.run(first) is HandleStatus.SUCCEEDED
+    assert max(_times(first)) < min(_times(second))  # the first order was measured first
+
+
+def test_without_an_echoed_order_time_the_newest_order_claims_the_results(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(echo_order_time=False, no_results=True)
+    stale = bench.driver.start_run(ORDERS[:1])
+    stale.poll()
+    bench.clock.advance(700.0)
+    bench.emulator.settings.no_results = False
+    rerun = bench.driver.start_run(ORDERS[:1])
+    assert bench.run(rerun) is HandleStatus.SUCCEEDED
+    assert rerun.result is not None and rerun.result.missing == ()
+    assert stale.poll() is HandleStatus.FAILED
 
 
 def test_unsupported_tests_fail_at_once(bench_factory: type[Bench]) -> None:

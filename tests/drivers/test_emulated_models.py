@@ -85,7 +85,7 @@ def test_attach_returns_a_port_and_refuses_duplicates_and_unknown_kinds(tmp_path
 Row = tuple[str, str, str, str, str, str, bool]
 
 
-def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]], Any]:
+def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]], list[tuple[str, str, str]], Any]:
     """One batch on the lab site's tubes: a spun serum tube (with a seeded critical K), an unspun
     one, a control, a calibration drift on NA and a sample that is not in the rack."""
     sim = Sim(tmp_path)
@@ -116,18 +116,22 @@ def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]
     result = handle.result
     assert result is not None
     rows = [(r.sample_id, r.test_code, r.value, r.units, r.reference_range, r.abnormal_flags, r.is_qc)
-            for r in result.results]
+            for r in result.results if r.status != "X"]
+    not_done = [(r.sample_id, r.test_code, r.value) for r in result.results if r.status == "X"]
     sim.close()
-    return rows, list(result.missing), analyzer
+    return rows, list(result.missing), not_done, analyzer
 
 
 def test_astm_emulated_answers_exactly_what_the_simulated_analyzer_answers(tmp_path: Path) -> None:
-    emulated, missing, driver = run_lab(tmp_path / "astm", "astm-emulated")
+    emulated, missing, not_done, driver = run_lab(tmp_path / "astm", "astm-emulated")
     assert isinstance(driver, AstmAnalyzer)
     assert driver.link.naks_received == 1 and driver.link.contentions == 1  # through the faults
-    simulated, sim_missing, _ = run_lab(tmp_path / "sim", "sim")
+    simulated, sim_missing, sim_not_done, _ = run_lab(tmp_path / "sim", "sim")
     assert emulated == simulated  # same tubes, same seed: the same values, units, ranges and flags
-    assert missing == sim_missing == [("smp-000009", "CREA")]
+    # the tube that is not in the rack: the instrument says so at once over ASTM (order marked X,
+    # with its comment), the simulated backend has no such channel and lists it missing at once
+    assert not_done == [("smp-000009", "CREA", "no sample in rack")] and missing == []
+    assert sim_missing == [("smp-000009", "CREA")] and sim_not_done == []
     by_test = {(r[0], r[1]): r for r in emulated}
     assert by_test[("smp-000001", "K")][5] == "HH" and 6.4 < float(by_test[("smp-000001", "K")][2]) < 7.2
     assert by_test[("smp-000002", "K")][2:6:3] == ("CLOT", "A")  # never centrifuged

@@ -1,21 +1,33 @@
 """`Analyzer` over an ASTM E1381/E1394 serial link: the lab robot's host-side driver.
 
 One message per sample goes out (H, P, O with every ordered test as a repeat, L); the instrument
-answers with result messages (H, P, O, R..., L). Results are matched to the run that ordered
-them by (specimen id, test code). Everything happens in `service()`, called from the run
-handle's `poll()` (and by anyone who wants unsolicited results): it reads what the port has,
-feeds the link, runs its timers and writes its output, never blocking.
+answers with result messages (H, P, O, R..., L). Everything happens in `service()`, called from
+the run handle's `poll()` (and by anyone who wants unsolicited results): it reads what the port
+has, feeds the link, runs its timers and writes its output, never blocking.
 
-Failures reach the mission through the handle: a message the link gave up on is resent up to
-`send_attempts` times, then the run fails with the reason; a port that disappears is reopened
-with backoff and the unfinished message resent whole; a run never outlives `run_timeout_s` (it
-then succeeds with what came and lists the rest as `missing`, as the interface says).
+Matching: each order carries its own requested date/time (O field 7, distinct for every order of
+one specimen) and the instrument echoes it, so a result goes to the very run that ordered it; a
+run that has ended (finished, failed, cancelled, or past its deadline even if nobody polls it)
+takes nothing, and what it would have taken is kept in `unsolicited`. An instrument that does not
+echo field 7 (or a stamp from before a restart): the newest live run that ordered (specimen,
+test) takes it, so a re-run's results never go to the run before it.
+
+Outcomes reach the mission through the handle:
+- every ordered test resulted or marked "cannot be done" (X) by the instrument → SUCCEEDED at
+  once; a test not done is an `AnalyzerResult` with status "X" and the instrument's reason (its
+  comment record, else what its R record carried) as the value, "" when it gave none;
+- `run_timeout_s` passes with part of the answer → SUCCEEDED with the rest in `missing`;
+- `run_timeout_s` passes and the instrument said nothing at all about the run → FAILED, "analyzer
+  <instrument> sent no results for run N (<samples>) within T s" (and whether it took the orders),
+  so the mission retries and alerts instead of reporting a silent instrument as a finished run;
+- a message the link gave up on `send_attempts` times → FAILED with the link's reason; a port
+  that disappears is reopened with backoff and the unfinished message resent whole.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -26,11 +38,15 @@ from hal.clock import Clock
 from hal.device import DeviceHealth, HealthStatus
 from hal.drivers.astm import RecordError, records
 from hal.drivers.astm.link import Link, MessageFailed, MessageReceived, MessageSent, ReceiveAborted, Role
+from hal.drivers.astm.reports import OrderReport, TestReport, order_reports
 from hal.drivers.serial_port import Opener, Pump, SerialPort, SerialPortError
 from hal.handle import Handle, HandleStatus
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 
 DEFAULT_TESTS = ("GLU", "K", "NA", "CL", "CREA", "UREA", "CRP", "HB", "HGB", "WBC", "PLT", "TROP")
+#: orders remembered for matching echoed results (a run's orders stay known after it ends, so a
+#: late result of an ended run is recognised as such and not handed to a re-run)
+ORDERS_REMEMBERED = 4096
 
 
 class AstmAnalyzerConfig(DeviceConfig):
@@ -65,37 +81,59 @@ def format_astm_time(epoch_s: float) -> str:
 
 
 class _Run(Handle[AnalyzerRun, str]):
-    def __init__(self, driver: AstmAnalyzer, orders: Sequence[AnalyzerOrder], deadline_s: float) -> None:
+    def __init__(self, driver: AstmAnalyzer, number: int, orders: Sequence[AnalyzerOrder], deadline_s: float) -> None:
         self._driver = driver
         self.deadline_s = deadline_s
+        samples = [o.sample_id for o in orders]
+        shown = ", ".join(samples[:3]) + (f" +{len(samples) - 3} more" if len(samples) > 3 else "")
+        self.label = f"run {number} ({shown})"
         self.expected = {(o.sample_id, code) for o in orders for code in o.test_codes}
         self.qc_samples = {o.sample_id for o in orders if o.is_qc}
         self.results: dict[tuple[str, str], AnalyzerResult] = {}
         self.order_of: list[tuple[str, str]] = [(o.sample_id, code) for o in orders for code in o.test_codes]
-        self.message_ids: dict[int, tuple[records.Record, ...]] = {}
         self.attempts: dict[tuple[records.Record, ...], int] = {}
+        self.orders_taken = 0  # order messages the instrument accepted on the link
         self._status = HandleStatus.RUNNING
         self._result: AnalyzerRun | None = None
         self._error: str | None = None
 
     def poll(self) -> HandleStatus:
         if self._status is HandleStatus.RUNNING:
-            self._driver.service()
-        done = self.expected <= self.results.keys() or self._driver.clock.now_s() >= self.deadline_s
-        if self._status is HandleStatus.RUNNING and done:
-            self._finish()
+            self._driver.service()  # settles this run (and any other) when it is done or expired
+            self.settle(self._driver.clock.now_s())
         return self._status
 
     @property
     def is_running(self) -> bool:
         return self._status is HandleStatus.RUNNING
 
-    def offer(self, result: AnalyzerResult) -> bool:
-        key = (result.sample_id, result.test_code)
-        if key not in self.expected or self._status is not HandleStatus.RUNNING:
-            return False
-        self.results[key] = result  # a later correction (status C) replaces the first report
-        return True
+    def wants(self, key: tuple[str, str], now_s: float) -> bool:
+        """Still waiting for this test: running, before its deadline, and it ordered it."""
+        return self._status is HandleStatus.RUNNING and now_s < self.deadline_s and key in self.expected
+
+    def offer(self, result: AnalyzerResult) -> None:
+        if result.sample_id in self.qc_samples and not result.is_qc:
+            result = dataclasses.replace(result, is_qc=True)
+        self.results[(result.sample_id, result.test_code)] = result  # a correction (C) replaces the first
+
+    def settle(self, now_s: float) -> None:
+        """Finish once every ordered test is resulted or marked not done, or at the deadline."""
+        if self._status is not HandleStatus.RUNNING:
+            return
+        if self.expected <= self.results.keys():
+            self._finish()
+        elif now_s >= self.deadline_s:
+            if self.results:
+                self._finish()  # part of the answer: the rest is listed as missing
+            else:
+                self.fail(self._silence())
+
+    def _silence(self) -> str:
+        config = self._driver.config
+        taken = ("it took the orders" if self.orders_taken else
+                 "it never took the orders: no answer on the link")
+        return (f"analyzer {config.instrument} sent no results for {self.label} within "
+                f"{config.run_timeout_s:g} s ({taken})")
 
     def fail(self, reason: str) -> None:
         if self._status is HandleStatus.RUNNING:
@@ -108,7 +146,9 @@ class _Run(Handle[AnalyzerRun, str]):
 
     @property
     def feedback(self) -> str | None:
-        return f"{len(self.results)}/{len(self.expected)} results"
+        not_done = sum(1 for r in self.results.values() if r.status == records.CANNOT_BE_DONE)
+        text = f"{len(self.results) - not_done}/{len(self.expected)} results"
+        return f"{text}, {not_done} not done" if not_done else text
 
     @property
     def result(self) -> AnalyzerRun | None:
@@ -141,7 +181,10 @@ class AstmAnalyzer(Analyzer):
             contention_wait_s=config.contention_wait_s,
         )
         self._runs: list[_Run] = []
+        self._runs_started = 0
         self._message_run: dict[int, tuple[_Run, tuple[records.Record, ...]]] = {}
+        # (specimen, requested time of its order) → the run that ordered it
+        self._orders: OrderedDict[tuple[str, str], _Run] = OrderedDict()
         self.unsolicited: deque[AnalyzerResult] = deque(maxlen=200)
         self.rejected_messages = 0
         self.last_rejection: str | None = None
@@ -163,7 +206,8 @@ class AstmAnalyzer(Analyzer):
 
     def start_run(self, orders: Sequence[AnalyzerOrder]) -> Handle[AnalyzerRun, str]:
         self._require_open()
-        run = _Run(self, orders, self.clock.now_s() + self.config.run_timeout_s)
+        self._runs_started += 1
+        run = _Run(self, self._runs_started, orders, self.clock.now_s() + self.config.run_timeout_s)
         unsupported = sorted({c for o in orders for c in o.test_codes} - self.supported_tests())
         if unsupported:
             run.fail(f"tests not offered by {self.config.instrument}: {', '.join(unsupported)}")
@@ -173,14 +217,26 @@ class AstmAnalyzer(Analyzer):
             return run
         self._runs.append(run)
         for seq, o in enumerate(orders, start=1):
+            requested = self._order_stamp(o.sample_id)
+            self._orders[(o.sample_id, requested)] = run
             message = (
                 records.header(self.config.host_name, self.config.instrument, format_astm_time(self.clock.now_s())),
                 records.patient(1, o.patient_ref),
-                records.order(seq, o.sample_id, o.test_codes, str(o.priority), is_qc=o.is_qc),
+                records.order(seq, o.sample_id, o.test_codes, str(o.priority), is_qc=o.is_qc, requested=requested),
                 records.terminator(),
             )
             self._send(run, message)
+        while len(self._orders) > ORDERS_REMEMBERED:
+            self._orders.popitem(last=False)
         return run
+
+    def _order_stamp(self, specimen: str) -> str:
+        """The order's requested date/time: now, moved on by whole seconds until no other order of
+        this specimen carries it (a re-run within the same second still gets its own)."""
+        stamp_s = float(int(self.clock.now_s()))
+        while (specimen, format_astm_time(stamp_s)) in self._orders:
+            stamp_s += 1.0
+        return format_astm_time(stamp_s)
 
     def _send(self, run: _Run, message: tuple[records.Record, ...]) -> None:
         message_id = self.link.send(records.encode_message(message))
@@ -194,6 +250,10 @@ class AstmAnalyzer(Analyzer):
         port error: it is recorded, shown in health, and the port is reopened with backoff."""
         if not self.is_open:
             return
+        now_s = self.clock.now_s()
+        for run in self._runs:  # a run past its deadline ends before anything more can reach it
+            if now_s >= run.deadline_s:
+                run.settle(now_s)
         if self.port.ensure_open():
             try:
                 self.link.feed(self.port.read_available())
@@ -204,6 +264,8 @@ class AstmAnalyzer(Analyzer):
                 self.last_port_error = exc.reason
                 self.link.reset()  # the transfer in progress is lost; its message goes out again
         self._handle_events()
+        for run in self._runs:
+            run.settle(now_s)
         self._runs = [r for r in self._runs if r.is_running]
 
     def _handle_events(self) -> None:
@@ -212,13 +274,17 @@ class AstmAnalyzer(Analyzer):
                 self._on_message(event.records)
             elif isinstance(event, MessageFailed):
                 run, message = self._message_run.pop(event.message_id)
+                if not run.is_running:
+                    continue  # the run has ended: its order is not offered again
                 if run.attempts[message] >= self.config.send_attempts:
                     run.fail(f"link to {self.config.instrument}: {event.reason}, "
                              f"{self.config.send_attempts} attempts")
                 else:
                     self._send(run, message)
             elif isinstance(event, MessageSent):
-                self._message_run.pop(event.message_id, None)
+                sent = self._message_run.pop(event.message_id, None)
+                if sent is not None:
+                    sent[0].orders_taken += 1
             elif isinstance(event, ReceiveAborted):
                 self._reject(event.reason)
 
@@ -229,36 +295,47 @@ class AstmAnalyzer(Analyzer):
     def _on_message(self, lines: tuple[str, ...]) -> None:
         try:
             decoded = records.decode_message(lines)
+            if not decoded or decoded[-1].kind != "L":
+                raise RecordError("message without terminator (interrupted transfer)")
+            reports = order_reports(decoded)
         except RecordError as exc:
             self._reject(exc.reason)
             return
-        if not decoded or decoded[-1].kind != "L":
-            self._reject("message without terminator (interrupted transfer)")
-            return
-        specimen, is_qc = "", False
         now_s = self.clock.now_s()
-        for record in decoded:
-            if record.kind == "O":
-                specimen, _codes, is_qc = records.order_specimen(record)
-            elif record.kind == "R":
-                if not specimen:
-                    self._reject("result before any order record")
-                    continue
-                f = records.result_fields(record)
-                result = AnalyzerResult(
-                    sample_id=specimen, test_code=f.test_code, value=f.value, units=f.units,
-                    reference_range=f.reference_range, abnormal_flags=f.abnormal_flags, status=f.status,
-                    instrument=f.instrument or self.config.instrument,
-                    completed_s=parse_astm_time(f.completed, now_s), is_qc=is_qc,
-                )
-                if not any(run.offer(self._with_qc(run, result)) for run in self._runs):
+        for report in reports:
+            for test in report.tests():
+                result = self._result_of(report, test, now_s)
+                run = self._claimant(report, test.test_code, now_s)
+                if run is None:
                     self.unsolicited.append(result)
+                else:
+                    run.offer(result)
 
-    @staticmethod
-    def _with_qc(run: _Run, result: AnalyzerResult) -> AnalyzerResult:
-        if result.sample_id in run.qc_samples and not result.is_qc:
-            return dataclasses.replace(result, is_qc=True)
-        return result
+    def _result_of(self, report: OrderReport, test: TestReport, now_s: float) -> AnalyzerResult:
+        f = test.fields
+        if test.not_done:  # status X: the instrument's reason travels as the value
+            return AnalyzerResult(
+                sample_id=report.specimen, test_code=test.test_code, value=test.reason,
+                units=f.units if f else "", reference_range="", abnormal_flags=f.abnormal_flags if f else "",
+                status=records.CANNOT_BE_DONE, instrument=(f.instrument if f else "") or self.config.instrument,
+                completed_s=parse_astm_time(f.completed, now_s) if f else now_s, is_qc=report.is_qc,
+            )
+        assert f is not None
+        return AnalyzerResult(
+            sample_id=report.specimen, test_code=f.test_code, value=f.value, units=f.units,
+            reference_range=f.reference_range, abnormal_flags=f.abnormal_flags, status=f.status,
+            instrument=f.instrument or self.config.instrument,
+            completed_s=parse_astm_time(f.completed, now_s), is_qc=report.is_qc,
+        )
+
+    def _claimant(self, report: OrderReport, test_code: str, now_s: float) -> _Run | None:
+        """The run this result belongs to, if it is still waiting for it."""
+        key = (report.specimen, test_code)
+        run = self._orders.get((report.specimen, report.requested)) if report.requested else None
+        if run is not None:  # our order, echoed: its own run or nobody
+            return run if run.wants(key, now_s) else None
+        # no echo (or an order from before a restart): the newest order of the specimen claims it
+        return next((r for r in reversed(self._runs) if r.wants(key, now_s)), None)
 
     def health(self) -> DeviceHealth:
         if not self.is_open:

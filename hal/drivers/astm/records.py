@@ -236,10 +236,33 @@ def patient(seq: int, patient_ref: str) -> Record:
 
 
 def order(seq: int, specimen_id: str, test_codes: Sequence[str], priority: str = "R", *, is_qc: bool = False,
-          action: str = "N") -> Record:
-    # O|seq|specimen id||^^^T1\^^^T2|priority||||||action code (N new, Q control): fields 3, 5, 6, 12
+          action: str = "N", requested: str = "") -> Record:
+    # O|seq|specimen id||^^^T1\^^^T2|priority|requested time|||||action code (N new, Q control):
+    # fields 3, 5, 6, 7, 12. Field 7 (requested/ordered date and time) is echoed by the instrument
+    # in its result message: the host tells two orders of one specimen apart by it.
     tests: Field = tuple(("", "", "", code) for code in test_codes) or EMPTY_FIELD
-    return Record.of("O", str(seq), specimen_id, "", tests, priority, "", "", "", "", "", "Q" if is_qc else action)
+    return Record.of("O", str(seq), specimen_id, "", tests, priority, requested, "", "", "", "",
+                     "Q" if is_qc else action)
+
+
+#: O record field 26, report type: "X" = the order cannot be done (LIS2-A2 §9.4.26)
+ORDER_REPORT_TYPE_FIELD = 26
+#: R record field 9 / O record field 26 value for "cannot be done"
+CANNOT_BE_DONE = "X"
+
+
+def order_cannot_be_done(record: Record) -> bool:
+    """True when an O record's report type (field 26, any repeat) says the order cannot be done."""
+    if record.kind != "O":
+        raise RecordError(f"expected an O record, got {record.kind}")
+    return any(rep and rep[0] == CANNOT_BE_DONE for rep in record.repeats(ORDER_REPORT_TYPE_FIELD))
+
+
+def comment_text(record: Record) -> str:
+    """A C record's text (field 4, components joined by a space)."""
+    if record.kind != "C":
+        raise RecordError(f"expected a C record, got {record.kind}")
+    return " ".join(c for c in record.components(4) if c).strip()
 
 
 def terminator(code: str = "N") -> Record:
