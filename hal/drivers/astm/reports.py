@@ -8,8 +8,9 @@ belongs to the record before it (the order or one result): that is where an inst
 it could not do something ("sample volume too low", "clot detected").
 
 A test is *not done* when its R record has status X, or when the order is marked X and the
-message carries no R record for it. Its reason is the instrument's comment, else the value the
-R record carried ("NOT DONE", "HEMOLYZED"), else "" (the instrument gave none).
+message carries no R record for it. Its reason, most specific first: the comment on its R record,
+the value that R record carried ("NOT DONE", "HEMOLYZED"), the comment on the order, else ""
+(the instrument gave none).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class OrderReport:
         for f, comments in self.results:
             reported.add(f.test_code)
             not_done = f.status == records.CANNOT_BE_DONE
-            reason = _reason(comments or self.comments, f.value) if not_done else ""
+            reason = _reason(comments, f.value) or _reason(self.comments, "") if not_done else ""
             out.append(TestReport(f.test_code, f, not_done, reason))
         if self.cannot_be_done:
             reason = _reason(self.comments, "")
