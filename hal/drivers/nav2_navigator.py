@@ -18,7 +18,8 @@ import yaml
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth, HealthStatus
 from hal.geometry import Pose2D, Twist2D
-from hal.handle import Handle, HandleStatus
+from hal.handle import HandleStatus
+from hal.navigation_handle import NavigationGoalHandle
 from hal.navigator import NavigationFeedback, NavigationGoal, NavigationHandle, NavigationResult, Navigator
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 
@@ -66,59 +67,38 @@ def handle_status(goal_status: int) -> HandleStatus:
         goal_status, HandleStatus.FAILED)
 
 
-class Nav2Handle(Handle[NavigationResult, NavigationFeedback]):
+class Nav2Handle(NavigationGoalHandle):
     """One NavigateToPose goal. Fed by the action client's futures and feedback callback."""
 
     def __init__(self, start_pose: Pose2D, start_s: float, now_fn: Any) -> None:
+        super().__init__()
         self._now = now_fn
         self._start_pose, self._start_s = start_pose, start_s
-        self._status = HandleStatus.RUNNING
-        self._feedback: NavigationFeedback | None = None
-        self._result: NavigationResult | None = None
-        self._error: str | None = None
         self.goal_handle: Any = None  # rclpy ClientGoalHandle once Nav2 accepted
         self.cancel_requested = False
 
     def on_feedback(self, distance_remaining_m: float, current: Pose2D) -> None:
-        self._feedback = NavigationFeedback(distance_remaining_m, current, self._now())
+        self.set_feedback(NavigationFeedback(distance_remaining_m, current, self._now()))
 
     def on_rejected(self) -> None:
-        self._finish(HandleStatus.FAILED, "Nav2 rejected the goal")
+        self.fail("Nav2 rejected the goal")
 
     def on_result(self, goal_status: int, error_msg: str = "") -> None:
         status = handle_status(goal_status)
         if status is HandleStatus.SUCCEEDED:
-            final = self._feedback.current_pose if self._feedback is not None else self._start_pose
-            self._result = NavigationResult(final, final.distance_to_m(self._start_pose), self._now() - self._start_s)
-        self._finish(status, None if status is HandleStatus.SUCCEEDED else
-                     f"Nav2 goal ended with status {goal_status}" + (f": {error_msg}" if error_msg else ""))
-
-    def _finish(self, status: HandleStatus, error: str | None) -> None:
-        if self._status is HandleStatus.RUNNING:
-            self._status, self._error = status, error if status is HandleStatus.FAILED else None
-
-    def poll(self) -> HandleStatus:
-        return self._status
-
-    @property
-    def feedback(self) -> NavigationFeedback | None:
-        return self._feedback
-
-    @property
-    def result(self) -> NavigationResult | None:
-        return self._result
-
-    @property
-    def error(self) -> str | None:
-        return self._error
+            final = self.feedback.current_pose if self.feedback is not None else self._start_pose
+            self.succeed(NavigationResult(final, final.distance_to_m(self._start_pose), self._now() - self._start_s))
+        else:
+            self.finish(status, error=f"Nav2 goal ended with status {goal_status}"
+                        + (f": {error_msg}" if error_msg else ""))
 
     def cancel(self) -> None:
-        if self._status is not HandleStatus.RUNNING:
+        if self.status is not HandleStatus.RUNNING:
             return
         self.cancel_requested = True
         if self.goal_handle is not None:
             self.goal_handle.cancel_goal_async()
-        self._status = HandleStatus.CANCELLED  # missions stop waiting at once; Nav2 stops the base
+        super().cancel()  # missions stop waiting at once; Nav2 stops the base
 
 
 class Nav2Navigator(Navigator):

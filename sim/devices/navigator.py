@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.geometry import Pose2D, Twist2D, wrap_angle_rad
-from hal.handle import Handle, HandleStatus
+from hal.navigation_handle import NavigationGoalHandle
 from hal.navigator import NavigationFeedback, NavigationGoal, NavigationHandle, NavigationResult, Navigator
 from hal.registry import BuildContext, DeviceConfig
 from sim.body import SimBody
@@ -37,44 +37,9 @@ class SimNavigatorConfig(DeviceConfig):
     goal_timeout_s: float | None = None  # None: 120 s + 4 × the path's length at max speed
 
 
-class SimNavigationHandle(Handle[NavigationResult, NavigationFeedback]):
-    """Driven by the navigator's `step()`; `poll()` only reports."""
-
-    def __init__(self) -> None:
-        self.status = HandleStatus.RUNNING
-        self._feedback: NavigationFeedback | None = None
-        self._result: NavigationResult | None = None
-        self._error: str | None = None
-
-    def poll(self) -> HandleStatus:
-        return self.status
-
-    @property
-    def feedback(self) -> NavigationFeedback | None:
-        return self._feedback
-
-    @property
-    def result(self) -> NavigationResult | None:
-        return self._result
-
-    @property
-    def error(self) -> str | None:
-        return self._error
-
-    def cancel(self) -> None:
-        if self.status is HandleStatus.RUNNING:
-            self.status = HandleStatus.CANCELLED
-
-    def _succeed(self, result: NavigationResult) -> None:
-        self.status, self._result = HandleStatus.SUCCEEDED, result
-
-    def _fail(self, error: str) -> None:
-        self.status, self._error = HandleStatus.FAILED, error
-
-
 @dataclass
 class _Goal:
-    handle: SimNavigationHandle
+    handle: NavigationGoalHandle
     name: str
     path: list[tuple[float, float]]  # from the start position to the goal position
     yaw_rad: float
@@ -121,19 +86,19 @@ class SimNavigator(Navigator):
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise DeviceError(self.name, f"unknown place {goal.place!r}{hint}")
         self.cancel()
-        handle = SimNavigationHandle()
+        handle = NavigationGoalHandle()
         now_s = self.clock.now_s()
         pose = self.sim.body.pose
         target = world.places[goal.place].pose if goal.place is not None else goal.pose
         assert target is not None
         fault = self.sim.fault()
         if fault is not None:
-            handle._fail(f"device fault: {fault}")
+            handle.fail(f"device fault: {fault}")
             return handle
         try:
             waypoints = self._plan(pose, goal, target)
         except NoRoute as exc:
-            handle._fail(f"no route to {goal.describe()}: {exc}")
+            handle.fail(f"no route to {goal.describe()}: {exc}")
             return handle
         path = [(pose.x_m, pose.y_m), *waypoints]
         length = _polyline_length(path)
@@ -150,7 +115,7 @@ class SimNavigator(Navigator):
             now_s + timeout,
             best_remaining_m=length,
         )
-        handle._feedback = NavigationFeedback(length, pose, now_s)
+        handle.set_feedback(NavigationFeedback(length, pose, now_s))
         return handle
 
     def _plan(self, pose: Pose2D, goal: NavigationGoal, target: Pose2D) -> list[tuple[float, float]]:
@@ -188,7 +153,7 @@ class SimNavigator(Navigator):
 
     def _finish(self, goal: _Goal, now_s: float) -> None:
         body = self.sim.body
-        goal.handle._succeed(
+        goal.handle.succeed(
             NavigationResult(body.pose, body.distance_travelled_m - goal.start_distance_m, now_s - goal.start_s)
         )
 
@@ -198,14 +163,14 @@ class SimNavigator(Navigator):
         pose = body.pose
         fault = self.sim.fault()
         if fault is not None:
-            goal.handle._fail(f"device fault: {fault}")
+            goal.handle.fail(f"device fault: {fault}")
             return Twist2D.zero()
         dt_s = 0.0 if goal.last_step_s is None else max(0.0, now_s - goal.last_step_s)
         goal.last_step_s = now_s
         remaining = self._remaining_m(goal, pose)
-        goal.handle._feedback = NavigationFeedback(remaining, pose, now_s)
+        goal.handle.set_feedback(NavigationFeedback(remaining, pose, now_s))
         if now_s >= goal.deadline_s:
-            goal.handle._fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
+            goal.handle.fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
             return Twist2D.zero()
         if remaining < goal.best_remaining_m - _PROGRESS_M or goal.aligning:
             goal.best_remaining_m = min(goal.best_remaining_m, remaining)
@@ -213,7 +178,7 @@ class SimNavigator(Navigator):
         elif not body.commanded.is_zero:
             goal.stalled_s += dt_s
             if goal.stalled_s >= cfg.stuck_timeout_s:
-                goal.handle._fail(f"stuck: no progress for {goal.stalled_s:.0f} s, {remaining:.1f} m from {goal.name}")
+                goal.handle.fail(f"stuck: no progress for {goal.stalled_s:.0f} s, {remaining:.1f} m from {goal.name}")
                 return Twist2D.zero()
 
         gx, gy = goal.path[-1]

@@ -92,7 +92,7 @@ def test_cancel_reaches_nav2_once_accepted_and_a_late_result_does_not_revive_it(
     handle.cancel()
     assert handle.poll() is HandleStatus.CANCELLED and goal.cancels == 1
     handle.on_result(STATUS_SUCCEEDED)  # Nav2 had already arrived when the cancel landed
-    assert handle.poll() is HandleStatus.CANCELLED
+    assert handle.poll() is HandleStatus.CANCELLED and handle.result is None
 
     early = Nav2Handle(Pose2D(0.0, 0.0, 0.0), clock.t_s, clock.now_s)
     early.cancel()  # before Nav2 answered the goal: the acceptance callback cancels it
