@@ -143,6 +143,15 @@ def test_an_instrument_that_takes_the_orders_and_never_reports_fails_the_run(ben
                             "(it took the orders)")
 
 
+def test_a_run_whose_port_stays_gone_fails_naming_the_port(bench_factory: type[Bench]) -> None:
+    bench = bench_factory()
+    bench.emulator.pty.unplug()  # before the order could go out, and never back
+    handle = bench.driver.start_run(ORDERS[:1])
+    assert bench.run(handle, max_s=700.0, dt_s=1.0) is HandleStatus.FAILED
+    assert (handle.error or "").startswith("analyzer analyzer sent no results for run 1 (S-0001) within 600 s "
+                                           f"(it never took the orders: port {bench.config.port}: ")
+
+
 def test_part_of_the_answer_still_succeeds_at_the_timeout_with_the_rest_missing(bench_factory: type[Bench]) -> None:
     bench = bench_factory()
     handle = bench.driver.start_run(ORDERS[:2])

@@ -129,9 +129,14 @@ class _Run(Handle[AnalyzerRun, str]):
                 self.fail(self._silence())
 
     def _silence(self) -> str:
-        config = self._driver.config
-        taken = ("it took the orders" if self.orders_taken else
-                 "it never took the orders: no answer on the link")
+        driver, config = self._driver, self._driver.config
+        port_error = driver.last_port_error or (None if driver.port.is_open else driver.port.last_error or "closed")
+        if self.orders_taken:
+            taken = "it took the orders"
+        elif port_error is not None:
+            taken = f"it never took the orders: port {config.port}: {port_error}"
+        else:
+            taken = "it never took the orders: no answer on the link"
         return (f"analyzer {config.instrument} sent no results for {self.label} within "
                 f"{config.run_timeout_s:g} s ({taken})")
 
