@@ -8,40 +8,19 @@ from typing import Any
 import pytest
 
 from hal.clock import SimClock
-from hal.drivers import register as register_drivers
 from hal.registry import BuildContext, ConfigError, DeviceRegistry
 from sim.devices import register as register_sim
 from sim.devices.thermometer import SimThermometerConfig
+from tests.device_registry import NURSING_BASE_KINDS, NURSING_MEASURING_KINDS, sim_and_driver_registry
 
 SOURCE = "robots/kinds/nursing.yaml"
 
-SIM_KINDS = {
-    "drive_base",
-    "navigator",
-    "battery",
-    "estop",
-    "bumper",
-    "range_scanner",
-    "camera",
-    "tag_reader",
-    "speaker",
-    "voice_inquiry",
-    "drawer",
-    "thermometer",
-    "blood_pressure",
-    "pulse_oximeter",
-    "respiration_monitor",
-    "glucometer",
-    "scale",
-}
+SIM_KINDS = {*NURSING_BASE_KINDS, *NURSING_MEASURING_KINDS}
 
 
 @pytest.fixture
 def registry() -> DeviceRegistry:
-    registry = DeviceRegistry()
-    register_sim(registry)
-    register_drivers(registry)
-    return registry
+    return sim_and_driver_registry()
 
 
 def build(registry: DeviceRegistry, name: str, spec: dict[str, Any], ctx: BuildContext | None = None) -> Any:

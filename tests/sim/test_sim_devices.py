@@ -12,20 +12,19 @@ import yaml
 
 from hal.clock import SimClock
 from hal.device import Device, DeviceError, DeviceFault, DeviceNotReady, HealthStatus
-from hal.drivers import register as register_drivers
 from hal.drivers.opencv_tags import CameraTagReader
 from hal.geometry import Pose2D, Twist2D
 from hal.handle import Handle, HandleStatus
 from hal.measurement import MeasuringDevice
 from hal.navigator import NavigationGoal
-from hal.registry import BuildContext, ConfigError, DeviceRegistry
-from sim.devices import register as register_sim
+from hal.registry import BuildContext, ConfigError
 from sim.devices.drawer import SimDrawer
 from sim.devices.drive_base import SimDriveBase
 from sim.devices.navigator import SimNavigator
 from sim.environment import SimEnvironment
 from sim.patients import PatientCensus
 from sim.world import World, load_world
+from tests.device_registry import NURSING_BASE_KINDS, NURSING_MEASURING_KINDS, sim_and_driver_registry
 
 START_S = 1767596400.0
 DT = 0.1
@@ -37,19 +36,8 @@ MEASURING = {
     "glucometer": 20.0,
     "scale": 10.0,
 }
-OTHER_KINDS = [
-    "drive_base",
-    "navigator",
-    "battery",
-    "estop",
-    "bumper",
-    "range_scanner",
-    "camera",
-    "tag_reader",
-    "speaker",
-    "voice_inquiry",
-    "drawer",
-]
+OTHER_KINDS = list(NURSING_BASE_KINDS)
+assert set(MEASURING) == set(NURSING_MEASURING_KINDS)  # a new measuring kind needs its duration here
 
 
 def write_world(tmp_path: Path) -> World:
@@ -89,9 +77,7 @@ class Sim:
         self.census = PatientCensus(seed, self.world.beds(), START_S)
         self.env = SimEnvironment(self.world, self.census, self.clock, seed)
         self.body = self.env.add_robot("r1", start)
-        self.registry = DeviceRegistry()
-        register_sim(self.registry)
-        register_drivers(self.registry)
+        self.registry = sim_and_driver_registry()
         self.ctx = BuildContext(self.clock, "r1", extras={"sim_env": self.env, "sim_body": self.body})
 
     def build(self, kind: str, model: str = "sim", name: str | None = None, **fields: Any) -> Any:
