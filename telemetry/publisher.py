@@ -302,9 +302,9 @@ class TelemetryPublisher:
                 else:
                     self._mid_rows[info.mid] = row
             if acked_already and row is not None and self.spool is not None:
-                self.spool.ack([row])
+                self.spool.ack_later(row)
         elif row is not None and self.spool is not None and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-            self.spool.ack([row])  # a spooled QoS 0 channel: on the wire is as good as it gets
+            self.spool.ack_later(row)  # a spooled QoS 0 channel: on the wire is as good as it gets
         if wire.qos == 0:
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._sent += 1
@@ -384,7 +384,7 @@ class TelemetryPublisher:
                 self._early_acks.add(mid)
                 return
         if row is not None and self.spool is not None:
-            self.spool.ack([row])
+            self.spool.ack_later(row)  # deleted with the next batch (a crash before it: a re-send)
             if self._backlog:
                 self._replay_wake.set()
 

@@ -6,6 +6,12 @@ down messages stay here; on reconnect the backlog is replayed in insertion order
 crashes replays whatever was not acknowledged at its next start, so a consumer may see a message
 twice (same topic, seq and timestamp: dedupe on that) but never loses one.
 
+Acknowledgements are batched: :meth:`Spool.ack_later` (called on the MQTT client's thread for every
+PUBACK) only queues the row id; one flusher thread deletes the queued rows in a single transaction
+every ``ack_flush_s`` or as soon as ``ack_flush_rows`` are queued — one SQLite commit per batch
+instead of one per message. A row is therefore deleted only after its PUBACK, and a crash between the
+PUBACK and the flush leaves it on disk: it is sent again at the next start (a duplicate, never a loss).
+
 The spool is bounded by ``max_messages``. When full, the oldest message of the first non-empty
 channel in :data:`DROP_ORDER` is evicted (high-rate visualization first, then state, ...); clinical
 data is never evicted: the spool grows past its bound instead and says so in :class:`SpoolStats`
@@ -14,8 +20,10 @@ data is never evicted: the spool grows past its bound instead and says so in :cl
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +55,7 @@ CREATE TABLE IF NOT EXISTS spool (
     payload BLOB NOT NULL
 )
 """
+_DELETE_CHUNK = 500  # ids per DELETE statement (well below SQLite's host-parameter limit)
 # drops not yet reported, kept on disk so a crash between the overflow and the report loses no word of it
 _DROPS = "CREATE TABLE IF NOT EXISTS unreported_drops (channel TEXT PRIMARY KEY, n INTEGER NOT NULL)"
 
@@ -75,11 +84,22 @@ class Spool:
 
     ``synchronous=NORMAL`` in WAL mode: a committed row survives a process crash (not necessarily
     a power cut), at ~20 µs per append on this machine instead of ~a ms with a full fsync.
+    ``ack_flush_s`` / ``ack_flush_rows``: how long / how many PUBACKs :meth:`ack_later` collects
+    before the flusher deletes them in one transaction.
     """
 
-    def __init__(self, path: Path | str, *, max_messages: int = 100_000) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_messages: int = 100_000,
+        ack_flush_s: float = 0.005,
+        ack_flush_rows: int = 2000,
+    ) -> None:
         if max_messages < 1:
             raise ValueError(f"max_messages must be >= 1, got {max_messages}")
+        if ack_flush_s <= 0 or ack_flush_rows < 1:
+            raise ValueError(f"ack_flush_s must be > 0 and ack_flush_rows >= 1, got {ack_flush_s}, {ack_flush_rows}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
@@ -95,6 +115,15 @@ class Spool:
         self._appended = self._acked = 0
         self._dropped: Counter[str] = Counter()
         self._closed = False
+        # batched acks: queued on the MQTT thread under their own lock (never waits for SQLite)
+        self.ack_flush_s = ack_flush_s
+        self.ack_flush_rows = ack_flush_rows
+        self._ack_lock = threading.Lock()
+        self._ack_queue: list[int] = []
+        self._ack_wake = threading.Event()  # the queue is not empty
+        self._ack_full = threading.Event()  # the queue holds ack_flush_rows: flush now
+        self._flusher: threading.Thread | None = None
+        self._flushes = 0
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -103,7 +132,10 @@ class Spool:
         with self._lock:
             self._check_open()
             if sum(self._per_channel.values()) >= self.max_messages:
-                self._evict_one()
+                if self._ack_queue:  # acknowledged rows waiting for their batch are no reason to evict
+                    self._flush_locked()
+                if sum(self._per_channel.values()) >= self.max_messages:
+                    self._evict_one()
             cur = self._db.execute(
                 "INSERT INTO spool (channel, topic, seq, qos, retain, payload) VALUES (?, ?, ?, ?, ?, ?)",
                 (channel.value, topic, seq, qos, int(retain), payload),
@@ -115,20 +147,84 @@ class Spool:
             return row_id
 
     def ack(self, row_ids: list[int]) -> None:
-        """Forget messages the broker acknowledged."""
-        if not row_ids:
-            return
+        """Forget messages the broker acknowledged, now (plus whatever :meth:`ack_later` queued)."""
+        if self._closed:
+            return  # a late PUBACK after close: the row is replayed (and deduped) next start
+        with self._ack_lock:
+            self._ack_queue.extend(row_ids)
+        self.flush_acks()
+
+    def ack_later(self, row_id: int) -> None:
+        """Queue one acknowledged row for the next batched delete. O(1); for the MQTT client's thread.
+
+        The row stays on disk until the flush: a crash before it re-sends the message, never loses it.
+        """
+        if self._closed:
+            return  # a late PUBACK after close: the row is replayed (and deduped) next start
+        with self._ack_lock:
+            queue = self._ack_queue
+            queue.append(row_id)
+            n = len(queue)
+            if n == 1:
+                if self._flusher is None:
+                    self._start_flusher()
+                self._ack_wake.set()
+            elif n == self.ack_flush_rows:
+                self._ack_full.set()
+
+    def flush_acks(self) -> int:
+        """Delete every queued acknowledged row in one transaction; returns how many were deleted."""
         with self._lock:
             if self._closed:
-                return  # a late PUBACK after close: the row is replayed (and deduped) next start
-            rows = self._db.execute(
-                f"SELECT channel, COUNT(*) FROM spool WHERE id IN ({','.join('?' * len(row_ids))}) GROUP BY channel",
-                row_ids,
-            ).fetchall()
-            self._db.executemany("DELETE FROM spool WHERE id = ?", [(r,) for r in row_ids])
-            for channel, n in rows:
-                self._per_channel[channel] -= n
-                self._acked += n
+                return 0
+            return self._flush_locked()
+
+    def _flush_locked(self) -> int:
+        with self._ack_lock:
+            row_ids, self._ack_queue = self._ack_queue, []
+            self._ack_wake.clear()
+            self._ack_full.clear()
+        if not row_ids:
+            return 0
+        deleted: Counter[str] = Counter()
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            for i in range(0, len(row_ids), _DELETE_CHUNK):
+                part = row_ids[i:i + _DELETE_CHUNK]
+                # RETURNING names only rows that were still there: acks are idempotent (a rewind
+                # re-sends rows, and both copies are acknowledged)
+                deleted.update(ch for (ch,) in db.execute(
+                    f"DELETE FROM spool WHERE id IN ({','.join('?' * len(part))}) RETURNING channel", part))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back by itself already
+                db.execute("ROLLBACK")
+            with self._ack_lock:  # nothing was deleted: keep the acks for the next flush
+                self._ack_queue[:0] = row_ids
+            raise
+        for channel, n in deleted.items():
+            self._per_channel[channel] -= n
+            self._acked += n
+        self._flushes += 1
+        return sum(deleted.values())
+
+    def _start_flusher(self) -> None:
+        self._flusher = threading.Thread(target=self._flush_loop, name=f"medbot-spool-acks-{self.path.name}",
+                                         daemon=True)
+        self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """The one place batched acks are written: a few ms after the first queued ack, or when full."""
+        while not self._closed:
+            self._ack_wake.wait()
+            if self._closed:
+                return
+            self._ack_full.wait(self.ack_flush_s)
+            try:
+                self.flush_acks()
+            except sqlite3.Error:  # a full disk, say: the acks stay queued; retry after a pause
+                time.sleep(self.ack_flush_s * 10)
 
     def _evict_one(self) -> None:
         for channel in DROP_ORDER:
@@ -167,7 +263,10 @@ class Spool:
             last = chunk[-1].row_id
 
     def __len__(self) -> int:
+        """Messages stored and not acknowledged (queued acks are flushed first)."""
         with self._lock:
+            if not self._closed:
+                self._flush_locked()
             return sum(self._per_channel.values())
 
     def take_unreported_drops(self) -> dict[str, int]:
@@ -181,6 +280,8 @@ class Spool:
     @property
     def stats(self) -> SpoolStats:
         with self._lock:
+            if not self._closed:
+                self._flush_locked()
             pending = sum(self._per_channel.values())
             return SpoolStats(
                 pending=pending,
@@ -190,11 +291,28 @@ class Spool:
                 over_bound=max(0, pending - self.max_messages),
             )
 
+    @property
+    def queued_acks(self) -> int:
+        """PUBACKs queued by :meth:`ack_later` and not yet written (their rows are still on disk)."""
+        return len(self._ack_queue)
+
+    @property
+    def ack_flushes(self) -> int:
+        """Batched deletes done so far (each one transaction)."""
+        return self._flushes
+
     def close(self) -> None:
+        """Flush the queued acks (they are real PUBACKs), stop the flusher, close the file."""
         with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._db.close()
+            if self._closed:
+                return
+            self._flush_locked()
+            self._closed = True
+            self._db.close()
+        self._ack_wake.set()  # let the flusher see _closed and end
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(1.0)
 
     def _check_open(self) -> None:
         if self._closed:
