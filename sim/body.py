@@ -119,6 +119,8 @@ class SimBody:
         self._update_battery(dt_s, world)
 
     def _move(self, dt_s: float, world: BodyWorld) -> None:
+        if self.velocity.is_zero and self.commanded.is_zero:
+            return  # standing and told to stand: most robots most of the time (docked, measuring)
         target_v = max(-self.max_speed_mps, min(self.max_speed_mps, self.commanded.linear_mps))
         target_w = max(-self.max_angular_radps, min(self.max_angular_radps, self.commanded.angular_radps))
         if self.soc_fraction <= 0.0:  # a flat battery: the motor controllers cut out

@@ -25,8 +25,10 @@ import numpy.typing as npt
 
 from missions.lab.orders import qc_label, specimen_label
 from missions.lab.reference import TEST_MENU, Specimen, flag_for, reference_text
+from sim.camera_noise import camera_effects
 from sim.environment import SimEnvironment
 from sim.patients import stable_int
+from sim.wristband import encode_qr
 
 Image = npt.NDArray[np.uint8]
 
@@ -322,17 +324,19 @@ def render_tube_frame(
     shades its edges, and a mild partial cover (a gripper finger) may clip a corner; `occluded`
     covers most of the code (the label turned away / a finger over it), `damaged` smudges it.
     """
-    frame = np.empty((height_px, width_px, 3), dtype=np.float32)
+    frame = np.empty((height_px, width_px, 3), dtype=np.uint8)
     frame[:] = _RACK_BGR
     tube_w = int(width_px * 0.42)
     x0 = (width_px - tube_w) // 2 + int(rng.integers(-20, 21))
-    frame[:, x0:x0 + tube_w] = _TUBE_BGR
-    frame[: int(height_px * 0.12), x0 - 6:x0 + tube_w + 6] = _CAP_BGR[specimen]
-    # cylinder shading: darker towards both edges of the tube
+    cap_h = int(height_px * 0.12)
+    frame[:cap_h, x0 - 6:x0 + tube_w + 6] = _CAP_BGR[specimen]
+    # cylinder shading: darker towards both edges of the tube (the cap's and the tube's one row each)
     xs = np.linspace(-1.0, 1.0, tube_w, dtype=np.float32)
-    frame[:, x0:x0 + tube_w] *= (1.0 - 0.25 * xs**2)[None, :, None]
+    shade = (1.0 - 0.25 * xs**2)[:, None]
+    frame[:cap_h, x0:x0 + tube_w] = (np.array(_CAP_BGR[specimen], np.float32) * shade).astype(np.uint8)
+    frame[cap_h:, x0:x0 + tube_w] = (np.array(_TUBE_BGR, np.float32) * shade).astype(np.uint8)
     if payload is not None:
-        code = _encode_qr(payload)
+        code = encode_qr(payload)
         module_px = int(rng.integers(5, 7))
         qr = cv2.resize(code, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
         side = qr.shape[0]
@@ -350,10 +354,9 @@ def render_tube_frame(
         scale = min(1.0, 0.9 * tube_w / label.shape[1], 0.8 * height_px / label.shape[0])
         matrix = cv2.getRotationMatrix2D((label.shape[1] / 2, label.shape[0] / 2), angle, scale)
         matrix[:, 2] += (cx - label.shape[1] / 2, cy - label.shape[0] / 2)
-        warped = cv2.warpAffine(label, matrix, (width_px, height_px), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpAffine(np.full(label.shape[:2], 255, np.uint8), matrix, (width_px, height_px))
-        m = mask.astype(np.float32)[..., None] / 255.0
-        frame = frame * (1 - m) + warped.astype(np.float32) * m
+        # the label is drawn over the tube (pixels outside it keep the tube: a transparent border)
+        cv2.warpAffine(label, matrix, (width_px, height_px), dst=frame, flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_TRANSPARENT)
         qr_box = cv2.transform(np.array([[[8.0, 4.0], [8.0 + side, 4.0 + side]]]), matrix)[0]
         (qx0, qy0), (qx1, qy1) = qr_box.min(axis=0), qr_box.max(axis=0)
         if occluded:  # a gloved finger across most of the code
@@ -363,16 +366,7 @@ def render_tube_frame(
             cw = int(0.12 * (qx1 - qx0))
             cv2.rectangle(frame, (int(qx1) - cw + 12, int(qy1) - cw + 12), (int(qx1) + 20, int(qy1) + 20),
                           (90, 90, 95), -1)
-    if blur_sigma_px > 0:
-        frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), blur_sigma_px), dtype=np.float32)
-    if noise_sigma > 0:
-        frame = frame + noise_sigma * rng.standard_normal(size=frame.shape, dtype=np.float32)
-    return np.clip(frame, 0, 255).astype(np.uint8)
-
-
-def _encode_qr(payload: str) -> Image:
-    encoder = cv2.QRCodeEncoder.create() if hasattr(cv2.QRCodeEncoder, "create") else cv2.QRCodeEncoder()
-    return np.asarray(encoder.encode(payload), dtype=np.uint8)
+    return camera_effects(frame, rng, blur_sigma_px, noise_sigma)
 
 
 def _smudge(label: Image, rng: np.random.Generator, side: int) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hal.geometry import Pose2D
+from sim.camera_noise import add_sensor_noise
 from sim.environment import SimEnvironment
 from sim.patients import stable_int
 from sim.world import Place, World
@@ -257,8 +258,7 @@ class SecurityWorld:
             img = np.asarray(cv2.addWeighted(img, 1.0 - alpha, np.full_like(img, 175), alpha, 0.0), dtype=np.uint8)
         if HazardKind.FIRE in hazards:
             _draw_flames(img, w, h, rng, hazards[HazardKind.FIRE].magnitude(now_s))
-        noisy = img.astype(np.int16) + rng.normal(0.0, noise_sigma, img.shape).astype(np.int16)
-        return np.clip(noisy, 0, 255).astype(np.uint8)
+        return add_sensor_noise(img, rng, noise_sigma)
 
     def _people(self, place: Place | None, hazards: dict[HazardKind, Hazard], now_s: float) -> list[float]:
         """Walking speeds (px/s, signed) of the people in view."""

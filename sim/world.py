@@ -27,6 +27,11 @@ from sim.world_spec import WorldSpec
 WARD_TAGS = ("ward", "isolation")
 # A door's `at` may sit this far off a wall's centre line (beyond half its thickness).
 _DOOR_SNAP_M = 0.05
+_ZONE_BUCKET_M = 4.0
+
+
+def _bucket(coordinate_m: float) -> int:
+    return math.floor(coordinate_m / _ZONE_BUCKET_M)
 
 
 class WorldError(ValueError):
@@ -112,9 +117,21 @@ class World:
     # Zones smallest first, so zone_at's first match is the most specific (asked every tick).
     _zone_index: list[tuple[tuple[float, float, float, float], Zone]] = field(init=False, repr=False)
 
+    # The same list split into square buckets of the floor: a lookup scans only the few zones
+    # whose bounding box touches the point's bucket (it runs for every moving robot every tick).
+    _zone_buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = field(
+        init=False, repr=False)
+
     def __post_init__(self) -> None:
         small_first = sorted(self.zones, key=lambda z: (z.area_m2, z.name))
         object.__setattr__(self, "_zone_index", [(z.bbox_m, z) for z in small_first])
+        buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = {}
+        for bbox, zone in self._zone_index:  # small first within every bucket too
+            xmin, ymin, xmax, ymax = bbox
+            for bx in range(_bucket(xmin), _bucket(xmax) + 1):
+                for by in range(_bucket(ymin), _bucket(ymax) + 1):
+                    buckets.setdefault((zone.level, bx, by), []).append((bbox, zone))
+        object.__setattr__(self, "_zone_buckets", buckets)
 
     @property
     def grid(self) -> OccupancyGrid:
@@ -144,8 +161,8 @@ class World:
     def zone_at(self, x_m: float, y_m: float, level: int = 0) -> Zone | None:
         """The most specific (smallest) zone containing the point: a charging bay inside a ward
         answers as the charging bay."""
-        for (xmin, ymin, xmax, ymax), zone in self._zone_index:
-            if xmin <= x_m <= xmax and ymin <= y_m <= ymax and zone.level == level and zone.contains(x_m, y_m):
+        for (xmin, ymin, xmax, ymax), zone in self._zone_buckets.get((level, _bucket(x_m), _bucket(y_m)), ()):
+            if xmin <= x_m <= xmax and ymin <= y_m <= ymax and zone.contains(x_m, y_m):
                 return zone
         return None
 

@@ -8,9 +8,13 @@ code (a fold of the sheet over the wrist), which no decoder can recover.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from sim.camera_noise import camera_effects
 
 Image = npt.NDArray[np.uint8]
 
@@ -18,15 +22,17 @@ _LINEN_BGR = (226, 222, 214)  # hospital sheet, slightly blue-white
 _BAND_BGR = (250, 250, 250)
 
 
-def _encode_qr(payload: str) -> Image:
+@lru_cache(maxsize=4096)  # a wristband or label carries the same code every time it is seen
+def encode_qr(payload: str) -> Image:
     encoder = cv2.QRCodeEncoder.create() if hasattr(cv2.QRCodeEncoder, "create") else cv2.QRCodeEncoder()
-    code = encoder.encode(payload)  # includes a 4-module quiet zone
-    return np.asarray(code, dtype=np.uint8)
+    code = np.asarray(encoder.encode(payload), dtype=np.uint8)  # includes a 4-module quiet zone
+    code.flags.writeable = False  # shared by every frame that shows this code
+    return code
 
 
 def _linen(rng: np.random.Generator, width_px: int, height_px: int) -> Image:
-    """Bed linen: flat colour, soft folds (low-frequency shading) and weave texture."""
-    # Shading is smooth, so compute it at 1/8 resolution and scale it up.
+    """Bed linen: flat colour with soft folds (low-frequency shading)."""
+    # Shading is smooth, so compute it (and the colour) at 1/8 resolution and scale it up.
     small_h, small_w = max(2, height_px // 8), max(2, width_px // 8)
     yy, xx = np.mgrid[0:small_h, 0:small_w].astype(np.float32) * 8.0
     shading = np.zeros((small_h, small_w), dtype=np.float32)
@@ -35,16 +41,13 @@ def _linen(rng: np.random.Generator, width_px: int, height_px: int) -> Image:
         period = rng.uniform(80, 260)
         phase = rng.uniform(0, 2 * np.pi)
         shading += 9.0 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period + phase)
-    shading = np.asarray(cv2.resize(shading, (width_px, height_px), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
-    base = np.empty((height_px, width_px, 3), dtype=np.float32)
-    base[:] = _LINEN_BGR
-    base += shading[..., None]
-    return np.clip(base, 0, 255).astype(np.uint8)
+    small = np.clip(shading[..., None] + np.array(_LINEN_BGR, dtype=np.float32), 0, 255).astype(np.uint8)
+    return np.asarray(cv2.resize(small, (width_px, height_px), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
 
 
 def _band_image(payload: str, rng: np.random.Generator, occluded: bool) -> Image:
     """A flat wristband strip: printed 'text' on the left, the QR code on the right."""
-    code = _encode_qr(payload)
+    code = encode_qr(payload)
     module_px = int(rng.integers(5, 7))
     qr = cv2.resize(code, None, fx=module_px, fy=module_px, interpolation=cv2.INTER_NEAREST)
     side = qr.shape[0]
@@ -80,7 +83,7 @@ def render_wristband_frame(
     occluded: bool = False,
 ) -> Image:
     """A BGR camera view of a wristband carrying `payload` as a QR code."""
-    frame = _linen(rng, width_px, height_px).astype(np.float32)
+    frame = _linen(rng, width_px, height_px)
     band = _band_image(payload, rng, occluded)
     bh, bw = band.shape[:2]
     # Place the band with a slight rotation and perspective, near the frame centre.
@@ -94,15 +97,10 @@ def render_wristband_frame(
     dst += rng.uniform(-0.03, 0.03, size=(4, 2)) * [bw * scale, bh * scale]  # perspective
     src = np.array([[0, 0], [bw, 0], [bw, bh], [0, bh]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst.astype(np.float32))
-    warped = cv2.warpPerspective(band, matrix, (width_px, height_px), flags=cv2.INTER_LINEAR)
-    mask = (
-        cv2.warpPerspective(
-            np.full((bh, bw), 255, dtype=np.uint8), matrix, (width_px, height_px), flags=cv2.INTER_LINEAR
-        ).astype(np.float32)[..., None]
-        / 255.0
-    )
-    frame = frame * (1 - mask) + warped.astype(np.float32) * mask
-    return _camera_effects(frame, rng, blur_sigma_px, noise_sigma)
+    # the band is drawn over the linen (pixels outside it keep the linen: a transparent border)
+    cv2.warpPerspective(band, matrix, (width_px, height_px), dst=frame, flags=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_TRANSPARENT)
+    return camera_effects(frame, rng, blur_sigma_px, noise_sigma)
 
 
 def render_corridor_frame(
@@ -114,18 +112,10 @@ def render_corridor_frame(
     noise_sigma: float = 4.0,
 ) -> Image:
     """A plain view with no code in it: floor, wall and a door frame."""
-    frame = np.empty((height_px, width_px, 3), dtype=np.float32)
+    frame = np.empty((height_px, width_px, 3), dtype=np.uint8)
     horizon = int(height_px * rng.uniform(0.45, 0.6))
     frame[:horizon] = (200, 205, 210)  # wall
     frame[horizon:] = (150, 160, 165)  # floor
     door_x = int(rng.integers(0, max(1, width_px - 120)))
     frame[int(horizon * 0.2) : horizon, door_x : door_x + 110] = (120, 150, 170)
-    return _camera_effects(frame, rng, blur_sigma_px, noise_sigma)
-
-
-def _camera_effects(frame: npt.NDArray[np.float32], rng: np.random.Generator, blur: float, noise: float) -> Image:
-    if blur > 0:
-        frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), blur), dtype=np.float32)
-    if noise > 0:
-        frame = frame + noise * rng.standard_normal(size=frame.shape, dtype=np.float32)
-    return np.clip(frame, 0, 255).astype(np.uint8)
+    return camera_effects(frame, rng, blur_sigma_px, noise_sigma)
