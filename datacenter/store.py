@@ -19,15 +19,19 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredMessage:
+    """One stored message. Not ``frozen``: a frozen dataclass's ``__init__`` costs ~5 µs here (a
+    ``object.__setattr__`` per field), a quarter of the ingest's per-message work, and it could not be
+    hashed anyway (``body`` is a dict); nothing changes one after it is made."""
+
     site: str
     robot_id: str
     channel: str
@@ -36,13 +40,44 @@ class StoredMessage:
     schema: str
     body: dict[str, Any]
     received_ms: int
+    # The body's JSON text exactly as it arrived (the ingest keeps it rather than serialising the
+    # parsed body again); None: ``insert_batch`` serialises ``body``.
+    body_json: str | None = field(default=None, compare=False, repr=False)
+    # ``timestamp`` in ms since the epoch when already known (decoded once by the ingest, read from
+    # the stamp_ms column by the store); None: parsed from ``timestamp`` on demand.
+    known_stamp_ms: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def stamp_ms(self) -> int:
-        return iso_to_ms(self.timestamp)
+        return self.known_stamp_ms if self.known_stamp_ms is not None else iso_to_ms(self.timestamp)
+
+    @property
+    def body_text(self) -> str:
+        """What goes into the ``body`` column."""
+        if self.body_json is not None:
+            return self.body_json
+        return json.dumps(self.body, separators=(",", ":"), sort_keys=True)
+
+
+# epoch ms of "YYYY-MM-DDTHH:MM:SS." prefixes seen lately: a fleet sends many messages per second, so
+# most timestamps cost a dict look-up and an int() instead of a datetime parse
+_SECOND_MS: dict[str, int] = {}
+_SECOND_CACHE_MAX = 4096
 
 
 def iso_to_ms(timestamp: str) -> int:
+    """ms since the epoch of an ISO 8601 time (``Z`` or an offset); ValueError if it is not one."""
+    if len(timestamp) == 24 and timestamp[23] == "Z" and timestamp[19] == ".":  # the contract's form
+        fraction = timestamp[20:23]
+        if fraction.isdigit() and fraction.isascii():
+            second = timestamp[:20]
+            base = _SECOND_MS.get(second)
+            if base is None:
+                base = round(datetime.fromisoformat(second[:19] + "+00:00").timestamp()) * 1000
+                if len(_SECOND_MS) >= _SECOND_CACHE_MAX:
+                    _SECOND_MS.clear()
+                _SECOND_MS[second] = base
+            return base + int(fraction)
     return round(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
 
 
@@ -145,13 +180,16 @@ class Store:
     def insert_batch(self, messages: Sequence[StoredMessage],
                      rejected: Sequence[tuple[str, str, str, int]] = ()) -> int:
         """Store a batch in one transaction; returns how many messages were new. Commits before returning."""
-        rows = [(m.site, m.robot_id, m.channel, m.seq, m.stamp_ms, m.timestamp, m.schema,
-                 json.dumps(m.body, separators=(",", ":"), sort_keys=True), m.received_ms) for m in messages]
-        clinical = [
-            (m.body["record_id"], m.body["record_type"], m.body["patient_ref"], m.site, m.robot_id, m.stamp_ms,
-             json.dumps(m.body, separators=(",", ":"), sort_keys=True))
-            for m in messages if m.channel == "clinical"
-        ]
+        rows = []
+        clinical = []
+        for m in messages:  # one pass: the body text and the stamp are computed once per message
+            stamp_ms, body_text = m.stamp_ms, m.body_text
+            rows.append((m.site, m.robot_id, m.channel, m.seq, stamp_ms, m.timestamp, m.schema, body_text,
+                         m.received_ms))
+            if m.channel == "clinical":
+                body = m.body
+                clinical.append((body["record_id"], body["record_type"], body["patient_ref"], m.site, m.robot_id,
+                                 stamp_ms, body_text))
         with self._lock:
             try:
                 cur = self._db.cursor()
@@ -188,7 +226,8 @@ class Store:
     def messages(self, channel: str | None = None, *, robot_id: str | None = None, since_ms: int | None = None,
                  until_ms: int | None = None) -> Iterator[StoredMessage]:
         """Stored messages in (robot, channel, time, seq) order."""
-        sql = "SELECT site, robot_id, channel, seq, timestamp, schema, body, received_ms FROM messages WHERE 1=1"
+        sql = ("SELECT site, robot_id, channel, seq, timestamp, schema, body, received_ms, stamp_ms "
+               "FROM messages WHERE 1=1")
         params: list[Any] = []
         for column, value, op in (("channel", channel, "="), ("robot_id", robot_id, "="),
                                   ("stamp_ms", since_ms, ">="), ("stamp_ms", until_ms, "<")):
@@ -196,8 +235,9 @@ class Store:
                 sql += f" AND {column} {op} ?"
                 params.append(value)
         sql += " ORDER BY robot_id, channel, stamp_ms, seq"
-        for site, rid, ch, seq, ts, schema, body, received in self._query(sql, params):
-            yield StoredMessage(site, rid, ch, int(seq), ts, schema, json.loads(body), int(received))
+        for site, rid, ch, seq, ts, schema, body, received, stamp in self._query(sql, params):
+            yield StoredMessage(site, rid, ch, int(seq), ts, schema, json.loads(body), int(received), body,
+                                int(stamp))
 
     def clinical_records(self, *, patient_ref: str | None = None, since_ms: int | None = None,
                          until_ms: int | None = None) -> list[tuple[str, int, dict[str, Any]]]:

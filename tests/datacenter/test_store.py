@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,3 +56,29 @@ def test_time_helpers_round_trip() -> None:
     assert ms_to_iso(iso_to_ms("2026-01-05T08:12:30.123Z")) == "2026-01-05T08:12:30.123Z"
     with pytest.raises(ValueError):
         Store("mysql://nope")
+
+
+def test_decoded_messages_keep_their_body_text_and_clinical_records_their_own_table(store: Store) -> None:
+    from datacenter.ingest import decode_message
+
+    def wire(channel: str, seq: int, body: dict[str, object]) -> tuple[str, bytes]:
+        header = {"seq": seq, "timestamp": f"2026-01-05T08:00:0{seq}.500Z", "schema": f"medbot.{channel}/1",
+                  "robot_id": "nurse-1"}
+        # key order and spacing of this robot's own, not the data center's
+        text = '{"header": ' + json.dumps(header) + ', "body": ' + json.dumps(body, indent=1) + "}"
+        return f"medbot/v1/general-hospital/nurse-1/{channel}", text.encode()
+
+    clinical_body = {**example_body("clinical"), "record_id": "rec-77"}
+    wires = [wire("events", 0, example_body("events")), wire("clinical", 1, clinical_body)]
+    decoded = [decode_message(topic, payload, 5)[0] for topic, payload in wires]
+    good = [m for m in decoded if m is not None]
+    assert len(good) == 2
+    assert store.insert_batch(good) == 2
+    assert store.insert_batch(good) == 0  # redelivered: nothing new
+    stored = list(store.messages())
+    assert [(m.channel, m.seq, m.body_text) for m in stored] == [
+        ("clinical", 1, json.dumps(clinical_body, indent=1)),
+        ("events", 0, json.dumps(example_body("events"), indent=1))]
+    assert stored[0].stamp_ms == iso_to_ms("2026-01-05T08:00:01.500Z")
+    records = store.clinical_records(patient_ref=clinical_body["patient_ref"])
+    assert records == [("nurse-1", iso_to_ms("2026-01-05T08:00:01.500Z"), clinical_body)]
