@@ -42,6 +42,7 @@ from missions.lab.lab_mission import LabMission, plan_entry, plan_from_entry
 from missions.lab.moves import Move
 from missions.lab.orders import ControlMaterial, LabRunParams, OrderBook
 from missions.lab.planning import LabPlanning
+from missions.lab.qc import qc_run_entry
 from missions.lab.report import sample_outcome
 from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
@@ -337,7 +338,10 @@ class LabRun(LabPlanning, LabMission):
         run = self._attempt.result
         assert isinstance(run, AnalyzerRun)
         self._attempt = self._op = None
-        self._record_qc(analyzer, run_records.qc_entry(controls, run), returned=False)
+        # qc_run_entry reads the run's not_done too, so a control the analyzer could not do holds
+        # the run naming its reason (run_records.qc_entry reads only the results)
+        targets = {c.material_id: c.control_targets() for c in controls}
+        self._record_qc(analyzer, qc_run_entry(run, targets), returned=False)
         self._mover = None
         return True
 
@@ -375,7 +379,8 @@ class LabRun(LabPlanning, LabMission):
         self._attempt = self._op = None
         missing = [test for sid, test in run.missing if sid == sample_id]
         record_id = f"{self.mission_id}.{sample_id}"
-        outcome = sample_outcome(record_id, order, analyzer, run.results, missing, self._where(), iso_utc(now_s))
+        outcome = sample_outcome(record_id, order, analyzer, run.results, missing, self._where(), iso_utc(now_s),
+                                 not_done=run.not_done_reasons(sample_id))
         outcome["sample_id"] = sample_id
         self._results[sample_id] = outcome
         self._commit(f"result:{sample_id}", outcome)  # journaled, then emitted: at once, mid-batch
