@@ -317,8 +317,8 @@ def decode_message(topic: str, payload: bytes, received_ms: int,
         return None, f"topic: {exc}"
     try:
         envelope, body_text = _parse_envelope(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"not JSON: {exc}"
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        return None, f"not JSON: {type(exc).__name__}: {exc}"
     # the compiled validator answers pass/fail; only a message that fails is explained by jsonschema
     if check and not _fast_valid(route.validator, envelope):
         try:
@@ -335,6 +335,8 @@ def decode_message(topic: str, payload: bytes, received_ms: int,
         return None, "body is not an object"
     try:
         seq, timestamp, schema = int(header["seq"]), header["timestamp"], header["schema"]
+        if not isinstance(schema, str):
+            raise TypeError(f"schema is {type(schema).__name__}, not a string")
         stamp_ms = iso_to_ms(timestamp)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         # the schema check catches these; this guards check=False and impossible dates (2026-13-40)
