@@ -185,25 +185,27 @@ def spool_replay(n: int = 100_000) -> list[Result]:
             spool.append(w.channel, w.topic, w.seq, w.qos, w.retain, w.payload)
         topic = wires[0].topic
         pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
-        rate, received = _to_subscriber(broker, topic, n, Path(tmp) / "ours", pub.connect)
+        rate, received, cpu_us = _to_subscriber(broker, topic, n, Path(tmp) / "ours", pub.connect)
         pub.close(timeout_s=10)
         left = len(spool)
         flushes = spool.ack_flushes
         spool.close()
         n_raw = min(n, 20_000)
         raw_payloads = [(topic, w.payload) for w in wires[:n_raw]]
-        raw, raw_received = _to_subscriber(broker, topic, n_raw, Path(tmp) / "raw",
+        raw, raw_received, raw_cpu_us = _to_subscriber(broker, topic, n_raw, Path(tmp) / "raw",
                                            lambda: _raw_paho(broker.port, raw_payloads, 1))
     in_order = received == list(range(n))
     return [Result(f"spool replay of {n:,}", rate, "msg/s", raw, "msg/s raw paho QoS 1",
                    target=">= 10,000 msg/s, in order", met=rate >= 10_000 and in_order,
                    detail={"received": len(received), "in_order": in_order, "left_in_spool": left,
                            "ack_flushes": flushes, "raw_messages": n_raw,
-                           "raw_in_order": raw_received == list(range(n_raw))})]
+                           "raw_in_order": raw_received == list(range(n_raw)),
+                           "cpu_us_per_msg": round(cpu_us, 1), "raw_cpu_us_per_msg": round(raw_cpu_us, 1)})]
 
 
-def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int]]:
-    """Start a subscriber process on ``topic``, call ``send()``; msg/s until the n-th arrived, and the seqs."""
+def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int], float]:
+    """Start a subscriber process on ``topic``, call ``send()``: msg/s until the n-th arrived, the seqs,
+    and this process's CPU µs per message meanwhile."""
     folder.mkdir()
     out, ready = folder / "received.txt", folder / "ready"
     sub = subprocess.Popen([sys.executable, "-m", "bench.telemetry_bench", "spool-subscriber", broker.host,
@@ -213,16 +215,17 @@ def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: An
         if sub.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the subscriber process did not start")
         time.sleep(0.02)
-    started = time.perf_counter()  # CLOCK_MONOTONIC, as the subscriber's arrival stamps
+    started, cpu_started = time.perf_counter(), time.process_time()  # CLOCK_MONOTONIC, as the arrival stamps
     send()
     try:
         sub.wait(300)
     except subprocess.TimeoutExpired:
         sub.kill()
         sub.wait(10)
+    cpu_us_per_msg = (time.process_time() - cpu_started) / n * 1e6
     fields = out.read_text().split() if out.exists() else ["0"]
     received = [int(x) for x in fields[1:]]
-    return len(received) / max(float(fields[0]) - started, 1e-9), received
+    return len(received) / max(float(fields[0]) - started, 1e-9), received, cpu_us_per_msg
 
 
 def _spool_subscriber(host: str, port: int, topic: str, n: int, out_path: str, ready_path: str) -> None:
