@@ -123,6 +123,7 @@ class TelemetryPublisher:
         self._replay_wake = threading.Event()
         self._replay_thread: threading.Thread | None = None
         self._replayed = 0
+        self._replaying = False  # the replay thread is handing the backlog over (no need to wake it)
         self._overflow_reports = 0
         self._command_callback: CommandCallback | None = None
         self._send_lock = threading.Lock()  # seq order == wire order per topic
@@ -382,8 +383,8 @@ class TelemetryPublisher:
                 return
         if row is not None and self.spool is not None:
             self.spool.ack_later(row)  # deleted with the next batch (a crash before it: a re-send)
-            if self._backlog:
-                self._replay_wake.set()
+            if self._backlog and not self._replaying:
+                self._replay_wake.set()  # it may be waiting for paho's re-sends to be acknowledged
 
     # -- replay (own thread) -----------------------------------------------------------------
 
@@ -394,6 +395,7 @@ class TelemetryPublisher:
             if self._closed:
                 return
             if self._backlog and self._connected.is_set() and self._ready_to_replay():
+                self._replaying = True
                 try:
                     self._replay_backlog()
                 except (RuntimeError, ValueError) as exc:  # the spool closed under us at shutdown
@@ -401,6 +403,8 @@ class TelemetryPublisher:
                         raise
                     del exc
                     return
+                finally:
+                    self._replaying = False
 
     def _ready_to_replay(self) -> bool:
         """Replay once paho's own re-sends were acknowledged — or, if some are still unanswered a

@@ -55,9 +55,24 @@ CREATE TABLE IF NOT EXISTS spool (
     payload BLOB NOT NULL
 )
 """
-_DELETE_CHUNK = 500  # ids per DELETE statement (well below SQLite's host-parameter limit)
+_COUNT_RANGE = "SELECT channel, COUNT(*) FROM spool WHERE id BETWEEN ? AND ? GROUP BY channel"
+_DELETE_RANGE = "DELETE FROM spool WHERE id BETWEEN ? AND ?"
 # drops not yet reported, kept on disk so a crash between the overflow and the report loses no word of it
 _DROPS = "CREATE TABLE IF NOT EXISTS unreported_drops (channel TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+
+
+def _runs(row_ids: list[int]) -> list[tuple[int, int]]:
+    """Sorted, de-duplicated ids as inclusive ``(first, last)`` runs of consecutive numbers."""
+    ids = sorted(set(row_ids))
+    out: list[tuple[int, int]] = []
+    first = last = ids[0]
+    for i in ids[1:]:
+        if i != last + 1:
+            out.append((first, last))
+            first = i
+        last = i
+    out.append((first, last))
+    return out
 
 
 class SpooledMessage(NamedTuple):
@@ -190,12 +205,13 @@ class Spool:
         db = self._db
         db.execute("BEGIN")
         try:
-            for i in range(0, len(row_ids), _DELETE_CHUNK):
-                part = row_ids[i:i + _DELETE_CHUNK]
-                # RETURNING names only rows that were still there: acks are idempotent (a rewind
-                # re-sends rows, and both copies are acknowledged)
-                deleted.update(ch for (ch,) in db.execute(
-                    f"DELETE FROM spool WHERE id IN ({','.join('?' * len(part))}) RETURNING channel", part))
+            # PUBACKs come mostly in order: a run of consecutive acknowledged ids is one range delete.
+            # Every id of a run was acknowledged, so the range holds nothing else; ids deleted before
+            # (a rewind re-sends rows and both copies are acknowledged) are simply not counted again.
+            for first, last in _runs(row_ids):
+                for channel, n in db.execute(_COUNT_RANGE, (first, last)):
+                    deleted[channel] += n
+                db.execute(_DELETE_RANGE, (first, last))
             db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back by itself already

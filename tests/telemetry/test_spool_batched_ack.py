@@ -76,6 +76,17 @@ def test_acks_are_idempotent_and_len_counts_queued_acks_as_gone(tmp_path: Path) 
     spool.close()
 
 
+def test_a_batch_with_gaps_and_out_of_order_acks_deletes_exactly_the_acknowledged_rows(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db", ack_flush_s=3600)
+    rows = [_add(spool, ch, i) for i, ch in enumerate([Channel.EVENTS, Channel.CLINICAL] * 5)]
+    for i in (7, 0, 1, 3, 4, 5, 9, 3):  # PUBACKs out of order after a reconnect; 2, 6 and 8 still unacked
+        spool.ack_later(rows[i])
+    assert spool.flush_acks() == 7
+    assert [m.seq for m in spool.pending()] == [2, 6, 8]
+    assert spool.stats.acked == 7 and len(spool) == 3
+    spool.close()
+
+
 def test_the_flusher_deletes_a_batch_on_its_own_by_time_and_by_size(tmp_path: Path) -> None:
     by_time = Spool(tmp_path / "t.db", ack_flush_s=0.01, ack_flush_rows=10_000)
     rows = [_add(by_time, Channel.EVENTS, i) for i in range(50)]
