@@ -22,12 +22,11 @@ from hal.clock import iso_utc
 from hal.device import DeviceError
 from hal.patient_terminal import TerminalAnswer
 from missions import events as ev
-from missions.base import Mission
 from missions.journal import CommittedStep
 from missions.nursing import bedside
 from missions.nursing.beds import BedVisit
+from missions.nursing.bedside_mission import BedsideMission
 from missions.nursing.questionnaire import PAIN_ALERT_SCORE, Item, next_item, observations
-from missions.timing import Attempts, OpStatus
 
 
 class Step(enum.Enum):
@@ -66,7 +65,7 @@ class NursingInquiryParams(bedside.BedsideTuning):
     offer_song: bool = True
 
 
-class NursingInquiry(Mission):
+class NursingInquiry(BedsideMission):
     kind = "nursing_inquiry"
     Params = NursingInquiryParams
     Step = Step
@@ -74,6 +73,7 @@ class NursingInquiry(Mission):
     INITIAL_STEP = Step.CHOOSE_BED
     FINAL_STEPS = frozenset({Step.DONE, Step.ABANDONED})
     resumable_after_restart = True
+    HOME_FAULT = "return to dock failed"
 
     params: NursingInquiryParams
 
@@ -83,25 +83,18 @@ class NursingInquiry(Mission):
         self._bed: BedVisit | None = None
         self._answers: dict[str, str | None] = {}
         self._item: Item | None = None
-        self._problem: str | None = None
-        self._attempt: Attempts[Any] | None = None
-        self._wristband: bedside.WristbandCheck | None = None
 
     def _advance(self, now_s: float) -> None:
         handler: dict[enum.Enum, Callable[[float], None]] = {
             Step.CHOOSE_BED: self._choose, Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
             Step.ASK: self._ask, Step.COMMIT: self._commit_bed, Step.SKIP_BED: self._skip_bed,
-            Step.RETURN_HOME: self._return_home,
+            Step.RETURN_HOME: self._home,
         }
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
-        self._attempt = None
-        self._wristband = None
+        super()._on_step_start(step)
         self._item = None  # a question interrupted by a pause is asked again
-
-    def _on_fault(self, reason: str) -> None:
-        self._problem = self._problem or reason
 
     def _choose(self, now_s: float) -> None:
         for bed in self.params.beds:
@@ -112,39 +105,18 @@ class NursingInquiry(Mission):
         self._bed = None
         self._go("all_done")
 
-    def _navigate(self, now_s: float) -> None:
-        if self._attempt is None:
-            self._attempt = self._track(bedside.go_to(self.ctx, self._current().place, self.params))
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.SUCCEEDED:
-            self._go("arrived")
-        elif status is OpStatus.FAILED:
-            self._step_fault(f"navigation failed: {self._attempt.reason}")
-
-    def _identify(self, now_s: float) -> None:
-        if self._wristband is None:
-            self._wristband = bedside.WristbandCheck(self.ctx, self._current().patient_ref, self.params)
-        outcome = self._wristband.poll(now_s)
-        if outcome is not None:
-            self._go("identified") if outcome[0] else self._step_fault(outcome[1])
-
     def _ask(self, now_s: float) -> None:
         if self._item is None:
             self._item = next_item(self._answers, set(self._answers), offer_song=self.params.offer_song)
             if self._item is None:
                 self._go("asked")
                 return
-            self._attempt = self._track(bedside.ask(self.ctx, self._item.question, self.params))
-        assert self._attempt is not None
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.FAILED:
-            self._step_fault(f"terminal: {self._attempt.reason}")
+        question = self._item.question
+        answer = self._poll(now_s, lambda: bedside.ask(self.ctx, question, self.params), "terminal")
+        if answer is None:
             return
-        if status is not OpStatus.SUCCEEDED:
-            return
-        answer = self._attempt.result
         assert isinstance(answer, TerminalAnswer)
-        qid = self._item.question.question_id
+        qid = question.question_id
         self._answers[qid] = answer.choice
         if qid == "song_genre" and answer.choice is not None:
             self._play_song(answer.choice)
@@ -198,20 +170,6 @@ class NursingInquiry(Mission):
         self._bed = None
         self._go("committed")
 
-    def _return_home(self, now_s: float) -> None:
-        if not self.params.return_to_dock:
-            self._go("home")
-            self._succeed()
-            return
-        if self._attempt is None:
-            self._attempt = self._track(bedside.go_to(self.ctx, self.ctx.home_dock, self.params))
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.SUCCEEDED:
-            self._go("home")
-            self._succeed()
-        elif status is OpStatus.FAILED:
-            self._step_fault(f"return to dock failed: {self._attempt.reason}")
-
     def _publish(self, step: str, data: dict[str, Any]) -> None:
         if "record" in data:
             self._emit(ev.CLINICAL_RECORD, step="commit", data=dict(data["record"]))
@@ -238,10 +196,6 @@ class NursingInquiry(Mission):
         if self._bed is None:  # pragma: no cover - bed steps are reached only via CHOOSE_BED
             raise RuntimeError(f"step {self.step.name} without a bed")
         return self._bed
-
-    def _track(self, attempt: Attempts[Any]) -> Attempts[Any]:
-        self._op = attempt
-        return attempt
 
 
 MISSIONS = (NursingInquiry,)
