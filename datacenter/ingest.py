@@ -23,11 +23,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -256,65 +256,27 @@ class Ingestor:
                 self._acked += 1
 
 
-# The envelope is parsed at its top level here, with the json module's own C scanner for the values,
-# so that the body's JSON text is known exactly as it arrived: the store keeps those bytes instead of
-# serialising the parsed body again (the largest cost of the ingest once the schema check is compiled).
-_scan_value: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-_scan_string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    header: Any
+    body: msgspec.Raw  # the body's JSON text exactly as sent: stored as is, never serialised again
 
 
-def _skip_blanks(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\n\r":  # JSON's four whitespace characters
-        i += 1
-    return i
+# msgspec parses an envelope ~3x faster than json and hands over the body's bytes as they came
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_value_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 
-def _split_envelope(text: str) -> tuple[dict[str, Any], str | None] | None:
-    """The top-level JSON object of ``text`` and its ``body`` member's text as sent (None: no body);
-    None when ``text`` is anything else (then ``json.loads`` gives the reason)."""
-    if text.startswith('{"header":{'):  # how every medbot publisher writes it: two scans, no loop
-        try:
-            header, i = _scan_value(text, 10)
-            if text.startswith(',"body":', i):
-                body, end = _scan_value(text, i + 8)
-                if end == len(text) - 1 and text[end] == "}":
-                    return {"header": header, "body": body}, text[i + 8:end]
-        except (StopIteration, ValueError):
-            pass  # the general path below finds out
-    members: dict[str, Any] = {}
-    body_text: str | None = None
+def _parse_envelope(payload: bytes) -> tuple[Any, str | None]:
+    """The parsed envelope and its body's JSON text as it arrived (None: not known, the store serialises
+    the body). Raises what ``json.loads`` raises when the payload is not JSON."""
     try:
-        i = _skip_blanks(text, 0)
-        if text[i] != "{":
-            return None
-        i = _skip_blanks(text, i + 1)
-        if text[i] == "}":
-            i += 1
-        else:
-            while True:
-                if text[i] != '"':
-                    return None
-                key, i = _scan_string(text, i + 1)
-                i = _skip_blanks(text, i)
-                if text[i] != ":":
-                    return None
-                start = _skip_blanks(text, i + 1)
-                value, i = _scan_value(text, start)
-                members[key] = value  # a repeated key: the last one wins, as in json.loads
-                if key == "body":
-                    body_text = text[start:i]
-                i = _skip_blanks(text, i)
-                if text[i] == "}":
-                    i += 1
-                    break
-                if text[i] != ",":
-                    return None
-                i = _skip_blanks(text, i + 1)
-    except (IndexError, StopIteration, ValueError):  # truncated or malformed: json.loads explains it
-        return None
-    if _skip_blanks(text, i) != len(text):
-        return None
-    return members, body_text
+        envelope = _envelope_decoder.decode(payload)
+        raw = envelope.body
+        return {"header": envelope.header, "body": _value_decoder.decode(raw)}, bytes(raw).decode("utf-8")
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        # a member missing or extra, NaN, a lone surrogate, not JSON at all: json.loads (more lenient,
+        # as the data center always was) decides, and the schema check explains what is wrong
+        return json.loads(payload), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,19 +315,10 @@ def decode_message(topic: str, payload: bytes, received_ms: int,
         route = _route(topic)
     except ValueError as exc:
         return None, f"topic: {exc}"
-    envelope: Any
-    body_text: str | None = None
     try:
-        split = _split_envelope(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        split = None
-    if split is not None:
-        envelope, body_text = split
-    else:
-        try:
-            envelope = json.loads(payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return None, f"not JSON: {exc}"
+        envelope, body_text = _parse_envelope(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+        return None, f"not JSON: {type(exc).__name__}: {exc}"
     # the compiled validator answers pass/fail; only a message that fails is explained by jsonschema
     if check and not _fast_valid(route.validator, envelope):
         try:
@@ -382,6 +335,8 @@ def decode_message(topic: str, payload: bytes, received_ms: int,
         return None, "body is not an object"
     try:
         seq, timestamp, schema = int(header["seq"]), header["timestamp"], header["schema"]
+        if not isinstance(schema, str):
+            raise TypeError(f"schema is {type(schema).__name__}, not a string")
         stamp_ms = iso_to_ms(timestamp)
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         # the schema check catches these; this guards check=False and impossible dates (2026-13-40)

@@ -36,14 +36,15 @@ from hal.sample_fridge import SampleFridge
 from hal.tag_reader import TagReader
 from hal.tube_handler import area_of
 from missions import events as ev
-from missions.base import Mission
 from missions.journal import CommittedStep
 from missions.lab import run_records
-from missions.lab.moves import Move, TubeMover
+from missions.lab.lab_mission import LabMission, plan_entry, plan_from_entry
+from missions.lab.moves import Move
 from missions.lab.orders import ControlMaterial, LabRunParams, OrderBook
 from missions.lab.planning import LabPlanning
+from missions.lab.qc import qc_run_entry
 from missions.lab.report import sample_outcome
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
 
 class Step(enum.Enum):
@@ -95,7 +96,7 @@ STEP_TABLE = (
 )  # fmt: skip
 
 
-class LabRun(LabPlanning, Mission):
+class LabRun(LabPlanning, LabMission):
     kind = "lab_run"
     Params = LabRunParams
     Step = Step
@@ -103,6 +104,7 @@ class LabRun(LabPlanning, Mission):
     INITIAL_STEP = Step.ARRIVE
     FINAL_STEPS = frozenset({Step.DONE, Step.ABANDONED})
     resumable_after_restart = True
+    NAV_FAILURE = "navigation to {place} failed"
 
     params: LabRunParams
 
@@ -119,9 +121,7 @@ class LabRun(LabPlanning, Mission):
         self._sort_closed = False
         # working state of the current step (lost on restart: nothing here is committed)
         self._slot: str | None = None
-        self._decision: dict[str, Any] | None = None
-        self._attempt: Attempts[Any] | None = None
-        self._mover: TubeMover | None = None
+        self._decision: dict[str, Any] | None = None  # (and LabMission's _attempt / _mover)
         self._reads = RetryBudget(self.params.label_reads)
         self._next_read: Deadline | None = None
         self._fridge_alerted = False
@@ -169,7 +169,7 @@ class LabRun(LabPlanning, Mission):
             self._commit("fault", self._fault)
 
     def _arrive(self, now_s: float) -> None:
-        if self.params.place is None or self._navigated(now_s, self.params.place):
+        if self.params.place is None or self._navigated(now_s, self.params.place, self.params):
             self._go("arrived")
 
     def _check_fridge(self, now_s: float) -> None:
@@ -338,7 +338,10 @@ class LabRun(LabPlanning, Mission):
         run = self._attempt.result
         assert isinstance(run, AnalyzerRun)
         self._attempt = self._op = None
-        self._record_qc(analyzer, run_records.qc_entry(controls, run), returned=False)
+        # qc_run_entry reads the run's not_done too, so a control the analyzer could not do holds
+        # the run naming its reason (run_records.qc_entry reads only the results)
+        targets = {c.material_id: c.control_targets() for c in controls}
+        self._record_qc(analyzer, qc_run_entry(run, targets), returned=False)
         self._mover = None
         return True
 
@@ -376,7 +379,8 @@ class LabRun(LabPlanning, Mission):
         self._attempt = self._op = None
         missing = [test for sid, test in run.missing if sid == sample_id]
         record_id = f"{self.mission_id}.{sample_id}"
-        outcome = sample_outcome(record_id, order, analyzer, run.results, missing, self._where(), iso_utc(now_s))
+        outcome = sample_outcome(record_id, order, analyzer, run.results, missing, self._where(), iso_utc(now_s),
+                                 not_done=run.not_done_reasons(sample_id))
         outcome["sample_id"] = sample_id
         self._results[sample_id] = outcome
         self._commit(f"result:{sample_id}", outcome)  # journaled, then emitted: at once, mid-batch
@@ -387,23 +391,10 @@ class LabRun(LabPlanning, Mission):
 
     def _return_home(self, now_s: float) -> None:
         """Charge between batches: the bench is not a dock."""
-        if not self.params.return_to_dock or self.params.place is None or self._navigated(now_s, self.ctx.home_dock):
+        home = self.ctx.home_dock
+        if not self.params.return_to_dock or self.params.place is None or self._navigated(now_s, home, self.params):
             self._go("home")
             self._succeed()
-
-    def _navigated(self, now_s: float, place: str) -> bool:
-        """True on arrival (or without a navigator); a failed navigation takes the fault exit."""
-        navigator = self.ctx.devices.navigator
-        if navigator is None:
-            return True
-        if self._attempt is None:
-            self._attempt = self._track(navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
-                                                            max_attempts=self.params.nav_attempts,
-                                                            retry_wait_s=5.0))
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.FAILED:
-            self._step_fault(f"navigation to {place} failed: {self._attempt.reason}")
-        return status is OpStatus.SUCCEEDED
 
     def _hold(self, now_s: float) -> None:
         if self._run_moves(now_s, self._plan("hold", self._hold_plan)):
@@ -416,22 +407,13 @@ class LabRun(LabPlanning, Mission):
         if name not in self._plans:
             moves = make()
             self._plans[name] = moves
-            self._commit(f"plan:{name}", {"moves": [[m.source, m.destination] for m in moves]})
+            self._commit(f"plan:{name}", plan_entry(moves))
         return self._plans[name]
 
     def _run_moves(self, now_s: float, moves: Sequence[Move]) -> bool:
         """True once every move is done; a failed move takes the step's fault exit."""
-        if self._mover is None:
-            self._mover = TubeMover(self._handler, moves, timeout_s=self.params.move_timeout_s,
-                                    attempts=self.params.move_attempts, retry_wait_s=2.0)
-            self._op = self._mover
-        if self._mover.finished:
-            return True
-        status = self._mover.poll(now_s)
-        if status is OpStatus.FAILED:
-            self._step_fault(self._mover.failure or "tube move failed")
-            return False
-        return status is OpStatus.SUCCEEDED
+        return self._moved(now_s, moves, timeout_s=self.params.move_timeout_s,
+                           attempts=self.params.move_attempts, failure="tube move failed")
 
     # ---- outbox, restore, result -------------------------------------------------------------
 
@@ -448,7 +430,7 @@ class LabRun(LabPlanning, Mission):
             if kind == "sort":
                 self._sorted[key] = item.data
             elif kind == "plan":
-                self._plans[key] = [Move(s, d) for s, d in item.data["moves"]]
+                self._plans[key] = plan_from_entry(item.data)
             elif kind == "spin":
                 self._spun = True
             elif kind == "qc":
@@ -475,10 +457,6 @@ class LabRun(LabPlanning, Mission):
         if self._slot is None:  # pragma: no cover - the table reaches tube steps via CHOOSE_TUBE
             raise RuntimeError(f"step {self.step.name} without a tube")
         return self._slot
-
-    def _track(self, attempt: Attempts[Any]) -> Attempts[Any]:
-        self._op = attempt
-        return attempt
 
     def _handler_op(self, what: str, start: Callable[[], Any]) -> Attempts[Any]:
         return Attempts(what, start, timeout_s=self.params.move_timeout_s, max_attempts=self.params.move_attempts,

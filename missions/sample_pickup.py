@@ -27,12 +27,12 @@ from hal.handle import Handle
 from hal.tag_reader import TagReader
 from hal.tube_handler import RackStatus, TubeHandler
 from missions import events as ev
-from missions.base import Mission
 from missions.journal import CommittedStep
-from missions.lab.moves import Move, TubeMover
+from missions.lab.lab_mission import LabMission, plan_entry, plan_from_entry
+from missions.lab.moves import Move
 from missions.lab.orders import SAMPLE_ID_PATTERN, SPECIMEN_LABEL_PREFIX
 from missions.lab.report import lab_alert
-from missions.timing import Attempts, OpStatus, RetryBudget, navigation_attempts
+from missions.timing import Attempts, OpStatus, RetryBudget
 
 
 class Step(enum.Enum):
@@ -92,7 +92,7 @@ class SamplePickupParams(BaseModel):
         return value
 
 
-class SamplePickup(Mission):
+class SamplePickup(LabMission):
     kind = "sample_pickup"
     Params = SamplePickupParams
     Step = Step
@@ -110,8 +110,6 @@ class SamplePickup(Mission):
         self._staff: BadgeScan | None = None
         self._received: list[str] = []  # carrier positions loaded at this station
         self._before: frozenset[str] = frozenset()
-        self._attempt: Attempts[Any] | None = None
-        self._mover: TubeMover | None = None
         self._auth = RetryBudget(self.params.auth_attempts)
         self._labels: dict[str, str | None] = {}
         self._phase = "pick"
@@ -141,7 +139,7 @@ class SamplePickup(Mission):
     def _go_to_station(self, now_s: float) -> None:
         if self._handover is not None:
             self._go("resume_trip")
-        elif self._navigate(now_s, self.params.station):
+        elif self._navigated(now_s, self.params.station, self.params):
             self._go("arrived")
 
     def _authenticate(self, now_s: float) -> None:
@@ -251,7 +249,7 @@ class SamplePickup(Mission):
         self._commit("handover", handover)
 
     def _go_to_lab(self, now_s: float) -> None:
-        if self._navigate(now_s, self.params.lab_place):
+        if self._navigated(now_s, self.params.lab_place, self.params):
             self._go("at_lab")
 
     def _unload(self, now_s: float) -> None:
@@ -260,34 +258,10 @@ class SamplePickup(Mission):
             positions = (self._handover or {}).get("positions", [])
             free = handler.rack(self.params.input_area).free()
             self._plan = [Move(p, free[i]) for i, p in enumerate(positions[:len(free)])]
-            self._commit("plan", {"moves": [[m.source, m.destination] for m in self._plan]})
-        if self._mover is None:
-            self._mover = TubeMover(handler, self._plan, timeout_s=self.params.move_timeout_s, attempts=2,
-                                    retry_wait_s=2.0)
-            self._op = self._mover
-        status = self._mover.poll(now_s)
-        if status is OpStatus.FAILED:
-            self._step_fault(self._mover.failure or "unload failed")
-        elif status is OpStatus.SUCCEEDED:
+            self._commit("plan", plan_entry(self._plan))
+        if self._moved(now_s, self._plan, timeout_s=self.params.move_timeout_s, attempts=2, failure="unload failed"):
             self._go("unloaded")
             self._succeed()
-
-    def _navigate(self, now_s: float, place: str) -> bool:
-        navigator = self.ctx.devices.navigator
-        if navigator is None:
-            return True
-        if self._attempt is None:
-            self._attempt = self._track(navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
-                                                            max_attempts=self.params.nav_attempts,
-                                                            retry_wait_s=5.0))
-        status = self._attempt.poll(now_s)
-        if status is OpStatus.FAILED:
-            self._step_fault(f"navigation failed: {self._attempt.reason}")
-        return status is OpStatus.SUCCEEDED
-
-    def _track(self, attempt: Attempts[Any]) -> Attempts[Any]:
-        self._op = attempt
-        return attempt
 
     def _publish(self, step: str, data: dict[str, Any]) -> None:
         if step == "handover":
@@ -301,7 +275,7 @@ class SamplePickup(Mission):
             if item.step == "handover":
                 self._handover = item.data
             elif item.step == "plan":
-                self._plan = [Move(s, d) for s, d in item.data["moves"]]
+                self._plan = plan_from_entry(item.data)
 
     def _progress_fraction(self) -> float:
         order = [Step.GO_TO_STATION, Step.AUTHENTICATE, Step.RECEIVE, Step.VERIFY, Step.GO_TO_LAB, Step.UNLOAD]

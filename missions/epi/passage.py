@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hal.door_controller import DoorController, partner_door
-from hal.navigator import NavigationGoal, Navigator
-from missions.timing import Attempts, OpStatus
+from hal.navigator import Navigator
+from missions.timing import Attempts, OpStatus, navigation_attempts
 
 
 class InterlockViolation(Exception):
@@ -85,9 +85,8 @@ class Passage:
     def _start(self, action: Action) -> Attempts[Any]:
         t = self._timing
         if action.verb == "go":
-            goal = NavigationGoal(place=action.target)
-            return Attempts(f"navigation to {action.target}", lambda: self._nav.start_go_to(goal),
-                            timeout_s=t.nav_timeout_s, max_attempts=t.nav_attempts, retry_wait_s=t.retry_wait_s)
+            return navigation_attempts(self._nav, action.target, timeout_s=t.nav_timeout_s,
+                                       max_attempts=t.nav_attempts, retry_wait_s=t.retry_wait_s)
         door = action.target
         if action.verb == "open":
             self.assert_partner_closed(door)

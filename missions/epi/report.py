@@ -12,8 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-
 from hal.clock import iso_utc
 from missions.epi.questionnaire import (
     CONTACT_REF,
@@ -141,6 +139,10 @@ def questionnaire_response(ctx: ReportContext, answers: Mapping[str, str | None]
         "source": {"identifier": {"system": "urn:medbot:patient", "value": ctx.patient_ref}},
         "item": items,
     }
+    # imported here, when a report is filed: its ~3 MB of FHIR models would otherwise sit in every
+    # robot process (the mission catalog imports every mission module)
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+
     return QuestionnaireResponse.model_validate(body).model_dump(mode="json", exclude_none=True)
 
 

@@ -9,15 +9,18 @@ run's controls are turned into z-scores, then (Westgard, Clin Chem 1981):
 - R-4s: one control beyond +2 SD and another beyond -2 SD → reject (random error).
 
 A rejected run is held: none of its patient results may be released. A control that did not
-come back, or came back as text, also holds the run: QC that was not seen has not passed.
+come back, came back as text, or that the analyzer reported it could not do (the run's
+`not_done`, named with the analyzer's reason) also holds the run: QC that was not seen has not
+passed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from hal.analyzer import AnalyzerResult
+from hal.analyzer import AnalyzerResult, AnalyzerRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class QcObservation:
     test_code: str
     value: float | None  # None when the instrument sent no number
     target: ControlTarget
-    not_done: str | None = None  # the analyzer's reason when it could not run this control (status X)
+    not_done: str | None = None  # the analyzer's reason when it reported it could not run this control
 
     @property
     def z(self) -> float | None:
@@ -63,21 +66,38 @@ class QcDecision:
 
 
 def observations_from_results(
-    results: Sequence[AnalyzerResult], targets: Mapping[str, Mapping[str, ControlTarget]]
+    results: Sequence[AnalyzerResult], targets: Mapping[str, Mapping[str, ControlTarget]],
+    not_done: Mapping[tuple[str, str], str] | None = None,
 ) -> list[QcObservation]:
-    """Pair each expected (material, test) with its result; a missing one has value None."""
+    """Pair each expected (material, test) with its result; a missing one has value None, one the
+    analyzer could not do (`not_done`: (material, test) → its reason) carries that reason."""
     by_key = {(r.sample_id, r.test_code): r for r in results}
+    not_done = not_done or {}
     observations = []
     for material in sorted(targets):
         for test_code in sorted(targets[material]):
-            result = by_key.get((material, test_code))
-            if result is not None and result.status == "X":  # not done: whatever its value field says
-                reason = result.value.strip() or result.abnormal_flags.strip() or "no reason given"
-                observations.append(QcObservation(material, test_code, None, targets[material][test_code], reason))
+            reason = not_done.get((material, test_code))
+            if reason is not None:
+                observations.append(QcObservation(material, test_code, None, targets[material][test_code],
+                                                   reason.strip() or "no reason given"))
                 continue
+            result = by_key.get((material, test_code))
             value = result.numeric_value() if result is not None else None
             observations.append(QcObservation(material, test_code, value, targets[material][test_code]))
     return observations
+
+
+def observations_from_run(run: AnalyzerRun, targets: Mapping[str, Mapping[str, ControlTarget]]) -> list[QcObservation]:
+    """`observations_from_results` for a whole control run: its results and its not-done tests."""
+    return observations_from_results(run.results, targets, {(n.sample_id, n.test_code): n.reason for n in run.not_done})
+
+
+def qc_run_entry(run: AnalyzerRun, targets: Mapping[str, Mapping[str, ControlTarget]]) -> dict[str, Any]:
+    """The analyzer's QC decision from its control run, as the lab run journals it: accepted, the
+    rule that rejected (a control not done names the analyzer's reason), z-scores, warnings."""
+    decision = evaluate_westgard(observations_from_run(run, targets))
+    return {"accepted": decision.accepted, "reason": decision.reason() or None,
+            "z_scores": decision.z_scores, "warnings": [w.text() for w in decision.warnings]}
 
 
 def evaluate_westgard(observations: Sequence[QcObservation]) -> QcDecision:

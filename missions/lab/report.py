@@ -3,8 +3,8 @@
 The record is a `clinical.record` in the shape of `telemetry/schemas/clinical.json`:
 record_type ``lab_result``, the pseudonymous patient reference, no bed, observations as
 name_with_unit → value (``k_mmol_per_l: 6.8``) with a flag per test (``k_flag: "HH"``), and no
-NEWS2. A test the analyzer could not do (result status "X": no sample, too little, a clot...) is
-named with the analyzer's reason, not as "not reported". A critical value is phoned through at
+NEWS2. A test the analyzer reported it could not do (the run's `not_done`: no sample, too little,
+a clot...) is named with the analyzer's reason, not as "not reported". A critical value is phoned through at
 once: its alert names the sample, the test, the value with units, the limit and the clinical
 record — the patient reference itself travels only in that record, on the clinical channel
 (alerts are read by every operator).
@@ -12,7 +12,7 @@ record — the patient reference itself travels only in that record, on the clin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hal.analyzer import AnalyzerResult
@@ -35,18 +35,6 @@ def lab_alert(
     }
 
 
-#: result status of a test the analyzer reports it cannot do (ASTM E1394 / LIS2-A2 "X")
-NOT_DONE = "X"
-
-
-def not_done_reason(result: AnalyzerResult) -> str:
-    """Why the analyzer did not do a test, in its words (it travels as the result's value)."""
-    if result.value.strip():
-        return result.value.strip()
-    flags = result.abnormal_flags.strip()
-    return f"instrument flag {flags}" if flags else "no reason given"
-
-
 def sample_outcome(
     record_id: str,
     order: LabOrder,
@@ -55,8 +43,12 @@ def sample_outcome(
     missing: Sequence[str],
     where: dict[str, Any] | None,
     measured_at: str,
+    not_done: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate one sample's results; the record, its alerts, and whether the tube is kept."""
+    """Validate one sample's results; the record, its alerts, and whether the tube is kept.
+    `missing`: its tests that never came; `not_done`: test → the analyzer's reason for the tests
+    it reported it could not do."""
+    not_done = not_done or {}
     by_test = {r.test_code: r for r in results if r.sample_id == order.sample_id}
     observations: dict[str, Any] = {
         "sample_id": order.sample_id,
@@ -68,12 +60,12 @@ def sample_outcome(
     problems: list[str] = []
     validated: list[ValidatedResult] = []
     for code in order.tests:
+        if code in not_done:
+            problems.append(f"{code} not done by the analyzer: {not_done[code].strip() or 'no reason given'}")
+            continue
         result = by_test.get(code)
         if result is None or code in missing:
             problems.append(f"{code} not reported by the analyzer")
-            continue
-        if result.status == NOT_DONE:
-            problems.append(f"{code} not done by the analyzer: {not_done_reason(result)}")
             continue
         checked = validate_result(result)
         validated.append(checked)

@@ -5,15 +5,17 @@ sample after another (`seconds_per_sample` each). What it measures is `sim.lab_s
 shared with the ASTM instrument emulator: a patient's true value with the instrument's imprecision
 and any seeded calibration drift, control materials around their assigned value, "CLOT" (flag A)
 for serum never centrifuged. Results carry units, the reference range and flags as an instrument
-sends them (R records). A sample not in the rack is listed as missing; a link or instrument fault
-fails the run with its reason.
+sends them (R records). A sample whose tube is not in the rack is answered at once as not done
+(`NotDone`, reason "no sample in rack"), as the ASTM instrument emulator answers it (its order
+marked X with that comment), so both backends give the lab run the same answer; a link or
+instrument fault fails the run with its reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hal.analyzer import Analyzer, AnalyzerOrder, AnalyzerResult, AnalyzerRun
+from hal.analyzer import Analyzer, AnalyzerOrder, AnalyzerResult, AnalyzerRun, NotDone
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.handle import Handle, ResolvedHandle
@@ -23,6 +25,10 @@ from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
 from sim.lab_samples import LabInstrument
+
+#: the reason given for a tube that is not in the rack: the ASTM emulator's comment word for word
+#: (`sim.emulators.astm_analyzer.NO_SAMPLE_IN_RACK`, not imported: this backend needs no protocol code)
+NO_SAMPLE_IN_RACK = "no sample in rack"
 
 
 class SimAnalyzerConfig(DeviceConfig):
@@ -68,11 +74,12 @@ class SimAnalyzer(Analyzer):
             handle.fail_at(now_s + 2.0, f"instrument fault: {fault}")
             return handle
         results: list[AnalyzerResult] = []
-        missing: list[tuple[str, str]] = []
+        not_done: list[NotDone] = []
         done_s = now_s
         for order in orders:  # one sample after another, as the instrument aspirates them
-            if self.instrument.loaded(order.sample_id) is None:
-                missing.extend((order.sample_id, code) for code in order.test_codes)
+            if self.instrument.loaded(order.sample_id) is None:  # nothing to aspirate: said at once
+                not_done.extend(NotDone(order.sample_id, code, NO_SAMPLE_IN_RACK, self.config.instrument, now_s,
+                                        is_qc=order.is_qc) for code in order.test_codes)
                 continue
             done_s += self.config.seconds_per_sample
             measured = self.instrument.measure(order.sample_id, order.patient_ref, order.test_codes,
@@ -83,7 +90,7 @@ class SimAnalyzer(Analyzer):
                 for m in measured
             )
         handle.set_feedback(f"0/{len(results)} results")
-        handle.succeed_at(done_s + 1.0, AnalyzerRun(tuple(results), tuple(missing)))
+        handle.succeed_at(done_s + 1.0, AnalyzerRun(tuple(results), (), tuple(not_done)))
         return handle
 
     def health(self) -> DeviceHealth:

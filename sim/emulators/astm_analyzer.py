@@ -6,7 +6,8 @@ an `Instrument`: in the simulator the lab site's `sim.lab_samples.LabInstrument`
 simulated analyzer backend uses: true values of the tubes in its rack, control targets, drift,
 clots), else a synthetic one (values drawn around each test's reference range). A sample whose
 tube is not in the rack is answered at once with its O record marked "X" (cannot be done, LIS2-A2
-field 26), a comment record saying why, and no results; so is a sample named in `reject_samples`
+field 26), a comment "no sample in rack" (the reason the simulated backend gives too, so the host
+sees the same not-done answer on either), and no results; so is a sample named in `reject_samples`
 (with its reason), and a test named in `reject_tests` comes back as an R record with status X and
 a comment. Result messages echo each order's sequence number and requested date/time (field 7),
 as instruments do, unless `echo_order_time` is off. While `fault()` reports a fault the instrument is down: it refuses
@@ -35,6 +36,9 @@ from hal.drivers.astm.analyzer_driver import format_astm_time
 from hal.drivers.astm.link import ENQ, STX, Link, LinkState, MessageFailed, MessageReceived, MessageSent, Role
 from sim.emulators.pty_device import PtyDevice
 from sim.lab_samples import Measurement
+
+#: the comment on an order whose tube is not in the rack (`sim.devices.analyzer` gives the same reason)
+NO_SAMPLE_IN_RACK = "no sample in rack"
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +302,7 @@ class AstmAnalyzerEmulator:
         measured = self.instrument.measure(sample, patient_ref, tests, is_qc=is_qc, done_s=due_s)
         if measured is None:
             self.not_loaded.append(sample)
-            self._pending.append(_Pending(now_s, sample, patient_ref, tests, is_qc, None, *echo, "no sample in rack"))
+            self._pending.append(_Pending(now_s, sample, patient_ref, tests, is_qc, None, *echo, NO_SAMPLE_IN_RACK))
             return
         self._free_at_s = due_s
         self._pending.append(_Pending(due_s, sample, patient_ref, tests, is_qc, measured, *echo))

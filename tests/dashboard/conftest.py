@@ -4,9 +4,6 @@ thread, and headless Debian chromium driven by Playwright (never `playwright ins
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,25 +13,12 @@ from typing import Any
 
 import pytest
 
+from bench import mosquitto as mosquitto_process
+
 CHROMIUM = "/usr/bin/chromium"
 # as root chromium needs --no-sandbox; the rest keeps it off the network and quiet
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 class RestartableMosquitto:
@@ -42,12 +26,11 @@ class RestartableMosquitto:
     tests), stopped and started again on the same port."""
 
     def __init__(self, workdir: Path) -> None:
-        binary = next((b for b in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.access(b, os.X_OK)),
-                      shutil.which("mosquitto"))
+        binary = mosquitto_process.find_mosquitto()
         if binary is None:
             pytest.fail("mosquitto is not installed: apt-get install -y mosquitto", pytrace=False)
         self.binary = binary
-        self.port = _free_port()
+        self.port = mosquitto_process.free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = workdir / "mosquitto.conf"
         self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -57,22 +40,16 @@ class RestartableMosquitto:
 
     def start(self, timeout_s: float = 10.0) -> None:
         with self.log.open("ab") as log:
-            self._proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while not _accepts(self.port):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mosquitto did not start on {self.port}: {self.log.read_text(errors='replace')}")
-            time.sleep(0.05)
+            self._proc = mosquitto_process.launch(self.binary, self.config, log)
+        try:
+            mosquitto_process.wait_until_listening(self._proc, "127.0.0.1", self.port, timeout_s=timeout_s,
+                                                   poll_s=0.05)
+        except mosquitto_process.MosquittoDidNotStart as exc:
+            pytest.fail(f"{exc}: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        mosquitto_process.stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -101,3 +101,9 @@ def test_timestamps_in_the_contracts_form_convert_like_datetime_does(ts: str) ->
 def test_an_impossible_timestamp_raises(ts: str) -> None:
     with pytest.raises(ValueError):
         iso_to_ms(ts)
+
+
+def test_json_nested_too_deep_for_the_parsers_is_rejected_not_raised() -> None:
+    payload = b'{"header":{},"body":' + b'[' * 100_000 + b']' * 100_000 + b'}'
+    msg, reason = decode_message(TOPIC.format(channel="events"), payload, 0)
+    assert msg is None and reason is not None and reason.startswith("not JSON: RecursionError")

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hal.analyzer import AnalyzerOrder, OrderPriority
+from hal.analyzer import AnalyzerOrder, AnalyzerResult, NotDone, OrderPriority
 from hal.clock import SimClock
 from hal.device import HealthStatus
-from hal.drivers.astm.analyzer_driver import AstmAnalyzer, AstmAnalyzerConfig
+from hal.drivers.astm.analyzer_driver import AstmAnalyzer, AstmAnalyzerConfig, _Run
 from hal.drivers.astm.link import EOT, STX
 from hal.handle import Handle, HandleStatus
 from hal.registry import BuildContext, DeviceRegistry
@@ -174,9 +174,10 @@ def test_an_order_the_instrument_marks_x_is_reported_not_done_at_once_with_its_r
     assert bench.run(handle, max_s=700.0, dt_s=0.5) is HandleStatus.SUCCEEDED
     assert bench.clock.now_s() - t0_s < 10.0  # not at the 600 s run timeout
     run = handle.result
-    assert run is not None and run.missing == ()
-    assert [(r.sample_id, r.test_code, r.status, r.value) for r in run.results] == [
-        ("S-0002", "NA", "X", "sample volume too low"), ("S-0002", "CREA", "X", "sample volume too low")]
+    assert run is not None and run.missing == () and run.results == ()  # no value stands in for the answer
+    assert [(n.sample_id, n.test_code, n.reason, n.instrument) for n in run.not_done] == [
+        ("S-0002", "NA", "sample volume too low", "analyzer"), ("S-0002", "CREA", "sample volume too low", "analyzer")]
+    assert run.not_done_reasons("S-0002") == {"NA": "sample volume too low", "CREA": "sample volume too low"}
     assert handle.feedback == "0/2 results, 2 not done"
 
 
@@ -188,11 +189,12 @@ def test_a_batch_finishes_once_every_test_is_resulted_or_not_done(bench_factory:
     assert bench.clock.now_s() - t0_s < 90.0  # two samples of 30 s and the link: done long before 600 s
     run = handle.result
     assert run is not None and run.missing == ()
-    by_key = {(r.sample_id, r.test_code): r for r in run.results}
-    assert (by_key[("S-0001", "K")].status, by_key[("S-0001", "K")].value) == ("X", "hemolysed")
-    assert by_key[("S-0001", "K")].units == "mmol/L"
-    assert by_key[("S-0001", "GLU")].status == "F" and by_key[("S-0001", "GLU")].numeric_value() is not None
-    assert by_key[("S-0002", "NA")].status == "X" and by_key[("QC-L1", "GLU")].is_qc
+    assert [(r.sample_id, r.test_code, r.status) for r in run.results] == [
+        ("S-0001", "GLU", "F"), ("QC-L1", "GLU", "F")]
+    assert run.results[0].numeric_value() is not None and run.results[1].is_qc
+    assert [(n.sample_id, n.test_code, n.reason) for n in run.not_done] == [
+        ("S-0001", "K", "hemolysed"), ("S-0002", "NA", "sample volume too low"),
+        ("S-0002", "CREA", "sample volume too low")]
     assert handle.feedback == "2/5 results, 3 not done"
 
 
@@ -201,7 +203,31 @@ def test_an_order_marked_x_without_a_reason_is_not_done_with_an_empty_reason(ben
     handle = bench.driver.start_run(ORDERS[:1])
     assert bench.run(handle) is HandleStatus.SUCCEEDED
     assert handle.result is not None
-    assert [(r.status, r.value) for r in handle.result.results] == [("X", ""), ("X", "")]
+    assert handle.result.results == ()
+    assert [(n.test_code, n.reason) for n in handle.result.not_done] == [("GLU", ""), ("K", "")]
+
+
+def test_a_control_the_instrument_cannot_do_is_not_done_as_qc(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(reject_samples={"QC-L1": "control lot expired"})
+    handle = bench.driver.start_run(ORDERS[2:])
+    assert bench.run(handle) is HandleStatus.SUCCEEDED
+    assert handle.result is not None
+    assert [(n.sample_id, n.reason, n.is_qc) for n in handle.result.not_done] == [
+        ("QC-L1", "control lot expired", True)]
+
+
+def test_the_latest_word_on_a_test_wins_between_a_result_and_a_not_done(bench_factory: type[Bench]) -> None:
+    bench = bench_factory(no_results=True)  # the answers are handed in below, as the driver would
+    handle = bench.driver.start_run(ORDERS[:1])
+    assert isinstance(handle, _Run)
+    glu = AnalyzerResult("S-0001", "GLU", "5.2", "mmol/L", "3.9 to 6.1", "N", "F", "analyzer", 1.0)
+    handle.offer(NotDone("S-0001", "GLU", "clot detected", "analyzer", 0.0))
+    handle.offer(glu)  # re-measured after the clot was cleared
+    handle.offer(glu)
+    handle.offer(NotDone("S-0001", "K", "hemolysed", "analyzer", 2.0))
+    assert handle.poll() is HandleStatus.SUCCEEDED and handle.result is not None
+    assert handle.result.results == (glu,) and handle.result.missing == ()
+    assert [(n.test_code, n.reason) for n in handle.result.not_done] == [("K", "hemolysed")]
 
 
 def _times(run: Handle[Any, str]) -> list[float]:

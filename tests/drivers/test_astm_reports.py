@@ -36,6 +36,13 @@ def test_an_x_result_without_comment_or_value_falls_back_to_the_order_comment_th
     assert _reports("H|\\^&", "O|1|S-1||^^^K|R", "R|1|^^^K||||||X", "L|1")[0][2:4] == (True, "")
 
 
+def test_an_x_result_that_says_why_only_by_a_flag_names_the_flag() -> None:
+    assert _reports("H|\\^&", "O|1|S-1||^^^K|R", "R|1|^^^K||mmol/L||A||X", "L|1")[0][2:4] == \
+        (True, "instrument flag A")
+    assert _reports("H|\\^&", "O|1|S-1||^^^K|R", "C|1|I|clot detected|G", "R|1|^^^K||mmol/L||A||X",
+                    "L|1")[0][3] == "clot detected"  # words before a flag
+
+
 def test_an_x_order_with_some_results_marks_only_the_unreported_tests_not_done() -> None:
     x_order = "O|1|S-1||^^^GLU\\^^^K|R" + "|" * 20 + "X"  # field 26
     rows = _reports("H|\\^&", x_order, "R|1|^^^GLU|5.0|mmol/L||N||F", "L|1")

@@ -83,9 +83,10 @@ def test_attach_returns_a_port_and_refuses_duplicates_and_unknown_kinds(tmp_path
 
 
 Row = tuple[str, str, str, str, str, str, bool]
+NotDoneRow = tuple[str, str, str, bool]
 
 
-def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]], list[tuple[str, str, str]], Any]:
+def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]], list[NotDoneRow], Any]:
     """One batch on the lab site's tubes: a spun serum tube (with a seeded critical K), an unspun
     one, a control, a calibration drift on NA and a sample that is not in the rack."""
     sim = Sim(tmp_path)
@@ -116,8 +117,8 @@ def run_lab(tmp_path: Path, model: str) -> tuple[list[Row], list[tuple[str, str]
     result = handle.result
     assert result is not None
     rows = [(r.sample_id, r.test_code, r.value, r.units, r.reference_range, r.abnormal_flags, r.is_qc)
-            for r in result.results if r.status != "X"]
-    not_done = [(r.sample_id, r.test_code, r.value) for r in result.results if r.status == "X"]
+            for r in result.results]
+    not_done = [(n.sample_id, n.test_code, n.reason, n.is_qc) for n in result.not_done]
     sim.close()
     return rows, list(result.missing), not_done, analyzer
 
@@ -128,10 +129,10 @@ def test_astm_emulated_answers_exactly_what_the_simulated_analyzer_answers(tmp_p
     assert driver.link.naks_received == 1 and driver.link.contentions == 1  # through the faults
     simulated, sim_missing, sim_not_done, _ = run_lab(tmp_path / "sim", "sim")
     assert emulated == simulated  # same tubes, same seed: the same values, units, ranges and flags
-    # the tube that is not in the rack: the instrument says so at once over ASTM (order marked X,
-    # with its comment), the simulated backend has no such channel and lists it missing at once
-    assert not_done == [("smp-000009", "CREA", "no sample in rack")] and missing == []
-    assert sim_missing == [("smp-000009", "CREA")] and sim_not_done == []
+    # the tube that is not in the rack: not done, with the same reason, on both backends (over ASTM
+    # the instrument marks its order X with a comment; the simulated backend answers it directly)
+    assert not_done == sim_not_done == [("smp-000009", "CREA", "no sample in rack", False)]
+    assert missing == sim_missing == []
     by_test = {(r[0], r[1]): r for r in emulated}
     assert by_test[("smp-000001", "K")][5] == "HH" and 6.4 < float(by_test[("smp-000001", "K")][2]) < 7.2
     assert by_test[("smp-000002", "K")][2:6:3] == ("CLOT", "A")  # never centrifuged
@@ -140,7 +141,7 @@ def test_astm_emulated_answers_exactly_what_the_simulated_analyzer_answers(tmp_p
 
 
 def test_astm_emulated_model_is_deterministic(tmp_path: Path) -> None:
-    assert run_lab(tmp_path / "a", "astm-emulated")[:2] == run_lab(tmp_path / "b", "astm-emulated")[:2]
+    assert run_lab(tmp_path / "a", "astm-emulated")[:3] == run_lab(tmp_path / "b", "astm-emulated")[:3]
 
 
 def test_astm_emulated_instrument_down_fails_the_run_after_the_send_attempts(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 from lab_rig import START_S, LabRig, devices_for, make_lab_rig, order, patient_ref, run_params
 
-from hal.analyzer import AnalyzerResult
+from hal.analyzer import AnalyzerResult, AnalyzerRun, NotDone
 from missions import events as ev
 from missions.base import MissionRequest
 from missions.lab.orders import LabOrder
-from missions.lab.qc import ControlTarget, evaluate_westgard, observations_from_results
+from missions.lab.qc import ControlTarget, evaluate_westgard, observations_from_run, qc_run_entry
 from missions.lab.reference import Specimen
 from missions.lab.report import sample_outcome
 
@@ -78,22 +78,32 @@ def test_a_control_the_analyzer_cannot_do_holds_the_run_and_says_why(tmp_path: P
     assert rig.kinds(ev.CLINICAL_RECORD) == []
 
 
-def _result(sample: str, code: str, value: str, status: str, flags: str = "") -> AnalyzerResult:
+def _result(sample: str, code: str, value: str, status: str = "F", flags: str = "") -> AnalyzerResult:
     return AnalyzerResult(sample, code, value, "mmol/L", "", flags, status, "chem-1", 0.0)
 
 
-def test_sample_outcome_names_a_not_done_test_with_the_reason_or_the_flag() -> None:
-    lab_order = LabOrder.model_validate(order("smp-000101", "pt-000001", ("K", "NA", "GLU")))
-    results = [_result("smp-000101", "K", "", "X", "A"), _result("smp-000101", "NA", "", "X"),
-               _result("smp-000101", "GLU", "5.0", "F")]
-    outcome = sample_outcome("r-1", lab_order, "chem", results, [], None, "2026-01-05T07:00:00Z")
-    assert outcome["record"]["observations"]["incomplete_reason"] == (
-        "K not done by the analyzer: instrument flag A; NA not done by the analyzer: no reason given")
+def test_sample_outcome_names_each_not_done_test_with_the_analyzers_reason() -> None:
+    lab_order = LabOrder.model_validate(order("smp-000101", "pt-000001", ("K", "NA", "GLU", "CREA")))
+    run = AnalyzerRun((_result("smp-000101", "GLU", "5.0"),), (("smp-000101", "CREA"),),
+                      (NotDone("smp-000101", "K", "instrument flag A", "chem-1", 0.0),
+                       NotDone("smp-000101", "NA", "", "chem-1", 0.0),
+                       NotDone("smp-000999", "GLU", "another tube's reason", "chem-1", 0.0)))
+    outcome = sample_outcome("r-1", lab_order, "chem", run.results, ["CREA"], None, "2026-01-05T07:00:00Z",
+                             not_done=run.not_done_reasons("smp-000101"))
+    observations = outcome["record"]["observations"]
+    assert observations["incomplete_reason"] == (
+        "K not done by the analyzer: instrument flag A; NA not done by the analyzer: no reason given; "
+        "CREA not reported by the analyzer")
+    assert observations["glu_mmol_per_l"] == 5.0 and observations["complete"] is False
     assert outcome["keep_tube"] is True
 
 
 def test_westgard_counts_a_control_not_done_as_missing_with_the_reason() -> None:
-    target = {"K": ControlTarget(4.0, 0.1)}
-    observations = observations_from_results([_result("QC-1", "K", "4.0", "X")], {"QC-1": target})
-    decision = evaluate_westgard(observations)  # a number in an X record is not a measurement
-    assert not decision.accepted and decision.reason() == "K missing: QC-1 not done by the analyzer: 4.0"
+    target = {"K": ControlTarget(4.0, 0.1), "NA": ControlTarget(140.0, 2.0)}
+    run = AnalyzerRun((_result("QC-1", "NA", "140.5"),), (),
+                      (NotDone("QC-1", "K", "reagent K empty", "chem-1", 0.0, is_qc=True),))
+    decision = evaluate_westgard(observations_from_run(run, {"QC-1": target}))
+    assert not decision.accepted and decision.reason() == "K missing: QC-1 not done by the analyzer: reagent K empty"
+    entry = qc_run_entry(run, {"QC-1": target})  # what the lab run journals
+    assert entry["accepted"] is False and entry["reason"] == decision.reason()
+    assert entry["z_scores"] == {"K": {"QC-1": None}, "NA": {"QC-1": 0.25}}

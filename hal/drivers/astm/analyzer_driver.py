@@ -8,14 +8,15 @@ has, feeds the link, runs its timers and writes its output, never blocking.
 Matching: each order carries its own requested date/time (O field 7, distinct for every order of
 one specimen) and the instrument echoes it, so a result goes to the very run that ordered it; a
 run that has ended (finished, failed, cancelled, or past its deadline even if nobody polls it)
-takes nothing, and what it would have taken is kept in `unsolicited`. An instrument that does not
-echo field 7 (or a stamp from before a restart): the newest live run that ordered (specimen,
-test) takes it, so a re-run's results never go to the run before it.
+takes nothing, and what it would have taken (a result or a not-done) is kept in `unsolicited`.
+An instrument that does not echo field 7 (or a stamp from before a restart): the newest live run
+that ordered (specimen, test) takes it, so a re-run's results never go to the run before it.
 
 Outcomes reach the mission through the handle:
 - every ordered test resulted or marked "cannot be done" (X) by the instrument → SUCCEEDED at
-  once; a test not done is an `AnalyzerResult` with status "X" and the instrument's reason (its
-  comment record, else what its R record carried) as the value, "" when it gave none;
+  once; a test not done is a `NotDone` in the run's `not_done`, with the instrument's reason (its
+  comment record, else what its R record carried, else its flags; "" when it gave none), never
+  an `AnalyzerResult`;
 - `run_timeout_s` passes with part of the answer → SUCCEEDED with the rest in `missing`;
 - `run_timeout_s` passes and the instrument said nothing at all about the run → FAILED, "analyzer
   <instrument> sent no results for run N (<samples>) within T s" (and whether it took the orders),
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 
 from serial import serial_for_url
 
-from hal.analyzer import Analyzer, AnalyzerOrder, AnalyzerResult, AnalyzerRun
+from hal.analyzer import Analyzer, AnalyzerOrder, AnalyzerResult, AnalyzerRun, NotDone
 from hal.clock import Clock
 from hal.device import DeviceHealth, HealthStatus
 from hal.drivers.astm import RecordError, records
@@ -90,6 +91,7 @@ class _Run(Handle[AnalyzerRun, str]):
         self.expected = {(o.sample_id, code) for o in orders for code in o.test_codes}
         self.qc_samples = {o.sample_id for o in orders if o.is_qc}
         self.results: dict[tuple[str, str], AnalyzerResult] = {}
+        self.not_done: dict[tuple[str, str], NotDone] = {}
         self.order_of: list[tuple[str, str]] = [(o.sample_id, code) for o in orders for code in o.test_codes]
         self.attempts: dict[tuple[records.Record, ...], int] = {}
         self.orders_taken = 0  # order messages the instrument accepted on the link
@@ -111,19 +113,27 @@ class _Run(Handle[AnalyzerRun, str]):
         """Still waiting for this test: running, before its deadline, and it ordered it."""
         return self._status is HandleStatus.RUNNING and now_s < self.deadline_s and key in self.expected
 
-    def offer(self, result: AnalyzerResult) -> None:
-        if result.sample_id in self.qc_samples and not result.is_qc:
-            result = dataclasses.replace(result, is_qc=True)
-        self.results[(result.sample_id, result.test_code)] = result  # a correction (C) replaces the first
+    def offer(self, answer: AnalyzerResult | NotDone) -> None:
+        """Take a result or a not-done; the latest word on a test replaces what came before (a
+        correction C replaces the first result, a re-measurement replaces a not-done)."""
+        if answer.sample_id in self.qc_samples and not answer.is_qc:
+            answer = dataclasses.replace(answer, is_qc=True)
+        key = (answer.sample_id, answer.test_code)
+        if isinstance(answer, NotDone):
+            self.results.pop(key, None)
+            self.not_done[key] = answer
+        else:
+            self.not_done.pop(key, None)
+            self.results[key] = answer
 
     def settle(self, now_s: float) -> None:
         """Finish once every ordered test is resulted or marked not done, or at the deadline."""
         if self._status is not HandleStatus.RUNNING:
             return
-        if self.expected <= self.results.keys():
+        if self.expected <= self.results.keys() | self.not_done.keys():
             self._finish()
         elif now_s >= self.deadline_s:
-            if self.results:
+            if self.results or self.not_done:
                 self._finish()  # part of the answer: the rest is listed as missing
             else:
                 self.fail(self._silence())
@@ -146,14 +156,14 @@ class _Run(Handle[AnalyzerRun, str]):
 
     def _finish(self) -> None:
         got = tuple(self.results[k] for k in self.order_of if k in self.results)
-        missing = tuple(k for k in self.order_of if k not in self.results)
-        self._status, self._result = HandleStatus.SUCCEEDED, AnalyzerRun(got, missing)
+        not_done = tuple(self.not_done[k] for k in self.order_of if k in self.not_done)
+        missing = tuple(k for k in self.order_of if k not in self.results and k not in self.not_done)
+        self._status, self._result = HandleStatus.SUCCEEDED, AnalyzerRun(got, missing, not_done)
 
     @property
     def feedback(self) -> str | None:
-        not_done = sum(1 for r in self.results.values() if r.status == records.CANNOT_BE_DONE)
-        text = f"{len(self.results) - not_done}/{len(self.expected)} results"
-        return f"{text}, {not_done} not done" if not_done else text
+        text = f"{len(self.results)}/{len(self.expected)} results"
+        return f"{text}, {len(self.not_done)} not done" if self.not_done else text
 
     @property
     def result(self) -> AnalyzerRun | None:
@@ -190,7 +200,7 @@ class AstmAnalyzer(Analyzer):
         self._message_run: dict[int, tuple[_Run, tuple[records.Record, ...]]] = {}
         # (specimen, requested time of its order) → the run that ordered it
         self._orders: OrderedDict[tuple[str, str], _Run] = OrderedDict()
-        self.unsolicited: deque[AnalyzerResult] = deque(maxlen=200)
+        self.unsolicited: deque[AnalyzerResult | NotDone] = deque(maxlen=200)
         self.rejected_messages = 0
         self.last_rejection: str | None = None
         self.last_port_error: str | None = None
@@ -309,23 +319,22 @@ class AstmAnalyzer(Analyzer):
         now_s = self.clock.now_s()
         for report in reports:
             for test in report.tests():
-                result = self._result_of(report, test, now_s)
+                answer = self._answer_of(report, test, now_s)
                 run = self._claimant(report, test.test_code, now_s)
                 if run is None:
-                    self.unsolicited.append(result)
+                    self.unsolicited.append(answer)
                 else:
-                    run.offer(result)
+                    run.offer(answer)
 
-    def _result_of(self, report: OrderReport, test: TestReport, now_s: float) -> AnalyzerResult:
+    def _answer_of(self, report: OrderReport, test: TestReport, now_s: float) -> AnalyzerResult | NotDone:
         f = test.fields
-        if test.not_done:  # status X: the instrument's reason travels as the value
-            return AnalyzerResult(
-                sample_id=report.specimen, test_code=test.test_code, value=test.reason,
-                units=f.units if f else "", reference_range="", abnormal_flags=f.abnormal_flags if f else "",
-                status=records.CANNOT_BE_DONE, instrument=(f.instrument if f else "") or self.config.instrument,
-                completed_s=parse_astm_time(f.completed, now_s) if f else now_s, is_qc=report.is_qc,
+        if test.not_done:  # order or R record marked X: an answer with a reason, not a value
+            return NotDone(
+                sample_id=report.specimen, test_code=test.test_code, reason=test.reason,
+                instrument=(f.instrument if f else "") or self.config.instrument,
+                reported_s=parse_astm_time(f.completed, now_s) if f else now_s, is_qc=report.is_qc,
             )
-        assert f is not None
+        assert f is not None  # only a test of an order marked X comes without its R record
         return AnalyzerResult(
             sample_id=report.specimen, test_code=f.test_code, value=f.value, units=f.units,
             reference_range=f.reference_range, abnormal_flags=f.abnormal_flags, status=f.status,

@@ -9,8 +9,9 @@ it could not do something ("sample volume too low", "clot detected").
 
 A test is *not done* when its R record has status X, or when the order is marked X and the
 message carries no R record for it. Its reason, most specific first: the comment on its R record,
-the value that R record carried ("NOT DONE", "HEMOLYZED"), the comment on the order, else ""
-(the instrument gave none).
+the value that R record carried ("NOT DONE", "HEMOLYZED"), the comment on the order, the flags of
+its R record ("instrument flag A"), else "" (the instrument gave none). The driver hands it on as
+the `NotDone.reason` of `hal.analyzer`; it is the only place the instrument's words can be read.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ class OrderReport:
         for f, comments in self.results:
             reported.add(f.test_code)
             not_done = f.status == records.CANNOT_BE_DONE
-            reason = _reason(comments, f.value) or _reason(self.comments, "") if not_done else ""
+            reason = (_reason(comments, f.value) or _reason(self.comments, "") or _flag_reason(f.abnormal_flags)
+                      if not_done else "")
             out.append(TestReport(f.test_code, f, not_done, reason))
         if self.cannot_be_done:
             reason = _reason(self.comments, "")
@@ -56,6 +58,11 @@ class OrderReport:
 def _reason(comments: Sequence[str], value: str) -> str:
     text = "; ".join(c for c in comments if c)
     return (text or value.strip())[:200]
+
+
+def _flag_reason(flags: str) -> str:
+    # some instruments say why only by a flag on the X record (A: abnormal sample, e.g. a clot)
+    return f"instrument flag {flags.strip()}" if flags.strip() else ""
 
 
 def order_reports(decoded: Sequence[records.Record]) -> list[OrderReport]:
