@@ -41,6 +41,11 @@ class _Acks:
 
 def _raw_paho(url_port: int, payloads: list[tuple[str, bytes]], qos: int) -> float:
     """msg/s of raw paho: publish pre-encoded payloads; QoS 1 counts until every PUBACK."""
+    return _raw_paho_timed(url_port, payloads, qos)[0]
+
+
+def _raw_paho_timed(url_port: int, payloads: list[tuple[str, bytes]], qos: int) -> tuple[float, float]:
+    """(msg/s, CPU µs of this process per message) of raw paho, as :func:`_raw_paho`."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{qos}", protocol=mqtt.MQTTv311)
     acks = _Acks()
     acks.want = len(payloads)
@@ -49,19 +54,21 @@ def _raw_paho(url_port: int, payloads: list[tuple[str, bytes]], qos: int) -> flo
     client.connect("127.0.0.1", url_port)
     client.loop_start()
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for topic, payload in payloads:
             client.publish(topic, payload, qos=qos)
         if not acks.done.wait(120):
             raise TimeoutError(f"raw paho: {acks.n}/{len(payloads)} acknowledged")
-        return len(payloads) / (time.perf_counter() - started)
+        n = len(payloads)
+        return n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6
     finally:
         client.disconnect()
         client.loop_stop()
 
 
-def _medbot(url: str, channel: Channel, bodies: list[dict[str, Any]], robot_id: str) -> float:
-    """msg/s through TelemetryPublisher (encode + schema check + seq), until all are on the wire/acked."""
+def _medbot(url: str, channel: Channel, bodies: list[dict[str, Any]], robot_id: str) -> tuple[float, float]:
+    """(msg/s, CPU µs of this process per message) through TelemetryPublisher (encode + schema check +
+    seq), until all are on the wire/acked."""
     pub = TelemetryPublisher(url, SITE, robot_id, max_inflight=100)
     acks = _Acks()
     acks.want = len(bodies)
@@ -75,17 +82,21 @@ def _medbot(url: str, channel: Channel, bodies: list[dict[str, Any]], robot_id: 
     pub._client.on_publish = counting
     acks.n = 0  # the ONLINE message
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for i, body in enumerate(bodies):
             pub.publish(channel, body, 1767571200.0 + i * 0.01)
         if not acks.done.wait(120):
             raise TimeoutError(f"medbot publisher: {acks.n}/{len(bodies)} acknowledged")
-        return len(bodies) / (time.perf_counter() - started)
+        n = len(bodies)
+        return n / (time.perf_counter() - started), (time.process_time() - cpu_started) / n * 1e6
     finally:
         pub.close()
 
 
-def publisher_throughput(n: int) -> list[Result]:
+def publisher_throughput(n: int, rounds: int = 3) -> list[Result]:
+    """Raw paho and the publisher take turns, ``rounds`` times each; the best of each counts. On a shared
+    machine a burst of someone else's load only ever slows a run down, so one unlucky run would decide
+    the ratio if it were measured once. CPU µs per message of this process are in the detail too."""
     results = []
     with Mosquitto() as broker:
         for channel in (Channel.VIZ, Channel.EVENTS):
@@ -94,11 +105,19 @@ def publisher_throughput(n: int) -> list[Result]:
             encoder = MessageEncoder(SITE, "raw-robot")
             payloads = [(w.topic, w.payload) for w in
                         (encoder.encode(channel, body, 1767571200.0 + i * 0.01) for i in range(n))]
-            raw = _raw_paho(broker.port, payloads, qos)
-            ours = _medbot(broker.url, channel, [body] * n, f"pub-{qos}")
-            ratio = ours / raw
-            results.append(Result(f"publisher QoS {qos} ({channel.value})", ours, "msg/s", raw, "msg/s raw paho",
-                                  target=">= 0.7x raw", met=ratio >= 0.7, detail={"messages": n}))
+            raws, ours = [], []
+            for _ in range(rounds):
+                raws.append(_raw_paho_timed(broker.port, payloads, qos))
+                ours.append(_medbot(broker.url, channel, [body] * n, f"pub-{qos}"))
+            raw, mine = max(r for r, _ in raws), max(r for r, _ in ours)
+            ratio = mine / raw
+            results.append(Result(
+                f"publisher QoS {qos} ({channel.value})", mine, "msg/s", raw, "msg/s raw paho",
+                target=">= 0.7x raw", met=ratio >= 0.7,
+                detail={"messages": n, "rounds": rounds, "raw_msg_s": [round(r) for r, _ in raws],
+                        "ours_msg_s": [round(r) for r, _ in ours],
+                        "raw_cpu_us_per_msg": round(min(c for _, c in raws), 1),
+                        "ours_cpu_us_per_msg": round(min(c for _, c in ours), 1)}))
     return results
 
 
@@ -166,25 +185,27 @@ def spool_replay(n: int = 100_000) -> list[Result]:
             spool.append(w.channel, w.topic, w.seq, w.qos, w.retain, w.payload)
         topic = wires[0].topic
         pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
-        rate, received = _to_subscriber(broker, topic, n, Path(tmp) / "ours", pub.connect)
+        rate, received, cpu_us = _to_subscriber(broker, topic, n, Path(tmp) / "ours", pub.connect)
         pub.close(timeout_s=10)
         left = len(spool)
         flushes = spool.ack_flushes
         spool.close()
         n_raw = min(n, 20_000)
         raw_payloads = [(topic, w.payload) for w in wires[:n_raw]]
-        raw, raw_received = _to_subscriber(broker, topic, n_raw, Path(tmp) / "raw",
+        raw, raw_received, raw_cpu_us = _to_subscriber(broker, topic, n_raw, Path(tmp) / "raw",
                                            lambda: _raw_paho(broker.port, raw_payloads, 1))
     in_order = received == list(range(n))
     return [Result(f"spool replay of {n:,}", rate, "msg/s", raw, "msg/s raw paho QoS 1",
                    target=">= 10,000 msg/s, in order", met=rate >= 10_000 and in_order,
                    detail={"received": len(received), "in_order": in_order, "left_in_spool": left,
                            "ack_flushes": flushes, "raw_messages": n_raw,
-                           "raw_in_order": raw_received == list(range(n_raw))})]
+                           "raw_in_order": raw_received == list(range(n_raw)),
+                           "cpu_us_per_msg": round(cpu_us, 1), "raw_cpu_us_per_msg": round(raw_cpu_us, 1)})]
 
 
-def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int]]:
-    """Start a subscriber process on ``topic``, call ``send()``; msg/s until the n-th arrived, and the seqs."""
+def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int], float]:
+    """Start a subscriber process on ``topic``, call ``send()``: msg/s until the n-th arrived, the seqs,
+    and this process's CPU µs per message meanwhile."""
     folder.mkdir()
     out, ready = folder / "received.txt", folder / "ready"
     sub = subprocess.Popen([sys.executable, "-m", "bench.telemetry_bench", "spool-subscriber", broker.host,
@@ -194,16 +215,17 @@ def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: An
         if sub.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the subscriber process did not start")
         time.sleep(0.02)
-    started = time.perf_counter()  # CLOCK_MONOTONIC, as the subscriber's arrival stamps
+    started, cpu_started = time.perf_counter(), time.process_time()  # CLOCK_MONOTONIC, as the arrival stamps
     send()
     try:
         sub.wait(300)
     except subprocess.TimeoutExpired:
         sub.kill()
         sub.wait(10)
+    cpu_us_per_msg = (time.process_time() - cpu_started) / n * 1e6
     fields = out.read_text().split() if out.exists() else ["0"]
     received = [int(x) for x in fields[1:]]
-    return len(received) / max(float(fields[0]) - started, 1e-9), received
+    return len(received) / max(float(fields[0]) - started, 1e-9), received, cpu_us_per_msg
 
 
 def _spool_subscriber(host: str, port: int, topic: str, n: int, out_path: str, ready_path: str) -> None:

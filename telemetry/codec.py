@@ -8,12 +8,16 @@ outside its lock and only number and frame the message inside it, which keeps wi
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from telemetry.envelope import SequenceCounter, iso_timestamp, make_envelope, schema_name
+from telemetry.envelope import SequenceCounter, iso_timestamp, schema_name
 from telemetry.topics import CHANNEL_SPECS, Channel, as_channel, check_segment, topic_for
-from telemetry.validate import PayloadError, validate
+from telemetry.validate import PayloadError, checker_for
+
+# json.dumps(body, separators=(",", ":"), allow_nan=False) builds this encoder on every call
+_BODY_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,24 +50,31 @@ class MessageEncoder:
         self._topics = {ch: topic_for(site, robot_id, ch) for ch in Channel}
         self._schemas = {ch: schema_name(ch) for ch in Channel}
         self._seq = SequenceCounter()
+        self._checkers: dict[Channel, Callable[[Any, str | None], None]] = {}  # bound once per channel
 
     def topic(self, channel: Channel | str) -> str:
         return self._topics[as_channel(channel)]
 
     def prepare(self, channel: Channel | str, body: dict[str, Any], stamp_s: float) -> PreparedMessage:
         """Check and encode everything but the sequence number; raises PayloadError / ValueError."""
-        ch = as_channel(channel)
+        ch = channel if type(channel) is Channel else as_channel(channel)
         topic = self._topics[ch]
         if not isinstance(body, dict):
             raise PayloadError(ch.value, "$.body", f"body must be a dict, got {type(body).__name__}", topic)
+        timestamp = iso_timestamp(stamp_s)
         if self.validate:
-            validate(ch, make_envelope(ch, self.robot_id, 0, stamp_s, body), topic=topic)
+            # the whole envelope as it will be framed (make_envelope's shape; seq 0 stands for any seq)
+            header = {"seq": 0, "timestamp": timestamp, "schema": self._schemas[ch], "robot_id": self.robot_id}
+            check = self._checkers.get(ch)
+            if check is None:
+                check = self._checkers[ch] = checker_for(ch)
+            check({"header": header, "body": body}, topic)
         try:
-            body_json = json.dumps(body, separators=(",", ":"), allow_nan=False)
+            body_json = _BODY_ENCODER.encode(body)
         except (TypeError, ValueError) as exc:
             raise PayloadError(ch.value, "$.body", f"not JSON-encodable: {exc}", topic) from None
         spec = CHANNEL_SPECS[ch]
-        return PreparedMessage(ch, topic, spec.qos, spec.retain, iso_timestamp(stamp_s), body_json)
+        return PreparedMessage(ch, topic, spec.qos, spec.retain, timestamp, body_json)
 
     def reserve_seq(self, channel: Channel | str) -> int:
         """Take a ``seq`` now for a message framed later (a Last Will and its ONLINE/OFFLINE)."""

@@ -25,13 +25,22 @@ def schema_name(channel: Channel | str) -> str:
     return f"medbot.{as_channel(channel).value.replace('/', '.')}/{SCHEMA_VERSION}"
 
 
+# the last second formatted: a publisher stamps many messages within one second, and strftime is
+# the dearest part of a stamp (one tuple, replaced whole, so threads never see half an update)
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso_timestamp(stamp_s: float) -> str:
     """Epoch seconds -> ``YYYY-MM-DDTHH:MM:SS.mmmZ`` (UTC, milliseconds, truncated)."""
+    global _last_second
     if not math.isfinite(stamp_s) or stamp_s < 0:
         raise ValueError(f"timestamp must be finite epoch seconds >= 0, got {stamp_s!r}")
-    total_ms = math.floor(stamp_s * 1000.0)
-    secs, ms = divmod(total_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+    secs, ms = divmod(math.floor(stamp_s * 1000.0), 1000)
+    cached_secs, prefix = _last_second
+    if cached_secs != secs:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _last_second = (secs, prefix)
+    return f"{prefix}.{ms:03d}Z"
 
 
 def make_envelope(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,6 @@ _RESEND_GRACE_S = 3.0
 _REPLAY_CHUNK = 500
 _REPLAY_POLL_S = 0.05
 CommandCallback = Callable[[str, bytes], None]
-
-_PENDING_PRUNE_AT = 1000
 
 __all__ = ["NullSink", "PublisherStats", "RecordingSink", "TelemetryPublisher", "TelemetrySink"]
 
@@ -119,6 +116,7 @@ class TelemetryPublisher:
         self._spooled = frozenset(spooled_channels) if self.spool is not None else frozenset()
         self._mid_lock = threading.Lock()  # never held while calling paho (paho calls on_publish locked)
         self._mid_rows: dict[int, int | None] = {}  # mid -> spool row (None: not spooled), until PUBACK
+        self._all_acked = threading.Condition(self._mid_lock)  # close() waits on it for _mid_rows to empty
         self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
         self._handed_upto = 0  # every spool row <= this was handed to paho in this process
         self._backlog = self.spool is not None and len(self.spool) > 0  # rows wait for the replay
@@ -129,8 +127,6 @@ class TelemetryPublisher:
         self._command_callback: CommandCallback | None = None
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
-        self._pending: deque[mqtt.MQTTMessageInfo] = deque()  # QoS 1 not yet acknowledged
-        self._prune_at = _PENDING_PRUNE_AT
         self._connected = threading.Event()
         self._first_connack = threading.Event()
         self._disconnected = threading.Event()
@@ -187,14 +183,9 @@ class TelemetryPublisher:
             self._closed = True
             if self._connected.is_set():
                 self._send_connection_state("OFFLINE", last=True)
-            pending = list(self._pending)
-            self._pending.clear()
-        for info in pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(RuntimeError, ValueError):  # lost with the link; the will says so
-                info.wait_for_publish(remaining)
+        with self._all_acked:  # every QoS 1 message acknowledged (OFFLINE too), or the link is gone
+            self._all_acked.wait_for(lambda: not self._mid_rows or not self._connected.is_set(),
+                                     max(0.0, deadline - time.monotonic()))
         self._disconnected.clear()
         if self._client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
             # Let the network thread send DISCONNECT before it is stopped, or the broker would
@@ -227,7 +218,9 @@ class TelemetryPublisher:
         While the link is down QoS 0 messages are dropped (counted in :attr:`stats`) and QoS 1
         messages are queued by paho and sent after the reconnect.
         """
-        prepared = self._encoder.prepare(caller_channel(channel), body, stamp_s)
+        if type(channel) is not Channel or channel is Channel.CONNECTION:
+            channel = caller_channel(channel)  # a name to look up, or a channel the caller may not use
+        prepared = self._encoder.prepare(channel, body, stamp_s)
         if prepared.channel is Channel.FACTSHEET:
             self._factsheet = (body, stamp_s)  # re-sent on every reconnect (see _on_connect)
         with self._send_lock:
@@ -291,10 +284,19 @@ class TelemetryPublisher:
         self._send(wire, row)
 
     def _send(self, wire: WireMessage, row: int | None = None) -> None:
-        info = self._client.publish(wire.topic, wire.payload, qos=wire.qos, retain=wire.retain)
+        self._hand_over(wire.topic, wire.payload, wire.qos, wire.retain, row)
+
+    def _hand_over(self, topic: str, payload: bytes, qos: int, retain: bool, row: int | None) -> None:
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if row is not None:
             self._handed_upto = max(self._handed_upto, row)
-        if wire.qos >= 1:
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            # paho refused it (out of message ids: 65,535 unacknowledged): nothing was queued, and its
+            # mid may be another message's. Counted; a spooled row stays on disk and goes again at
+            # the next rewind or start (the replay's window keeps a backlog far below this)
+            self._dropped += 1
+            return
+        if qos >= 1:
             with self._mid_lock:
                 acked_already = info.mid in self._early_acks
                 if acked_already:
@@ -305,20 +307,13 @@ class TelemetryPublisher:
                 self.spool.ack_later(row)
         elif row is not None and self.spool is not None and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             self.spool.ack_later(row)  # a spooled QoS 0 channel: on the wire is as good as it gets
-        if wire.qos == 0:
+        if qos == 0:
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 self._sent += 1
             else:
                 self._dropped += 1
             return
-        self._sent += 1
-        pending = self._pending
-        pending.append(info)
-        while pending and pending[0].is_published():
-            pending.popleft()
-        if len(pending) > self._prune_at:  # a burst, or acks out of order after a reconnect: sweep
-            self._pending = deque(i for i in pending if not i.is_published())
-            self._prune_at = max(_PENDING_PRUNE_AT, 2 * len(self._pending))  # amortised O(1)
+        self._sent += 1  # awaited by close() through _mid_rows, which its PUBACK empties
 
     def _connection_wire(self, state: str, seq: int) -> WireMessage:
         prepared = self._encoder.prepare(
@@ -380,6 +375,8 @@ class TelemetryPublisher:
         with self._mid_lock:
             if mid in self._mid_rows:
                 row = self._mid_rows.pop(mid)
+                if self._closed and not self._mid_rows:
+                    self._all_acked.notify_all()
             else:
                 self._early_acks.add(mid)
                 return
@@ -415,6 +412,8 @@ class TelemetryPublisher:
             return True
         if time.monotonic() - self._connected_at < _RESEND_GRACE_S:
             return False
+        if self.spool is not None:
+            self.spool.flush_acks()  # rows acknowledged in the meantime need not go again
         with self._send_lock, self._mid_lock:
             for mid, row in list(self._mid_rows.items()):
                 if row is not None:
@@ -431,20 +430,20 @@ class TelemetryPublisher:
     def _replay_backlog(self) -> None:
         assert self.spool is not None
         while self._connected.is_set() and not self._closed:
-            chunk = self.spool.pending(self._handed_upto, _REPLAY_CHUNK)
+            chunk = self.spool.rows_to_send(self._handed_upto, _REPLAY_CHUNK)
             with self._send_lock:
                 if self._closed:
                     return
                 if not chunk:
                     # checked under the send lock: no publish() can slip a row in unseen
-                    if not self.spool.pending(self._handed_upto, 1):
+                    if not self.spool.rows_to_send(self._handed_upto, 1):
                         self._backlog = False
                         break
                     continue
-                for msg in chunk:
-                    self._send(WireMessage(msg.channel, msg.topic, msg.qos, msg.retain, msg.seq, msg.payload),
-                               msg.row_id)
-                    self._replayed += 1
+                hand_over = self._hand_over
+                for row_id, topic, qos, retain, payload in chunk:
+                    hand_over(topic, payload, qos, bool(retain), row_id)
+                self._replayed += len(chunk)
             # paho numbers in-flight messages 1..65535: hand over no more than a window unacknowledged,
             # or a long backlog runs out of message ids and the rest is refused (bounded by the link)
             while len(self._mid_rows) > _REPLAY_WINDOW and self._connected.is_set() and not self._closed:
@@ -484,6 +483,8 @@ class TelemetryPublisher:
             self._disconnects += 1
         self._connected.clear()
         self._disconnected.set()
+        with self._all_acked:  # close() stops waiting for PUBACKs that cannot come over this link
+            self._all_acked.notify_all()
 
 
 def _satisfies_sink_protocol(pub: TelemetryPublisher) -> TelemetrySink:  # checked by mypy, never called

@@ -253,6 +253,15 @@ class Spool:
             ).fetchall()
         return [SpooledMessage(r[0], Channel(r[1]), r[2], r[3], r[4], bool(r[5]), bytes(r[6])) for r in rows]
 
+    def rows_to_send(self, after_row_id: int = 0, limit: int = 1000) -> list[tuple[int, str, int, int, bytes]]:
+        """:meth:`pending` for the replay's hot loop: ``(row_id, topic, qos, retain 0/1, payload)`` as stored."""
+        with self._lock:
+            self._check_open()
+            return self._db.execute(
+                "SELECT id, topic, qos, retain, payload FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                (after_row_id, limit),
+            ).fetchall()
+
     def iter_pending(self, after_row_id: int = 0, batch: int = 1000) -> Iterator[SpooledMessage]:
         last = after_row_id
         while True:
