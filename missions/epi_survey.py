@@ -119,6 +119,7 @@ class EpiSurvey(Mission):
         self._segments: list[dict[str, Any]] = []  # sent (committed) segments
         self._report: dict[str, Any] | None = None
         self._end_reason: str | None = None
+        self._uplink_down_reason = ""  # the recorder's last word on why its uplink was down
         self._interview_started_s: float | None = None
         self._passages: dict[Step, Passage] = {}
         self._attempt: Attempts[Any] | None = None
@@ -167,7 +168,10 @@ class EpiSurvey(Mission):
             self._fault_or_note("recording", str(exc))
         except DeviceError as exc:
             self._fault_or_note("recorder", exc.reason)
-        self._uploader.pump(recorder.uplink().up)
+        uplink = recorder.uplink()
+        if not uplink.up:
+            self._uplink_down_reason = uplink.reason  # said in the result if the recording cannot be delivered
+        self._uploader.pump(uplink.up)
 
     def _fault_or_note(self, what: str, reason: str) -> None:
         if self.step in _RECORDING_STEPS:
@@ -311,7 +315,7 @@ class EpiSurvey(Mission):
                 self._wait = Deadline.after(now_s, self.params.upload_timeout_s)
             if self._wait.expired(now_s):
                 self._step_fault(f"recording not delivered: {self._uploader.buffered} segments still buffered "
-                                 "(uplink down)")
+                                 f"(uplink down: {self._uplink_down_reason or 'no reason given'})")
             return
         assert self._report is not None
         data = filing.filed_record(self.mission_id, self.params, len(self._segments), self._report)

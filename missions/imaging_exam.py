@@ -110,6 +110,7 @@ class ImagingExam(Mission):
         self._attempt: Attempts[Any] | None = None
         self._budget = RetryBudget(1)
         self._wait: Deadline | None = None
+        self._scanner_fault: str | None = None  # the wristband scanner's error on its last read, if any
         self._gate: ExposureGate | None = None
         self._exposure: ExposureHandle | None = None
         self._exposure_deadline: Deadline | None = None
@@ -192,8 +193,10 @@ class ImagingExam(Mission):
         expected = WRISTBAND_PREFIX + self.params.patient_ref
         try:
             payload = self._require(self.ctx.devices.tag_reader, "tag_reader").read_tag().payload
-        except DeviceError:
+            self._scanner_fault = None
+        except DeviceError as exc:
             payload = None
+            self._scanner_fault = str(exc)  # a broken scanner is not an unreadable wristband: say which
         if payload == expected:
             if not self._in_progress_sent:
                 self._commit("mpps:in_progress", {"mpps_status": "IN PROGRESS"})
@@ -206,7 +209,8 @@ class ImagingExam(Mission):
             self._to_report("wrong patient: wristband does not match the worklist")
             return
         if self._budget.exhausted:
-            self._to_report("wristband unreadable: patient not identified")
+            why = f"wristband scanner failed ({self._scanner_fault})" if self._scanner_fault else "wristband unreadable"
+            self._to_report(f"{why}: patient not identified")
             return
         self._say(SHOW_WRISTBAND)
         self._wait = Deadline.after(now_s, self.params.reposition_wait_s)

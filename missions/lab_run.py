@@ -339,7 +339,7 @@ class LabRun(LabPlanning, LabMission):
         assert isinstance(run, AnalyzerRun)
         self._attempt = self._op = None
         # qc_run_entry reads the run's not_done too, so a control the analyzer could not do holds
-        # the run naming its reason (run_records.qc_entry reads only the results)
+        # the run naming its reason
         targets = {c.material_id: c.control_targets() for c in controls}
         self._record_qc(analyzer, qc_run_entry(run, targets), returned=False)
         self._mover = None

@@ -23,6 +23,7 @@ Image = npt.NDArray[np.uint8]
 # Offsets range over this many pixels in each direction: 64 × 64 distinct noise fields per size.
 _OFFSET_RANGE_PX = 64
 _BANK_SEED = 20261129
+_BANK_ROWS_PER_DRAW = 32
 
 
 @lru_cache(maxsize=16)
@@ -30,9 +31,14 @@ def _noise_bank(height_px: int, width_px: int, channels: int, sigma_tenths: int)
     """(positive part, negative part) of rounded Gaussian noise, each as uint8."""
     rng = np.random.default_rng(_BANK_SEED + sigma_tenths)
     shape = (height_px + _OFFSET_RANGE_PX, width_px + _OFFSET_RANGE_PX, channels)
-    noise = np.rint(rng.standard_normal(size=shape, dtype=np.float32) * (sigma_tenths / 10.0))
-    positive = np.clip(noise, 0, 255).astype(np.uint8)
-    negative = np.clip(-noise, 0, 255).astype(np.uint8)
+    positive, negative = np.empty(shape, dtype=np.uint8), np.empty(shape, dtype=np.uint8)
+    # a few rows at a time: float temporaries of the whole bank would stay in the process's heap
+    # (~20 MB for a colour bank) long after the bank is built
+    for top in range(0, shape[0], _BANK_ROWS_PER_DRAW):
+        rows = min(_BANK_ROWS_PER_DRAW, shape[0] - top)
+        noise = np.rint(rng.standard_normal(size=(rows, *shape[1:]), dtype=np.float32) * (sigma_tenths / 10.0))
+        np.clip(noise, 0, 255, out=positive[top:top + rows], casting="unsafe")
+        np.clip(-noise, 0, 255, out=negative[top:top + rows], casting="unsafe")
     return positive, negative
 
 

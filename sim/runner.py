@@ -99,6 +99,9 @@ class SimulationRun:
         self._event_log: TextIO | None = None
         self._ros: Any = None
         self.alarm = BuildingAlarm(self, scenario)
+        self._ordered_robots: list[Robot] = []
+        self._ordered_workloads: list[Any] = []
+        self._idle_every = 1
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
         self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
@@ -162,6 +165,10 @@ class SimulationRun:
                 at_s += 86400
             until_s = at_s + fault.duration_min * 60 if fault.duration_min is not None else None
             self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
+        # the order every tick visits them in (sorted: a seed reproduces the run)
+        self._ordered_robots = [self.robots[rid] for rid in sorted(self.robots)]
+        self._ordered_workloads = [self.workloads[kind] for kind in sorted(self.workloads)]
+        self._idle_every = max(1, round(IDLE_TICK_S / self.scenario.tick_s))
 
     def _on_event(self, event: Any) -> None:
         self.alarm.on_event(event)
@@ -214,37 +221,44 @@ class SimulationRun:
     def robots_ids(self) -> list[str]:
         return [r.id for r in self.scenario.robots]
 
+    def step_site(self, tick: int, *, every_robot: bool = False) -> float:
+        """Tick `tick` of the run for the whole site: the clock, the building's alarms, the
+        workloads, the robots, the simulated world. Returns the tick's simulated time.
+
+        An idle robot (nothing to do, standing still) is ticked every IDLE_TICK_S of simulated
+        time; its body keeps being simulated every step. `every_robot` ticks every robot every
+        step (a test that presses an idle robot's e-stop on an arbitrary tick)."""
+        dt_s = self.scenario.tick_s
+        # set, not add, so that float error cannot accumulate over a day of ticks
+        now_s = self.start_s + tick * dt_s
+        self.clock.set(now_s)
+        self.alarm.step(now_s)
+        for workload in self._ordered_workloads:
+            workload.step(now_s)
+        idle_tick = every_robot or tick % self._idle_every == 0
+        for robot in self._ordered_robots:
+            if idle_tick or not robot.is_idle():
+                robot.step(now_s)
+        if self._ros is not None:
+            self._ros.step(now_s)
+        self.env.step(dt_s)
+        return now_s
+
     def _loop(self) -> None:
         dt_s = self.scenario.tick_s
         n_ticks = round(self.hours * 3600.0 / dt_s)
-        robots = [self.robots[rid] for rid in sorted(self.robots)]
-        workloads = [self.workloads[kind] for kind in sorted(self.workloads)]
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"),
             TimeRemainingColumn(), disable=not self.options.progress, transient=False,
         )
         report_every = max(1, round(60.0 / dt_s))  # refresh once per simulated minute
         flush_every = max(1, round(1.0 / dt_s))  # hand telemetry to the gateway every simulated second
-        idle_every = max(1, round(IDLE_TICK_S / dt_s))
         wall_start_s = time.monotonic()
         with progress:
             task = progress.add_task(f"{self.scenario.name} seed {self.options.seed}", total=n_ticks,
                                      clock=iso_utc(self.start_s)[11:16])
             for tick in range(n_ticks):
-                # set, not add, so that float error cannot accumulate over a day of ticks
-                now_s = self.start_s + tick * dt_s
-                self.clock.set(now_s)
-                self.alarm.step(now_s)
-                for workload in workloads:
-                    workload.step(now_s)
-                for robot in robots:
-                    # an idle robot (nothing to do, standing still) is ticked every IDLE_TICK_S of
-                    # simulated time; its body keeps being simulated every step
-                    if tick % idle_every == 0 or not robot.is_idle():
-                        robot.step(now_s)
-                if self._ros is not None:
-                    self._ros.step(now_s)
-                self.env.step(dt_s)
+                now_s = self.step_site(tick)
                 if tick % flush_every == 0:
                     self._telemetry.flush()
                     if self.options.realtime_factor > 0:

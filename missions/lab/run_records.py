@@ -1,25 +1,13 @@
 """What a lab run journals and raises besides the sample results (`missions.lab.report`): the QC
-decision of each analyzer from its control results (Westgard), and the alerts for a stopped run,
+decision of an analyzer without QC material on board, and the alerts for a stopped run,
 a sample fridge out of range and a failed QC. Plain functions; the mission journals them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from hal.analyzer import AnalyzerRun
 from missions import events as ev
-from missions.lab.orders import ControlMaterial
-from missions.lab.qc import evaluate_westgard, observations_from_results
 from missions.lab.report import lab_alert
-
-
-def qc_entry(controls: Sequence[ControlMaterial], run: AnalyzerRun) -> dict[str, Any]:
-    """The analyzer's QC decision from its control run: accepted, the rule that rejected, z-scores."""
-    targets = {c.material_id: c.control_targets() for c in controls}
-    decision = evaluate_westgard(observations_from_results(run.results, targets))
-    return {"accepted": decision.accepted, "reason": decision.reason() or None,
-            "z_scores": decision.z_scores, "warnings": [w.text() for w in decision.warnings]}
 
 
 def no_controls_entry(analyzer: str, require_qc: bool) -> dict[str, Any]:

@@ -209,4 +209,9 @@ def test_broker_restart_and_browser_reload_are_survived(fleet: tuple[PacedRun, R
         row = page.locator(f'#robots tr[data-robot="{SITE}/{robot_id}"] td.connection')
         assert row.inner_text().startswith("ONLINE")
     if SCREENSHOT:
-        page.screenshot(path=SCREENSHOT, full_page=True)
+        # everything above the clinical panel: that panel shows pseudonymous patient refs to clinical
+        # users by design, and the README picture must show none
+        top = page.locator("#clinical-panel").bounding_box()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        clip = {"x": 0, "y": 0, "width": width, "height": top["y"]} if top else None
+        page.screenshot(path=SCREENSHOT, full_page=True, clip=clip)

@@ -61,6 +61,17 @@ def test_wrong_patient_is_never_exposed(tmp_path: Path) -> None:
     assert [a.data["category"] for a in rig.of_kind("alert")] == ["identification"]
 
 
+def test_a_broken_wristband_scanner_is_named_not_taken_for_an_unreadable_band(tmp_path: Path) -> None:
+    rig = ImagingRig(tmp_path)
+    rig.admit(calm_patient())
+    rig.env.inject_fault(ROBOT, "wristband_cam", "wristband scanner offline", until_s=rig.now_s + 3600)
+    rig.robot.dispatch("imaging_exam", exam(), mission_id="m1")
+    rig.run_until(lambda: rig.finished("m1"), 300)
+    result = rig.result("m1")
+    assert result.outcome == "failed" and "wristband scanner offline" in result.reason, result.reason
+    assert "patient not identified" in result.reason and rig.xray.exposure_log == []
+
+
 def test_open_interlock_before_exposure_refuses(tmp_path: Path) -> None:
     rig = ImagingRig(tmp_path)
     rig.admit(calm_patient())

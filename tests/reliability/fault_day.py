@@ -11,12 +11,14 @@ import yaml
 
 from sim.scenario import SCENARIOS_DIR
 
-#: (robot, device, HH:MM, minutes, reason): devices that the morning's missions use
+#: (robot, device, HH:MM, minutes, reason): devices the day's missions use, each failing while one
+#: of them needs it. The tag readers decode what their cameras see (hal drivers, not simulated), so
+#: a scanner's fault is its camera's.
 DEVICE_FAULTS: tuple[tuple[str, str, str, float, str], ...] = (
-    ("nurse-a", "thermometer", "07:35", 40, "thermometer probe fault"),
+    ("nurse-a", "thermometer", "09:00", 40, "thermometer probe fault"),
     ("nurse-b", "drawer", "07:32", 60, "drawer lock jammed"),
-    ("lab-1", "label_reader", "07:20", 30, "label scanner lens fogged"),
-    ("imaging-1", "wristband", "07:25", 45, "wristband scanner offline"),
+    ("lab-1", "label_camera", "07:20", 30, "label scanner lens fogged"),
+    ("imaging-1", "wristband_cam", "07:25", 45, "wristband scanner offline"),
     ("logistics-1", "compartments", "12:55", 30, "compartment latch fault"),
     ("epi-1", "uplink", "07:10", 600, "network drop: isolation ward uplink down"),
 )

@@ -93,9 +93,11 @@ class RobotRig:
 
 
 class FleetStepper:
-    """`hospital-day` (or a scenario dict) without MQTT, stepped one tick at a time."""
+    """`hospital-day` (or a scenario dict) without MQTT, stepped one tick at a time the way
+    `medbot sim` steps it (idle robots at their idle rate) — or every robot every tick."""
 
-    def __init__(self, scenario_path: str, journal_dir: Path, *, hours: float, seed: int = 1) -> None:
+    def __init__(self, scenario_path: str, journal_dir: Path, *, hours: float, seed: int = 1,
+                 every_robot: bool = False) -> None:
         self.run = SimulationRun(load_scenario(scenario_path),
                                  SimOptions(seed=seed, hours=hours, broker=None, progress=False,
                                             journal_dir=journal_dir))
@@ -108,21 +110,13 @@ class FleetStepper:
             robot.add_listener(self.events.append)
             robot.setup()
         self.robots = [run.robots[rid] for rid in sorted(run.robots)]
-        self.workloads = [run.workloads[k] for k in sorted(run.workloads)]
         self.dt_s = run.scenario.tick_s
         self.n_ticks = round(run.hours * 3600.0 / self.dt_s)
         self.tick_index = 0
+        self.every_robot = every_robot
 
     def step(self) -> float:
-        run = self.run
-        now_s = run.start_s + self.tick_index * self.dt_s
-        run.clock.set(now_s)
-        run.alarm.step(now_s)
-        for workload in self.workloads:
-            workload.step(now_s)
-        for robot in self.robots:
-            robot.step(now_s)
-        run.env.step(self.dt_s)
+        now_s = self.run.step_site(self.tick_index, every_robot=self.every_robot)
         self.tick_index += 1
         return now_s
 

@@ -27,7 +27,8 @@ def test_estop_at_100_random_moments_zeroes_the_drive_on_that_tick(tmp_path: Pat
     data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
     scenario = tmp_path / "hospital-day-5hz.yaml"
     scenario.write_text(yaml.safe_dump(data))
-    fleet = FleetStepper(str(scenario), tmp_path / "journal", hours=1.25)
+    # every robot every tick: an idle robot pressed on an arbitrary tick must zero its drive on it
+    fleet = FleetStepper(str(scenario), tmp_path / "journal", hours=1.25, every_robot=True)
     env = fleet.run.env
     rng = np.random.default_rng(8)
     gap_ticks = (fleet.n_ticks - 300) // PRESSES - HOLD_TICKS
