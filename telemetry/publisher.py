@@ -48,7 +48,7 @@ __all__ = ["NullSink", "PublisherStats", "RecordingSink", "TelemetryPublisher", 
 @dataclass(frozen=True, slots=True)
 class PublisherStats:
     sent: int  # handed to paho (QoS 1: queued for delivery, also across a reconnect)
-    dropped: int  # QoS 0 while not connected
+    dropped: int  # QoS 0 while not connected; QoS 1 paho refused (out of message ids; a spooled one stays on disk)
     connects: int
     disconnects: int
 
@@ -117,7 +117,11 @@ class TelemetryPublisher:
         self._mid_lock = threading.Lock()  # never held while calling paho (paho calls on_publish locked)
         self._mid_rows: dict[int, int | None] = {}  # mid -> spool row (None: not spooled), until PUBACK
         self._all_acked = threading.Condition(self._mid_lock)  # close() waits on it for _mid_rows to empty
-        self._early_acks: set[int] = set()  # PUBACKs that beat the registration of their mid
+        # mid -> hand-over count when paho reported it done before we registered it. paho reports a QoS 0
+        # write the same way (never registered), and reuses mids after 65,535: an entry counts only for
+        # the message handed over at or after that count, never for a later message with the same mid
+        self._early_acks: dict[int, int] = {}
+        self._handovers = 0  # messages handed to paho (always under the send lock)
         self._handed_upto = 0  # every spool row <= this was handed to paho in this process
         self._backlog = self.spool is not None and len(self.spool) > 0  # rows wait for the replay
         self._replay_wake = threading.Event()
@@ -288,6 +292,8 @@ class TelemetryPublisher:
         self._hand_over(wire.topic, wire.payload, wire.qos, wire.retain, row)
 
     def _hand_over(self, topic: str, payload: bytes, qos: int, retain: bool, row: int | None) -> None:
+        self._handovers += 1
+        handover = self._handovers
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if row is not None:
             self._handed_upto = max(self._handed_upto, row)
@@ -299,10 +305,8 @@ class TelemetryPublisher:
             return
         if qos >= 1:
             with self._mid_lock:
-                acked_already = info.mid in self._early_acks
-                if acked_already:
-                    self._early_acks.discard(info.mid)
-                else:
+                acked_already = self._early_acks.pop(info.mid, -1) >= handover
+                if not acked_already:
                     self._mid_rows[info.mid] = row
             if acked_already and row is not None and self.spool is not None:
                 self.spool.ack_later(row)
@@ -379,7 +383,7 @@ class TelemetryPublisher:
                 if self._closed and not self._mid_rows:
                     self._all_acked.notify_all()
             else:
-                self._early_acks.add(mid)
+                self._early_acks[mid] = self._handovers
                 return
         if row is not None and self.spool is not None:
             self.spool.ack_later(row)  # deleted with the next batch (a crash before it: a re-send)

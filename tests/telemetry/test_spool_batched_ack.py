@@ -224,3 +224,33 @@ def test_acks_queued_at_a_clean_close_are_written_so_nothing_is_resent(mosquitto
     pub.close()
     spool.close()
     assert _rows_on_disk(path) == []
+
+
+def test_a_reused_mid_is_acked_only_by_its_own_puback_never_by_a_stale_report(tmp_path: Path) -> None:
+    """paho reports a QoS 0 write through on_publish too, with a mid it hands out again after 65,535
+    messages: that report must not delete the spooled QoS 1 message that later gets the same mid."""
+    spool = Spool(tmp_path / "s.db", ack_flush_s=3600)
+    pub = TelemetryPublisher("mqtt://127.0.0.1:1", SITE, "mid-robot", spool=spool)  # never connected
+    handed: list[mqtt.MQTTMessageInfo] = []
+
+    def fake_publish(topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = mqtt.MQTTMessageInfo(7)  # the same mid every time: a wrap in fast-forward
+        handed.append(info)
+        if payload == b"early":  # the network thread reports the PUBACK before publish() returned
+            pub._on_publish(pub._client, None, 7, None, None)
+        return info
+
+    pub._client.publish = fake_publish  # type: ignore[method-assign,assignment]
+    pub._hand_over("t/viz", b"viz", 0, False, None)  # QoS 0 with mid 7 ...
+    pub._on_publish(pub._client, None, 7, None, None)  # ... its write reported after publish() returned
+    row = spool.append(Channel.EVENTS, "t/events", 0, 1, False, b"e0")
+    pub._hand_over("t/events", b"e0", 1, False, row)  # later, mid 7 again, QoS 1
+    assert spool.queued_acks == 0, "a stale report acknowledged a message the broker never confirmed"
+    pub._on_publish(pub._client, None, 7, None, None)  # its own PUBACK
+    assert spool.queued_acks == 1
+    early = spool.append(Channel.EVENTS, "t/events", 1, 1, False, b"early")
+    pub._hand_over("t/events", b"early", 1, False, early)  # a genuine early PUBACK still counts
+    assert spool.queued_acks == 2 and 7 not in pub._mid_rows and len(handed) == 3
+    pub.close()
+    spool.close()
+    assert _rows_on_disk(tmp_path / "s.db") == []
