@@ -124,6 +124,7 @@ class TelemetryPublisher:
         self._handovers = 0  # messages handed to paho (always under the send lock)
         self._handed_upto = 0  # every spool row <= this was handed to paho in this process
         self._backlog = self.spool is not None and len(self.spool) > 0  # rows wait for the replay
+        self._refused_from: int | None = None  # the first spooled row paho refused (out of ids), if any
         self._replay_wake = threading.Event()
         self._replay_thread: threading.Thread | None = None
         self._replayed = 0
@@ -295,14 +296,19 @@ class TelemetryPublisher:
         self._handovers += 1
         handover = self._handovers
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        if row is not None:
-            self._handed_upto = max(self._handed_upto, row)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             # paho refused it (out of message ids: 65,535 unacknowledged): nothing was queued, and its
-            # mid may be another message's. Counted; a spooled row stays on disk and goes again at
-            # the next rewind or start (the replay's window keeps a backlog far below this)
+            # mid may be another message's. Counted; a spooled row stays on disk and the replay
+            # hands it over again from here, in order, once acknowledgements free ids (what followed
+            # it may go twice: duplicates are detectable by seq, a gap would not be)
             self._dropped += 1
+            if row is not None:
+                self._refused_from = row if self._refused_from is None else min(self._refused_from, row)
+                self._backlog = True
+                self._replay_wake.set()
             return
+        if row is not None:
+            self._handed_upto = max(self._handed_upto, row)
         if qos >= 1:
             with self._mid_lock:
                 acked_already = self._early_acks.pop(info.mid, -1) >= handover
@@ -367,6 +373,11 @@ class TelemetryPublisher:
         if self._command_callback is not None:
             client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
         self._connected_at = time.monotonic()
+        with self._mid_lock:
+            if any(row is not None for row in self._mid_rows.values()):
+                # spooled messages handed over before the link dropped: paho re-sends them, but one it
+                # strands would wait for the next start - the replay thread checks after the grace
+                self._backlog = True
         factsheet = self._factsheet
         if factsheet is not None and not self._closed:
             # retained, but a broker restarted without persistence has lost it: a consumer that
@@ -438,6 +449,10 @@ class TelemetryPublisher:
     def _replay_backlog(self) -> None:
         assert self.spool is not None
         while self._connected.is_set() and not self._closed:
+            with self._send_lock:
+                if self._refused_from is not None:  # paho turned a row away: from there on, again
+                    self._handed_upto = min(self._handed_upto, self._refused_from - 1)
+                    self._refused_from = None
             chunk = self.spool.rows_to_send(self._handed_upto, _REPLAY_CHUNK)
             with self._send_lock:
                 if self._closed:
