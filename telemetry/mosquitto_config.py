@@ -50,7 +50,12 @@ class BrokerPlan:
     operators: tuple[str, ...] = ()
     viewers: tuple[str, ...] = ()
     datacenter: tuple[str, ...] = ("datacenter",)
+    #: where the broker keeps sessions, subscriptions and queued QoS 1 messages across a restart.
+    #: Without it a broker that dies forgets every consumer's subscription, and what robots replay
+    #: before the data center is back goes nowhere (docs/telemetry.md, "Deploying the broker").
     persistence_dir: Path | None = None
+    #: how often the session store is written: a crash loses at most this much of its changes
+    autosave_interval_s: int = 5
     #: a data center ingesting the whole fleet must not have QoS 1 messages dropped when briefly behind
     max_queued_messages: int = 100_000
     log_dest: str = "stderr"
@@ -105,7 +110,8 @@ def config_text(plan: BrokerPlan) -> str:
     if plan.password_file is not None:
         lines.append(f"password_file {plan.password_file}")
     if plan.persistence_dir is not None:
-        lines += ["persistence true", f"persistence_location {plan.persistence_dir}/"]
+        lines += ["persistence true", f"persistence_location {plan.persistence_dir}/",
+                  f"autosave_interval {plan.autosave_interval_s}"]
     else:
         lines.append("persistence false")
     lines += [f"max_queued_messages {plan.max_queued_messages}", f"log_dest {plan.log_dest}",
