@@ -5,51 +5,20 @@ acknowledged) while no other backlog is waiting."""
 from __future__ import annotations
 
 import getpass
-import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from telemetry import Channel, TelemetryPublisher
 from telemetry.examples import example_body
+from tests.seq_watch import SeqWatch
 
 SITE = "strand-site"
 WAIT_S = 20.0
-
-
-class _Seqs:
-    """The seqs of one topic as they arrive; a persistent session, re-subscribed on every connect."""
-
-    def __init__(self, host: str, port: int, topic: str, client_id: str) -> None:
-        self.seqs: list[int] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                                  clean_session=False)
-        self.client.reconnect_delay_set(1, 1)
-        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(host, port)
-        self.client.loop_start()
-        assert subscribed.wait(WAIT_S), "no SUBACK"
-
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        with self._lock:
-            self.seqs.append(json.loads(message.payload)["header"]["seq"])
-
-    def first_seen(self) -> list[int]:
-        with self._lock:
-            return list(dict.fromkeys(self.seqs))  # at-least-once: a repeat counts once
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _wait(predicate: Any, what: str) -> None:
@@ -81,7 +50,8 @@ def _swallow_one(pub: TelemetryPublisher, *, nth: int, refuse: bool) -> None:
 @pytest.mark.integration
 def test_a_message_paho_refuses_is_sent_again_in_order(mosquitto: Any, tmp_path: Path) -> None:
     robot = "refused-robot"
-    watch = _Seqs(mosquitto.host, mosquitto.port, f"medbot/v1/{SITE}/{robot}/events", "refused-watch")
+    watch = SeqWatch(mosquitto.host, mosquitto.port, f"medbot/v1/{SITE}/{robot}/events", "refused-watch",
+                     persistent=True)
     pub = TelemetryPublisher(mosquitto.url, SITE, robot, spool=tmp_path / "spool.db")
     try:
         pub.connect()
@@ -104,7 +74,8 @@ def test_a_message_paho_strands_across_a_reconnect_is_sent_again_without_a_backl
     broker = broker_factory(lambda port, wd: f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                                              f"persistence_location {wd}/\nuser {getpass.getuser()}\n")
     robot = "stranded-robot"
-    watch = _Seqs(broker.host, broker.port, f"medbot/v1/{SITE}/{robot}/events", "stranded-watch")
+    watch = SeqWatch(broker.host, broker.port, f"medbot/v1/{SITE}/{robot}/events", "stranded-watch",
+                     persistent=True)
     pub = TelemetryPublisher(broker.url, SITE, robot, spool=tmp_path / "spool.db",
                              reconnect_min_delay_s=1, reconnect_max_delay_s=1)
     try:

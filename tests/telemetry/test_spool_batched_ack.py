@@ -3,25 +3,23 @@ process killed between the PUBACK and the batch re-sends those rows at its next 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from telemetry import Channel, TelemetryPublisher
 from telemetry.examples import example_body
 from telemetry.spool import Spool
+from tests.seq_watch import SeqWatch
 
 SITE = "ward-3"
 WAIT_S = 20.0
@@ -154,37 +152,11 @@ KILLED_PUBLISHER = textwrap.dedent(
 )
 
 
-class _Seqs:
-    def __init__(self, host: str, port: int, topic: str) -> None:
-        self.seqs: list[int] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="batched-ack-watch", protocol=mqtt.MQTTv311)
-        self.client.on_subscribe = lambda *_: subscribed.set()
-        self.client.on_message = self._on_message
-        self.client.connect(host, port)
-        self.client.subscribe(topic, qos=1)
-        self.client.loop_start()
-        assert subscribed.wait(WAIT_S), "no SUBACK"
-
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        with self._lock:
-            self.seqs.append(json.loads(message.payload)["header"]["seq"])
-
-    def snapshot(self) -> list[int]:
-        with self._lock:
-            return list(self.seqs)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @pytest.mark.integration
 def test_a_publisher_killed_between_puback_and_flush_resends_those_rows_and_loses_none(
         mosquitto: Any, tmp_path: Path) -> None:
     n, robot, path = 40, "batched-ack-robot", tmp_path / "robot.spool.db"
-    watch = _Seqs(mosquitto.host, mosquitto.port, f"medbot/v1/{SITE}/{robot}/events")
+    watch = SeqWatch(mosquitto.host, mosquitto.port, f"medbot/v1/{SITE}/{robot}/events", "batched-ack-watch")
     proc = subprocess.Popen([sys.executable, "-c", KILLED_PUBLISHER, mosquitto.url, SITE, robot, str(path), str(n)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
