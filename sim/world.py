@@ -114,23 +114,19 @@ class World:
     routes: RouteGraph
     levels: dict[int, str] = field(default_factory=lambda: {0: "ground"})
     waypoints: dict[str, tuple[float, float, int]] = field(default_factory=dict)
-    # Zones smallest first, so zone_at's first match is the most specific (asked every tick).
-    _zone_index: list[tuple[tuple[float, float, float, float], Zone]] = field(init=False, repr=False)
-
-    # The same list split into square buckets of the floor: a lookup scans only the few zones
-    # whose bounding box touches the point's bucket (it runs for every moving robot every tick).
+    # Zones by square bucket of the floor, smallest first within a bucket: zone_at (asked for every
+    # moving robot every tick) scans only the few zones whose bounding box touches the point's
+    # bucket, and its first match is the most specific zone.
     _zone_buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = field(
         init=False, repr=False)
 
     def __post_init__(self) -> None:
-        small_first = sorted(self.zones, key=lambda z: (z.area_m2, z.name))
-        object.__setattr__(self, "_zone_index", [(z.bbox_m, z) for z in small_first])
         buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = {}
-        for bbox, zone in self._zone_index:  # small first within every bucket too
-            xmin, ymin, xmax, ymax = bbox
+        for zone in sorted(self.zones, key=lambda z: (z.area_m2, z.name)):
+            xmin, ymin, xmax, ymax = zone.bbox_m
             for bx in range(_bucket(xmin), _bucket(xmax) + 1):
                 for by in range(_bucket(ymin), _bucket(ymax) + 1):
-                    buckets.setdefault((zone.level, bx, by), []).append((bbox, zone))
+                    buckets.setdefault((zone.level, bx, by), []).append((zone.bbox_m, zone))
         object.__setattr__(self, "_zone_buckets", buckets)
 
     @property
