@@ -53,35 +53,22 @@ class Handle(ABC, Generic[T, F]):
         """Request cancellation; status becomes CANCELLED (at once or on a later poll)."""
 
 
-class ResolvedHandle(Handle[T, F]):
-    """A handle whose outcome is decided by its owner at a given time (used by simulated and
-    polled backends): `complete_at(t)` then it succeeds on the first poll at or after t."""
+class DrivenHandle(Handle[T, F]):
+    """A handle whose owner decides its outcome (a controller, action callbacks, a device model):
+    the owner calls `set_feedback`, `succeed` or `fail`; `poll()` only reports. The first ending
+    sticks, so a late result never revives an operation that was cancelled or has failed."""
 
-    def __init__(self, now_fn: NowFn) -> None:
-        self._now = now_fn
+    def __init__(self) -> None:
         self._status = HandleStatus.RUNNING
+        self._feedback: F | None = None
         self._result: T | None = None
         self._error: str | None = None
-        self._feedback: F | None = None
-        self._due_s: float | None = None
-        self._pending_result: T | None = None
-        self._pending_error: str | None = None
 
-    def succeed_at(self, due_s: float, result: T) -> None:
-        self._due_s, self._pending_result, self._pending_error = due_s, result, None
-
-    def fail_at(self, due_s: float, error: str) -> None:
-        self._due_s, self._pending_result, self._pending_error = due_s, None, error
-
-    def set_feedback(self, feedback: F) -> None:
-        self._feedback = feedback
+    @property
+    def status(self) -> HandleStatus:
+        return self._status
 
     def poll(self) -> HandleStatus:
-        if self._status is HandleStatus.RUNNING and self._due_s is not None and self._now() >= self._due_s:
-            if self._pending_error is not None:
-                self._status, self._error = HandleStatus.FAILED, self._pending_error
-            else:
-                self._status, self._result = HandleStatus.SUCCEEDED, self._pending_result
         return self._status
 
     @property
@@ -97,6 +84,49 @@ class ResolvedHandle(Handle[T, F]):
         return self._error
 
     def cancel(self) -> None:
-        if self._status is HandleStatus.RUNNING:
-            self._status = HandleStatus.CANCELLED
+        self.finish(HandleStatus.CANCELLED)
 
+    def set_feedback(self, feedback: F) -> None:
+        self._feedback = feedback
+
+    def succeed(self, result: T) -> None:
+        self.finish(HandleStatus.SUCCEEDED, result=result)
+
+    def fail(self, error: str) -> None:
+        self.finish(HandleStatus.FAILED, error=error)
+
+    def finish(self, status: HandleStatus, *, result: T | None = None, error: str | None = None) -> None:
+        """End with `status` unless ended already; a result is kept only on success and an error
+        only on failure (as the `Handle` contract says)."""
+        if self._status is not HandleStatus.RUNNING or status is HandleStatus.RUNNING:
+            return
+        self._status = status
+        self._result = result if status is HandleStatus.SUCCEEDED else None
+        self._error = error if status is HandleStatus.FAILED else None
+
+
+class ResolvedHandle(DrivenHandle[T, F]):
+    """A handle whose outcome is decided by its owner at a given time (used by simulated and
+    polled backends): `succeed_at(t, ...)` / `fail_at(t, ...)`, then it ends on the first poll at
+    or after t."""
+
+    def __init__(self, now_fn: NowFn) -> None:
+        super().__init__()
+        self._now = now_fn
+        self._due_s: float | None = None
+        self._pending_result: T | None = None
+        self._pending_error: str | None = None
+
+    def succeed_at(self, due_s: float, result: T) -> None:
+        self._due_s, self._pending_result, self._pending_error = due_s, result, None
+
+    def fail_at(self, due_s: float, error: str) -> None:
+        self._due_s, self._pending_result, self._pending_error = due_s, None, error
+
+    def poll(self) -> HandleStatus:
+        if self._status is HandleStatus.RUNNING and self._due_s is not None and self._now() >= self._due_s:
+            if self._pending_error is not None:
+                self.fail(self._pending_error)
+            else:
+                self.finish(HandleStatus.SUCCEEDED, result=self._pending_result)
+        return self._status

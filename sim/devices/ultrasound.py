@@ -7,7 +7,7 @@ import math
 
 from hal.clock import Clock
 from hal.device import DeviceFault, DeviceHealth
-from hal.handle import Handle, HandleStatus
+from hal.handle import DrivenHandle, Handle, HandleStatus
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 from hal.ultrasound import ScanFeedback, ScanRequest, ScanResult, UltrasoundProbeArm
 from sim.body import SimBody
@@ -24,14 +24,12 @@ class SimUltrasoundConfig(DeviceConfig):
     frames_per_s: float = 20.0
 
 
-class _SimScan(Handle[ScanResult, ScanFeedback]):
+class _SimScan(DrivenHandle[ScanResult, ScanFeedback]):
     def __init__(self, arm: SimUltrasound, request: ScanRequest) -> None:
+        super().__init__()
         self._arm = arm
         self.request = request
         self._start_s = arm.clock.now_s()
-        self._status = HandleStatus.RUNNING
-        self._error: str | None = None
-        self._result: ScanResult | None = None
         self._feedback = ScanFeedback(0.0, 0.0)
         self._peak_n = 0.0
         patient = arm.room_model.patient
@@ -59,30 +57,17 @@ class _SimScan(Handle[ScanResult, ScanFeedback]):
         elif elapsed >= self.request.duration_s:
             image = render_ultrasound_frame(arm.sim.rng())
             frames = int(self.request.duration_s * arm.config.frames_per_s)
-            self._result = ScanResult(self.request.region, frames, round(self._peak_n, 2), image, now_s)
-            self._status = HandleStatus.SUCCEEDED
+            self.succeed(ScanResult(self.request.region, frames, round(self._peak_n, 2), image, now_s))
             arm.retract()
         return self._status
 
     def _fail(self, reason: str) -> None:
-        self._status, self._error = HandleStatus.FAILED, reason
+        self.fail(reason)
         self._arm.retract()
-
-    @property
-    def feedback(self) -> ScanFeedback:
-        return self._feedback
-
-    @property
-    def result(self) -> ScanResult | None:
-        return self._result
-
-    @property
-    def error(self) -> str | None:
-        return self._error
 
     def cancel(self) -> None:
         if self._status is HandleStatus.RUNNING:
-            self._status = HandleStatus.CANCELLED
+            super().cancel()
             self._arm.retract()
 
 
