@@ -54,8 +54,9 @@ def add_sensor_noise(image: Image, rng: np.random.Generator, sigma: float) -> Im
     pos, neg = positive[window], negative[window]
     if image.ndim == 2:
         pos, neg = pos[..., 0], neg[..., 0]
-    noisy = cv2.add(image, np.ascontiguousarray(pos))
-    return np.asarray(cv2.subtract(noisy, np.ascontiguousarray(neg)), dtype=np.uint8)
+    # the windows are views with the bank's row step, which OpenCV takes as they are (no copies)
+    noisy = cv2.add(image, pos)
+    return np.asarray(cv2.subtract(noisy, neg), dtype=np.uint8)
 
 
 def camera_effects(image: Image, rng: np.random.Generator, blur_sigma_px: float, noise_sigma: float) -> Image:
