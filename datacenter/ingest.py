@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -38,7 +39,7 @@ from datacenter.store import Store, StoredMessage, iso_to_ms
 from telemetry.tls import TlsConfig
 from telemetry.topics import TOPIC_PREFIX, Channel, parse_topic
 from telemetry.url import parse_broker_url
-from telemetry.validate import PayloadError, fast_validator_for, validate
+from telemetry.validate import PayloadError, checker_for
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class _Route:
     channel: Channel
     channel_name: str
     clinical: bool
-    validator: Any  # the channel's compiled jsonschema-rs validator (None without jsonschema-rs)
+    check: Callable[[Any, str | None], None]  # the channel's contract check: compiled, explained on failure
 
 
 @functools.lru_cache(maxsize=4096)
@@ -296,16 +297,7 @@ def _route(topic: str) -> _Route:
     # a fleet uses a few topics over and over; a topic that fails raises and is not cached
     parts = parse_topic(topic)
     return _Route(parts.site, parts.robot_id, parts.channel, parts.channel.value, parts.channel is Channel.CLINICAL,
-                  fast_validator_for(parts.channel))
-
-
-def _fast_valid(validator: Any, envelope: Any) -> bool:
-    if validator is None:
-        return False
-    try:
-        return bool(validator.is_valid(envelope))
-    except (ValueError, TypeError, OverflowError):  # e.g. a NaN: the explaining validator decides
-        return False
+                  checker_for(parts.channel))
 
 
 def decode_message(topic: str, payload: bytes, received_ms: int,
@@ -320,9 +312,9 @@ def decode_message(topic: str, payload: bytes, received_ms: int,
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         return None, f"not JSON: {type(exc).__name__}: {exc}"
     # the compiled validator answers pass/fail; only a message that fails is explained by jsonschema
-    if check and not _fast_valid(route.validator, envelope):
+    if check:
         try:
-            validate(route.channel, envelope, topic=topic)
+            route.check(envelope, topic)
         except PayloadError as exc:
             return None, str(exc)
     header = envelope.get("header") if isinstance(envelope, dict) else None
