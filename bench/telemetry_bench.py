@@ -3,6 +3,7 @@ robot → data center at a paced aggregate rate, and the replay of a spooled bac
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -169,16 +170,21 @@ def latency(rate_hz: float = 2000.0, seconds: float = 5.0, robots: int = 4) -> l
                                              "max_ms": max(lat_s, default=0.0) * 1000})]
 
 
-def spool_replay(n: int = 100_000) -> list[Result]:
+def spool_replay(n: int = 100_000, rounds: int = 3) -> list[Result]:
     """A backlog of n spooled events (as after an outage) replayed on connect, timed until the last one
     reached a subscriber that checks every seq arrived, in order. The subscriber runs in a process of its
     own (as a data center does): in the publisher's process it would compete with the replay for the
     interpreter lock. Raw baseline: paho QoS 1 publishing the same payloads (the first 20,000: more would
-    run out of paho's message ids) to the same kind of subscriber process, timed the same way."""
+    run out of paho's message ids) to the same kind of subscriber process, timed the same way.
+
+    The two take turns ``rounds`` times, each replay from a fresh copy of the same backlog; the best of
+    each counts (as for the publisher: someone else's load only ever slows a run down). Every round must
+    deliver everything in order."""
     with Mosquitto() as broker, tempfile.TemporaryDirectory(prefix="medbot-bench-spool-") as tmp:
         robot = "spool-robot"
         encoder = MessageEncoder(SITE, robot)
-        spool = Spool(Path(tmp) / "spool.db", max_messages=n + 10)
+        backlog = Path(tmp) / "backlog.db"
+        spool = Spool(backlog, max_messages=n + 10)
         body = example_body(Channel.EVENTS)
         topic = encoder.topic(Channel.EVENTS)
         n_raw = min(n, 20_000)
@@ -188,21 +194,31 @@ def spool_replay(n: int = 100_000) -> list[Result]:
             spool.append(w.channel, w.topic, w.seq, w.qos, w.retain, w.payload)
             if i < n_raw:
                 raw_payloads.append((topic, w.payload))
-        pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
-        rate, received, cpu_us = _to_subscriber(broker, topic, n, Path(tmp) / "ours", pub.connect)
-        pub.close(timeout_s=10)
-        left = len(spool)
-        flushes = spool.ack_flushes
-        spool.close()
-        raw, raw_received, raw_cpu_us = _to_subscriber(broker, topic, n_raw, Path(tmp) / "raw",
-                                           lambda: _raw_paho(broker.port, raw_payloads, 1))
-    in_order = received == list(range(n))
-    return [Result(f"spool replay of {n:,}", rate, "msg/s", raw, "msg/s raw paho QoS 1",
-                   target=">= 10,000 msg/s, in order", met=rate >= 10_000 and in_order,
-                   detail={"received": len(received), "in_order": in_order, "left_in_spool": left,
-                           "ack_flushes": flushes, "raw_messages": n_raw,
-                           "raw_in_order": raw_received == list(range(n_raw)),
-                           "cpu_us_per_msg": round(cpu_us, 1), "raw_cpu_us_per_msg": round(raw_cpu_us, 1)})]
+        spool.close()  # checkpointed: the copies below hold the whole backlog in one file
+        ours: list[tuple[float, bool, int, int, float]] = []  # msg/s, in order, left, ack flushes, CPU µs
+        raws: list[tuple[float, bool, float]] = []
+        for k in range(rounds):
+            copy = Path(tmp) / f"spool-{k}.db"
+            shutil.copyfile(backlog, copy)
+            spool = Spool(copy, max_messages=n + 10)
+            pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
+            rate, received, cpu_us = _to_subscriber(broker, topic, n, Path(tmp) / f"ours-{k}", pub.connect)
+            pub.close(timeout_s=10)
+            ours.append((rate, received == list(range(n)), len(spool), spool.ack_flushes, cpu_us))
+            spool.close()
+            raw, raw_received, raw_cpu_us = _to_subscriber(broker, topic, n_raw, Path(tmp) / f"raw-{k}",
+                                                           lambda: _raw_paho(broker.port, raw_payloads, 1))
+            raws.append((raw, raw_received == list(range(n_raw)), raw_cpu_us))
+    best, best_raw = max(ours), max(raws)
+    in_order = all(o[1] for o in ours)
+    return [Result(f"spool replay of {n:,}", best[0], "msg/s", best_raw[0], "msg/s raw paho QoS 1",
+                   target=">= 10,000 msg/s, in order", met=best[0] >= 10_000 and in_order,
+                   detail={"rounds": rounds, "ours_msg_s": [round(o[0]) for o in ours],
+                           "raw_msg_s": [round(r[0]) for r in raws], "in_order_every_round": in_order,
+                           "left_in_spool": [o[2] for o in ours], "ack_flushes": [o[3] for o in ours],
+                           "raw_messages": n_raw, "raw_in_order": all(r[1] for r in raws),
+                           "cpu_us_per_msg": round(min(o[4] for o in ours), 1),
+                           "raw_cpu_us_per_msg": round(min(r[2] for r in raws), 1)})]
 
 
 def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int], float]:

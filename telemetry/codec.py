@@ -9,29 +9,80 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from telemetry.envelope import SequenceCounter, iso_timestamp, schema_name
 from telemetry.topics import CHANNEL_SPECS, Channel, as_channel, check_segment, topic_for
 from telemetry.validate import PayloadError, checker_for
 
 # json.dumps(body, separators=(",", ":"), allow_nan=False) builds this encoder on every call
-_BODY_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_STRICT_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+# ~15x faster than the stdlib on float-heavy bodies (pose, velocity: float repr is most of json.dumps),
+# but lenient where the contract must not be: NaN and infinity become null, sets become arrays,
+# Decimals, datetimes and bytes become strings. So it only ever sees bodies _is_plain_json vouches for.
+_FAST_ENCODE = msgspec.json.Encoder().encode
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedMessage:
+def _is_plain_json(value: Any) -> bool:
+    """True if ``value`` is built only of dict (str keys), list, tuple, str, int, bool, None and finite
+    floats — exact types, no subclasses — so every JSON encoder writes the same values.
+
+    Scalars are checked inline in the loops rather than by a call each: this runs for every message,
+    and inline it takes 1 µs for a viz body instead of 2.3."""
+    t = type(value)
+    if t is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            ti = type(item)
+            if ti is float:
+                if item - item != 0.0:  # NaN - NaN and inf - inf are NaN
+                    return False
+            elif ti not in _PLAIN_SCALARS and not _is_plain_json(item):
+                return False
+        return True
+    if t is list or t is tuple:
+        for item in value:
+            ti = type(item)
+            if ti is float:
+                if item - item != 0.0:
+                    return False
+            elif ti not in _PLAIN_SCALARS and not _is_plain_json(item):
+                return False
+        return True
+    if t is float:
+        return bool(value - value == 0.0)
+    return t in _PLAIN_SCALARS
+
+
+def encode_body(body: Any) -> bytes:
+    """Compact UTF-8 JSON of ``body``; raises TypeError / ValueError for what JSON cannot say (NaN, sets).
+
+    Plain bodies (nearly all) go through msgspec; anything else — a NaN, a set, a subclass, a cycle —
+    is the strict stdlib encoder's to write or refuse, exactly as before msgspec was used.
+    """
+    try:
+        plain = _is_plain_json(body)
+    except RecursionError:  # nested too deep, or a cycle: the stdlib names it
+        plain = False
+    if plain:
+        return _FAST_ENCODE(body)
+    return _STRICT_ENCODER.encode(body).encode()
+
+
+class PreparedMessage(NamedTuple):  # a NamedTuple: built for every message, ~3x cheaper than a frozen dataclass
     channel: Channel
     topic: str
     qos: int
     retain: bool
     timestamp: str
-    body_json: str
+    body_json: bytes  # compact UTF-8 JSON
 
 
-@dataclass(frozen=True, slots=True)
-class WireMessage:
+class WireMessage(NamedTuple):
     channel: Channel
     topic: str
     qos: int
@@ -70,7 +121,7 @@ class MessageEncoder:
                 check = self._checkers[ch] = checker_for(ch)
             check({"header": header, "body": body}, topic)
         try:
-            body_json = _BODY_ENCODER.encode(body)
+            body_json = encode_body(body)
         except (TypeError, ValueError) as exc:
             raise PayloadError(ch.value, "$.body", f"not JSON-encodable: {exc}", topic) from None
         spec = CHANNEL_SPECS[ch]
@@ -86,11 +137,11 @@ class MessageEncoder:
             seq = self._seq.next(prepared.topic)
         # Every header value is JSON-safe by construction (checked segment, fixed formats), so
         # formatting beats re-encoding the whole envelope on the hot path.
-        payload = (
+        header = (
             f'{{"header":{{"seq":{seq},"timestamp":"{prepared.timestamp}",'
-            f'"schema":"{self._schemas[prepared.channel]}","robot_id":"{self.robot_id}"}},'
-            f'"body":{prepared.body_json}}}'
+            f'"schema":"{self._schemas[prepared.channel]}","robot_id":"{self.robot_id}"}},"body":'
         ).encode()
+        payload = b"%s%s}" % (header, prepared.body_json)
         return WireMessage(prepared.channel, prepared.topic, prepared.qos, prepared.retain, seq, payload)
 
     def encode(self, channel: Channel | str, body: dict[str, Any], stamp_s: float) -> WireMessage:

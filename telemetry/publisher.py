@@ -9,6 +9,11 @@ With a :class:`~telemetry.spool.Spool`, every at-least-once message is stored on
 sent and forgotten only on PUBACK; while the link is down new messages wait in the spool, and after a
 reconnect a replay thread sends the backlog in order — once the messages paho re-sends by itself
 (handed over before the outage) are acknowledged, so order per topic holds across the outage.
+
+Flow control with a spool is the publisher's, not paho's: at most ``max_inflight`` spooled messages
+are unacknowledged at once, and what does not fit waits in the spool for the replay thread. paho's own
+limit would send each waiting message from its network thread as a PUBACK frees a slot, scanning its
+in-flight table every time: that halved the replay of a backlog on two cores (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -36,7 +41,6 @@ from telemetry.url import parse_broker_url
 DEFAULT_SPOOLED_CHANNELS: frozenset[Channel] = frozenset(
     ch for ch, spec in CHANNEL_SPECS.items() if spec.qos >= 1 and ch not in (Channel.CONNECTION, Channel.COMMANDS)
 )
-_REPLAY_WINDOW = 20_000
 _RESEND_GRACE_S = 3.0
 _REPLAY_CHUNK = 500
 _REPLAY_POLL_S = 0.05
@@ -104,7 +108,9 @@ class TelemetryPublisher:
         if self.address.tls:
             (tls or TlsConfig()).apply(self._client)
         self._client.reconnect_delay_set(reconnect_min_delay_s, reconnect_max_delay_s)
-        self._client.max_inflight_messages_set(max_inflight)
+        if not 1 <= max_inflight <= 65_535:  # paho numbers in-flight messages 1..65535
+            raise ValueError(f"max_inflight must be 1..65535, got {max_inflight}")
+        self._max_inflight = max_inflight
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -114,6 +120,12 @@ class TelemetryPublisher:
         self._owns_spool = spool is not None and not isinstance(spool, Spool)
         self.spool: Spool | None = Spool(spool) if isinstance(spool, str | Path) else spool
         self._spooled = frozenset(spooled_channels) if self.spool is not None else frozenset()
+        # with a spool the window below bounds what is in flight; without one paho queues the excess
+        self._client.max_inflight_messages_set(0 if self.spool is not None else max_inflight)
+        self._resume_at = max_inflight // 2  # a full window is topped up once half of it was acknowledged
+        self._room = threading.Event()  # set by a PUBACK that brings the window down to _resume_at
+        self._waiting_for_room = False
+        self._awaiting_resends = False  # after a reconnect: paho re-sends what was in flight, first
         self._mid_lock = threading.Lock()  # never held while calling paho (paho calls on_publish locked)
         self._mid_rows: dict[int, int | None] = {}  # mid -> spool row (None: not spooled), until PUBACK
         self._all_acked = threading.Condition(self._mid_lock)  # close() waits on it for _mid_rows to empty
@@ -283,7 +295,7 @@ class TelemetryPublisher:
         """Store first; hand over now only if connected and nothing older is still waiting."""
         assert self.spool is not None
         row = self.spool.append(wire.channel, wire.topic, wire.seq, wire.qos, wire.retain, wire.payload)
-        if self._backlog or not self._connected.is_set():
+        if self._backlog or not self._connected.is_set() or len(self._mid_rows) >= self._max_inflight:
             self._backlog = True
             self._replay_wake.set()
             return
@@ -378,6 +390,7 @@ class TelemetryPublisher:
                 # spooled messages handed over before the link dropped: paho re-sends them, but one it
                 # strands would wait for the next start - the replay thread checks after the grace
                 self._backlog = True
+                self._awaiting_resends = True
         factsheet = self._factsheet
         if factsheet is not None and not self._closed:
             # retained, but a broker restarted without persistence has lost it: a consumer that
@@ -396,6 +409,8 @@ class TelemetryPublisher:
             else:
                 self._early_acks[mid] = self._handovers
                 return
+        if self._waiting_for_room and len(self._mid_rows) <= self._resume_at:
+            self._room.set()
         if row is not None and self.spool is not None:
             self.spool.ack_later(row)  # deleted with the next batch (a crash before it: a re-send)
             if self._backlog and not self._replaying:
@@ -427,7 +442,8 @@ class TelemetryPublisher:
         reconnect (never re-sent), and waiting for it would hold the whole backlog back for good.
         Every unacknowledged row is then handed over again, in order (a duplicate, which consumers
         detect by seq, is the price; a loss is not acceptable)."""
-        if self._resends_done():
+        if not self._awaiting_resends or self._resends_done():
+            self._awaiting_resends = False
             return True
         if time.monotonic() - self._connected_at < _RESEND_GRACE_S:
             return False
@@ -439,6 +455,7 @@ class TelemetryPublisher:
                     self._mid_rows[mid] = None  # a late PUBACK no longer acks a row (acks are idempotent anyway)
             self._handed_upto = 0
         self._rewinds += 1
+        self._awaiting_resends = False
         return True
 
     def _resends_done(self) -> bool:
@@ -453,7 +470,11 @@ class TelemetryPublisher:
                 if self._refused_from is not None:  # paho turned a row away: from there on, again
                     self._handed_upto = min(self._handed_upto, self._refused_from - 1)
                     self._refused_from = None
-            chunk = self.spool.rows_to_send(self._handed_upto, _REPLAY_CHUNK)
+            room = self._max_inflight - len(self._mid_rows)
+            if room <= 0:
+                self._wait_for_room()
+                continue
+            chunk = self.spool.rows_to_send(self._handed_upto, min(room, _REPLAY_CHUNK))
             with self._send_lock:
                 if self._closed:
                     return
@@ -467,11 +488,17 @@ class TelemetryPublisher:
                 for row_id, topic, qos, retain, payload in chunk:
                     hand_over(topic, payload, qos, bool(retain), row_id)
                 self._replayed += len(chunk)
-            # paho numbers in-flight messages 1..65535: hand over no more than a window unacknowledged,
-            # or a long backlog runs out of message ids and the rest is refused (bounded by the link)
-            while len(self._mid_rows) > _REPLAY_WINDOW and self._connected.is_set() and not self._closed:
-                time.sleep(0.002)
         self._report_overflow()
+
+    def _wait_for_room(self) -> None:
+        """Until the PUBACKs brought the window down to half (bounded: the link may go meanwhile)."""
+        self._room.clear()
+        self._waiting_for_room = True
+        try:
+            if len(self._mid_rows) > self._resume_at:  # checked after arming: the ack may be in already
+                self._room.wait(_REPLAY_POLL_S)
+        finally:
+            self._waiting_for_room = False
 
     def _report_overflow(self) -> None:
         """An alert saying what the bounded spool dropped while the link was down (never clinical data)."""

@@ -1,0 +1,137 @@
+"""With a spool the publisher, not paho, bounds what is in flight: never more than ``max_inflight``
+spooled messages unacknowledged, what does not fit waits in the spool and follows in order. And the
+body encoder (msgspec for plain bodies) writes the same values the strict stdlib encoder did, and
+refuses what it refused."""
+
+from __future__ import annotations
+
+import decimal
+import enum
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telemetry import Channel, TelemetryPublisher
+from telemetry.codec import encode_body
+from telemetry.examples import example_body
+from telemetry.topics import CHANNEL_SPECS
+from tests.seq_watch import SeqWatch
+
+SITE = "ward-3"
+
+
+class _Outstanding:
+    """Counts events messages handed to paho and not yet acknowledged, and the most at once."""
+
+    def __init__(self, pub: TelemetryPublisher) -> None:
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+        self._event_mids: set[int] = set()
+        self._early: set[int] = set()  # PUBACKs that came before publish() returned their mid
+        client: Any = pub._client
+        publish, on_publish = client.publish, client.on_publish
+
+        def counting_publish(topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> Any:
+            is_event = topic.endswith("/events")
+            if is_event:
+                with self._lock:
+                    self.now += 1
+                    self.most = max(self.most, self.now)
+            info = publish(topic, payload, qos=qos, retain=retain)
+            if is_event:
+                with self._lock:
+                    if info.mid in self._early:
+                        self._early.discard(info.mid)
+                        self.now -= 1
+                    else:
+                        self._event_mids.add(info.mid)
+            return info
+
+        def counting_ack(c: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+            with self._lock:
+                if mid in self._event_mids:
+                    self._event_mids.discard(mid)
+                    self.now -= 1
+                else:
+                    self._early.add(mid)
+            on_publish(c, userdata, mid, rc, props)
+
+        client.publish = counting_publish
+        client.on_publish = counting_ack
+
+
+def test_a_burst_beyond_the_window_waits_in_the_spool_and_arrives_whole_and_in_order(
+        mosquitto: Any, tmp_path: Path) -> None:
+    robot, n, window = "window-robot", 3000, 8
+    watch = SeqWatch(mosquitto.host, mosquitto.port, f"medbot/v1/{SITE}/{robot}/events", "window-watch")
+    pub = TelemetryPublisher(mosquitto.url, SITE, robot, spool=tmp_path / "spool.db", max_inflight=window)
+    outstanding = _Outstanding(pub)
+    pub.connect()
+    try:
+        assert pub._client.max_inflight_messages == 0  # paho's own limit is off: the window is the bound
+        body = example_body(Channel.EVENTS)
+        for i in range(n):
+            pub.publish(Channel.EVENTS, body, 1_767_571_200.0 + i * 0.001)
+        deadline = time.monotonic() + 30
+        while len(watch.snapshot()) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert watch.snapshot() == list(range(n))
+        assert 0 < outstanding.most <= window
+        assert pub.replayed > 0  # the burst outran the acks: part of it went through the spool
+        pub.close()
+        assert pub.spool is not None and len(pub.spool) == 0  # every row acknowledged and deleted
+    finally:
+        pub.close()
+        watch.close()
+
+
+def test_without_a_spool_paho_bounds_the_in_flight_messages_as_before() -> None:
+    pub = TelemetryPublisher("mqtt://127.0.0.1:1", SITE, "no-spool-robot", max_inflight=7)
+    assert pub._client.max_inflight_messages == 7
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65_536])
+def test_a_window_outside_paho_message_ids_is_refused(bad: int, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"max_inflight must be 1..65535, got {bad}"):
+        TelemetryPublisher("mqtt://127.0.0.1:1", SITE, "r1", spool=tmp_path / "s.db", max_inflight=bad)
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Ward(str):
+    pass
+
+
+@pytest.mark.parametrize("channel", list(CHANNEL_SPECS))
+def test_every_example_body_encodes_to_the_values_the_stdlib_wrote(channel: Channel) -> None:
+    body = example_body(channel)
+    assert json.loads(encode_body(body)) == json.loads(json.dumps(body, allow_nan=False))
+
+
+@pytest.mark.parametrize("value", [
+    0.1, 1e-7, 1e16, -0.0, 5e-324, 1.7976931348623157e308, 2**63, -(2**70), "säule ✓", "\u2028", True, None,
+    [1, [2.5, {"k": None}]], (1, 2), _Level.HIGH, _Ward("icu"),
+])
+def test_plain_and_odd_values_round_trip_exactly(value: Any) -> None:
+    body = {"v": value}
+    assert json.loads(encode_body(body)) == json.loads(json.dumps(body))
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, {1, 2}, b"x", decimal.Decimal("1.5"), object()])
+def test_what_json_cannot_say_is_refused_not_rewritten(value: Any) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        encode_body({"data": {"nested": [value]}})
+
+
+def test_a_cycle_is_refused_by_name() -> None:
+    body: dict[str, Any] = {}
+    body["self"] = body
+    with pytest.raises(ValueError, match="Circular reference"):
+        encode_body(body)
