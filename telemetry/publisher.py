@@ -10,8 +10,8 @@ sent and forgotten only on PUBACK; while the link is down new messages wait in t
 reconnect a replay thread sends the backlog in order — once the messages paho re-sends by itself
 (handed over before the outage) are acknowledged, so order per topic holds across the outage.
 
-Flow control with a spool is the publisher's, not paho's: at most ``max_inflight`` spooled messages
-are unacknowledged at once, and what does not fit waits in the spool for the replay thread. paho's own
+Flow control with a spool is the publisher's, not paho's: no spooled message is handed over while
+``max_inflight`` QoS 1 messages are unacknowledged; it waits in the spool for the replay thread. paho's own
 limit would send each waiting message from its network thread as a PUBACK frees a slot, scanning its
 in-flight table every time: that halved the replay of a backlog on two cores (docs/performance.md).
 """
@@ -470,10 +470,10 @@ class TelemetryPublisher:
                 if self._refused_from is not None:  # paho turned a row away: from there on, again
                     self._handed_upto = min(self._handed_upto, self._refused_from - 1)
                     self._refused_from = None
-            room = self._max_inflight - len(self._mid_rows)
-            if room <= 0:
+            if len(self._mid_rows) > self._resume_at:  # top the window up in one read, not row by row
                 self._wait_for_room()
                 continue
+            room = self._max_inflight - len(self._mid_rows)
             chunk = self.spool.rows_to_send(self._handed_upto, min(room, _REPLAY_CHUNK))
             with self._send_lock:
                 if self._closed:

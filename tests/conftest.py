@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -124,7 +125,18 @@ class BrokerProcess:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a frozen broker would not act on the stop
         mosquitto_process.stop(proc)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker answers nothing (no PUBACK) but every connection stays open."""
+        assert self._proc is not None, "the broker is not running"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._proc is not None, "the broker is not running"
+        self._proc.send_signal(signal.SIGCONT)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
