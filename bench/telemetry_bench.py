@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -195,8 +195,8 @@ def spool_replay(n: int = 100_000, rounds: int = 3) -> list[Result]:
             if i < n_raw:
                 raw_payloads.append((topic, w.payload))
         spool.close()  # checkpointed: the copies below hold the whole backlog in one file
-        ours: list[tuple[float, bool, int, int, float]] = []  # msg/s, in order, left, ack flushes, CPU µs
-        raws: list[tuple[float, bool, float]] = []
+        ours: list[_Round] = []
+        raws: list[_Round] = []
         for k in range(rounds):
             copy = Path(tmp) / f"spool-{k}.db"
             shutil.copyfile(backlog, copy)
@@ -204,21 +204,31 @@ def spool_replay(n: int = 100_000, rounds: int = 3) -> list[Result]:
             pub = TelemetryPublisher(broker.url, SITE, robot, spool=spool)
             rate, received, cpu_us = _to_subscriber(broker, topic, n, Path(tmp) / f"ours-{k}", pub.connect)
             pub.close(timeout_s=10)
-            ours.append((rate, received == list(range(n)), len(spool), spool.ack_flushes, cpu_us))
+            ours.append(_Round(rate, received == list(range(n)), cpu_us, len(spool), spool.ack_flushes))
             spool.close()
             raw, raw_received, raw_cpu_us = _to_subscriber(broker, topic, n_raw, Path(tmp) / f"raw-{k}",
                                                            lambda: _raw_paho(broker.port, raw_payloads, 1))
-            raws.append((raw, raw_received == list(range(n_raw)), raw_cpu_us))
-    best, best_raw = max(ours), max(raws)
-    in_order = all(o[1] for o in ours)
-    return [Result(f"spool replay of {n:,}", best[0], "msg/s", best_raw[0], "msg/s raw paho QoS 1",
-                   target=">= 10,000 msg/s, in order", met=best[0] >= 10_000 and in_order,
-                   detail={"rounds": rounds, "ours_msg_s": [round(o[0]) for o in ours],
-                           "raw_msg_s": [round(r[0]) for r in raws], "in_order_every_round": in_order,
-                           "left_in_spool": [o[2] for o in ours], "ack_flushes": [o[3] for o in ours],
-                           "raw_messages": n_raw, "raw_in_order": all(r[1] for r in raws),
-                           "cpu_us_per_msg": round(min(o[4] for o in ours), 1),
-                           "raw_cpu_us_per_msg": round(min(r[2] for r in raws), 1)})]
+            raws.append(_Round(raw, raw_received == list(range(n_raw)), raw_cpu_us))
+    best, best_raw = max(r.msg_s for r in ours), max(r.msg_s for r in raws)
+    in_order = all(r.in_order for r in ours)
+    return [Result(f"spool replay of {n:,}", best, "msg/s", best_raw, "msg/s raw paho QoS 1",
+                   target=">= 10,000 msg/s, in order", met=best >= 10_000 and in_order,
+                   detail={"rounds": rounds, "ours_msg_s": [round(r.msg_s) for r in ours],
+                           "raw_msg_s": [round(r.msg_s) for r in raws], "in_order_every_round": in_order,
+                           "left_in_spool": [r.left for r in ours], "ack_flushes": [r.ack_flushes for r in ours],
+                           "raw_messages": n_raw, "raw_in_order": all(r.in_order for r in raws),
+                           "cpu_us_per_msg": round(min(r.cpu_us for r in ours), 1),
+                           "raw_cpu_us_per_msg": round(min(r.cpu_us for r in raws), 1)})]
+
+
+class _Round(NamedTuple):
+    """One replay (or raw baseline) of the spool benchmark."""
+
+    msg_s: float
+    in_order: bool  # every seq arrived, in order
+    cpu_us: float  # this process's CPU per message
+    left: int = 0  # rows still in the spool afterwards
+    ack_flushes: int = 0
 
 
 def _to_subscriber(broker: Mosquitto, topic: str, n: int, folder: Path, send: Any) -> tuple[float, list[int], float]:

@@ -100,7 +100,7 @@ def test_a_burst_beyond_the_window_waits_in_the_spool_and_arrives_whole_and_in_o
         watch.close()
 
 
-def test_without_a_spool_paho_bounds_the_in_flight_messages_as_before() -> None:
+def test_without_a_spool_the_in_flight_limit_is_left_to_paho_as_before() -> None:
     pub = TelemetryPublisher("mqtt://127.0.0.1:1", SITE, "no-spool-robot", max_inflight=7)
     assert pub._client.max_inflight_messages == 7
 
