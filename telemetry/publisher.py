@@ -31,6 +31,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from telemetry.codec import MessageEncoder, WireMessage
+from telemetry.inflight import InFlight
 from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_channel
 from telemetry.spool import Spool
 from telemetry.tls import TlsConfig
@@ -108,9 +109,7 @@ class TelemetryPublisher:
         if self.address.tls:
             (tls or TlsConfig()).apply(self._client)
         self._client.reconnect_delay_set(reconnect_min_delay_s, reconnect_max_delay_s)
-        if not 1 <= max_inflight <= 65_535:  # paho numbers in-flight messages 1..65535
-            raise ValueError(f"max_inflight must be 1..65535, got {max_inflight}")
-        self._max_inflight = max_inflight
+        self._inflight = InFlight(max_inflight)  # QoS 1 messages handed over, until their PUBACK
         self._client.on_pre_connect = self._on_pre_connect
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -120,20 +119,9 @@ class TelemetryPublisher:
         self._owns_spool = spool is not None and not isinstance(spool, Spool)
         self.spool: Spool | None = Spool(spool) if isinstance(spool, str | Path) else spool
         self._spooled = frozenset(spooled_channels) if self.spool is not None else frozenset()
-        # with a spool the window below bounds what is in flight; without one paho queues the excess
+        # with a spool the publisher's in-flight window bounds what is out; without one paho queues the excess
         self._client.max_inflight_messages_set(0 if self.spool is not None else max_inflight)
-        self._resume_at = max_inflight // 2  # a full window is topped up once half of it was acknowledged
-        self._room = threading.Event()  # set by a PUBACK that brings the window down to _resume_at
-        self._waiting_for_room = False
         self._awaiting_resends = False  # after a reconnect: paho re-sends what was in flight, first
-        self._mid_lock = threading.Lock()  # never held while calling paho (paho calls on_publish locked)
-        self._mid_rows: dict[int, int | None] = {}  # mid -> spool row (None: not spooled), until PUBACK
-        self._all_acked = threading.Condition(self._mid_lock)  # close() waits on it for _mid_rows to empty
-        # mid -> hand-over count when paho reported it done before we registered it. paho reports a QoS 0
-        # write the same way (never registered), and reuses mids after 65,535: an entry counts only for
-        # the message handed over at or after that count, never for a later message with the same mid
-        self._early_acks: dict[int, int] = {}
-        self._handovers = 0  # messages handed to paho (always under the send lock)
         self._handed_upto = 0  # every spool row <= this was handed to paho in this process
         self._backlog = self.spool is not None and len(self.spool) > 0  # rows wait for the replay
         self._refused_from: int | None = None  # the first spooled row paho refused (out of ids), if any
@@ -201,9 +189,8 @@ class TelemetryPublisher:
             self._closed = True
             if self._connected.is_set():
                 self._send_connection_state("OFFLINE", last=True)
-        with self._all_acked:  # every QoS 1 message acknowledged (OFFLINE too), or the link is gone
-            self._all_acked.wait_for(lambda: not self._mid_rows or not self._connected.is_set(),
-                                     max(0.0, deadline - time.monotonic()))
+        # every QoS 1 message acknowledged (OFFLINE too), or the link is gone
+        self._inflight.wait_until_empty(deadline - time.monotonic(), lambda: not self._connected.is_set())
         self._disconnected.clear()
         if self._client.disconnect() == MQTTErrorCode.MQTT_ERR_SUCCESS:
             # Let the network thread send DISCONNECT before it is stopped, or the broker would
@@ -295,7 +282,7 @@ class TelemetryPublisher:
         """Store first; hand over now only if connected and nothing older is still waiting."""
         assert self.spool is not None
         row = self.spool.append(wire.channel, wire.topic, wire.seq, wire.qos, wire.retain, wire.payload)
-        if self._backlog or not self._connected.is_set() or len(self._mid_rows) >= self._max_inflight:
+        if self._backlog or not self._connected.is_set() or self._inflight.full:
             self._backlog = True
             self._replay_wake.set()
             return
@@ -305,8 +292,7 @@ class TelemetryPublisher:
         self._hand_over(wire.topic, wire.payload, wire.qos, wire.retain, row)
 
     def _hand_over(self, topic: str, payload: bytes, qos: int, retain: bool, row: int | None) -> None:
-        self._handovers += 1
-        handover = self._handovers
+        handover = self._inflight.next_handover()
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             # paho refused it (out of message ids: 65,535 unacknowledged): nothing was queued, and its
@@ -322,10 +308,7 @@ class TelemetryPublisher:
         if row is not None:
             self._handed_upto = max(self._handed_upto, row)
         if qos >= 1:
-            with self._mid_lock:
-                acked_already = self._early_acks.pop(info.mid, -1) >= handover
-                if not acked_already:
-                    self._mid_rows[info.mid] = row
+            acked_already = not self._inflight.register(info.mid, row, handover)
             if acked_already and row is not None and self.spool is not None:
                 self.spool.ack_later(row)
         elif row is not None and self.spool is not None and info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -336,7 +319,7 @@ class TelemetryPublisher:
             else:
                 self._dropped += 1
             return
-        self._sent += 1  # awaited by close() through _mid_rows, which its PUBACK empties
+        self._sent += 1  # awaited by close() through the in-flight set, which its PUBACK empties
 
     def _connection_wire(self, state: str, seq: int) -> WireMessage:
         prepared = self._encoder.prepare(
@@ -385,12 +368,11 @@ class TelemetryPublisher:
         if self._command_callback is not None:
             client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
         self._connected_at = time.monotonic()
-        with self._mid_lock:
-            if any(row is not None for row in self._mid_rows.values()):
-                # spooled messages handed over before the link dropped: paho re-sends them, but one it
-                # strands would wait for the next start - the replay thread checks after the grace
-                self._backlog = True
-                self._awaiting_resends = True
+        if self._inflight.spooled_unacknowledged():
+            # spooled messages handed over before the link dropped: paho re-sends them, but one it
+            # strands would wait for the next start - the replay thread checks after the grace
+            self._backlog = True
+            self._awaiting_resends = True
         factsheet = self._factsheet
         if factsheet is not None and not self._closed:
             # retained, but a broker restarted without persistence has lost it: a consumer that
@@ -401,17 +383,8 @@ class TelemetryPublisher:
         self._replay_wake.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any) -> None:
-        with self._mid_lock:
-            if mid in self._mid_rows:
-                row = self._mid_rows.pop(mid)
-                if self._closed and not self._mid_rows:
-                    self._all_acked.notify_all()
-            else:
-                self._early_acks[mid] = self._handovers
-                return
-        if self._waiting_for_room and len(self._mid_rows) <= self._resume_at:
-            self._room.set()
-        if row is not None and self.spool is not None:
+        known, row = self._inflight.acknowledge(mid)
+        if known and row is not None and self.spool is not None:
             self.spool.ack_later(row)  # deleted with the next batch (a crash before it: a re-send)
             if self._backlog and not self._replaying:
                 self._replay_wake.set()  # it may be waiting for paho's re-sends to be acknowledged
@@ -442,26 +415,19 @@ class TelemetryPublisher:
         reconnect (never re-sent), and waiting for it would hold the whole backlog back for good.
         Every unacknowledged row is then handed over again, in order (a duplicate, which consumers
         detect by seq, is the price; a loss is not acceptable)."""
-        if not self._awaiting_resends or self._resends_done():
+        if not self._awaiting_resends or not self._inflight.spooled_unacknowledged():
             self._awaiting_resends = False
             return True
         if time.monotonic() - self._connected_at < _RESEND_GRACE_S:
             return False
         if self.spool is not None:
             self.spool.flush_acks()  # rows acknowledged in the meantime need not go again
-        with self._send_lock, self._mid_lock:
-            for mid, row in list(self._mid_rows.items()):
-                if row is not None:
-                    self._mid_rows[mid] = None  # a late PUBACK no longer acks a row (acks are idempotent anyway)
+        with self._send_lock:
+            self._inflight.forget_rows()  # a late PUBACK no longer acks a row (acks are idempotent anyway)
             self._handed_upto = 0
         self._rewinds += 1
         self._awaiting_resends = False
         return True
-
-    def _resends_done(self) -> bool:
-        """True once paho's own re-sends of spooled messages handed over before the outage were acked."""
-        with self._mid_lock:
-            return not any(row is not None for row in self._mid_rows.values())
 
     def _replay_backlog(self) -> None:
         assert self.spool is not None
@@ -470,10 +436,11 @@ class TelemetryPublisher:
                 if self._refused_from is not None:  # paho turned a row away: from there on, again
                     self._handed_upto = min(self._handed_upto, self._refused_from - 1)
                     self._refused_from = None
-            if len(self._mid_rows) > self._resume_at:  # top the window up in one read, not row by row
-                self._wait_for_room()
+            inflight = self._inflight
+            if len(inflight) > inflight.resume_at:  # top the window up in one read, not row by row
+                inflight.wait_for_room(_REPLAY_POLL_S)  # bounded: the link may go meanwhile
                 continue
-            room = self._max_inflight - len(self._mid_rows)
+            room = inflight.window - len(inflight)
             chunk = self.spool.rows_to_send(self._handed_upto, min(room, _REPLAY_CHUNK))
             with self._send_lock:
                 if self._closed:
@@ -489,16 +456,6 @@ class TelemetryPublisher:
                     hand_over(topic, payload, qos, bool(retain), row_id)
                 self._replayed += len(chunk)
         self._report_overflow()
-
-    def _wait_for_room(self) -> None:
-        """Until the PUBACKs brought the window down to half (bounded: the link may go meanwhile)."""
-        self._room.clear()
-        self._waiting_for_room = True
-        try:
-            if len(self._mid_rows) > self._resume_at:  # checked after arming: the ack may be in already
-                self._room.wait(_REPLAY_POLL_S)
-        finally:
-            self._waiting_for_room = False
 
     def _report_overflow(self) -> None:
         """An alert saying what the bounded spool dropped while the link was down (never clinical data)."""
@@ -533,8 +490,7 @@ class TelemetryPublisher:
             self._disconnects += 1
         self._connected.clear()
         self._disconnected.set()
-        with self._all_acked:  # close() stops waiting for PUBACKs that cannot come over this link
-            self._all_acked.notify_all()
+        self._inflight.wake()  # close() stops waiting for PUBACKs that cannot come over this link
 
 
 def _satisfies_sink_protocol(pub: TelemetryPublisher) -> TelemetrySink:  # checked by mypy, never called

@@ -76,7 +76,7 @@ def test_a_burst_beyond_the_window_waits_in_the_spool_and_arrives_whole_and_in_o
     try:
         assert pub._client.max_inflight_messages == 0  # paho's own limit is off: the window is the bound
         deadline = time.monotonic() + 10
-        while pub._mid_rows and time.monotonic() < deadline:  # ONLINE acknowledged: the window is empty
+        while len(pub._inflight) and time.monotonic() < deadline:  # ONLINE acknowledged: the window is empty
             time.sleep(0.01)
         broker.freeze()  # no PUBACK until thawed: the window fills, the rest must wait in the spool
         try:

@@ -222,7 +222,7 @@ def test_a_reused_mid_is_acked_only_by_its_own_puback_never_by_a_stale_report(tm
     assert spool.queued_acks == 1
     early = spool.append(Channel.EVENTS, "t/events", 1, 1, False, b"early")
     pub._hand_over("t/events", b"early", 1, False, early)  # a genuine early PUBACK still counts
-    assert spool.queued_acks == 2 and 7 not in pub._mid_rows and len(handed) == 3
+    assert spool.queued_acks == 2 and len(pub._inflight) == 0 and len(handed) == 3
     pub.close()
     spool.close()
     assert _rows_on_disk(tmp_path / "s.db") == []
