@@ -59,6 +59,9 @@ def bench_command(only: tuple[str, ...], quick: bool, json_path: Path | None) ->
             row.detail.setdefault("bench_wall_s", round(time.perf_counter() - started, 1))
             click.echo(format_row(row))
         results.extend(rows)
+    if quick:
+        click.echo("--quick: short runs to check that every benchmark works; a simulated sim slice of 3 minutes "
+                   "is mostly start-up and a 3 s control loop mostly warm-up, so judge the targets on a full run.")
     if json_path is not None:
         json_path.write_text(json.dumps([r.as_dict() for r in results], indent=2) + "\n", encoding="utf-8")
 
