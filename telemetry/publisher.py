@@ -440,7 +440,7 @@ class TelemetryPublisher:
             if len(inflight) > inflight.resume_at:  # top the window up in one read, not row by row
                 inflight.wait_for_room(_REPLAY_POLL_S)  # bounded: the link may go meanwhile
                 continue
-            room = inflight.window - len(inflight)
+            room = max(0, inflight.window - len(inflight))  # never negative: LIMIT -1 is "no limit" to SQLite
             chunk = self.spool.rows_to_send(self._handed_upto, min(room, _REPLAY_CHUNK))
             with self._send_lock:
                 if self._closed:
