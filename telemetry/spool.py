@@ -75,6 +75,11 @@ def _runs(row_ids: list[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _check_limit(limit: int) -> None:
+    if limit < 0:  # SQLite reads LIMIT -1 as "no limit": a replay would take the whole backlog at once
+        raise ValueError(f"limit must be >= 0, got {limit}")
+
+
 class SpooledMessage(NamedTuple):
     row_id: int
     channel: Channel
@@ -261,6 +266,7 @@ class Spool:
 
     def pending(self, after_row_id: int = 0, limit: int = 1000) -> list[SpooledMessage]:
         """Up to ``limit`` stored messages with a row id above ``after_row_id``, oldest first."""
+        _check_limit(limit)
         with self._lock:
             self._check_open()
             rows = self._db.execute(
@@ -271,6 +277,7 @@ class Spool:
 
     def rows_to_send(self, after_row_id: int = 0, limit: int = 1000) -> list[tuple[int, str, int, int, bytes]]:
         """:meth:`pending` for the replay's hot loop: ``(row_id, topic, qos, retain 0/1, payload)`` as stored."""
+        _check_limit(limit)
         with self._lock:
             self._check_open()
             return self._db.execute(

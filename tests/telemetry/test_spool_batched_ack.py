@@ -226,3 +226,14 @@ def test_a_reused_mid_is_acked_only_by_its_own_puback_never_by_a_stale_report(tm
     pub.close()
     spool.close()
     assert _rows_on_disk(tmp_path / "s.db") == []
+
+
+def test_a_negative_read_limit_is_refused_not_read_as_no_limit(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    _add(spool, Channel.EVENTS, 0)
+    with pytest.raises(ValueError, match="limit must be >= 0, got -1"):
+        spool.rows_to_send(0, -1)
+    with pytest.raises(ValueError, match="limit must be >= 0, got -1"):
+        spool.pending(0, -1)
+    assert spool.rows_to_send(0, 0) == []
+    spool.close()
