@@ -1,14 +1,8 @@
 """With a spool the publisher, not paho, bounds what is in flight: no spooled message is handed over
-while ``max_inflight`` QoS 1 messages are unacknowledged; it waits in the spool and follows in order. And the
-body encoder (msgspec for plain bodies) writes the same values the strict stdlib encoder did, and
-refuses what it refused."""
+while ``max_inflight`` QoS 1 messages are unacknowledged; it waits in the spool and follows in order."""
 
 from __future__ import annotations
 
-import decimal
-import enum
-import json
-import math
 import threading
 import time
 from pathlib import Path
@@ -17,9 +11,7 @@ from typing import Any
 import pytest
 
 from telemetry import Channel, TelemetryPublisher
-from telemetry.codec import encode_body
 from telemetry.examples import example_body
-from telemetry.topics import CHANNEL_SPECS
 from tests.seq_watch import SeqWatch
 
 SITE = "ward-3"
@@ -109,39 +101,3 @@ def test_without_a_spool_the_in_flight_limit_is_left_to_paho_as_before() -> None
 def test_a_window_outside_paho_message_ids_is_refused(bad: int, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"max_inflight must be 1..65535, got {bad}"):
         TelemetryPublisher("mqtt://127.0.0.1:1", SITE, "r1", spool=tmp_path / "s.db", max_inflight=bad)
-
-
-class _Level(enum.IntEnum):
-    HIGH = 3
-
-
-class _Ward(str):
-    pass
-
-
-@pytest.mark.parametrize("channel", list(CHANNEL_SPECS))
-def test_every_example_body_encodes_to_the_values_the_stdlib_wrote(channel: Channel) -> None:
-    body = example_body(channel)
-    assert json.loads(encode_body(body)) == json.loads(json.dumps(body, allow_nan=False))
-
-
-@pytest.mark.parametrize("value", [
-    0.1, 1e-7, 1e16, -0.0, 5e-324, 1.7976931348623157e308, 2**63, -(2**70), "säule ✓", "\u2028", True, None,
-    [1, [2.5, {"k": None}]], (1, 2), _Level.HIGH, _Ward("icu"),
-])
-def test_plain_and_odd_values_round_trip_exactly(value: Any) -> None:
-    body = {"v": value}
-    assert json.loads(encode_body(body)) == json.loads(json.dumps(body))
-
-
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, {1, 2}, b"x", decimal.Decimal("1.5"), object()])
-def test_what_json_cannot_say_is_refused_not_rewritten(value: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        encode_body({"data": {"nested": [value]}})
-
-
-def test_a_cycle_is_refused_by_name() -> None:
-    body: dict[str, Any] = {}
-    body["self"] = body
-    with pytest.raises(ValueError, match="Circular reference"):
-        encode_body(body)
