@@ -49,7 +49,7 @@ class OperatorRobot(Protocol):
     """The part of `robots.robot.Robot` that commands drive (a fake with these methods works too)."""
 
     def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50,
-                 mission_id: str | None = None) -> str: ...
+                 mission_id: str | None = None, task_id: str | None = None) -> str: ...
 
     def pause(self) -> None: ...
 
@@ -85,7 +85,8 @@ def robot_handlers(robot: OperatorRobot) -> dict[str, Handler]:
 
     def dispatch(params: dict[str, Any], user: str) -> dict[str, Any]:
         mission_id = robot.dispatch(params["kind"], dict(params.get("params", {})),
-                                    priority=int(params.get("priority", 50)), mission_id=params.get("mission_id"))
+                                    priority=int(params.get("priority", 50)), mission_id=params.get("mission_id"),
+                                    task_id=params.get("task_id"))
         return {"mission_id": mission_id}
 
     def return_to_dock(params: dict[str, Any], user: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hal.clock import Clock
 from hal.device import DeviceError, HealthStatus
@@ -29,7 +29,6 @@ from missions.journal import Journal
 from missions.media import InMemoryMediaStore
 from missions.runner import MissionRunner
 from missions.site import SiteConditions
-from robots.command_handler import RobotCommandHandler
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
 from telemetry.sinks import TelemetrySink
@@ -50,6 +49,20 @@ class RobotIdentity:
     robot_id: str
     site: str
     home_dock: str
+    #: the ward, department or area the robot is stationed in (its factsheet tells the fleet)
+    serves: str | None = None
+    #: the robot never leaves `serves` (infection control: the isolation ward's own robot)
+    confined: bool = False
+
+
+class CommandInbox(Protocol):
+    """Operator and fleet commands waiting for the robot's tick (robots.command_handler implements it;
+    the dependency points from the handler to the robot, never back)."""
+
+    @property
+    def queued(self) -> int: ...
+
+    def poll(self, now_s: float) -> int: ...
 
 
 def build_devices(
@@ -94,7 +107,9 @@ class Robot:
         self._listeners: list[EventListener] = []
         self.media = InMemoryMediaStore()
         self.site = SiteConditions()
-        self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry, self.media)
+        #: mission id -> the fleet task it works on (named in each of the mission's events)
+        self._task_of: dict[str, str] = {}
+        self.telemetry = TelemetryBridge(identity.robot_id, config, telemetry, self.media, task_of=self._task_of.get)
         journal_dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(journal_dir / f"{identity.robot_id}.journal.jsonl")
         context = MissionContext(
@@ -110,7 +125,7 @@ class Robot:
         self.last_command_sent = Twist2D.zero()
         self._is_set_up = False
         self._alarms = 0
-        self.commands: RobotCommandHandler | None = None
+        self.commands: CommandInbox | None = None
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
         self._device_list = tuple(devices)  # the set is complete once built; iterated every health check
@@ -123,7 +138,7 @@ class Robot:
             device.setup()
         self._is_set_up = True
         self.runner.recover()
-        self.telemetry.publish_factsheet(self.clock.now_s())
+        self.telemetry.publish_factsheet(self.clock.now_s(), self.factsheet_extra())
 
     def close(self) -> None:
         """Stop motion, then close devices in reverse order."""
@@ -145,7 +160,21 @@ class Robot:
 
     # ---- the tick -------------------------------------------------------------------------
 
-    def attach_commands(self, handler: RobotCommandHandler) -> None:
+    def factsheet_extra(self) -> dict[str, Any]:
+        """What the fleet allocates from, beyond kind and capabilities: every mission kind this robot
+        accepts with the JSON Schema of its params, where it is stationed, speed and battery."""
+        catalog = self.runner.catalog
+        missions = {kind: catalog.get(kind).Params.model_json_schema()
+                    for kind in self.config.capabilities if kind in catalog}
+        safety = self.config.safety
+        return {
+            "missions": missions, "home_dock": self.identity.home_dock, "serves": self.identity.serves,
+            "confined": self.identity.confined, "max_speed_mps": safety.max_speed_mps,
+            "battery": {"capacity_wh": safety.battery_capacity_wh, "energy_per_m_wh": safety.energy_per_m_wh,
+                        "reserve_floor_soc_fraction": safety.reserve_floor_soc_fraction},
+        }
+
+    def attach_commands(self, handler: CommandInbox) -> None:
         """Operator commands (MQTT) are decided and executed at the start of each tick."""
         self.commands = handler
 
@@ -214,12 +243,25 @@ class Robot:
 
     # ---- operator commands (the MQTT command channel and the ROS node call these) ---------
 
-    def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None) -> str:
+    def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None,
+                 task_id: str | None = None) -> str:
         """Queue a mission. Idempotent by mission id: an order sent again (a fleet manager
-        retrying, or re-sending after this robot restarted) does not run the mission twice."""
+        retrying, or re-sending after this robot restarted) does not run the mission twice.
+        `task_id` names the fleet task in every event the mission emits."""
         if mission_id is not None and self.runner.is_known(mission_id):
             return mission_id
-        return self.runner.submit(MissionRequest(kind=kind, params=params, priority=priority, mission_id=mission_id))
+        if task_id is not None and mission_id is not None:
+            self._task_of[mission_id] = task_id  # before submit: its mission.queued event names the task
+        try:
+            new_id = self.runner.submit(MissionRequest(kind=kind, params=params, priority=priority,
+                                                       mission_id=mission_id))
+        except Exception:
+            if mission_id is not None:
+                self._task_of.pop(mission_id, None)
+            raise
+        if task_id is not None:
+            self._task_of[new_id] = task_id
+        return new_id
 
     def pause(self) -> None:
         self.runner.pause()

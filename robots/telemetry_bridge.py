@@ -26,8 +26,10 @@ MEDIA_CHUNK_BYTES = 192 * 1024
 
 
 class TelemetryBridge:
-    def __init__(self, robot_id: str, config: RobotKindConfig, sink: TelemetrySink, media: MediaStore) -> None:
+    def __init__(self, robot_id: str, config: RobotKindConfig, sink: TelemetrySink, media: MediaStore, *,
+                 task_of: Callable[[str], str | None] = lambda mission_id: None) -> None:
         self.robot_id = robot_id
+        self._task_of = task_of
         self.config = config
         self.sink = sink
         self.media = media
@@ -35,11 +37,11 @@ class TelemetryBridge:
         self._last_viz_s = float("-inf")
         self._last_signature: tuple[Any, ...] | None = None
 
-    def publish_factsheet(self, now_s: float) -> None:
+    def publish_factsheet(self, now_s: float, extra: dict[str, Any] | None = None) -> None:
         self.sink.publish(
             Channel.FACTSHEET,
             {"kind": self.config.kind, "capabilities": list(self.config.capabilities),
-             "software_version": SOFTWARE_VERSION},
+             "software_version": SOFTWARE_VERSION, **(extra or {})},
             now_s,
         )
 
@@ -71,19 +73,25 @@ class TelemetryBridge:
             self.sink.publish(Channel.ALERTS, body, event.stamp_s)
         elif event.kind == "clinical.record":
             self.sink.publish(Channel.CLINICAL, dict(event.data), event.stamp_s)
+            # progress for the fleet (which bed of which task is done), without the clinical content
+            self.sink.publish(Channel.EVENTS, event_body(event, data=_record_progress(event.data),
+                                                         task_id=self._task_of(event.mission_id)), event.stamp_s)
         elif event.kind == "report.filed":
             # a case report is clinical data: only the clinical channel, by pseudonymous refs
             self.sink.publish(Channel.CLINICAL, case_report_record(event.data), event.stamp_s)
-            self.sink.publish(Channel.EVENTS, event_body(event, data=_without_patient(event.data)), event.stamp_s)
+            self.sink.publish(Channel.EVENTS, event_body(event, data=_without_patient(event.data),
+                                                         task_id=self._task_of(event.mission_id)), event.stamp_s)
         elif event.kind == "media.segment":
             # the interview recording goes up as it is made, segment by segment
             related = {"mission_id": event.mission_id}
             for key in ("ref", "audio_ref"):
                 if event.data.get(key):
                     self.publish_media(str(event.data[key]), "interview_segment", related, event.stamp_s)
-            self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
+            self.sink.publish(Channel.EVENTS, event_body(event, task_id=self._task_of(event.mission_id)),
+                              event.stamp_s)
         else:
-            self.sink.publish(Channel.EVENTS, event_body(event), event.stamp_s)
+            self.sink.publish(Channel.EVENTS, event_body(event, task_id=self._task_of(event.mission_id)),
+                              event.stamp_s)
 
 
     def publish_media(self, ref: str, media_kind: str, related: dict[str, Any], stamp_s: float) -> None:
@@ -104,8 +112,9 @@ class TelemetryBridge:
             }, stamp_s)
 
 
-def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None) -> dict[str, Any]:
+def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None, task_id: str | None = None) -> dict[str, Any]:
     return {
+        "task_id": task_id,
         "event": event.kind,
         "mission_id": event.mission_id,
         "mission_kind": event.mission_kind,
@@ -113,6 +122,10 @@ def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None) -> di
         "reason": event.reason,
         "data": dict(event.data) if data is None else data,
     }
+
+
+def _record_progress(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data.get(k) for k in ("record_id", "record_type", "bed_ref")}
 
 
 def _without_patient(data: dict[str, Any]) -> dict[str, Any]:

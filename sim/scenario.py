@@ -27,6 +27,8 @@ class RobotPlacement(_Strict):
     dock: str
     #: what the robot serves: the ward of a nursing robot, the department or area of others
     serves: str | None = None
+    #: the robot never leaves what it serves (infection control): the fleet gives it only that work
+    confined: bool = False
 
 
 class PatientSettings(_Strict):
@@ -40,6 +42,31 @@ class DeviceFault(_Strict):
     at: str  # HH:MM sim time
     reason: str
     duration_min: float | None = None
+
+
+class RobotFailure(_Strict):
+    robot: str
+    at: str  # HH:MM sim time
+    reason: str = "robot failed"
+
+    @pydantic.field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
+
+
+class FleetRestart(_Strict):
+    at: str  # HH:MM sim time
+    down_s: float = pydantic.Field(60.0, ge=0, le=3600)
+
+    @pydantic.field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
 
 
 class FireAlarm(_Strict):
@@ -79,6 +106,14 @@ class Scenario(_Strict):
     patients: PatientSettings = PatientSettings()
     #: per robot kind, the settings of its workload (validated by `sim/workloads/<kind>.py`)
     workloads: dict[str, dict[str, Any]] = {}
+    #: the simulated hospital's parts (`sim/hospital/<name>.py`): what happens
+    hospital: dict[str, dict[str, Any]] = {}
+    #: the fleet service's settings (`fleet.config.FleetConfig`): demand sources, allocation, charging
+    fleet: dict[str, Any] = {}
+    #: robots that fail during the run (the process dies: the broker publishes its Last Will)
+    robot_failures: list[RobotFailure] = []
+    #: moments the fleet service is killed (kill -9) and restarted, HH:MM, with the downtime
+    fleet_restarts: list[FleetRestart] = []
     faults: list[DeviceFault] = []
     building: BuildingSettings = BuildingSettings()
     #: who may command the simulated robots over MQTT (staff account -> role and targets); the

@@ -2,7 +2,8 @@
 
 ``python -m sim.world_export [world.yaml] > map.json``; `world_json(world)` in code. The JSON keeps
 only what a map draws: walls (after door gaps), zones, doors, places (beds by their bed label, never
-a patient) and the bounds; metres, x east, y north.
+a patient) and the bounds; metres, x east, y north. `routes` is the route graph (nodes with their
+position and level, edges with their length and door) that the fleet service plans travel on.
 """
 
 from __future__ import annotations
@@ -32,8 +33,19 @@ def world_json(world: World) -> dict[str, Any]:
                    "level": d.level} for d in sorted(world.doors.values(), key=lambda d: d.name)
                   if d.x_m is not None and d.y_m is not None],
         "places": [{"name": p.name, "kind": p.kind, "x_m": p.x_m, "y_m": p.y_m, "level": p.level,
-                    "zone": p.zone, "bed_id": p.bed_id} for p in sorted(world.places.values(), key=lambda p: p.name)],
+                    "zone": p.zone, "ward": p.ward, "bed_id": p.bed_id}
+                   for p in sorted(world.places.values(), key=lambda p: p.name)],
+        "routes": _routes_json(world),
     }
+
+
+def _routes_json(world: World) -> dict[str, Any]:
+    graph = world.routes.graph
+    nodes = [{"name": n, "x_m": round(float(d["pos"][0]), 3), "y_m": round(float(d["pos"][1]), 3),
+              "level": int(d["level"])} for n, d in sorted(graph.nodes(data=True))]
+    edges = [{"from": a, "to": b, "length_m": round(float(d["length_m"]), 3), "door": d.get("door")}
+             for a, b, d in sorted(graph.edges(data=True), key=lambda e: (e[0], e[1]))]
+    return {"nodes": nodes, "edges": edges}
 
 
 def main(argv: list[str] | None = None) -> int:

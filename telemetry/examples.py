@@ -80,6 +80,21 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "duplicate": False,
         "result": {"mission_id": "m-0008"},
     },
+    Channel.TASK_REQUESTS: {
+        "action": "submit",
+        "issued_by": {"user": "op-0001", "role": "operator"},
+        "task": {"task_id": "deliver-0001", "kind": "supply_delivery", "params": {"ward": "ward-a"},
+                 "priority": 50, "robot_kinds": ["logistics"], "earliest_start": None,
+                 "deadline": "2026-01-05T10:00:00.000Z", "zone": "ward-a", "place": "ward-a-store"},
+    },
+    Channel.TASKS: {
+        "task_id": "deliver-0001", "kind": "supply_delivery", "state": "running", "priority": 50,
+        "robot_kinds": ["logistics"], "zone": "ward-a", "place": "ward-a-store", "robot_id": "logistics-1",
+        "mission_id": "deliver-0001", "attempts": 1, "reallocations": 0, "requested_by": "op-0001",
+        "created": "2026-01-05T09:00:00.000Z", "earliest_start": None, "deadline": "2026-01-05T10:00:00.000Z",
+        "started": "2026-01-05T09:01:00.000Z", "finished": None, "updated": "2026-01-05T09:01:00.000Z",
+        "reason": None, "unassignable": None, "done_items": 0,
+    },
     Channel.MEDIA: {
         "media_ref": "sha256:" + "ab" * 32,
         "media_kind": "evidence_image",

@@ -31,6 +31,9 @@ class Channel(StrEnum):
     MEDIA = "media"  # evidence images, interview segments: chunked, hashed; data center only
     COMMANDS = "commands"  # fleet -> robot
     COMMANDS_ACK = "commands/ack"  # robot -> fleet
+    # the fleet service's own topics, under the reserved robot_id segment FLEET_ID
+    TASK_REQUESTS = "tasks/request"  # people and systems -> fleet: submit or cancel a task
+    TASKS = "tasks"  # fleet -> everyone: a task's state on every change
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,12 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
     Channel.MEDIA: ChannelSpec(1, False, "evidence behind an alert or record must arrive whole"),
     Channel.COMMANDS: ChannelSpec(1, False, "a command must arrive or be retried"),
     Channel.COMMANDS_ACK: ChannelSpec(1, False, "the sender waits for the ack"),
+    Channel.TASK_REQUESTS: ChannelSpec(1, False, "a request for work must not be lost"),
+    Channel.TASKS: ChannelSpec(1, False, "every task state change is a fact an operator relies on"),
 }
+
+#: the robot_id segment of the fleet service's topics: ``medbot/v1/<site>/fleet/tasks``
+FLEET_ID = "fleet"
 
 
 def check_segment(value: str, what: str) -> str:

@@ -41,6 +41,8 @@ BODY_SCHEMAS: dict[Channel, str] = {
     Channel.MEDIA: "media",
     Channel.COMMANDS: "commands",
     Channel.COMMANDS_ACK: "commands_ack",
+    Channel.TASK_REQUESTS: "task_request",
+    Channel.TASKS: "tasks",
 }
 
 
