@@ -39,6 +39,8 @@ class RobotView:
     max_speed_mps: float = 1.0
     battery_capacity_wh: float = 600.0
     energy_per_m_wh: float = 0.05
+    #: the robot's own safety reserve (it docks by itself below it)
+    reserve_floor_soc: float = 0.15
     online: bool = False
     connection_session: int = -1
     #: the last state body, and when it was received
@@ -72,6 +74,7 @@ class RobotView:
         battery = body.get("battery") or {}
         self.battery_capacity_wh = float(battery.get("capacity_wh", self.battery_capacity_wh))
         self.energy_per_m_wh = float(battery.get("energy_per_m_wh", self.energy_per_m_wh))
+        self.reserve_floor_soc = float(battery.get("reserve_floor_soc_fraction", self.reserve_floor_soc))
 
     def on_connection(self, body: dict[str, Any]) -> bool:
         """Returns True when the robot went from online to offline (a failure to handle)."""

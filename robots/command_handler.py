@@ -63,6 +63,8 @@ class OperatorRobot(Protocol):
 
     def reset_estop(self, by: str) -> tuple[bool, str]: ...
 
+    def set_building_alarm(self, active: bool, *, park_at: str | None = None, reason: str = "fire alarm") -> None: ...
+
 
 def robot_handlers(robot: OperatorRobot) -> dict[str, Handler]:
     """One handler per command, each a single operator call on ``robot``."""
@@ -102,8 +104,14 @@ def robot_handlers(robot: OperatorRobot) -> dict[str, Handler]:
             raise CommandRejected(why)
         return {"estop": False, "detail": why}
 
+    def building_alarm(params: dict[str, Any], user: str) -> dict[str, Any]:
+        robot.set_building_alarm(bool(params["active"]), park_at=params.get("park_at"),
+                                 reason=str(params.get("reason") or "fire alarm"))
+        return {"building_alarm": bool(params["active"])}
+
     return {"pause": pause, "resume": resume, "cancel": cancel, "dispatch": dispatch,
-            "return_to_dock": return_to_dock, "remote_estop": remote_estop, "reset_estop": reset_estop}
+            "return_to_dock": return_to_dock, "remote_estop": remote_estop, "reset_estop": reset_estop,
+            "building_alarm": building_alarm}
 
 
 class RobotCommandHandler:

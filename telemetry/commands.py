@@ -36,7 +36,7 @@ from telemetry.envelope import iso_timestamp
 from telemetry.topics import Channel, topic_for
 from telemetry.validate import PayloadError, validate
 
-COMMANDS = ("pause", "resume", "cancel", "dispatch", "return_to_dock", "remote_estop", "reset_estop")
+COMMANDS = ("pause", "resume", "cancel", "dispatch", "return_to_dock", "remote_estop", "reset_estop", "building_alarm")
 ROLES = ("operator", "viewer")
 #: roles that may command; a viewer may only read
 COMMANDING_ROLES = frozenset({"operator"})
