@@ -263,6 +263,10 @@ class Robot:
             self._task_of[new_id] = task_id
         return new_id
 
+    def task_of(self, mission_id: str) -> str | None:
+        """The fleet task a mission works on (from its dispatch), None for others."""
+        return self._task_of.get(mission_id)
+
     def pause(self) -> None:
         self.runner.pause()
 

@@ -112,7 +112,8 @@ class TelemetryBridge:
             }, stamp_s)
 
 
-def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None, task_id: str | None = None) -> dict[str, Any]:
+def event_body(event: MissionEvent, *, data: dict[str, Any] | None = None,
+               task_id: str | None = None) -> dict[str, Any]:
     return {
         "task_id": task_id,
         "event": event.kind,

@@ -13,7 +13,11 @@ from typing import Any, TextIO
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from fleet.config import FleetConfigError, fleet_config_from
+from fleet.demand import DemandError
+from fleet.site import site_from_json
 from hal.clock import SimClock, iso_utc
+from hal.geometry import Twist2D
 from hal.registry import ConfigError
 from robots.command_handler import attach_commands
 from robots.config import kind_config_path, load_robot_config
@@ -22,17 +26,23 @@ from robots.robot import Robot, RobotIdentity, build_devices
 from sim.clinical_truth import grade_deterioration
 from sim.datacenter_process import DataCenterProcess
 from sim.environment import SimEnvironment
+from sim.fleet_audit import AuditEvent, audit_fleet
+from sim.fleet_link import FleetSetup, FleetTap, LoopbackFleet
+from sim.hospital import HospitalContext, HospitalError, HospitalPart, load_hospital_factory
+from sim.hospital.building import FirePanelSim
 from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
 from sim.scenario import Scenario
 from sim.summary import RunCollector
 from sim.workloads import Workload, WorkloadContext, WorkloadError, load_workload_factory
 from sim.world import World, WorldError, load_world
+from sim.world_export import world_json
 from telemetry.broker_process import BrokerProcess
 from telemetry.codec import MessageEncoder
 from telemetry.commands import CommandPolicy
-from telemetry.gateway_process import GatewaySink, TelemetryGateway
+from telemetry.gateway_process import TelemetryGateway
 from telemetry.sinks import TelemetrySink
+from telemetry.topics import FLEET_ID
 from telemetry.validate import PayloadError
 
 log = logging.getLogger(__name__)
@@ -98,10 +108,24 @@ class SimulationRun:
         self.workloads: dict[str, Workload] = {}
         self._event_log: TextIO | None = None
         self._ros: Any = None
-        self.alarm = BuildingAlarm(self, scenario)
+        self.hospital: dict[str, HospitalPart] = {}
+        self.fleet: LoopbackFleet | None = None
+        self._fire_panel = FirePanelSim(scenario.building, SIM_DAY_START_S, self.start_s, self._on_fire_panel)
         self._ordered_robots: list[Robot] = []
         self._ordered_workloads: list[Any] = []
+        self._ordered_parts: list[HospitalPart] = []
         self._idle_every = 1
+        self._fleet_every = 1
+        #: robots whose process died (no longer ticked); when each comes back is not simulated
+        self.failed_robots: set[str] = set()
+        #: (at_s, what, arg) happenings of the run: robot failures, e-stops, fleet restarts
+        self._happenings: list[tuple[float, str, str]] = []
+        self._audit_events: list[AuditEvent] = []
+        self._fleet_alarms: list[dict[str, Any]] = []
+
+    def _on_fire_panel(self, active: bool, reason: str) -> None:
+        if self.fleet is not None and self.fleet.service is not None:
+            self.fleet.service.fire_panel(active, reason, self.clock.now_s())
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
         self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
@@ -125,8 +149,89 @@ class SimulationRun:
             except WorkloadError as exc:
                 raise ConfigError(self.scenario.source, f"workloads.{kind}", str(exc)) from None
 
+    def _request_task(self, body: dict[str, Any]) -> None:
+        """A person's request (the simulated hospital's): onto the fleet's request topic."""
+        if self.fleet is not None:
+            self.fleet.deliver(FLEET_ID, "tasks/request", body, self.clock.now_s())
+
+    def _build_hospital(self) -> None:
+        ctx = HospitalContext(
+            world=self.world, census=self.census, env=self.env, clock=self.clock, seed=self.options.seed,
+            start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, robots=list(self.scenario.robots),
+            request_task=self._request_task, fire_panel=self._on_fire_panel,
+        )
+        for name, settings in sorted(self.scenario.hospital.items()):
+            try:
+                self.hospital[name] = load_hospital_factory(name)(ctx, settings)
+            except (HospitalError, ValueError) as exc:
+                raise ConfigError(self.scenario.source, f"hospital.{name}", str(exc)) from None
+
+    def _build_fleet_service(self, journal_dir: Path, fleet_sink: TelemetrySink) -> None:
+        try:
+            config = fleet_config_from(dict(self.scenario.fleet), f"{self.scenario.source}: fleet")
+        except FleetConfigError as exc:
+            raise ConfigError(self.scenario.source, "fleet", str(exc)) from None
+        information: dict[str, Any] = {}
+        for name in sorted(self.hospital):
+            information.update(self.hospital[name].information())
+        store = (self.options.report_dir or journal_dir) / "fleet.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)  # a run starts with an empty fleet
+        setup = FleetSetup(config=config, site=site_from_json(world_json(self.world), self.world.name),
+                           site_id=self.scenario.site, store_path=store, seed=self.options.seed,
+                           start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, hospital=information)
+        try:
+            self.fleet = LoopbackFleet(setup, fleet_sink=fleet_sink)
+        except (DemandError, ValueError) as exc:
+            raise ConfigError(self.scenario.source, "fleet.demand", str(exc)) from None
+        self._fleet_every = max(1, round(config.step_period_s / self.scenario.tick_s))
+
+    def _schedule_happenings(self) -> None:
+        def at(hh_mm: str) -> float:
+            return _time_of_day_s(SIM_DAY_START_S, self.start_s, hh_mm)
+
+        for failure in self.scenario.robot_failures:
+            self._happenings.append((at(failure.at), "robot_failure", failure.robot))
+        for incident in self.scenario.estop_incidents:
+            self._happenings.append((at(incident.at), "estop_press", incident.robot))
+            self._happenings.append((at(incident.at) + incident.duration_min * 60.0, "estop_release", incident.robot))
+        for restart in self.scenario.fleet_restarts:
+            self._happenings.append((at(restart.at), "fleet_kill", ""))
+            self._happenings.append((at(restart.at) + restart.down_s, "fleet_restart", ""))
+        self._happenings.sort()
+
+    def _happen(self, now_s: float) -> None:
+        while self._happenings and self._happenings[0][0] <= now_s:
+            _, what, robot_id = self._happenings.pop(0)
+            log.info("sim: %s %s at %s", what, robot_id, iso_utc(now_s))
+            if what == "robot_failure" and robot_id not in self.failed_robots:
+                robot = self.robots[robot_id]
+                drive = robot.devices.drive_base
+                if drive is not None:
+                    drive.command_velocity(Twist2D.zero())
+                self.failed_robots.add(robot_id)
+                self._ordered_robots = [r for r in self._ordered_robots if r.identity.robot_id != robot_id]
+                if self.fleet is not None:  # the broker publishes the dead robot's Last Will
+                    self.fleet.deliver(robot_id, "connection", {"state": "CONNECTION_BROKEN", "session": 1}, now_s)
+            elif what == "estop_press":
+                self.env.press_estop(robot_id, "button")
+            elif what == "estop_release":
+                self.env.release_estop(robot_id)
+                self.robots[robot_id].reset_estop(by="ward staff at the robot")
+            elif what == "fleet_kill" and self.fleet is not None:
+                self.fleet.kill()
+            elif what == "fleet_restart" and self.fleet is not None:
+                self.fleet.restart()
+
     def _build_fleet(self, journal_dir: Path, sinks: dict[str, TelemetrySink]) -> None:
         registry = load_device_registry()
+        self._build_hospital()
+        self._build_fleet_service(journal_dir, sinks.get(FLEET_ID) or ValidatingSink(
+            self.scenario.site, FLEET_ID, self._telemetry.errors))
+        assert self.fleet is not None
+        fleet_user = self.fleet.setup.config.service_user
+        policy = CommandPolicy.from_dict({**self.scenario.operators,
+                                          fleet_user: {"role": "operator", "targets": [f"{self.scenario.site}/*"]}})
         for placement in self.scenario.robots:
             if placement.dock not in self.world.places:
                 raise ConfigError(self.scenario.source, f"robots[{placement.id}].dock",
@@ -141,18 +246,18 @@ class SimulationRun:
                                       battery_capacity_wh=config.safety.battery_capacity_wh)
             devices = build_devices(config, registry, self.clock, placement.id,
                                     {"sim_env": self.env, "sim_body": body})
+            tap = FleetTap(sinks[placement.id], self.scenario.site, placement.id, self.fleet)
             robot = Robot(
-                RobotIdentity(placement.id, self.scenario.site, placement.dock), config, devices, self.clock,
-                site_map=self.world, telemetry=CountingSink(sinks[placement.id], self.telemetry_counts),
+                RobotIdentity(placement.id, self.scenario.site, placement.dock, placement.serves, placement.confined),
+                config, devices, self.clock,
+                site_map=self.world, telemetry=CountingSink(tap, self.telemetry_counts),
                 journal_dir=journal_dir,
             )
-            sink = sinks[placement.id]
-            if isinstance(sink, GatewaySink):  # a broker to take commands from
-                audit_dir = (self.options.report_dir or journal_dir) / "audit"
-                audit_dir.mkdir(parents=True, exist_ok=True)
-                robot.attach_commands(attach_commands(
-                    robot, sink, policy=CommandPolicy.from_dict(self.scenario.operators),
-                    audit_path=audit_dir / f"{placement.id}.jsonl"))
+            # commands from the fleet (loopback) and, with a broker, from operators over MQTT
+            audit_dir = (self.options.report_dir or journal_dir) / "audit"
+            audit_dir.mkdir(parents=True, exist_ok=True)
+            robot.attach_commands(attach_commands(robot, tap, policy=policy,
+                                                  audit_path=audit_dir / f"{placement.id}.jsonl"))
             self.collector.add_robot(placement.id, placement.kind)
             robot.add_listener(self.collector.on_event)
             robot.add_listener(self._on_event)
@@ -169,11 +274,18 @@ class SimulationRun:
         self._ordered_robots = [self.robots[rid] for rid in sorted(self.robots)]
         self._ordered_workloads = [self.workloads[kind] for kind in sorted(self.workloads)]
         self._idle_every = max(1, round(IDLE_TICK_S / self.scenario.tick_s))
+        self._ordered_parts = [self.hospital[name] for name in sorted(self.hospital)]
+        self._schedule_happenings()
 
     def _on_event(self, event: Any) -> None:
-        self.alarm.on_event(event)
+        self._fire_panel.on_event(event)
+        for part in self._ordered_parts:
+            part.on_event(event)
+        robot = self.robots.get(event.robot_id)
+        task_id = robot.task_of(event.mission_id) if robot is not None else None
+        self._audit_events.append(AuditEvent.of(event, task_id))
         if self._event_log is not None:
-            self._event_log.write(json.dumps(_event_line(event), sort_keys=True) + "\n")
+            self._event_log.write(json.dumps(_event_line(event, task_id), sort_keys=True) + "\n")
             self._event_log.flush()  # line by line: a killed run still leaves a readable log
         for kind in sorted(self.workloads):
             self.workloads[kind].on_event(event)
@@ -189,8 +301,11 @@ class SimulationRun:
                             self.options.report_dir, self.options.mqtt5) as telemetry:
                     self._telemetry = telemetry
                     self._build_fleet(journal_dir, telemetry.sinks())
-                    for robot in self.robots.values():
-                        robot.setup()
+                    for robot_id in sorted(self.robots):
+                        self.robots[robot_id].setup()
+                        assert self.fleet is not None  # the process is up: what its publisher says on connect
+                        self.fleet.deliver(robot_id, "connection", {"state": "ONLINE", "session": 1},
+                                           self.clock.now_s())
                     if self.options.ros:
                         from sim.ros_bridge import RosFleetBridge  # rclpy is imported only here
 
@@ -201,6 +316,9 @@ class SimulationRun:
                         if self._ros is not None:
                             self._ros.close()
                             self._ros = None
+                        self._fleet_summary = self._fleet_figures()
+                        if self.fleet is not None:
+                            self.fleet.close()
                         for robot in self.robots.values():
                             robot.close()
         finally:
@@ -221,6 +339,21 @@ class SimulationRun:
     def robots_ids(self) -> list[str]:
         return [r.id for r in self.scenario.robots]
 
+    def _fleet_figures(self) -> dict[str, Any]:
+        """The fleet section of the summary: the service's KPIs from its task store, checked against
+        the robots' own events (tasks lost, run twice)."""
+        if self.fleet is None or self.fleet.service is None:
+            return {}
+        service = self.fleet.service
+        figures = service.kpis()
+        figures.update(audit_fleet(service.tasks(), self._audit_events))
+        self._fleet_alarms = service.alarm.summary()
+        figures["restarts"] = self.fleet.restarts
+        figures["robots_failed"] = sorted(self.failed_robots)
+        figures["charging_missions"] = service.charging.sent
+        figures["sources"] = {s.name: s.summary() for s in service.sources}
+        return figures
+
     def step_site(self, tick: int, *, every_robot: bool = False) -> float:
         """Tick `tick` of the run for the whole site: the clock, the building's alarms, the
         workloads, the robots, the simulated world. Returns the tick's simulated time.
@@ -232,9 +365,15 @@ class SimulationRun:
         # set, not add, so that float error cannot accumulate over a day of ticks
         now_s = self.start_s + tick * dt_s
         self.clock.set(now_s)
-        self.alarm.step(now_s)
+        if self._happenings:
+            self._happen(now_s)
+        self._fire_panel.step(now_s)
+        for part in self._ordered_parts:
+            part.step(now_s)
         for workload in self._ordered_workloads:
             workload.step(now_s)
+        if self.fleet is not None and tick % self._fleet_every == 0:
+            self.fleet.step(now_s)
         idle_tick = every_robot or tick % self._idle_every == 0
         for robot in self._ordered_robots:
             if idle_tick or not robot.is_idle():
@@ -306,7 +445,9 @@ class SimulationRun:
             header=header, robots_extra=extra, deterioration=deterioration,
             total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
         )
-        summary["building_alarms"] = self.alarm.summary()
+        summary["building_alarms"] = self._fleet_alarms
+        summary["fleet"] = getattr(self, "_fleet_summary", {})
+        summary["hospital"] = {name: self.hospital[name].summary() for name in sorted(self.hospital)}
         summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
         summary["workloads"] = {kind: self.workloads[kind].summary() for kind in sorted(self.workloads)}
         return summary
@@ -324,76 +465,10 @@ def _time_of_day_s(day_start_s: float, run_start_s: float, hh_mm: str) -> float:
     return at_s + 86400 if at_s < run_start_s else at_s
 
 
-class BuildingAlarm:
-    """The hospital's fire panel as the simulator plays it: scheduled drills, and a fire that a
-    robot confirms sets the alarm off until the fire team clears it. Every robot of every kind is
-    told, parks at the nearest free safe spot (a dock or parking place) and holds."""
-
-    def __init__(self, run: SimulationRun, scenario: Scenario) -> None:
-        self._run = run
-        settings = scenario.building
-        self._clear_after_s = settings.fire_alarm_clear_after_min * 60.0
-        self._windows: list[tuple[float, float, str]] = sorted(
-            (start, start + alarm.duration_min * 60.0, alarm.reason)
-            for alarm in settings.fire_alarms
-            for start in [_time_of_day_s(SIM_DAY_START_S, run.start_s, alarm.at)]
-        )
-        self.active = False
-        self._reason = ""
-        self._started_s = 0.0
-        self._history: list[dict[str, Any]] = []
-        self._parked: dict[str, float] = {}
-
-    def on_event(self, event: Any) -> None:
-        confirmed_fire = event.kind == "alert" and event.data.get("category") == "fire" and event.data.get("confirmed")
-        already_on = any(start <= event.stamp_s < end for start, end, _ in self._windows)
-        if confirmed_fire and not already_on:
-            self._windows.append((event.stamp_s, event.stamp_s + self._clear_after_s,
-                                  f"fire confirmed by {event.robot_id}"))
-            self._windows.sort()
-        if self.active and event.kind == "mission.step" and event.mission_kind == "park" and event.step == "hold":
-            self._parked.setdefault(event.robot_id, event.stamp_s)
-
-    def step(self, now_s: float) -> None:
-        window = next((w for w in self._windows if w[0] <= now_s < w[1]), None)
-        if window is not None and not self.active:
-            self.active, self._reason, self._started_s = True, window[2], now_s
-            self._parked = {}
-            self._history.append({"from": iso_utc(now_s), "reason": window[2]})
-            for robot_id, spot in self._assign_spots().items():
-                self._run.robots[robot_id].set_building_alarm(True, park_at=spot, reason="fire alarm")
-        elif window is None and self.active:
-            self.active = False
-            self._history[-1].update({
-                "to": iso_utc(now_s),
-                "robots": len(self._run.robots),
-                "parked": len(self._parked),
-                "slowest_to_park_s": round(max(self._parked.values(), default=now_s) - self._started_s, 1),
-            })
-            for robot in self._run.robots.values():
-                robot.set_building_alarm(False)
-
-    def _assign_spots(self) -> dict[str, str]:
-        """Nearest free safe spot per robot, by route length, robots in id order (deterministic)."""
-        world = self._run.world
-        spots = sorted(p.name for p in world.places.values() if p.kind in ("dock", "parking"))
-        taken: set[str] = set()
-        assignment: dict[str, str] = {}
-        for robot_id in sorted(self._run.robots):
-            pose = self._run.robots[robot_id].pose()
-            free = [s for s in spots if s not in taken] or spots
-            best = min(free, key=lambda s: (world.route_distance_m(pose, s), s))
-            taken.add(best)
-            assignment[robot_id] = best
-        return assignment
-
-    def summary(self) -> list[dict[str, Any]]:
-        return self._history
-
-
-def _event_line(event: Any) -> dict[str, Any]:
+def _event_line(event: Any, task_id: str | None) -> dict[str, Any]:
     return {"t": iso_utc(event.stamp_s), "robot": event.robot_id, "event": event.kind, "mission": event.mission_id,
-            "mission_kind": event.mission_kind, "step": event.step, "reason": event.reason, "data": event.data}
+            "task": task_id, "mission_kind": event.mission_kind, "step": event.step, "reason": event.reason,
+            "data": event.data}
 
 
 def _load_world(scenario: Scenario) -> World:
@@ -446,7 +521,7 @@ class _telemetry:
 
     def sinks(self) -> dict[str, TelemetrySink]:
         if self._broker_arg is None:
-            return {rid: ValidatingSink(self._scenario.site, rid, self.errors) for rid in self._robot_ids}
+            return {rid: ValidatingSink(self._scenario.site, rid, self.errors) for rid in [*self._robot_ids, FLEET_ID]}
         url = self._broker_arg
         embedded = url == "embedded"
         if embedded:
@@ -459,9 +534,10 @@ class _telemetry:
             mqtt5 = (not embedded) if self._mqtt5 is None else self._mqtt5
             self._datacenter = DataCenterProcess(url, store, mqtt5=mqtt5).start()
         self._spool_dir = tempfile.TemporaryDirectory(prefix="medbot-spool-")
-        self.gateway = TelemetryGateway(url, self._scenario.site, self._robot_ids,
-                                        spool_dir=Path(self._spool_dir.name)).start()
-        return {rid: self.gateway.sink(rid) for rid in self._robot_ids}
+        # the fleet service's task states and alerts go out beside the robots' telemetry
+        ids = [*self._robot_ids, FLEET_ID]
+        self.gateway = TelemetryGateway(url, self._scenario.site, ids, spool_dir=Path(self._spool_dir.name)).start()
+        return {rid: self.gateway.sink(rid) for rid in ids}
 
     def flush(self) -> None:
         if self.gateway is not None:

@@ -57,6 +57,21 @@ class RobotFailure(_Strict):
         return value
 
 
+class EstopIncident(_Strict):
+    """Someone presses a robot's e-stop; after `duration_min` it is released and reset at the robot."""
+
+    robot: str
+    at: str  # HH:MM sim time
+    duration_min: float = pydantic.Field(60.0, gt=0)
+
+    @pydantic.field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
+
+
 class FleetRestart(_Strict):
     at: str  # HH:MM sim time
     down_s: float = pydantic.Field(60.0, ge=0, le=3600)
@@ -112,6 +127,7 @@ class Scenario(_Strict):
     fleet: dict[str, Any] = {}
     #: robots that fail during the run (the process dies: the broker publishes its Last Will)
     robot_failures: list[RobotFailure] = []
+    estop_incidents: list[EstopIncident] = []
     #: moments the fleet service is killed (kill -9) and restarted, HH:MM, with the downtime
     fleet_restarts: list[FleetRestart] = []
     faults: list[DeviceFault] = []
@@ -139,6 +155,12 @@ class Scenario(_Strict):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"robot ids must be unique, repeated: {', '.join(duplicates)}")
+        if "fleet" in ids:
+            raise ValueError("robot id 'fleet' is reserved for the fleet service's topics")
+        for what, items in (("robot_failures", self.robot_failures), ("estop_incidents", self.estop_incidents)):
+            for item in items:
+                if item.robot not in ids:
+                    raise ValueError(f"{what}: unknown robot {item.robot!r} (robots: {', '.join(ids)})")
         return self
 
     def start_offset_s(self) -> float:
