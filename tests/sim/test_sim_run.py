@@ -11,7 +11,7 @@ import pytest
 from sim.runner import SimOptions, SimulationRun
 from sim.scenario import load_scenario
 from telemetry.subscriber import TelemetrySubscriber
-from telemetry.topics import Channel
+from telemetry.topics import FLEET_ID, Channel
 
 
 def run(tmp_path: Path, name: str, *, hours: float, seed: int = 1, broker: str | None = None) -> dict:
@@ -89,8 +89,10 @@ def test_fleet_publishes_to_a_real_broker(tmp_path, mosquitto):
             return all(got[ch] >= expected.get(ch.value, 0) for ch in reliable)
 
         messages = sub.wait_for(complete, timeout_s=30)
-    robots = {m.parts.robot_id for m in messages if m.parts}
+    robots = {m.parts.robot_id for m in messages if m.parts and m.parts.robot_id != FLEET_ID}
     assert robots == set(summary["robots"])
+    # the fleet service publishes beside them, under its reserved id
+    assert any(m.parts and m.parts.robot_id == FLEET_ID for m in messages)
     # at-least-once channels arrive complete and in order per robot
     for robot_id in robots:
         seqs = [m.seq for m in messages if m.parts and m.parts.robot_id == robot_id and m.channel == Channel.EVENTS]

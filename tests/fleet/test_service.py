@@ -1,0 +1,238 @@
+"""The fleet service at message level: allocation, failures, progress, custody, reports, restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleet.config import FleetConfig
+from fleet.tasks import TaskState
+from telemetry.topics import Channel
+from tests.fleet.fleet_harness import ROUND_SCHEMA, Fleet, round_params
+
+NURSING = {"nursing_round": ROUND_SCHEMA, "medication_round": {}}
+
+
+def nurses(f: Fleet) -> None:
+    f.robot("nurse-a", "nursing", NURSING, at="dock-a", serves="ward-a")
+    f.robot("nurse-b", "nursing", NURSING, at="dock-b", serves="ward-b")
+
+
+def test_a_task_goes_to_the_nearest_capable_robot_and_ends_done(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1", "A2"), robot_kinds=("nursing",), zone="ward-a",
+             place="bed-a1")
+    f.step()
+    [dispatch] = f.outbox.commands(command="dispatch")
+    assert dispatch["target"]["robot_id"] == "nurse-a"
+    assert dispatch["params"]["task_id"] == "round-a" and dispatch["params"]["mission_id"] == "round-a"
+    f.ack("nurse-a", dispatch)
+    f.event("nurse-a", "mission.started", "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    assert f.service.task("round-a").state is TaskState.RUNNING
+    f.event("nurse-a", "mission.succeeded", "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    task = f.service.task("round-a")
+    assert task.state is TaskState.DONE and task.robot_id == "nurse-a"
+    states = [b["state"] for b in f.outbox.on(Channel.TASKS) if b["task_id"] == "round-a"]
+    assert states[-1] == "done" and "dispatched" in states and "running" in states
+
+
+def test_one_task_at_a_time_per_robot(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.robot("nurse-a", "nursing", NURSING, at="dock-a", serves="ward-a")
+    for n in range(3):
+        f.submit(f"r{n}", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    f.step()
+    assert len(f.outbox.commands(command="dispatch")) == 1
+
+
+def test_higher_priority_goes_first(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.robot("nurse-a", "nursing", NURSING, at="dock-a", serves="ward-a")
+    f.submit("routine", "nursing_round", round_params("A1"), priority=50, zone="ward-a", place="bed-a1")
+    f.submit("recheck", "nursing_round", round_params("A2"), priority=70, zone="ward-a", place="bed-a2")
+    f.step()
+    assert f.outbox.commands(command="dispatch")[0]["params"]["task_id"] == "recheck"
+
+
+def test_a_confined_robot_takes_only_its_ward_and_the_restricted_zone_only_its_robot(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.robot("nurse-iso", "nursing", NURSING, at="dock-iso", serves="isolation", confined=True)
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    assert f.outbox.commands(command="dispatch") == []
+    f.robot("nurse-b", "nursing", NURSING, at="dock-b", serves="ward-b")
+    f.submit("round-iso", "nursing_round", round_params("ISO1"), zone="isolation", place="bed-iso1")
+    f.step()
+    sent = {c["params"]["task_id"]: c["target"]["robot_id"] for c in f.outbox.commands(command="dispatch")}
+    assert sent == {"round-a": "nurse-b", "round-iso": "nurse-iso"}
+
+
+def test_an_offline_robot_s_round_is_re_queued_with_only_the_beds_left(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1", "A2"), zone="ward-a", place="bed-a1")
+    f.step()
+    f.event("nurse-a", "mission.started", "round-a", "nursing_round", task_id="round-a")
+    f.event("nurse-a", "clinical.record", "round-a", "nursing_round", task_id="round-a",
+            data={"record_id": "round-a.A1", "bed_ref": "A1"})
+    f.step()
+    f.outbox.clear()
+    f.service.on_message("nurse-a", "connection", {"state": "CONNECTION_BROKEN", "session": 1}, f.now_s)
+    f.step()
+    [dispatch] = f.outbox.commands(command="dispatch")
+    assert dispatch["target"]["robot_id"] == "nurse-b"
+    assert dispatch["params"]["mission_id"] == "round-a.2"
+    assert [b["bed_id"] for b in dispatch["params"]["params"]["beds"]] == ["A2"]  # A1 is not measured again
+    task = f.service.task("round-a")
+    assert task.reallocations == 1 and task.attempts == 2
+
+
+def test_a_stale_last_will_does_not_take_an_online_robot_down(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.robot("nurse-a", "nursing", NURSING, at="dock-a", serves="ward-a")
+    f.service.on_message("nurse-a", "connection", {"state": "ONLINE", "session": 2}, f.now_s)
+    f.service.on_message("nurse-a", "connection", {"state": "CONNECTION_BROKEN", "session": 1}, f.now_s)
+    f.step()
+    assert f.service.robots()[0].online
+
+
+def test_an_e_stopped_robot_s_task_is_cancelled_there_and_given_to_another(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    f.event("nurse-a", "mission.started", "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    f.outbox.clear()
+    f.state("nurse-a", at="bed-a1", estop=True)
+    f.step()
+    assert [c["params"] for c in f.outbox.commands("nurse-a", "cancel")] == [{"mission_id": "round-a"}]
+    assert f.outbox.commands(command="dispatch")[0]["target"]["robot_id"] == "nurse-b"
+    # the old mission ending on nurse-a later changes nothing about the task
+    f.event("nurse-a", "mission.cancelled", "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    assert f.service.task("round-a").state is TaskState.DISPATCHED
+
+
+def test_a_lost_robot_with_drugs_aboard_fails_the_round_instead_of_handing_out_twice(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("meds-a", "medication_round", {"patients": []}, zone="ward-a", place="bed-a1")
+    f.step()
+    f.event("nurse-a", "mission.started", "meds-a", "medication_round", task_id="meds-a")
+    f.event("nurse-a", "mission.step", "meds-a", "medication_round", task_id="meds-a", step="custody.load")
+    f.step()
+    f.outbox.clear()
+    f.service.on_message("nurse-a", "connection", {"state": "CONNECTION_BROKEN", "session": 1}, f.now_s)
+    f.step()
+    task = f.service.task("meds-a")
+    assert task.state is TaskState.FAILED and "load aboard" in (task.reason or "")
+    assert f.outbox.commands(command="dispatch") == []
+    assert any("load aboard" in a["summary"] for a in f.outbox.on(Channel.ALERTS))
+
+
+def test_a_task_no_robot_offers_is_reported_once_per_reason(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("x-ray", "imaging_exam", {}, robot_kinds=("imaging",))
+    f.step()
+    f.step()
+    f.step()
+    alerts = [a for a in f.outbox.on(Channel.ALERTS) if a["data"].get("task_id") == "x-ray"]
+    assert len(alerts) == 1 and "no robot offers mission kind 'imaging_exam'" in alerts[0]["summary"]
+    # the reason changes: an imaging robot exists but is offline
+    f.robot("imaging-1", "imaging", {"imaging_exam": {}}, at="store")
+    f.service.on_message("imaging-1", "connection", {"state": "CONNECTION_BROKEN", "session": 1}, f.now_s)
+    for _ in range(3):
+        f.step()
+    alerts = [a for a in f.outbox.on(Channel.ALERTS) if a["data"].get("task_id") == "x-ray"]
+    assert len(alerts) == 2 and "every capable robot is offline (imaging-1)" in alerts[1]["summary"]
+
+
+def test_params_the_robot_s_schema_rejects_fail_the_task_with_the_path(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("bad", "nursing_round", {"rooms": []}, zone="ward-a")
+    f.step()
+    task = f.service.task("bad")
+    assert task.state is TaskState.FAILED and "'beds' is a required property" in (task.reason or "")
+    assert f.outbox.commands(command="dispatch") == []
+
+
+def test_a_viewer_s_request_is_rejected(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.service.on_message("fleet", "tasks/request", {
+        "action": "submit", "issued_by": {"user": "vw-1", "role": "viewer"},
+        "task": {"task_id": "t1", "kind": "nursing_round", "params": {}}}, f.now_s)
+    f.step()
+    assert f.service.task("t1") is None
+    [rejected] = [b for b in f.outbox.on(Channel.TASKS) if b["state"] == "rejected"]
+    assert "viewer" in rejected["reason"]
+
+
+def test_a_restarted_service_resends_the_same_dispatch_and_runs_nothing_twice(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    [first] = f.outbox.commands(command="dispatch")
+    f.restart()
+    nurses(f)  # retained factsheets and connections arrive again
+    f.step()
+    [again] = f.outbox.commands(command="dispatch")
+    assert again["command_id"] == first["command_id"] and again["params"] == first["params"]
+    assert f.service.task("round-a").attempts == 1
+
+
+def test_an_idle_robot_below_its_threshold_is_sent_to_charge_and_given_no_work(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, FleetConfig(work_threshold_soc=0.3))
+    f.robot("nurse-a", "nursing", NURSING, at="bed-a1", serves="ward-a", soc=0.2, home_dock="dock-a")
+    f.robot("nurse-b", "nursing", NURSING, at="bed-a2", serves="ward-b", soc=0.2, home_dock="dock-a")
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    charges = {c["target"]["robot_id"]: c["params"] for c in f.outbox.commands(command="dispatch")}
+    assert {p["kind"] for p in charges.values()} == {"return_to_dock"}
+    # the home dock for the first; the charger is taken, so the other goes to the nearest free one
+    assert charges["nurse-a"]["params"]["dock"] == "dock-a" and charges["nurse-b"]["params"]["dock"] == "dock-iso"
+    assert f.service.task("round-a").state is TaskState.WAITING
+    # charged: the charging mission ends, the robot takes the work
+    f.event("nurse-a", "mission.succeeded", charges["nurse-a"]["mission_id"], "return_to_dock")
+    f.state("nurse-a", at="dock-a", soc=0.85)
+    f.step()
+    assert [c["params"]["task_id"] for c in f.outbox.commands("nurse-a", "dispatch")[1:]] == ["round-a"]
+
+
+def test_a_confirmed_fire_parks_every_robot_and_holds_dispatch_until_cleared(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.service.on_message("nurse-b", "alerts", {
+        "alert_id": "a1", "severity": "critical", "category": "fire", "summary": "fire", "where": None,
+        "evidence_ref": None, "data": {"confirmed": True}}, f.now_s)
+    f.step()
+    parks = f.outbox.commands(command="building_alarm")
+    assert sorted(c["target"]["robot_id"] for c in parks) == ["nurse-a", "nurse-b"]
+    assert len({c["params"]["park_at"] for c in parks}) == 2  # each its own spot
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    assert f.outbox.commands(command="dispatch") == []
+    f.service.fire_panel(False, "cleared", f.now_s)
+    f.step()
+    assert len(f.outbox.commands(command="dispatch")) == 1
+
+
+@pytest.mark.parametrize("bad", [{"task_id": "has space", "kind": "x", "params": {}},
+                                 {"task_id": "ok", "kind": "Bad-Kind", "params": {}},
+                                 {"task_id": "ok", "kind": "x", "params": {}, "priority": 101}])
+def test_bad_requests_are_rejected_with_the_field(tmp_path: Path, bad: dict[str, object]) -> None:
+    f = Fleet(tmp_path)
+    f.service.on_message("fleet", "tasks/request",
+                         {"action": "submit", "issued_by": {"user": "op-1", "role": "operator"}, "task": bad}, f.now_s)
+    f.step()
+    [rejected] = [b for b in f.outbox.on(Channel.TASKS) if b["state"] == "rejected"]
+    field = "task_id" if bad["task_id"] != "ok" else ("kind" if "priority" not in bad else "priority")
+    assert rejected["reason"].startswith(field)
