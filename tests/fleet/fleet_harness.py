@@ -81,7 +81,8 @@ class Fleet:
         self.service.step(self.now_s)
 
     def robot(self, robot_id: str, kind: str, missions: dict[str, dict[str, Any]], *, at: str,
-              serves: str | None = None, confined: bool = False, soc: float = 0.9, home_dock: str | None = None) -> None:
+              serves: str | None = None, confined: bool = False, soc: float = 0.9,
+              home_dock: str | None = None) -> None:
         """A robot comes online at place `at` and says what it is."""
         self.service.on_message(robot_id, "factsheet", {
             "kind": kind, "capabilities": sorted(missions), "software_version": "test", "missions": missions,
