@@ -31,7 +31,8 @@ class FakeRobot:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None) -> str:
+    def dispatch(self, kind: str, params: dict[str, Any], *, priority: int = 50, mission_id: str | None = None,
+                 task_id: str | None = None) -> str:
         if kind != "nursing_round":
             raise KeyError(f"unknown mission kind {kind!r}")
         self.calls.append(("dispatch", (kind, params, priority)))
@@ -55,6 +56,9 @@ class FakeRobot:
 
     def reset_estop(self, by: str) -> tuple[bool, str]:
         return False, "e-stop button still pressed"
+
+    def set_building_alarm(self, active: bool, *, park_at: str | None = None, reason: str = "fire alarm") -> None:
+        self.calls.append(("building_alarm", (active, park_at)))
 
 
 def _cmd(command_id: str, command: str, *, user: str = "op-0001", role: str = "operator",
