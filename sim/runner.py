@@ -135,7 +135,8 @@ class SimulationRun:
             world=self.world, census=self.census, env=self.env, clock=self.clock, seed=self.options.seed,
             start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, dispatch=self._dispatch,
         )
-        kinds = sorted({r.kind for r in self.scenario.robots} | set(self.scenario.workloads))
+        # kinds whose standing work has not moved into the fleet's demand sources yet
+        kinds = sorted(self.scenario.workloads)
         for kind in kinds:
             factory = load_workload_factory(kind)
             settings = self.scenario.workloads.get(kind, {})
@@ -256,6 +257,10 @@ class SimulationRun:
             # commands from the fleet (loopback) and, with a broker, from operators over MQTT
             audit_dir = (self.options.report_dir or journal_dir) / "audit"
             audit_dir.mkdir(parents=True, exist_ok=True)
+            if self.options.journal_dir is None:
+                # a fresh journal is a fresh robot: an audit log left by an earlier run in the same
+                # report folder would answer this run's (deterministic) command ids as repeats
+                (audit_dir / f"{placement.id}.jsonl").unlink(missing_ok=True)
             robot.attach_commands(attach_commands(robot, tap, policy=policy,
                                                   audit_path=audit_dir / f"{placement.id}.jsonl"))
             self.collector.add_robot(placement.id, placement.kind)

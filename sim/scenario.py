@@ -176,6 +176,34 @@ class Scenario(_Strict):
         return (base / self.world).resolve()
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`: mappings merge key by key, anything else (lists too) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _extended(data: dict[str, Any], source: str, seen: tuple[str, ...]) -> dict[str, Any]:
+    """`extends: <scenario>`: this file's keys on top of another scenario (a variant of the day
+    names only what differs: a robot failing, the fleet restarted)."""
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(source, "extends", "must name a scenario")
+    parent_path = resolve_scenario(parent)
+    if str(parent_path.resolve()) in seen:
+        raise ConfigError(source, "extends", f"scenario {parent!r} extends itself")
+    try:
+        base = yaml.safe_load(parent_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(source, "extends", f"cannot read {parent_path}: {exc}") from None
+    if not isinstance(base, dict):
+        raise ConfigError(str(parent_path), "<top>", "expected a mapping at the top level")
+    return _merge(_extended(base, str(parent_path), (*seen, str(parent_path.resolve()))), data)
+
+
 def known_scenarios() -> list[str]:
     return sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml"))
 
@@ -203,6 +231,7 @@ def load_scenario(name_or_path: str) -> Scenario:
         raise ConfigError(source, "<file>", f"not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(source, "<top>", "expected a mapping at the top level")
+    data = _extended(data, source, seen=(str(path.resolve()),))
     try:
         return Scenario.model_validate({**data, "source": source})
     except pydantic.ValidationError as exc:
