@@ -1,9 +1,11 @@
-"""The dashboard's one MQTT connection: subscribe to the fleet, publish operator commands.
+"""The dashboard's one MQTT connection: subscribe to the fleet, publish operator commands and task requests.
 
 paho reconnects by itself (backoff 1..5 s); on every (re)connect the subscription is renewed, so
 the broker sends its retained ``connection`` and ``factsheet`` messages again and the fleet state
-re-syncs after a broker restart. Commands are framed by `telemetry.commands.CommandEncoder` (schema
-checked before anything is sent) and go out at QoS 1.
+re-syncs after a broker restart. Commands (to ``<site>/<robot_id>/commands``) and task requests (to
+``<site>/fleet/tasks/request``) take one path: framed by `telemetry.codec.MessageEncoder` — the
+envelope, a per-topic ``seq``, the channel's schema checked before anything is sent — and published
+at their channel's QoS (1 for both).
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from dashboard.state import FleetState
-from telemetry.commands import CommandEncoder
+from telemetry.codec import MessageEncoder
 from telemetry.subscriber import decode
-from telemetry.topics import CHANNEL_SPECS, TOPIC_PREFIX, Channel
+from telemetry.topics import FLEET_ID, TOPIC_PREFIX, Channel
 from telemetry.url import parse_broker_url
 
 log = logging.getLogger(__name__)
 
 
 class NotConnected(RuntimeError):
-    """The broker link is down: a command cannot be sent now (it is not queued either, so an operator
-    never has a stale pause or e-stop delivered minutes later)."""
+    """The broker link is down: a command or task request cannot be sent now (it is not queued either,
+    so an operator never has a stale pause, e-stop or task delivered minutes later)."""
 
 
 class FleetLink:
@@ -49,7 +51,9 @@ class FleetLink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
-        self._encoders: dict[tuple[str, str], CommandEncoder] = {}
+        # one encoder per (site, robot_id) publisher identity: the header's robot_id is the topic's
+        # (the target robot for a command, ``fleet`` for a task request) and seq counts per topic
+        self._encoders: dict[tuple[str, str], MessageEncoder] = {}
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.connects = 0
@@ -70,13 +74,24 @@ class FleetLink:
         """Frame and publish one command; PayloadError if it breaks the contract, NotConnected if
         the broker is unreachable."""
         target = body["target"]
+        self._send(Channel.COMMANDS, target["site"], target["robot_id"], body, stamp_s)
+
+    def send_task_request(self, site: str, body: dict[str, Any], stamp_s: float) -> None:
+        """Frame and publish one tasks/request body to the fleet service of ``site``; raises as
+        `send_command` does."""
+        self._send(Channel.TASK_REQUESTS, site, FLEET_ID, body, stamp_s)
+
+    def _send(self, channel: Channel, site: str, robot_id: str, body: dict[str, Any], stamp_s: float) -> None:
         with self._lock:
-            encoder = self._encoders.setdefault((target["site"], target["robot_id"]),
-                                                CommandEncoder(target["site"], target["robot_id"]))
-            wire = encoder.encode(body, stamp_s)
+            encoder = self._encoders.get((site, robot_id))
+            if encoder is None:
+                encoder = self._encoders[(site, robot_id)] = MessageEncoder(site, robot_id)
+            # framed (and schema-checked) first: a request that breaks the contract is refused as such
+            # even while the broker is down
+            wire = encoder.encode(channel, body, stamp_s)
             if not self._connected.is_set():
                 raise NotConnected(f"no connection to the broker at {self.address.url}")
-            info = self._client.publish(wire.topic, wire.payload, qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+            info = self._client.publish(wire.topic, wire.payload, qos=wire.qos, retain=wire.retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise NotConnected(f"publish to {wire.topic} failed: {mqtt.error_string(info.rc)}")
 

@@ -6,8 +6,13 @@ serves it on a background thread for `medbot sim --dashboard` and the tests.
 Security model: a session cookie (HttpOnly, SameSite=Strict) identifies the user; every POST must
 also carry the session's CSRF token in ``X-CSRF-Token`` and, when the browser sends one, an Origin
 equal to this server's; the WebSocket checks the Origin too (no cross-site WebSocket hijacking).
-Roles are enforced here, on the server: a viewer's command is refused with 403 whatever the page
-shows, and clinical records and patient references go only to sessions with the clinical role.
+Roles are enforced here, on the server: a viewer's command or task request is refused with 403
+whatever the page shows, and clinical records and patient references go only to sessions with the
+clinical role.
+
+Task requests (submit, cancel) go to the fleet service on ``<site>/fleet/tasks/request`` through the
+same link path as commands: ``issued_by`` is the logged-in operator, the body is checked against the
+``task_request`` schema before anything is sent, and the fleet answers on ``tasks``.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from dashboard.auth import CSRF_HEADER, SESSION_COOKIE, Account, Authenticator, Session, demo_accounts
 from dashboard.link import FleetLink, NotConnected
 from dashboard.state import FleetState, redact_alert
+from dashboard.tasks import redact_task, redact_text
 from telemetry.commands import COMMANDS, command_body
 from telemetry.envelope import iso_timestamp
+from telemetry.topics import check_segment
 from telemetry.validate import PayloadError
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,23 @@ class DashboardApp:
             return JSONResponse({"error": "CSRF check failed"}, status_code=403)
         return session
 
+    def commanding_account(self, request: Request, what: str) -> Account | JSONResponse:
+        """The logged-in operator behind a POST, or the refusal (401, CSRF 403, or 403 for a viewer)."""
+        guarded = self.guard_post(request)
+        if isinstance(guarded, JSONResponse):
+            return guarded
+        if not guarded.account.can_command:
+            return JSONResponse({"error": f"user {guarded.account.user} may not {what}"}, status_code=403)
+        return guarded.account
+
+    @staticmethod
+    async def json_object(request: Request) -> dict[str, Any] | None:
+        try:
+            data = await request.json()
+        except ValueError:  # not JSON at all: a 400, not a server error
+            return None
+        return data if isinstance(data, dict) else None
+
     def view_event(self, event: dict[str, Any], session: Session) -> dict[str, Any] | None:
         if session.account.can_see_clinical:
             return event
@@ -88,6 +112,10 @@ class DashboardApp:
             return None
         if event["type"] == "alert":
             return {**event, "alert": redact_alert(event["alert"])}
+        if event["type"] == "task":
+            return {**event, "task": redact_task(event["task"])}
+        if event["type"] == "task_request":
+            return {**event, "request": {**event["request"], "reason": redact_text(event["request"]["reason"])}}
         return event
 
     # -- routes ------------------------------------------------------------------------------
@@ -152,13 +180,12 @@ class DashboardApp:
         return Response(item.data, media_type=item.content_type, headers={"Cache-Control": "private, max-age=3600"})
 
     async def command(self, request: Request) -> Response:
-        guarded = self.guard_post(request)
-        if isinstance(guarded, JSONResponse):
-            return guarded
-        account: Account = guarded.account
-        if not account.can_command:
-            return JSONResponse({"error": f"user {account.user} may not command robots"}, status_code=403)
-        data = await request.json()
+        account = self.commanding_account(request, "command robots")
+        if isinstance(account, JSONResponse):
+            return account
+        data = await self.json_object(request)
+        if data is None:
+            return JSONResponse({"error": "send a JSON object"}, status_code=400)
         command, robot_key, params = data.get("command"), str(data.get("robot_key", "")), data.get("params") or {}
         site, _, robot_id = robot_key.partition("/")
         if command not in COMMANDS or not isinstance(params, dict) or not robot_id:
@@ -181,6 +208,74 @@ class DashboardApp:
             self.state.command_failed(command_id, str(exc))
             return JSONResponse({"error": str(exc), "command_id": command_id}, status_code=503)
         return JSONResponse({"command_id": command_id, "command": entry}, status_code=202)
+
+    async def submit_task(self, request: Request) -> Response:
+        """``{"site"?, "task": {"kind", "params", "priority"?, "robot_kinds"?, "deadline"?, ...,
+        "task_id"?}}`` -> a ``submit`` on the site's tasks/request topic; 202 once published."""
+        account = self.commanding_account(request, "submit tasks")
+        if isinstance(account, JSONResponse):
+            return account
+        data = await self.json_object(request)
+        task = None if data is None else data.get("task")
+        if data is None or not isinstance(task, dict):
+            return JSONResponse({"error": "need {site, task: {kind, params, ...}}"}, status_code=400)
+        site = self.task_site(data.get("site"))
+        if isinstance(site, JSONResponse):
+            return site
+        # an id the page chose is kept, so resending after a 503 is the same task, never a second one
+        task = {**task, "task_id": task.get("task_id") or f"dash-{uuid.uuid4().hex[:12]}"}
+        body = {"action": "submit", "issued_by": {"user": account.user, "role": "operator"}, "task": task}
+        kind = task.get("kind")
+        return self.send_task_request(site, body, str(task["task_id"]), kind if isinstance(kind, str) else None,
+                                      account.user)
+
+    async def cancel_task(self, request: Request) -> Response:
+        """``{"site"?, "task_id", "reason"?}`` -> a ``cancel`` on the site's tasks/request topic."""
+        account = self.commanding_account(request, "cancel tasks")
+        if isinstance(account, JSONResponse):
+            return account
+        data = await self.json_object(request)
+        task_id = None if data is None else data.get("task_id")
+        if data is None or not isinstance(task_id, str) or not task_id:
+            return JSONResponse({"error": "need {site, task_id, reason?}"}, status_code=400)
+        site = self.task_site(data.get("site"))
+        if isinstance(site, JSONResponse):
+            return site
+        body: dict[str, Any] = {"action": "cancel", "issued_by": {"user": account.user, "role": "operator"},
+                                "task_id": task_id}
+        if data.get("reason") is not None:
+            body["reason"] = data["reason"]
+        return self.send_task_request(site, body, task_id, None, account.user)
+
+    def task_site(self, site: Any) -> str | JSONResponse:
+        """The site a task request goes to: as named, or the only one this dashboard knows."""
+        if site is None:
+            sites = self.state.sites()
+            if len(sites) != 1:
+                return JSONResponse({"error": f"name the site: one of {sites}"}, status_code=400)
+            site = sites[0]
+        try:
+            return check_segment(site, "site")
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+    def send_task_request(self, site: str, body: dict[str, Any], task_id: str, kind: str | None,
+                          user: str) -> Response:
+        request_id = f"dash-{uuid.uuid4().hex}"
+        try:
+            if self.link is None:
+                raise NotConnected("no broker configured")
+            now_s = time.time()
+            entry = self.state.record_task_request(request_id, site, body["action"], task_id, kind, user,
+                                                   iso_timestamp(now_s))
+            self.link.send_task_request(site, body, now_s)
+        except PayloadError as exc:
+            self.state.task_request_failed(request_id, f"rejected before sending: {exc.path}: {exc.reason}")
+            return JSONResponse({"error": f"{exc.path}: {exc.reason}", "request_id": request_id}, status_code=400)
+        except (NotConnected, ValueError) as exc:
+            self.state.task_request_failed(request_id, str(exc))
+            return JSONResponse({"error": str(exc), "request_id": request_id}, status_code=503)
+        return JSONResponse({"request_id": request_id, "task_id": task_id, "request": entry}, status_code=202)
 
     async def ack_alert(self, request: Request) -> Response:
         guarded = self.guard_post(request)
@@ -249,6 +344,8 @@ class DashboardApp:
             Route("/api/map", self.world_map),
             Route("/api/snapshot", self.snapshot),
             Route("/api/commands", self.command, methods=["POST"]),
+            Route("/api/tasks", self.submit_task, methods=["POST"]),
+            Route("/api/tasks/cancel", self.cancel_task, methods=["POST"]),
             Route("/api/alerts/ack", self.ack_alert, methods=["POST"]),
             Route("/media/{sha256:str}", self.media),
             WebSocketRoute("/ws", self.websocket),

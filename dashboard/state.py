@@ -7,10 +7,15 @@ thread ingests while the web server's loop reads.
 
 Times shown are the robots' own stamps (simulated time in the simulator), so "last seen" is
 measured against the newest stamp seen from the fleet, not against the wall clock.
+
+The fleet service publishes under the reserved robot id ``fleet`` (`telemetry.topics.FLEET_ID`):
+its messages go to the task board (`dashboard.tasks`), its alerts to the alert list and its
+connection to a service badge — never into the robot list, for ``fleet`` is not a robot.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter, OrderedDict, defaultdict, deque
@@ -18,8 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from dashboard.media import MediaAssembler, MediaObject
+from dashboard.tasks import TaskBoard, redact_task, redact_text
 from telemetry.envelope import iso_timestamp
-from telemetry.topics import Channel, parse_topic
+from telemetry.topics import FLEET_ID, Channel, TopicParts, parse_topic
+from telemetry.validate import PayloadError, checker_for
+
+log = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 #: state error level -> alert severity for device faults
@@ -43,13 +52,20 @@ def redact_alert(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 class FleetState:
-    def __init__(self, *, max_alerts: int = 500, max_clinical: int = 500, max_commands: int = 500) -> None:
+    def __init__(self, *, max_alerts: int = 500, max_clinical: int = 500, max_commands: int = 500,
+                 max_finished_tasks: int = 500) -> None:
         self._lock = threading.RLock()
         self.robots: dict[str, dict[str, Any]] = {}
         self.alerts: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        self.commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.commands: OrderedDict[str, dict[str, Any]] = OrderedDict()  # sent by this dashboard
+        # answers to commands other consoles sent — under a fleet service, every dispatch it makes: kept
+        # apart, so that their stream can neither bury nor evict an operator's own commands
+        self.other_commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.clinical: deque[dict[str, Any]] = deque(maxlen=max_clinical)
         self.media = MediaAssembler()
+        self.board = TaskBoard(max_finished=max_finished_tasks)
+        #: site -> the fleet service's connection ({"connection": ONLINE | OFFLINE | ..., "session"})
+        self.fleet_services: dict[str, dict[str, Any]] = {}
         self.fleet_time_s: float | None = None
         self.broker_connected = False
         self._max_alerts = max_alerts
@@ -87,17 +103,54 @@ class FleetState:
             if (not retained and parts.channel is not Channel.CONNECTION
                     and (self.fleet_time_s is None or stamp_s > self.fleet_time_s)):
                 self.fleet_time_s = stamp_s
+            if parts.robot_id == FLEET_ID:
+                self._ingest_fleet(topic, parts, envelope, body, stamp_s)
+                return
             handler = _HANDLERS.get(parts.channel)
             if handler is not None:
                 handler(self, key, parts.site, parts.robot_id, body, stamp_s, retained)
+
+    def _ingest_fleet(self, topic: str, parts: TopicParts, envelope: dict[str, Any], body: dict[str, Any],
+                      stamp_s: float) -> None:
+        """The fleet service's own topics. Its task requests (``tasks/request``) are not kept: a
+        submit's params may name a patient, and the fleet's answer arrives on ``tasks`` anyway."""
+        if parts.channel is Channel.TASKS:
+            try:  # operators act on these: a body the contract does not allow is not shown at all
+                checker_for(Channel.TASKS)(envelope, topic)
+            except PayloadError as exc:
+                self.ignored += 1
+                log.warning("dashboard: ignored a tasks message: %s", exc)
+                return
+            task, robots, answered = self.board.apply(parts.site, body, int(envelope["header"]["seq"]))
+            if task is None:
+                return
+            self._outbox.append({"type": "task", "task": dict(task)})
+            self._outbox.extend({"type": "task_request", "request": dict(e)} for e in answered)
+            for robot_key in robots:
+                robot = self.robots.get(robot_key)
+                if robot is not None:  # a task naming a robot that never spoke does not invent one
+                    robot["tasks"] = self.board.robot_tasks(robot_key)
+                    self._dirty.add(robot_key)
+        elif parts.channel is Channel.ALERTS:
+            self._add_alert(f"{parts.site}/{FLEET_ID}", parts.site, FLEET_ID, body, stamp_s, "alerts")
+        elif parts.channel is Channel.CONNECTION:
+            state, session = body.get("state"), body.get("session")
+            last = self.fleet_services.get(parts.site, {}).get("session")
+            # as for robots: the Last Will of an older session than the current one is stale
+            if state == "CONNECTION_BROKEN" and isinstance(last, int) and isinstance(session, int) and session < last:
+                return
+            service = {"site": parts.site, "connection": state, "session": session}
+            self.fleet_services[parts.site] = service
+            self._outbox.append({"type": "fleet_service", "service": dict(service)})
 
     def _robot(self, key: str, site: str, robot_id: str) -> dict[str, Any]:
         robot = self.robots.get(key)
         if robot is None:
             robot = {"key": key, "site": site, "robot_id": robot_id, "kind": None, "capabilities": [],
-                     "connection": "UNKNOWN", "session": None, "pose": None, "battery": None,
+                     "mission_kinds": [], "connection": "UNKNOWN", "session": None, "pose": None, "battery": None,
                      "operating_mode": None, "safety": None, "mission": None, "errors": [], "devices": {},
-                     "last_seen": None, "last_seen_s": None, "utilisation": None}
+                     "last_seen": None, "last_seen_s": None, "utilisation": None,
+                     "tasks": self.board.robot_tasks(key)}
             self.robots[key] = robot
         return robot
 
@@ -125,6 +178,8 @@ class FleetState:
         robot = self._robot(key, site, robot_id)
         robot["kind"] = body.get("kind")
         robot["capabilities"] = list(body.get("capabilities", []))
+        # the mission kinds it accepts (their params schemas stay with the fleet): the task form's hints
+        robot["mission_kinds"] = sorted(body.get("missions") or {})
         self._dirty.add(key)
 
     def _on_state(self, key: str, site: str, robot_id: str, body: dict[str, Any], stamp_s: float,
@@ -163,7 +218,7 @@ class FleetState:
         self._missions[str(body.get("mission_kind"))][outcome] += 1
         self._kpis_dirty = True
         if outcome == "failed":
-            self._add_alert(key, robot, {
+            self._add_alert(key, site, robot_id, {
                 "alert_id": f"{body.get('mission_id')}.failed", "severity": "medium", "category": "mission.failed",
                 "summary": f"{body.get('mission_kind')} {body.get('mission_id')} failed: {body.get('reason')}",
                 "where": None, "evidence_ref": None, "data": {"step": body.get("step")}}, stamp_s, "events")
@@ -172,7 +227,7 @@ class FleetState:
                    retained: bool) -> None:
         robot = self._robot(key, site, robot_id)
         self._seen(robot, stamp_s, retained)
-        self._add_alert(key, robot, body, stamp_s, "alerts")
+        self._add_alert(key, site, robot_id, body, stamp_s, "alerts")
 
     def _on_clinical(self, key: str, site: str, robot_id: str, body: dict[str, Any], stamp_s: float,
                      retained: bool) -> None:
@@ -201,21 +256,22 @@ class FleetState:
         command_id = body.get("command_id")
         if not isinstance(command_id, str):
             return
-        command = self.commands.get(command_id)
-        if command is None:  # sent by another console: still worth showing
-            command = self._new_command(command_id, key, str(body.get("command")), {}, None)
+        command = self.commands.get(command_id) or self.other_commands.get(command_id)
+        if command is None:  # sent by another console (the fleet service, mostly): still worth showing
+            command = self._new_command(command_id, key, str(body.get("command")), {}, None, ours=False)
         command.update(status=body.get("status"), reason=body.get("reason"), result=body.get("result", {}),
                        duplicate=bool(body.get("duplicate")), answered_at=iso_timestamp(stamp_s))
         self._outbox.append({"type": "command", "command": dict(command)})
 
     # -- derived facts -----------------------------------------------------------------------
 
-    def _add_alert(self, key: str, robot: dict[str, Any], body: dict[str, Any], stamp_s: float, source: str) -> None:
+    def _add_alert(self, key: str, site: str, robot_id: str, body: dict[str, Any], stamp_s: float,
+                   source: str) -> None:
         alert_key = f"{key}/{body.get('alert_id')}"
         if alert_key in self.alerts:
             return  # QoS 1 redelivery: already shown (and maybe acknowledged)
         media = self.media.resolve(body.get("evidence_ref"))
-        alert = {"key": alert_key, "robot_id": robot["robot_id"], "site": robot["site"],
+        alert = {"key": alert_key, "robot_id": robot_id, "site": site,
                  "alert_id": body.get("alert_id"), "severity": body.get("severity", "info"),
                  "category": body.get("category", ""), "summary": str(body.get("summary", "")),
                  "where": body.get("where"), "evidence_ref": body.get("evidence_ref"),
@@ -234,7 +290,7 @@ class FleetState:
         for error in errors:
             if (error.get("device"), error.get("reason")) in before:
                 continue
-            self._add_alert(robot["key"], robot, {
+            self._add_alert(robot["key"], robot["site"], robot["robot_id"], {
                 "alert_id": f"device.{error.get('device')}.{int(stamp_s)}",
                 "severity": _FAULT_SEVERITY.get(str(error.get("level")), "low"), "category": "device.fault",
                 "summary": f"{error.get('device')}: {error.get('reason')} ({error.get('level')})",
@@ -254,13 +310,14 @@ class FleetState:
     # -- operator actions (web thread) -------------------------------------------------------
 
     def _new_command(self, command_id: str, robot_key: str, command: str, params: dict[str, Any],
-                     user: str | None) -> dict[str, Any]:
+                     user: str | None, *, ours: bool = True) -> dict[str, Any]:
         entry = {"command_id": command_id, "robot_key": robot_key, "command": command, "params": params,
                  "user": user, "sent_at": None, "status": "sent", "reason": None, "result": {},
-                 "duplicate": False, "answered_at": None}
-        self.commands[command_id] = entry
-        while len(self.commands) > self._max_commands:
-            self.commands.popitem(last=False)
+                 "duplicate": False, "answered_at": None, "ours": ours}
+        kept = self.commands if ours else self.other_commands
+        kept[command_id] = entry
+        while len(kept) > self._max_commands:
+            kept.popitem(last=False)
         return entry
 
     def record_command(self, command_id: str, robot_key: str, command: str, params: dict[str, Any], user: str,
@@ -288,6 +345,25 @@ class FleetState:
                 alert["acked_by"], alert["acked_at"] = user, at
                 self._outbox.append({"type": "alert", "alert": alert})
             return dict(alert)
+
+    def record_task_request(self, request_id: str, site: str, action: str, task_id: str, kind: str | None,
+                            user: str, sent_at: str) -> dict[str, Any]:
+        with self._lock:
+            entry = self.board.record_request(request_id, site, action, task_id, kind, user, sent_at)
+            self._outbox.append({"type": "task_request", "request": dict(entry)})
+            return dict(entry)
+
+    def task_request_failed(self, request_id: str, reason: str) -> None:
+        with self._lock:
+            entry = self.board.request_failed(request_id, reason)
+            if entry is not None:
+                self._outbox.append({"type": "task_request", "request": dict(entry)})
+
+    def sites(self) -> list[str]:
+        """Every site this dashboard has heard of (where a task request may go)."""
+        with self._lock:
+            return sorted({r["site"] for r in self.robots.values()} | set(self.fleet_services)
+                          | {t["site"] for t in self.board.tasks.values()})
 
     def set_broker_connected(self, connected: bool) -> None:
         with self._lock:
@@ -320,7 +396,11 @@ class FleetState:
                 "fleet_time_s": self.fleet_time_s,
                 "robots": [dict(r) for _, r in sorted(self.robots.items())],
                 "alerts": alerts,
-                "commands": [dict(c) for c in self.commands.values()],
+                "commands": [dict(c) for c in (*self.other_commands.values(), *self.commands.values())],
+                "tasks": [dict(t) if clinical else redact_task(t) for t in self.board.tasks.values()],
+                "task_requests": [dict(r) if clinical else {**r, "reason": redact_text(r["reason"])}
+                                  for r in self.board.requests.values()],
+                "fleet_services": [dict(s) for _, s in sorted(self.fleet_services.items())],
                 "clinical": list(self.clinical) if clinical else None,
                 "kpis": self.kpis(),
             }

@@ -8,10 +8,17 @@ const ZONE_COLOUR = { ward: "#bbdefb", isolation: "#ffcdd2", corridor: "#eceff1"
   car_park: "#e0e0e0", charging: "#a5d6a7" };
 const OUTCOME_COLOUR = { succeeded: "#2e8b57", failed: "#c62828", cancelled: "#9e9e9e" };
 const STALE_AFTER_S = 30;
+// the contract's task states (telemetry/schemas/tasks.json), in the order the queue groups them
+const TASK_STATES = ["waiting", "assigned", "dispatched", "running", "done", "failed", "cancelled", "rejected"];
+const OPEN_TASK_STATES = new Set(["waiting", "assigned", "dispatched", "running"]);
+const TASK_ROWS_PER_STATE = 200;  // a long day's done tasks must not make every update slow
 const SVGNS = "http://www.w3.org/2000/svg";
 
 const view = { me: null, map: null, robots: new Map(), alerts: new Map(), commands: new Map(), clinical: [],
-  kpis: null, fleetTimeS: null, brokerConnected: false };
+  kpis: null, fleetTimeS: null, brokerConnected: false, tasks: new Map(), taskRequests: new Map(),
+  fleetServices: new Map(),
+  // what needs looking at is shown by default; done and cancelled tasks one click away
+  taskFilter: new Set(["waiting", "assigned", "dispatched", "running", "failed", "rejected"]) };
 let socket = null;
 let reconnectDelayMs = 500;
 
@@ -45,8 +52,14 @@ async function start() {
   for (const b of document.querySelectorAll("#command-form button, #command-form input, #command-form textarea, #command-form select"))
     b.disabled = !view.me.can_command;
   $("#clinical-panel").hidden = !view.me.can_see_clinical;
+  $("#task-readonly").hidden = view.me.can_command;
+  for (const b of document.querySelectorAll("#task-form button, #task-form input, #task-form textarea, #task-form select"))
+    b.disabled = !view.me.can_command;
+  $("#task-id").value = newTaskId();
+  buildTaskFilter();
   const map = await api("/api/map");
-  view.map = map.status === 200 ? map.data : null;
+  // without --map the server answers {}: no map to draw, not a page that fails to start
+  view.map = map.status === 200 && map.data && map.data.bounds_m ? map.data : null;
   connect();
 }
 
@@ -85,6 +98,9 @@ function apply(message) {
     view.alerts = new Map(message.alerts.map((a) => [a.key, a]));
     view.commands = new Map(message.commands.map((c) => [c.command_id, c]));
     view.clinical = message.clinical || [];
+    view.tasks = new Map((message.tasks || []).map((t) => [t.key, t]));
+    view.taskRequests = new Map((message.task_requests || []).map((r) => [r.request_id, r]));
+    view.fleetServices = new Map((message.fleet_services || []).map((f) => [f.site, f]));
     view.kpis = message.kpis;
     view.fleetTimeS = message.fleet_time_s;
     setLink(message.broker_connected);
@@ -97,6 +113,9 @@ function apply(message) {
     else if (event.type === "command") view.commands.set(event.command.command_id, event.command);
     else if (event.type === "clinical") { view.clinical.unshift(event.record); view.clinical.length = Math.min(view.clinical.length, 200); }
     else if (event.type === "link") setLink(event.broker_connected);
+    else if (event.type === "task") view.tasks.set(event.task.key, event.task);
+    else if (event.type === "task_request") view.taskRequests.set(event.request.request_id, event.request);
+    else if (event.type === "fleet_service") view.fleetServices.set(event.service.site, event.service);
   }
   if (message.kpis) view.kpis = message.kpis;
   if (message.fleet_time_s) view.fleetTimeS = message.fleet_time_s;
@@ -114,6 +133,7 @@ function setLink(up, text = null) {
 function renderAll() {
   $("#fleet-time").textContent = view.fleetTimeS ? new Date(view.fleetTimeS * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC" : "–";
   renderMap(); renderRobots(); renderAlerts(); renderCommandForm(); renderCommands(); renderKpis(); renderClinical();
+  renderFleetService(); renderTasks(); renderTaskForm(); renderTaskRequests();
 }
 
 // -- map ----------------------------------------------------------------------------------
@@ -214,6 +234,7 @@ function renderRobots() {
       el("td", {}, r.battery ? `${Math.round(100 * r.battery.soc_fraction)} %${r.battery.charging ? " ⚡" : ""}` : "–"),
       el("td", { class: "mode" }, (r.safety && r.safety.state !== "normal") ? `${r.operating_mode} · ${r.safety.state}` : (r.operating_mode || "–")),
       el("td", { class: "mission" }, r.mission ? `${r.mission.kind} · ${r.mission.state}${r.mission.step ? " · " + r.mission.step : ""}` : "idle"),
+      el("td", { class: "tasks" }, robotTasksText(r.tasks || [])),
       el("td", { class: bad.length ? "stale" : "" }, devices.length ? (bad.length ? bad.map(([n, h]) => `${n}: ${h}`).join(", ") : `${devices.length} ok`) : "–"),
       el("td", { class: stale ? "stale" : "" }, ago(r.last_seen_s)));
     body.append(tr);
@@ -253,12 +274,19 @@ function renderCommandForm() {
 }
 
 function renderCommands() {
-  const list = $("#command-log");
-  list.replaceChildren();
-  for (const c of [...view.commands.values()].reverse().slice(0, 50)) {
-    const answer = c.status === "sent" ? "waiting for the robot…" : c.status === "ack" ? "ack" : `${c.status}: ${c.reason}`;
-    list.append(el("li", { class: `command status-${c.status}`, "data-command-id": c.command_id, "data-status": c.status },
-      `${c.command} → ${c.robot_key}${c.user ? " by " + c.user : ""}: ${answer}`));
+  // this dashboard's commands apart from the acks of other consoles' (under a fleet service, one per
+  // dispatch it makes): an operator's own pause must not scroll away under them
+  const all = [...view.commands.values()].reverse();
+  const others = all.filter((c) => c.ours === false);
+  $("#other-command-count").textContent = `(${others.length})`;
+  for (const [target, entries] of [["#command-log", all.filter((c) => c.ours !== false)], ["#other-command-log", others]]) {
+    const list = $(target);
+    list.replaceChildren();
+    for (const c of entries.slice(0, 50)) {
+      const answer = c.status === "sent" ? "waiting for the robot…" : c.status === "ack" ? "ack" : `${c.status}: ${c.reason}`;
+      list.append(el("li", { class: `command status-${c.status}`, "data-command-id": c.command_id, "data-status": c.status },
+        `${c.command} → ${c.robot_key}${c.user ? " by " + c.user : ""}: ${answer}`));
+    }
   }
 }
 
@@ -333,6 +361,147 @@ function renderClinical() {
       el("td", {}, r.record_type), el("td", {}, r.news2_total === null ? "–" : `${r.news2_total} (${r.news2_risk})`), el("td", { class: "observations" }, obs));
   }
 }
+
+// -- fleet tasks --------------------------------------------------------------------------------
+
+function robotTasksText(tasks) {
+  // the fleet's view of the robot: what it runs (or was sent), then what is planned for it next
+  if (!tasks.length) return "–";
+  const onIt = tasks.filter((t) => t.state !== "assigned").map((t) => `${t.kind} ${t.task_id} (${t.state})`);
+  const next = tasks.filter((t) => t.state === "assigned").map((t) => t.task_id);
+  return [...onIt, ...(next.length ? [`next: ${next.join(", ")}`] : [])].join(" · ");
+}
+
+function newTaskId() {
+  const bytes = new Uint8Array(6);
+  crypto.getRandomValues(bytes);
+  return "dash-" + [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const hhmmss = (iso) => (iso ? iso.slice(11, 19) : "–");
+
+function renderFleetService() {
+  const badge = $("#fleet-service");
+  const services = [...view.fleetServices.values()];
+  const up = services.length > 0 && services.every((f) => f.connection === "ONLINE");
+  badge.className = `badge ${up ? "up" : "down"}`;
+  badge.dataset.state = services.length ? (up ? "up" : "down") : "unknown";
+  badge.textContent = services.length ? `fleet service: ${services.map((f) => f.connection).join(", ")}` : "fleet service: not heard from";
+}
+
+function buildTaskFilter() {
+  const box = $("#task-filter");
+  box.replaceChildren();
+  for (const state of TASK_STATES) {
+    const input = el("input", { type: "checkbox", value: state });
+    input.checked = view.taskFilter.has(state);
+    input.addEventListener("change", () => {
+      if (input.checked) view.taskFilter.add(state); else view.taskFilter.delete(state);
+      renderTasks();
+    });
+    const label = el("label", { class: `task-${state}`, "data-state": state });
+    label.append(input, el("span", {}, state), el("span", { class: "n" }, ""));
+    box.append(label);
+  }
+}
+
+function renderTasks() {
+  const tasks = [...view.tasks.values()];
+  const byState = new Map(TASK_STATES.map((s) => [s, []]));
+  for (const t of tasks) (byState.get(t.state) || byState.set(t.state, []).get(t.state)).push(t);
+  for (const label of document.querySelectorAll("#task-filter label"))
+    label.querySelector(".n").textContent = `(${(byState.get(label.dataset.state) || []).length})`;
+  const open = tasks.filter((t) => OPEN_TASK_STATES.has(t.state)).length;
+  const stuck = tasks.filter((t) => t.unassignable && OPEN_TASK_STATES.has(t.state)).length;
+  $("#task-count").textContent = `${open} open${stuck ? `, ${stuck} no robot can take` : ""}`;
+  const body = $("#tasks tbody");
+  body.replaceChildren();
+  for (const [state, group] of byState) {
+    if (!view.taskFilter.has(state) || !group.length) continue;
+    // most urgent first within a state; the newest change first among equals
+    group.sort((a, b) => (b.priority - a.priority) || (b.updated_s - a.updated_s));
+    const header = el("tr", { class: "group", "data-group": state });
+    header.append(el("th", { colspan: 11 }, `${state} (${group.length})`));
+    body.append(header);
+    for (const t of group.slice(0, TASK_ROWS_PER_STATE)) body.append(taskRow(t));
+  }
+}
+
+function taskRow(t) {
+  const tr = el("tr", { "data-task": t.key, "data-state": t.state, class: t.unassignable && OPEN_TASK_STATES.has(t.state) ? "unassignable" : null });
+  const where = [t.zone, t.place].filter((x) => x).join(" / ") || "–";
+  const reason = t.unassignable ? `no robot can take it: ${t.unassignable}` : (t.reason || "");
+  const tries = `${t.attempts}${t.reallocations ? ` (${t.reallocations} re-alloc.)` : ""}`;
+  tr.append(el("td", {}, t.task_id), el("td", {}, t.kind), el("td", { class: `state task-${t.state}` }, t.state),
+    el("td", {}, String(t.priority)), el("td", { class: "robot" }, t.robot_id || "–"), el("td", {}, where),
+    el("td", {}, hhmmss(t.deadline)), el("td", {}, hhmmss(t.updated)), el("td", {}, tries),
+    el("td", { class: "reason" }, reason));
+  const cell = el("td");
+  if (OPEN_TASK_STATES.has(t.state) && view.me.can_command) {
+    const button = el("button", { class: "cancel-task" }, "Cancel");
+    button.addEventListener("click", async () => {
+      if (!confirm(`Cancel task ${t.task_id}?`)) return;
+      const result = await api("/api/tasks/cancel", { method: "POST", body: JSON.stringify({ site: t.site, task_id: t.task_id }) });
+      $("#task-error").textContent = result.status === 202 ? "" : `cancel refused (${result.status}): ${result.data && result.data.error}`;
+    });
+    cell.append(button);
+  }
+  tr.append(cell);
+  return tr;
+}
+
+function fillOptions(target, values) {
+  const list = $(target);
+  if (list.children.length === values.length) return;
+  list.replaceChildren(...values.map((v) => el("option", { value: v })));
+}
+
+function renderTaskForm() {
+  const robots = [...view.robots.values()];
+  fillOptions("#task-kinds", [...new Set(robots.flatMap((r) => r.mission_kinds || []))].sort());
+  fillOptions("#robot-kinds", [...new Set(robots.map((r) => r.kind).filter((k) => k))].sort());
+  const sites = [...new Set([...robots.map((r) => r.site), ...view.fleetServices.keys()])].sort();
+  const select = $("#task-site");
+  $("#task-site-label").hidden = sites.length < 2;
+  if (select.options.length !== sites.length) {
+    const current = select.value;
+    select.replaceChildren(...sites.map((s) => el("option", { value: s }, s)));
+    if (sites.includes(current)) select.value = current;
+  }
+}
+
+function renderTaskRequests() {
+  const list = $("#task-request-log");
+  list.replaceChildren();
+  for (const r of [...view.taskRequests.values()].reverse().slice(0, 50)) {
+    const answer = r.status === "sent" ? "waiting for the fleet…" : `${r.status}${r.reason ? ": " + r.reason : ""}`;
+    list.append(el("li", { class: `task-request status-${r.status}`, "data-request-id": r.request_id, "data-task-id": r.task_id,
+      "data-status": r.status }, `${r.action} ${r.task_id}${r.kind ? " (" + r.kind + ")" : ""} by ${r.user}: ${answer}`));
+  }
+}
+
+$("#task-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  let params;
+  try { params = JSON.parse($("#task-params").value || "{}"); }
+  catch (e) { $("#task-error").textContent = `parameters are not JSON: ${e.message}`; return; }
+  const text = (sel) => $(sel).value.trim() || null;
+  const minutes = parseFloat($("#task-deadline-min").value);
+  // deadlines are on the fleet's clock (simulated time in the simulator), which the header shows
+  const nowS = view.fleetTimeS || Date.now() / 1000;
+  const task = { task_id: text("#task-id"), kind: text("#task-kind"), params,
+    priority: parseInt($("#task-priority").value || "50", 10),
+    robot_kinds: ($("#task-robot-kinds").value || "").split(/[\s,]+/).filter((k) => k),
+    deadline: minutes > 0 ? new Date((nowS + 60 * minutes) * 1000).toISOString() : null,
+    zone: text("#task-zone"), place: text("#task-place") };
+  const body = { task };
+  if ($("#task-site").value) body.site = $("#task-site").value;
+  const result = await api("/api/tasks", { method: "POST", body: JSON.stringify(body) });
+  if (result.status === 202) {
+    $("#task-error").textContent = "";
+    $("#task-id").value = newTaskId();  // the next submit is a new task; a resend above was the same one
+  } else $("#task-error").textContent = `refused (${result.status}): ${result.data && result.data.error}`;
+});
 
 setInterval(() => { if (view.me) renderRobots(); }, 2000);  // "last seen" keeps counting between messages
 start();

@@ -76,19 +76,21 @@ class PacedRun:
         self._stop = threading.Event()
         self.error: BaseException | None = None
         self.summary: dict[str, Any] | None = None
-        step: Callable[[float], None] = run.alarm.step
+        step_site: Callable[..., float] = run.step_site
         start_wall = time.monotonic()
 
-        def paced_step(now_s: float) -> None:
-            # the building alarm is stepped once per tick before anything else: a tick-boundary hook
+        def paced_step_site(tick: int, **kwargs: Any) -> float:
+            # the run's public per-tick entry point (`SimulationRun.step_site`): a tick-boundary hook
+            # that does not depend on which parts of the site the runner steps inside it
             if self._stop.is_set():
                 raise _Stop()
+            now_s = step_site(tick, **kwargs)
             ahead_s = (now_s - run.start_s) / self.speedup - (time.monotonic() - start_wall)
             if ahead_s > 0:
                 time.sleep(ahead_s)
-            step(now_s)
+            return now_s
 
-        run.alarm.step = paced_step
+        run.step_site = paced_step_site
         self.thread = threading.Thread(target=self._main, name="paced-sim", daemon=True)
 
     def _main(self) -> None:
@@ -106,6 +108,28 @@ class PacedRun:
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
         self.thread.join(timeout_s)
+
+
+def publish_as_fleet(broker_url: str, site: str, channel: Any, body: dict[str, Any], stamp_s: float) -> None:
+    """One message framed as the fleet service frames it (envelope under robot id ``fleet``), on a bare
+    client: no ONLINE/OFFLINE of its own to mix with a real fleet's connection on the same broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from telemetry.codec import MessageEncoder
+    from telemetry.topics import FLEET_ID
+    from telemetry.url import parse_broker_url
+
+    wire = MessageEncoder(site, FLEET_ID).encode(channel, body, stamp_s)
+    address = parse_broker_url(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    try:
+        client.publish(wire.topic, wire.payload, qos=wire.qos).wait_for_publish(5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,9 @@ from sim.scenario import load_scenario
 from sim.world import load_world
 from sim.world_export import world_json
 from telemetry import Channel, TelemetryPublisher, TelemetrySubscriber
-from tests.dashboard.conftest import PacedRun, RestartableMosquitto
+from telemetry.envelope import iso_timestamp
+from telemetry.topics import FLEET_ID
+from tests.dashboard.conftest import PacedRun, RestartableMosquitto, publish_as_fleet
 
 pytestmark = pytest.mark.integration
 
@@ -191,6 +193,59 @@ def test_a_viewers_command_is_refused_by_the_server(fleet: tuple[PacedRun, Runni
         page.wait_for_timeout(500)
         assert commands.messages == [], "nothing reached the broker"
     page.close()
+
+
+def _task_body(task_id: str, state: str, stamp_s: float, **fields: Any) -> dict[str, Any]:
+    return {"task_id": task_id, "kind": "supply_delivery", "state": state, "priority": 50,
+            "robot_kinds": ["logistics"], "zone": None, "place": None, "robot_id": None, "mission_id": None,
+            "attempts": 0, "reallocations": 0, "requested_by": "op-demo", "created": iso_timestamp(stamp_s),
+            "earliest_start": None, "deadline": None, "started": None, "finished": None,
+            "updated": iso_timestamp(stamp_s), "reason": None, "unassignable": None, "done_items": 0, **fields}
+
+
+def test_the_task_queue_shows_the_fleets_tasks_and_an_operator_submits_and_cancels(
+        fleet: tuple[PacedRun, RunningDashboard], restartable_mosquitto: RestartableMosquitto,
+        operator_page: Any) -> None:
+    # a fleet service of the contract's own making: what `medbot fleet run` publishes under robot id "fleet"
+    # (the simulated run has its own fleet service publishing on the same topic: these task ids are ours)
+    page = operator_page
+    url = restartable_mosquitto.url
+    stamp_s = fleet[0].run.clock.now_s()  # the fleet's clock is the simulated one
+    publish_as_fleet(url, SITE, Channel.TASKS, _task_body("e2e-run", "running", stamp_s, robot_id="logistics-1",
+                                                          started=iso_timestamp(stamp_s), attempts=1), stamp_s)
+    publish_as_fleet(url, SITE, Channel.TASKS, _task_body("e2e-stuck", "waiting", stamp_s, kind="x_ray",
+                                                          unassignable="no robot offers x_ray"), stamp_s)
+    page.wait_for_selector(f'#tasks tr[data-task="{SITE}/e2e-stuck"].unassignable', timeout=10_000)
+    row = page.locator(f'#tasks tr[data-task="{SITE}/e2e-run"]')
+    assert row.get_attribute("data-state") == "running" and "logistics-1" in row.inner_text()
+    page.wait_for_function(f"""() => document.querySelector('#robots tr[data-robot="{SITE}/logistics-1"] td.tasks')
+                               .textContent.includes('e2e-run (running)')""", timeout=10_000)
+    assert page.locator(f'#robots tr[data-robot="{SITE}/{FLEET_ID}"]').count() == 0, "'fleet' is not a robot"
+    with TelemetrySubscriber(restartable_mosquitto.url, f"medbot/v1/{SITE}/{FLEET_ID}/tasks/request") as requests:
+        page.fill("#task-kind", "supply_delivery")
+        page.fill("#task-params", '{"ward": "ward-a"}')
+        page.fill("#task-robot-kinds", "logistics")
+        page.fill("#task-deadline-min", "30")
+        task_id = page.input_value("#task-id")
+        page.click("#task-submit")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click(f'#tasks tr[data-task="{SITE}/e2e-stuck"] button.cancel-task')
+        messages = requests.wait_for(lambda ms: len(ms) >= 2, timeout_s=10)
+    submit, cancel = (m.body or {} for m in messages)
+    assert submit["action"] == "submit" and submit["issued_by"] == {"user": "op-demo", "role": "operator"}
+    assert (submit["task"]["task_id"], submit["task"]["kind"], submit["task"]["params"]) == (
+        task_id, "supply_delivery", {"ward": "ward-a"})
+    assert submit["task"]["robot_kinds"] == ["logistics"] and submit["task"]["deadline"].endswith("Z")
+    assert (cancel["action"], cancel["task_id"]) == ("cancel", "e2e-stuck")
+    assert page.input_value("#task-id") != task_id, "a fresh id for the next task"
+    # the fleet answers: the log line and the row follow
+    publish_as_fleet(url, SITE, Channel.TASKS, _task_body("e2e-stuck", "cancelled", stamp_s + 1, kind="x_ray",
+                                                          reason="cancelled by op-demo"), stamp_s + 1)
+    page.wait_for_selector('#task-request-log li[data-task-id="e2e-stuck"][data-status="cancelled"]',
+                           timeout=10_000)
+    assert page.locator(f'#tasks tr[data-task="{SITE}/e2e-stuck"]').count() == 0, "cancelled: hidden by default"
+    page.check('#task-filter input[value="cancelled"]')
+    assert page.locator(f'#tasks tr[data-task="{SITE}/e2e-stuck"]').get_attribute("data-state") == "cancelled"
 
 
 def test_broker_restart_and_browser_reload_are_survived(fleet: tuple[PacedRun, RunningDashboard],

@@ -141,3 +141,20 @@ def test_evidence_arriving_after_its_alert_attaches_to_it() -> None:
     assert state.alerts[f"{SITE}/{ROBOT}/h-1"]["media_url"] == f"/media/{bodies[0]['sha256']}"
     item = state.media_item(bodies[0]["sha256"])
     assert item is not None and item.data == data
+
+
+def test_acks_of_other_consoles_commands_are_kept_apart_and_never_evict_ours() -> None:
+    # under a fleet service every dispatch it makes is answered on commands/ack, which the dashboard hears
+    state = FleetState(max_commands=3)
+    state.record_command("dash-1", f"{SITE}/{ROBOT}", "pause", {}, "op-1", "2026-01-05T08:00:00.000Z")
+    for i in range(10):
+        feed(state, Channel.COMMANDS_ACK, {**example_body(Channel.COMMANDS_ACK), "command_id": f"fleet-{i}"}, T0 + i,
+             seq=i)
+    assert list(state.commands) == ["dash-1"] and state.commands["dash-1"]["status"] == "sent"
+    assert list(state.other_commands) == ["fleet-7", "fleet-8", "fleet-9"]
+    feed(state, Channel.COMMANDS_ACK, {**example_body(Channel.COMMANDS_ACK), "command_id": "dash-1",
+                                       "command": "pause", "result": {}}, T0 + 20, seq=10)
+    assert state.commands["dash-1"]["status"] == "ack" and "dash-1" not in state.other_commands
+    snapshot = state.snapshot(clinical=False)["commands"]
+    assert [(c["command_id"], c["ours"]) for c in snapshot] == [
+        ("fleet-7", False), ("fleet-8", False), ("fleet-9", False), ("dash-1", True)]

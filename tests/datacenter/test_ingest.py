@@ -18,6 +18,7 @@ from sim.runner import SimOptions, SimulationRun
 from sim.scenario import load_scenario
 from telemetry import Channel, TelemetryPublisher
 from telemetry.examples import example_body
+from telemetry.topics import FLEET_ID
 
 pytestmark = pytest.mark.integration
 
@@ -35,21 +36,35 @@ def test_a_simulated_run_is_stored_exactly_once_and_its_fhir_validates(mosquitto
     scenario = load_scenario("hospital-day")
     ingest = Ingestor(mosquitto.url, store, group=f"dc-{uuid.uuid4().hex[:6]}").start()
     try:
-        summary = SimulationRun(scenario, SimOptions(broker=mosquitto.url, progress=False, hours=0.5)).run()
+        run = SimulationRun(scenario, SimOptions(broker=mosquitto.url, progress=False, hours=0.5))
+        summary = run.run()
         expected = summary["telemetry_messages"]
+        assert run.fleet is not None
+        # what the run's fleet service published on the broker under robot id "fleet" (its commands
+        # go to the robots in-process, on the simulator's loopback)
+        fleet_expected = {ch: n for ch, n in run.fleet.published.items() if ch in ("tasks", "alerts")}
         robot_ids = sorted(summary["robots"]) if isinstance(summary.get("robots"), dict) else \
             [r.id for r in scenario.robots]
 
         def stored() -> dict[str, int]:
             counts = store.counts_by_channel(site=scenario.site, robot_ids=robot_ids)
             counts.pop(Channel.CONNECTION.value, None)  # ONLINE/OFFLINE belong to the publisher, not counted
+            # answers to the fleet's commands go out on the command path, not the robots' telemetry sink
+            # the run counts
+            counts.pop(Channel.COMMANDS_ACK.value, None)
             return counts
 
-        _wait_for(lambda: stored() == expected, 30)
+        def stored_fleet() -> dict[str, int]:
+            counts = store.counts_by_channel(site=scenario.site, robot_ids=[FLEET_ID])
+            counts.pop(Channel.CONNECTION.value, None)
+            return counts
+
+        _wait_for(lambda: stored() == expected and stored_fleet() == fleet_expected, 30)
         ingest.wait_idle(timeout_s=5, quiet_s=0.3)
     finally:
         ingest.stop()
     assert stored() == expected, "every message of the run stored exactly once"
+    assert stored_fleet() == fleet_expected and fleet_expected.get("tasks", 0) > 0, "the fleet's topics too"
     assert ingest.stats.rejected == 0
     assert expected["clinical"] > 0
     patients = store.patient_refs()
@@ -67,7 +82,10 @@ def test_a_simulated_run_is_stored_exactly_once_and_its_fhir_validates(mosquitto
     assert vitals and resources >= len(vitals)
     kpis = fleet_kpis(store, site=scenario.site)
     assert set(kpis["robots"]) <= set(robot_ids) and kpis["robots"]
-    assert kpis["alerts"]["total"] == expected.get("alerts", 0)
+    assert kpis["alerts"]["total"] == expected.get("alerts", 0) + fleet_expected.get("alerts", 0)
+    fleet = kpis["fleet"]
+    assert fleet["requested"] > 0 and sum(k["done"] for k in fleet["tasks"].values()) > 0
+    assert (fleet["tasks_lost"], fleet["tasks_duplicated"]) == (0, 0)
     assert "Missions" in render_report(kpis)
     store.close()
 
