@@ -17,8 +17,9 @@ one the greedy auction is measured on — expressed in integer units OR-Tools' r
   is an arc cost per vehicle (a planned task outside the robot's ward costs AFFINITY_S more, the
   same as its own ward's costing AFFINITY_S less, up to a constant).
 - Each task is a disjunction with plan_cost's penalty for leaving it unplanned, so a task no robot
-  can reach is dropped into `Plan.unplanned` instead of making the model infeasible;
-  `Problem.eligible` becomes SetAllowedVehiclesForIndex (a confined robot never leaves its ward).
+  can reach is dropped into `Plan.unplanned` instead of making the model infeasible.
+- `Problem.eligible` restricts each node to its robots (a confined robot never leaves its ward):
+  SetAllowedVehiclesForIndex, or the node's vehicle variable where ortools' wrapper of it fails.
 - Everything is scaled by `_SCALE` so that the priority weight (0.05 per point) is an integer
   coefficient; times are whole seconds, rounded.
 
@@ -57,11 +58,11 @@ from fleet.allocator import (
 #: (1 + 0.05 * priority) the integer (20 + priority)
 _SCALE = round(1.0 / LATENESS_WEIGHT_PER_PRIORITY)
 #: plan_cost's charge for a task left unplanned (s)
-_UNPLANNED_COST_S = 1e6
+UNPLANNED_COST_S = 1e6
 
 #: search budget by round size: a round of a few dozen tasks must not hold up the service's tick
 SMALL_ROUND_TASKS = 50
-SMALL_ROUND_TIME_LIMIT_S = 0.25
+SMALL_ROUND_TIME_LIMIT_S = 0.5
 LARGE_ROUND_TIME_LIMIT_S = 1.0
 
 _METAHEURISTICS = {
@@ -109,7 +110,7 @@ class _Model:
 class OrToolsAllocator:
     """Allocates a round with OR-Tools' routing solver, starting from the greedy auction's plan.
 
-    ``time_limit_s``: wall-clock bound on the search; None picks SMALL_ROUND_TIME_LIMIT_S (0.25 s)
+    ``time_limit_s``: wall-clock bound on the search; None picks SMALL_ROUND_TIME_LIMIT_S (0.5 s)
     for rounds of up to SMALL_ROUND_TASKS (50) tasks and LARGE_ROUND_TIME_LIMIT_S (1 s) above.
     ``solution_limit``: bound on improving solutions (a budget independent of machine speed).
     ``metaheuristic``: one of greedy_descent (default), guided_local_search, simulated_annealing,
@@ -129,6 +130,12 @@ class OrToolsAllocator:
         self._greedy = GreedyAuction()
         self.last_stats = SolveStats()
 
+    def time_limit_for(self, n_tasks: int) -> float:
+        """The search's wall-clock bound for a round of `n_tasks` tasks (s)."""
+        if self.time_limit_s is not None:
+            return self.time_limit_s
+        return SMALL_ROUND_TIME_LIMIT_S if n_tasks <= SMALL_ROUND_TASKS else LARGE_ROUND_TIME_LIMIT_S
+
     def allocate(self, problem: Problem) -> Plan:
         greedy = self._greedy.allocate(problem)
         stats = SolveStats(tasks=len(problem.tasks), robots=len(problem.robots),
@@ -142,8 +149,7 @@ class OrToolsAllocator:
         model, manager, routing = built
         params = pywrapcp.DefaultRoutingSearchParameters()
         params.local_search_metaheuristic = _METAHEURISTICS[self.metaheuristic]
-        limit_s = self.time_limit_s if self.time_limit_s is not None else (
-            SMALL_ROUND_TIME_LIMIT_S if len(model.tasks) <= SMALL_ROUND_TASKS else LARGE_ROUND_TIME_LIMIT_S)
+        limit_s = self.time_limit_for(len(model.tasks))
         params.time_limit.FromMilliseconds(max(1, round(limit_s * 1000)))
         if self.solution_limit is not None:
             params.solution_limit = self.solution_limit
@@ -158,7 +164,9 @@ class OrToolsAllocator:
         solution = routing.SolveFromAssignmentWithParameters(initial, params) if initial is not None else None
         stats.solve_s = time.perf_counter() - started
         stats.status = _status_name(routing.status())
-        stats.hit_time_limit = stats.solve_s >= 0.95 * limit_s and "OPTIMUM_NOT_REACHED" in stats.status
+        # the status says so only sometimes (a limit reached between two improvements reads as
+        # success): the elapsed time is the reliable sign
+        stats.hit_time_limit = "OPTIMUM_NOT_REACHED" in stats.status or stats.solve_s >= 0.98 * limit_s
         if solution is None:
             # the greedy plan did not fit the model (it always should): say so in stats, keep greedy
             stats.solver_cost = math.inf
@@ -271,8 +279,7 @@ def _build(problem: Problem) -> tuple[_Model, pywrapcp.RoutingIndexManager, pywr
     for i, task in enumerate(tasks):
         index = manager.NodeToIndex(i)
         earliest = max(0, round(task.earliest_start_s - origin_s))
-        routing.SetAllowedVehiclesForIndex(
-            sorted(vehicle_of[r] for r in problem.eligible[task.task_id] if r in vehicle_of), index)
+        _allow(routing, index, sorted({vehicle_of[r] for r in problem.eligible[task.task_id] if r in vehicle_of}))
         constant = now_offset  # what the model charges this task beyond plan_cost, in seconds
         for dim in (time_dim, start_dim):
             dim.CumulVar(index).SetMin(earliest)
@@ -289,9 +296,20 @@ def _build(problem: Problem) -> tuple[_Model, pywrapcp.RoutingIndexManager, pywr
         # dropped costs what plan_cost charges an unplanned task, plus what the model would have
         # charged beyond plan_cost had it been planned: the model's objective is _SCALE x
         # plan_cost + a constant, so the solver weighs dropping exactly as plan_cost does
-        penalty = _SCALE * (_UNPLANNED_COST_S + constant)
+        penalty = _SCALE * (UNPLANNED_COST_S + constant)
         routing.AddDisjunction([index], max(1, round(penalty)))
     return model, manager, routing
+
+
+def _allow(routing: pywrapcp.RoutingModel, index: int, vehicles: list[int]) -> None:
+    """Only these vehicles may do the task at `index` (it may still be dropped: its disjunction)."""
+    try:
+        routing.SetAllowedVehiclesForIndex(vehicles, index)
+    except TypeError:
+        # ortools 9.15's SWIG wrapper takes an absl::Span<const int> that no Python value converts
+        # to; restricting the node's vehicle variable is the same constraint (-1: not performed),
+        # and the routing search checks it in its vehicle-variable filter as it does allowed vehicles
+        routing.VehicleVar(index).SetValues([-1, *vehicles])
 
 
 def _plan_from(problem: Problem, model: _Model, manager: pywrapcp.RoutingIndexManager,
