@@ -26,16 +26,18 @@ def measure(n_robots: int = 200, wall_s: float = 20.0) -> list[Result]:
         run._telemetry = telemetry  # what run() sets; the fleet is built and ticked here by hand
         run._build_fleet(Path(tmp) / "journal", telemetry.sinks())
         robots = [run.robots[rid] for rid in sorted(run.robots)]
-        workloads = [run.workloads[k] for k in sorted(run.workloads)]
         for robot in robots:
             robot.setup()
+            assert run.fleet is not None
+            run.fleet.deliver(robot.identity.robot_id, "connection", {"state": "ONLINE", "session": 1},
+                              run.clock.now_s())
         # one tick before the clock starts: the first dispatches the morning's work and builds route
         # tables and frame caches (start-up, reported apart), every later one is the steady state
         warm_up_started = time.perf_counter()
-        _tick(run, robots, workloads, SIM_DAY_START_S + 7 * 3600, period_s)
+        _tick(run, robots, SIM_DAY_START_S + 7 * 3600, period_s)
         warm_up_s = time.perf_counter() - warm_up_started
         tick_s, lateness_s = _paced(
-            period_s, wall_s, lambda now_s: _tick(run, robots, workloads, now_s + period_s, period_s))
+            period_s, wall_s, lambda now_s: _tick(run, robots, now_s + period_s, period_s))
         _idle_tick_s, idle_late_s = _paced(period_s, min(wall_s, 5.0), lambda now_s: None)
         for robot in robots:
             robot.close()
@@ -51,13 +53,16 @@ def measure(n_robots: int = 200, wall_s: float = 20.0) -> list[Result]:
                 "realtime_factor": period_s / (sum(tick_s) / max(1, len(tick_s)))})]
 
 
-def _tick(run: object, robots: list[Any], workloads: list[Any], now_s: float, dt_s: float) -> None:
+def _tick(run: object, robots: list[Any], now_s: float, dt_s: float) -> None:
+    """One control period of the whole site: the hospital, the fleet service, every robot."""
     from sim.runner import SimulationRun
 
     assert isinstance(run, SimulationRun)
     run.clock.set(now_s)
-    for workload in workloads:
-        workload.step(now_s)
+    for name in sorted(run.hospital):
+        run.hospital[name].step(now_s)
+    if run.fleet is not None:
+        run.fleet.step(now_s)
     for robot in robots:
         robot.step(now_s)
     run.env.step(dt_s)

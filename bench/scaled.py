@@ -2,8 +2,8 @@
 
 Below the scenario's own fleet size the first N robots are kept (in file order); above it copies
 of the existing robots are added round-robin over the kinds (same dock, same `serves`), named
-``<id>-x<k>``. Workloads that split their work over a kind's robots (imaging, security) share it;
-the others keep their first robot busy and the copies stand by, ticking, as spare robots do.
+``<id>-x<k>``. The fleet service spreads the hospital's work over every robot that can take it, so
+copies share their kind's work; a kind with no robot left has its tasks reported as unassignable.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ def scaled_scenario(n_robots: int, *, base: str = "hospital-day", name: str | No
     originals: list[dict[str, Any]] = list(data["robots"])
     if n_robots <= len(originals):
         robots = originals[:n_robots]
-        kinds = {r["kind"] for r in robots}
-        # a workload for a kind no robot is left for would be a config error
-        data["workloads"] = {k: v for k, v in data.get("workloads", {}).items() if k in kinds}
     else:
         robots = list(originals)
         k = 0

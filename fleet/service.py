@@ -69,7 +69,7 @@ class FleetService:
         self.outbox = outbox
         self.site_id = site_id
         self.sources: list[DemandSource] = []
-        self.allocator = allocator or GreedyAuction()
+        self.allocator = allocator or make_allocator(config.allocator)
         self.robots_view = RobotRegistry()
         self.alarm = BuildingAlarm()
         self.estimates = DurationEstimates()
@@ -77,6 +77,9 @@ class FleetService:
         self._lock = threading.RLock()
         self._inbox: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._tasks: dict[str, Task] = {}
+        #: the tasks not yet final, by id: what every step looks at (a long-running service keeps
+        #: thousands of finished tasks it must not scan on every step)
+        self._open: dict[str, Task] = {}
         self._mission_task: dict[str, str] = {}
         #: robot -> mission ids the fleet took back (cancelled there, re-queued here)
         self._withdrawn: dict[str, set[str]] = {}
@@ -113,6 +116,8 @@ class FleetService:
         mission id if they were on a robot — the robot answers a repeat without running it twice)."""
         for task in self.store.load_tasks():
             self._tasks[task.task_id] = task
+            if task.is_open:
+                self._open[task.task_id] = task
             if task.mission_id is not None:
                 self._mission_task[task.mission_id] = task.task_id
             if task.state is TaskState.DISPATCHED and task.mission_id is not None:
@@ -186,7 +191,7 @@ class FleetService:
         """robot -> its task on the robot first, then the tasks planned for it."""
         with self._lock:
             out: dict[str, list[str]] = {r.robot_id: [] for r in self.robots_view.all()}
-            for task in sorted(self._tasks.values(), key=lambda t: (t.state not in ON_ROBOT_STATES, t.task_id)):
+            for task in sorted(self._open.values(), key=lambda t: (t.state not in ON_ROBOT_STATES, t.task_id)):
                 if task.robot_id is not None and task.is_open:
                     out.setdefault(task.robot_id, []).append(task.task_id)
             return out
@@ -392,8 +397,8 @@ class FleetService:
     # ---- failures -----------------------------------------------------------------------------
 
     def _withdraw_all(self, robot: RobotView, reason: str, now_s: float) -> None:
-        for task in sorted(self._tasks.values(), key=lambda t: t.task_id):
-            if task.robot_id == robot.robot_id and task.is_open:
+        for task in sorted(self._open.values(), key=lambda t: t.task_id):
+            if task.robot_id == robot.robot_id:
                 if task.state in ON_ROBOT_STATES:
                     self._withdraw(task, robot, reason, now_s)
                 else:
@@ -442,6 +447,7 @@ class FleetService:
 
     def _finish(self, task: Task, state: TaskState, reason: str | None, now_s: float) -> None:
         task.state, task.reason, task.finished_s = state, reason, now_s
+        self._open.pop(task.task_id, None)
         if state is not TaskState.DONE:
             task.unassignable = task.unassignable if state is TaskState.FAILED else None
         self._unacked.pop(task.mission_id or "", None)
@@ -460,6 +466,7 @@ class FleetService:
             return existing  # the same request again (a retry, a source after a restart)
         task = Task(request=request, created_s=now_s)
         self._tasks[request.task_id] = task
+        self._open[request.task_id] = task
         self._dirty.add(task.task_id)
         self._replan = True
         return task
@@ -529,7 +536,7 @@ class FleetService:
     # ---- planning -----------------------------------------------------------------------------
 
     def _on_robot(self) -> dict[str, Task]:
-        return {t.robot_id: t for t in self._tasks.values() if t.state in ON_ROBOT_STATES and t.robot_id}
+        return {t.robot_id: t for t in self._open.values() if t.state in ON_ROBOT_STATES and t.robot_id}
 
     def _plan_charging(self, now_s: float) -> None:
         busy = self._on_robot()
@@ -551,7 +558,7 @@ class FleetService:
         self._replan = False
         self._last_round_s = now_s
         horizon = now_s + self.config.horizon_s
-        waiting = [t for t in sorted(self._tasks.values(), key=lambda t: (t.created_s, t.task_id))
+        waiting = [t for t in sorted(self._open.values(), key=lambda t: (t.created_s, t.task_id))
                    if t.state in (TaskState.WAITING, TaskState.ASSIGNED) and t.request.earliest_start_s <= horizon]
         robots = self.robots_view.all()
         busy: dict[str, tuple[float, str]] = {}
@@ -615,7 +622,7 @@ class FleetService:
 
     def _report_unassignable(self, now_s: float) -> None:
         robots = self.robots_view.all()
-        for task in sorted(self._tasks.values(), key=lambda t: t.task_id):
+        for task in sorted(self._open.values(), key=lambda t: t.task_id):
             if task.state is not TaskState.WAITING or task.request.earliest_start_s > now_s:
                 continue
             reason = unassignable_reason(task, robots, self.config)
@@ -643,6 +650,15 @@ class FleetService:
             "unassignable": None if task.unassignable is None else task.unassignable[:500],
             "done_items": len(task.done_items),
         }
+
+
+def make_allocator(name: str) -> Allocator:
+    """The configured allocator; OR-Tools is imported only when asked for (docs/fleet-allocation.md)."""
+    if name == "ortools":
+        from fleet.solver import OrToolsAllocator  # ortools loads only when chosen
+
+        return OrToolsAllocator()
+    return GreedyAuction()
 
 
 def progress_safe_id(task_id: str) -> bool:

@@ -34,7 +34,6 @@ from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
 from sim.scenario import Scenario
 from sim.summary import RunCollector
-from sim.workloads import Workload, WorkloadContext, WorkloadError, load_workload_factory
 from sim.world import World, WorldError, load_world
 from sim.world_export import world_json
 from telemetry.broker_process import BrokerProcess
@@ -105,14 +104,12 @@ class SimulationRun:
         self.collector = RunCollector()
         self.telemetry_counts: Counter[str] = Counter()
         self.robots: dict[str, Robot] = {}
-        self.workloads: dict[str, Workload] = {}
         self._event_log: TextIO | None = None
         self._ros: Any = None
         self.hospital: dict[str, HospitalPart] = {}
         self.fleet: LoopbackFleet | None = None
         self._fire_panel = FirePanelSim(scenario.building, SIM_DAY_START_S, self.start_s, self._on_fire_panel)
         self._ordered_robots: list[Robot] = []
-        self._ordered_workloads: list[Any] = []
         self._ordered_parts: list[HospitalPart] = []
         self._idle_every = 1
         self._fleet_every = 1
@@ -129,26 +126,6 @@ class SimulationRun:
 
     def _dispatch(self, robot_id: str, kind: str, params: dict[str, Any], priority: int, mission_id: str) -> None:
         self.robots[robot_id].dispatch(kind, params, priority=priority, mission_id=mission_id)
-
-    def _build_workloads(self) -> None:
-        ctx = WorkloadContext(
-            world=self.world, census=self.census, env=self.env, clock=self.clock, seed=self.options.seed,
-            start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, dispatch=self._dispatch,
-        )
-        # kinds whose standing work has not moved into the fleet's demand sources yet
-        kinds = sorted(self.scenario.workloads)
-        for kind in kinds:
-            factory = load_workload_factory(kind)
-            settings = self.scenario.workloads.get(kind, {})
-            if factory is None:
-                if settings:
-                    raise ConfigError(self.scenario.source, f"workloads.{kind}", "no workload for this robot kind")
-                continue
-            robots = [r for r in self.scenario.robots if r.kind == kind]
-            try:
-                self.workloads[kind] = factory(ctx, robots, settings)
-            except WorkloadError as exc:
-                raise ConfigError(self.scenario.source, f"workloads.{kind}", str(exc)) from None
 
     def _request_task(self, body: dict[str, Any]) -> None:
         """A person's request (the simulated hospital's): onto the fleet's request topic."""
@@ -267,7 +244,6 @@ class SimulationRun:
             robot.add_listener(self.collector.on_event)
             robot.add_listener(self._on_event)
             self.robots[placement.id] = robot
-        self._build_workloads()
         for fault in self.scenario.faults:
             hours, minutes = fault.at.split(":")
             at_s = SIM_DAY_START_S + int(hours) * 3600 + int(minutes) * 60
@@ -277,7 +253,6 @@ class SimulationRun:
             self.env.inject_fault(fault.robot, fault.device, fault.reason, until_s=until_s, from_s=at_s)
         # the order every tick visits them in (sorted: a seed reproduces the run)
         self._ordered_robots = [self.robots[rid] for rid in sorted(self.robots)]
-        self._ordered_workloads = [self.workloads[kind] for kind in sorted(self.workloads)]
         self._idle_every = max(1, round(IDLE_TICK_S / self.scenario.tick_s))
         self._ordered_parts = [self.hospital[name] for name in sorted(self.hospital)]
         self._schedule_happenings()
@@ -292,8 +267,6 @@ class SimulationRun:
         if self._event_log is not None:
             self._event_log.write(json.dumps(_event_line(event, task_id), sort_keys=True) + "\n")
             self._event_log.flush()  # line by line: a killed run still leaves a readable log
-        for kind in sorted(self.workloads):
-            self.workloads[kind].on_event(event)
 
     def run(self) -> dict[str, Any]:
         if self.options.report_dir is not None:
@@ -361,7 +334,7 @@ class SimulationRun:
 
     def step_site(self, tick: int, *, every_robot: bool = False) -> float:
         """Tick `tick` of the run for the whole site: the clock, the building's alarms, the
-        workloads, the robots, the simulated world. Returns the tick's simulated time.
+        simulated hospital, the fleet service, the robots, the simulated world. Returns the tick's simulated time.
 
         An idle robot (nothing to do, standing still) is ticked every IDLE_TICK_S of simulated
         time; its body keeps being simulated every step. `every_robot` ticks every robot every
@@ -375,8 +348,6 @@ class SimulationRun:
         self._fire_panel.step(now_s)
         for part in self._ordered_parts:
             part.step(now_s)
-        for workload in self._ordered_workloads:
-            workload.step(now_s)
         if self.fleet is not None and tick % self._fleet_every == 0:
             self.fleet.step(now_s)
         idle_tick = every_robot or tick % self._idle_every == 0
@@ -454,7 +425,6 @@ class SimulationRun:
         summary["fleet"] = getattr(self, "_fleet_summary", {})
         summary["hospital"] = {name: self.hospital[name].summary() for name in sorted(self.hospital)}
         summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
-        summary["workloads"] = {kind: self.workloads[kind].summary() for kind in sorted(self.workloads)}
         return summary
 
     def write_report(self, report_dir: Path, summary: dict[str, Any]) -> None:

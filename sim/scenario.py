@@ -119,8 +119,6 @@ class Scenario(_Strict):
     tick_s: float = pydantic.Field(0.2, gt=0, le=1.0)
     robots: list[RobotPlacement] = pydantic.Field(min_length=1)
     patients: PatientSettings = PatientSettings()
-    #: per robot kind, the settings of its workload (validated by `sim/workloads/<kind>.py`)
-    workloads: dict[str, dict[str, Any]] = {}
     #: the simulated hospital's parts (`sim/hospital/<name>.py`): what happens
     hospital: dict[str, dict[str, Any]] = {}
     #: the fleet service's settings (`fleet.config.FleetConfig`): demand sources, allocation, charging

@@ -13,8 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from rig import RobotRig, at
 
-from sim.logistics_world import logistics_world
-from sim.logistics_world import ITEMS, WARD_STORES
+from sim.logistics_world import ITEMS, WARD_STORES, logistics_world
 
 
 def medication(rig: RobotRig) -> dict[str, Any]:
