@@ -448,8 +448,7 @@ class FleetService:
     def _finish(self, task: Task, state: TaskState, reason: str | None, now_s: float) -> None:
         task.state, task.reason, task.finished_s = state, reason, now_s
         self._open.pop(task.task_id, None)
-        if state is not TaskState.DONE:
-            task.unassignable = task.unassignable if state is TaskState.FAILED else None
+        task.unassignable = None
         self._unacked.pop(task.mission_id or "", None)
         self._dirty.add(task.task_id)
         self._replan = True
@@ -613,7 +612,7 @@ class FleetService:
                 task.attempts += 1
                 task.mission_id = task.task_id if task.attempts == 1 else f"{task.task_id}.{task.attempts}"
                 self._mission_task[task.mission_id] = task.task_id
-                task.state = TaskState.DISPATCHED
+                task.state, task.unassignable = TaskState.DISPATCHED, None
                 self._dirty.add(task.task_id)
                 self._send_dispatch(task, now_s)
                 # the robot's state still shows it idle until it starts: not given a second one
@@ -631,6 +630,7 @@ class FleetService:
             task.unassignable = reason
             self._dirty.add(task.task_id)
             if reason is not None:
+                task.unassignable_reports.append(reason)
                 self._counters["unassignable_reports"] += 1
                 self._alert(f"unassignable-{task.task_id}-{self._counters['unassignable_reports']}", "medium",
                             f"{task.kind} {task.task_id} cannot be done now: {reason}", now_s,

@@ -107,8 +107,10 @@ class Task:
     done_items: list[str] = field(default_factory=list)
     #: robots that failed this task (not offered it again unless no other robot can)
     failed_on: list[str] = field(default_factory=list)
-    #: the last "cannot be done" reason reported (reported again only when it changes)
+    #: why no robot can take the task now (None: some robot can); reported once per change
     unassignable: str | None = None
+    #: every reason reported, in order (the history an operator reads afterwards)
+    unassignable_reports: list[str] = field(default_factory=list)
     #: data the robot reported at the end (the mission's result), for demand sources
     result: dict[str, Any] = field(default_factory=dict)
 
