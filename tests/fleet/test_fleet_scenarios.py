@@ -114,7 +114,7 @@ def test_robot_down_reports_on_time_share_per_task_kind(robot_down) -> None:
 
 
 def test_robot_down_e_stopped_logistics_robot_is_reported_then_works_again(robot_down) -> None:
-    summary, events, tasks = robot_down
+    _, events, tasks = robot_down
     reasons = {r for t in tasks for r in t.unassignable_reports}
     estop_from, estop_to = epoch("2026-01-05T14:00:00Z"), epoch("2026-01-05T15:00:00Z")
     logistics = [t for t in tasks if t.kind in ("supply_delivery", "asset_audit")]
