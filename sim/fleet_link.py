@@ -19,6 +19,7 @@ comes back.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from fleet.service import FleetService
 from fleet.site import SiteMap
 from fleet.store import TaskStore
 from telemetry.commands import CommandEncoder
+from telemetry.envelope import iso_timestamp
 from telemetry.sinks import TelemetrySink
 from telemetry.topics import FLEET_ID, Channel
 
@@ -83,6 +85,8 @@ class FleetSetup:
     start_s: float
     end_s: float
     hospital: dict[str, Any]
+    #: the fleet's own messages (task states, alerts) as JSON lines, for the report; None: not kept
+    messages_path: Path | None = None
 
 
 class LoopbackFleet:
@@ -96,6 +100,7 @@ class LoopbackFleet:
         self.service: FleetService | None = None
         self.restarts = 0
         self.published: dict[str, int] = {}
+        self._log = None if setup.messages_path is None else setup.messages_path.open("w", encoding="utf-8")
         self._start()
 
     # ---- the service's life -----------------------------------------------------------------
@@ -129,6 +134,9 @@ class LoopbackFleet:
         if self.service is not None:
             self.service.close()
             self.service = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     # ---- robots -> fleet --------------------------------------------------------------------
 
@@ -153,6 +161,9 @@ class LoopbackFleet:
         if robot_id == FLEET_ID:
             if self._fleet_sink is not None:
                 self._fleet_sink.publish(channel, body, stamp_s)
+            if self._log is not None:
+                self._log.write(json.dumps({"t": iso_timestamp(stamp_s), "channel": channel.value, "body": body},
+                                           sort_keys=True) + "\n")
             return
         if channel is not Channel.COMMANDS:
             return

@@ -155,7 +155,9 @@ class SimulationRun:
         store = (self.options.report_dir or journal_dir) / "fleet.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{store}{suffix}").unlink(missing_ok=True)  # a run starts with an empty fleet
-        setup = FleetSetup(config=config, site=site_from_json(world_json(self.world), self.world.name),
+        messages = None if self.options.report_dir is None else self.options.report_dir / "fleet.jsonl"
+        setup = FleetSetup(config=config, messages_path=messages,
+                           site=site_from_json(world_json(self.world), self.world.name),
                            site_id=self.scenario.site, store_path=store, seed=self.options.seed,
                            start_s=self.start_s, end_s=self.start_s + self.hours * 3600.0, hospital=information)
         try:
@@ -173,6 +175,8 @@ class SimulationRun:
         for incident in self.scenario.estop_incidents:
             self._happenings.append((at(incident.at), "estop_press", incident.robot))
             self._happenings.append((at(incident.at) + incident.duration_min * 60.0, "estop_release", incident.robot))
+        for n, request in enumerate(self.scenario.task_requests):
+            self._happenings.append((at(request.at), "task_request", str(n)))
         for restart in self.scenario.fleet_restarts:
             self._happenings.append((at(restart.at), "fleet_kill", ""))
             self._happenings.append((at(restart.at) + restart.down_s, "fleet_restart", ""))
@@ -196,6 +200,10 @@ class SimulationRun:
             elif what == "estop_release":
                 self.env.release_estop(robot_id)
                 self.robots[robot_id].reset_estop(by="ward staff at the robot")
+            elif what == "task_request":
+                request = self.scenario.task_requests[int(robot_id)]
+                self._request_task({"action": "submit", "issued_by": {"user": request.by, "role": request.role},
+                                    "task": dict(request.task)})
             elif what == "fleet_kill" and self.fleet is not None:
                 self.fleet.kill()
             elif what == "fleet_restart" and self.fleet is not None:

@@ -72,6 +72,22 @@ class EstopIncident(_Strict):
         return value
 
 
+class TaskRequestAt(_Strict):
+    """Someone asks the fleet for work at a time of day (over its request topic, like a console)."""
+
+    at: str  # HH:MM sim time
+    by: str = pydantic.Field("op-demo", pattern=r"^[a-z0-9-]{1,64}$")
+    role: Literal["operator", "viewer"] = "operator"
+    task: dict[str, Any]
+
+    @pydantic.field_validator("at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("must be a time of day HH:MM")
+        return value
+
+
 class FleetRestart(_Strict):
     at: str  # HH:MM sim time
     down_s: float = pydantic.Field(60.0, ge=0, le=3600)
@@ -126,6 +142,8 @@ class Scenario(_Strict):
     #: robots that fail during the run (the process dies: the broker publishes its Last Will)
     robot_failures: list[RobotFailure] = []
     estop_incidents: list[EstopIncident] = []
+    #: requests people make of the fleet during the day (the tasks/request topic)
+    task_requests: list[TaskRequestAt] = []
     #: moments the fleet service is killed (kill -9) and restarted, HH:MM, with the downtime
     fleet_restarts: list[FleetRestart] = []
     faults: list[DeviceFault] = []

@@ -154,3 +154,26 @@ def test_fleet_restart_day_matches_the_uninterrupted_day_in_what_was_done(fleet_
     # the restart costs at most a few minutes of work, never a task
     assert len(plain_done - done) <= 3
     assert summary["patients"]["observation_sets"] >= plain["patients"]["observation_sets"] - 3
+
+
+def test_a_task_no_robot_can_do_is_reported_within_a_minute_and_once_per_reason(tmp_path: Path) -> None:
+    base = load_scenario("hospital-day")
+    scenario = type(base).model_validate({**base.model_dump(), **{
+        "robot_failures": [{"robot": "imaging-1", "at": "07:02", "reason": "power supply"}],
+        "task_requests": [
+            {"at": "07:05", "task": {"task_id": "req-sterilise", "kind": "sterilise_room", "params": {}}},
+            {"at": "07:05", "task": {"task_id": "req-chest-xray", "kind": "imaging_exam", "params": {},
+                                     "robot_kinds": ["imaging"]}},
+        ]}})
+    report = tmp_path / "report"
+    SimulationRun(scenario, SimOptions(seed=1, hours=0.5, broker=None, report_dir=report, progress=False)).run()
+    messages = [json.loads(line) for line in (report / "fleet.jsonl").read_text().splitlines()]
+    asked = epoch("2026-01-05T07:05:00Z")
+    for task_id, reason in (("req-sterilise", "no robot offers mission kind 'sterilise_room'"),
+                            ("req-chest-xray", "every capable robot is offline (imaging-1)")):
+        alerts = [m for m in messages if m["channel"] == "alerts" and m["body"]["data"].get("task_id") == task_id]
+        assert len(alerts) == 1, alerts  # reported once: the reason did not change for the rest of the run
+        assert reason in alerts[0]["body"]["summary"]
+        assert epoch(alerts[0]["t"]) - asked <= 60.0
+        states = [m["body"] for m in messages if m["channel"] == "tasks" and m["body"]["task_id"] == task_id]
+        assert states[-1]["state"] == "waiting" and reason in (states[-1]["unassignable"] or "")
