@@ -38,6 +38,9 @@ class FleetConfig(pydantic.BaseModel):
     service_user: str = pydantic.Field("fleet-service", pattern=r"^[a-z0-9-]{1,64}$")
     #: a task dispatched but not acknowledged within this time is sent again (s)
     dispatch_retry_s: float = pydantic.Field(30.0, gt=0)
+    #: who may request or cancel work over the request topic: staff account -> {"role": ...}; None
+    #: leaves it to the broker's ACL (the first line, as for robots' commands)
+    requesters: dict[str, dict[str, Any]] | None = None
     #: demand source name -> its settings (fleet/demand/<name>.py)
     demand: dict[str, dict[str, Any]] = {}
 

@@ -297,8 +297,9 @@ class FleetService:
         issued_by = body.get("issued_by") or {}
         user, role = str(issued_by.get("user", "?")), str(issued_by.get("role", "?"))
         task_id = str((body.get("task") or {}).get("task_id") or body.get("task_id") or "unknown")
-        if role != "operator":
-            self._reject(task_id, f"unauthorized: role {role!r} may not request work", now_s)
+        refusal = self._refusal(user, role)
+        if refusal is not None:
+            self._reject(task_id, refusal, now_s)
             return
         try:
             if body.get("action") == "cancel":
@@ -309,6 +310,20 @@ class FleetService:
             self._reject(task_id, f"no task {task_id}", now_s)
         except TaskError as exc:
             self._reject(task_id, str(exc), now_s)
+
+    def _refusal(self, user: str, role: str) -> str | None:
+        """None if `user` may request work, else why not (the claimed role is checked against the
+        configured grant, so a mis-set broker does not make a viewer an operator)."""
+        policy = self.config.requesters
+        if policy is not None:
+            grant = policy.get(user)
+            if grant is None:
+                return f"unauthorized: unknown user {user!r}"
+            if grant.get("role") != role:
+                return f"unauthorized: user {user!r} holds role {grant.get('role')!r}, not {role!r}"
+        if role != "operator":
+            return f"unauthorized: role {role!r} may not request work"
+        return None
 
     def _reject(self, task_id: str, reason: str, now_s: float) -> None:
         self._counters["rejected_requests"] += 1

@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from telemetry.commands import CommandEncoder
 from telemetry.envelope import iso_timestamp
 from telemetry.sinks import TelemetrySink
 from telemetry.topics import FLEET_ID, Channel
+from telemetry.validate import PayloadError, validate
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,23 @@ class LoopbackFleet:
         self.restarts = 0
         self.published: dict[str, int] = {}
         self._log = None if setup.messages_path is None else setup.messages_path.open("w", encoding="utf-8")
+        subscribe = getattr(fleet_sink, "subscribe_commands", None)
+        if subscribe is not None:  # a broker: operators' requests (the dashboard) reach the fleet too
+            subscribe(self._on_request)
         self._start()
+
+    def _on_request(self, topic: str, payload: bytes) -> None:
+        """A tasks/request from the broker (delivered on the simulator's thread): validated like
+        anything else that crosses a process boundary, then queued for the service."""
+        try:
+            envelope = json.loads(payload)
+            validate(Channel.TASK_REQUESTS, envelope, topic=topic)
+        except (ValueError, PayloadError) as exc:
+            log.warning("fleet: request on %s refused: %s", topic, exc)
+            return
+        stamp = envelope["header"]["timestamp"]
+        self.deliver(FLEET_ID, Channel.TASK_REQUESTS.value, envelope["body"],
+                     datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
     # ---- the service's life -----------------------------------------------------------------
 

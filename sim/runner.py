@@ -145,16 +145,25 @@ class SimulationRun:
                 raise ConfigError(self.scenario.source, f"hospital.{name}", str(exc)) from None
 
     def _build_fleet_service(self, journal_dir: Path, fleet_sink: TelemetrySink) -> None:
+        settings = dict(self.scenario.fleet)
+        # the scenario's staff accounts and the reception desk (visitors' requests) may ask for work
+        settings.setdefault("requesters", {**{u: {"role": g.get("role")} for u, g in self.scenario.operators.items()},
+                                           "reception-desk": {"role": "operator"}})
         try:
-            config = fleet_config_from(dict(self.scenario.fleet), f"{self.scenario.source}: fleet")
+            config = fleet_config_from(settings, f"{self.scenario.source}: fleet")
         except FleetConfigError as exc:
             raise ConfigError(self.scenario.source, "fleet", str(exc)) from None
         information: dict[str, Any] = {}
         for name in sorted(self.hospital):
             information.update(self.hospital[name].information())
-        store = (self.options.report_dir or journal_dir) / "fleet.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{store}{suffix}").unlink(missing_ok=True)  # a run starts with an empty fleet
+        if self.options.journal_dir is not None:
+            # the robots resume from the journals kept there, and so does the fleet that gave them
+            # their work: a fresh fleet would book again, under new task ids, what they are finishing
+            store = self.options.journal_dir / "fleet.db"
+        else:
+            store = (self.options.report_dir or journal_dir) / "fleet.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{store}{suffix}").unlink(missing_ok=True)  # a run starts with an empty fleet
         messages = None if self.options.report_dir is None else self.options.report_dir / "fleet.jsonl"
         setup = FleetSetup(config=config, messages_path=messages,
                            site=site_from_json(world_json(self.world), self.world.name),

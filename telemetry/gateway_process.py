@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from telemetry.child_process import ChildProcess
-from telemetry.topics import Channel, as_channel
+from telemetry.topics import FLEET_ID, Channel, as_channel
 
 Message = tuple[str, str, dict[str, Any], float]  # robot_id, channel, body, stamp_s
 
@@ -54,7 +54,9 @@ def _serve(conn: Connection, broker_url: str, site: str, robot_ids: list[str], v
 
     try:
         for robot_id, publisher in publishers.items():
-            publisher.subscribe_commands(forward(robot_id))
+            # the fleet service's own id takes requests for work; a robot takes commands
+            inbound = Channel.TASK_REQUESTS if robot_id == FLEET_ID else Channel.COMMANDS
+            publisher.subscribe_commands(forward(robot_id), channel=inbound)
             publisher.connect()
         with send_lock:
             conn.send(("ready", None))

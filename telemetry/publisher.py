@@ -131,6 +131,7 @@ class TelemetryPublisher:
         self._replaying = False  # the replay thread is handing the backlog over (no need to wake it)
         self._overflow_reports = 0
         self._command_callback: CommandCallback | None = None
+        self._inbound = Channel.COMMANDS
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
         self._connected = threading.Event()
@@ -238,19 +239,21 @@ class TelemetryPublisher:
             else:
                 self._send(wire)
 
-    def subscribe_commands(self, callback: CommandCallback) -> None:
+    def subscribe_commands(self, callback: CommandCallback, *, channel: Channel = Channel.COMMANDS) -> None:
         """Receive this robot's ``commands`` topic: ``callback(topic, payload)`` on paho's network thread.
 
         Subscribed at QoS 1 on every (re)connect. The callback must be quick and must not raise:
-        queue the command and handle it on the robot's own thread.
+        queue the command and handle it on the robot's own thread. `channel`: the inbound channel
+        (the fleet service's publisher takes ``tasks/request`` instead).
         """
         if self._command_callback is not None:
             raise RuntimeError("subscribe_commands() may be called once per publisher")
         self._command_callback = callback
-        topic = self.topic(Channel.COMMANDS)
+        self._inbound = channel
+        topic = self.topic(channel)
         self._client.message_callback_add(topic, self._on_command_message)
         if self._connected.is_set():
-            self._client.subscribe(topic, qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+            self._client.subscribe(topic, qos=CHANNEL_SPECS[channel].qos)
 
     def _on_command_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         callback = self._command_callback
@@ -366,7 +369,7 @@ class TelemetryPublisher:
             if not self._closed:
                 self._send_connection_state("ONLINE")
         if self._command_callback is not None:
-            client.subscribe(self.topic(Channel.COMMANDS), qos=CHANNEL_SPECS[Channel.COMMANDS].qos)
+            client.subscribe(self.topic(self._inbound), qos=CHANNEL_SPECS[self._inbound].qos)
         self._connected_at = time.monotonic()
         if self._inflight.spooled_unacknowledged():
             # spooled messages handed over before the link dropped: paho re-sends them, but one it

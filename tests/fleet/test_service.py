@@ -236,3 +236,19 @@ def test_bad_requests_are_rejected_with_the_field(tmp_path: Path, bad: dict[str,
     [rejected] = [b for b in f.outbox.on(Channel.TASKS) if b["state"] == "rejected"]
     field = "task_id" if bad["task_id"] != "ok" else ("kind" if "priority" not in bad else "priority")
     assert rejected["reason"].startswith(field)
+
+
+def test_a_request_is_checked_against_the_configured_grants(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, FleetConfig(requesters={"op-1": {"role": "operator"}, "vw-1": {"role": "viewer"}}))
+    task = {"task_id": "t1", "kind": "nursing_round", "params": {}}
+    for user, role in (("op-9", "operator"), ("vw-1", "operator")):  # unknown; a viewer claiming more
+        f.service.on_message("fleet", "tasks/request",
+                             {"action": "submit", "issued_by": {"user": user, "role": role}, "task": task}, f.now_s)
+    f.step()
+    reasons = [b["reason"] for b in f.outbox.on(Channel.TASKS) if b["state"] == "rejected"]
+    assert reasons == ["unauthorized: unknown user 'op-9'",
+                       "unauthorized: user 'vw-1' holds role 'viewer', not 'operator'"]
+    f.service.on_message("fleet", "tasks/request",
+                         {"action": "submit", "issued_by": {"user": "op-1", "role": "operator"}, "task": task}, f.now_s)
+    f.step()
+    assert f.service.task("t1") is not None
