@@ -29,7 +29,8 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         "vision": lambda: robot_bench.vision(frames=20 if quick else 100),
         "memory": robot_bench.robot_memory,
         # greedy vs OR-Tools on the same seeded rounds; --quick: fewer rounds, no long-budget run
-        "alloc": lambda: fleet_alloc.measure(rounds=2 if quick else 5, long_limit_s=None if quick else 10.0),
+        "alloc": lambda: [*fleet_alloc.measure(rounds=2 if quick else 5, long_limit_s=None if quick else 10.0),
+                          fleet_alloc.service_round(12, 500), fleet_alloc.service_round(200, 500)],
     }
 
 

@@ -54,7 +54,7 @@ def battery_feasible(site: SiteMap, robot: RobotView, task: Task, config: FleetC
     place = task_node(site, task) or start
     travel_m = site.distance_m(start, place)
     work_m = estimates.duration_s(task.kind) * robot.max_speed_mps * MOVING_SHARE
-    home_m = min((site.distance_m(place, c.name) for c in site.chargers() if c.name in site.graph), default=0.0)
+    home_m = site.to_nearest_charger_m(place)
     need_wh = (travel_m + work_m + home_m) * robot.energy_per_m_wh
     if math.isinf(need_wh):
         return False

@@ -47,6 +47,8 @@ class SiteMap:
         for node, data in sorted(graph.nodes(data=True)):
             self._nodes_by_level.setdefault(int(data["level"]), []).append((node, data["x_m"], data["y_m"]))
         self._nearest_cache: dict[tuple[int, int, int], str] = {}
+        self._chargers = self.places_of_kind("dock")
+        self._to_charger_m: dict[str, float] = {}
 
     # ---- places -----------------------------------------------------------------------------
 
@@ -67,7 +69,17 @@ class SiteMap:
         return sorted({p.ward for p in self.places.values() if p.kind == "bed" and p.ward})
 
     def chargers(self) -> list[SitePlace]:
-        return self.places_of_kind("dock")
+        return list(self._chargers)
+
+    def to_nearest_charger_m(self, node: str) -> float:
+        """Route length from a node to its nearest charger (cached: asked per task and robot in every
+        allocation round for the battery check)."""
+        cached = self._to_charger_m.get(node)
+        if cached is None:
+            cached = min((self.distance_m(node, c.name) for c in self._chargers if c.name in self.graph),
+                         default=0.0)
+            self._to_charger_m[node] = cached
+        return cached
 
     def zone_of(self, place: str) -> str | None:
         p = self.places.get(place)
