@@ -35,6 +35,11 @@ pytestmark = pytest.mark.integration
 SITE = "general-hospital"
 #: robots of the default scenario taking part (all of them when writing the README screenshot)
 ROBOTS = ("nurse-a", "security-1", "logistics-1")
+#: the fleet's demand sources and the simulated hospital's parts that give each robot kind its work
+SOURCES_BY_KIND = {"nursing": ("ward_chart", "care_rounds"), "logistics": ("supply",), "security": ("patrol_plans",),
+                   "lab": ("lab_pickups",), "imaging": ("radiology_worklist",), "epi_survey": ("epi_cases",)}
+PARTS_BY_KIND = {"nursing": ("nursing",), "logistics": ("logistics",), "security": ("security",), "lab": ("lab",),
+                 "imaging": ("imaging",), "epi_survey": ("epi",)}
 SPEEDUP = 10.0
 OPERATOR_TOKEN = "operator-token-for-tests"
 VIEWER_PASSWORD = "viewer-password-for-tests"
@@ -54,8 +59,15 @@ def fleet(restartable_mosquitto: RestartableMosquitto, tmp_path_factory: pytest.
     if not SCREENSHOT:
         robots = [r for r in scenario.robots if r.id in ROBOTS]
         kinds = {r.kind for r in robots}
+        sources = {name for kind in kinds for name in SOURCES_BY_KIND[kind]}
+        parts = {name for kind in kinds for name in PARTS_BY_KIND[kind]}
+        # the wards' work only for the wards whose nursing robot takes part (as each robot had before)
+        wards = sorted({str(r.serves) for r in robots if r.kind == "nursing"})
+        demand = {name: ({**settings, "wards": wards} if name in ("ward_chart", "care_rounds") else settings)
+                  for name, settings in scenario.fleet["demand"].items() if name in sources}
         scenario = scenario.model_copy(update={
-            "robots": robots, "workloads": {k: v for k, v in scenario.workloads.items() if k in kinds}})
+            "robots": robots, "fleet": {**scenario.fleet, "demand": demand},
+            "hospital": {name: settings for name, settings in scenario.hospital.items() if name in parts}})
     world = world_json(load_world(scenario.world_path()))
     dashboard = start_in_thread(restartable_mosquitto.url, world, users=_accounts())
     report = tmp_path_factory.mktemp("sim-report")
@@ -207,7 +219,8 @@ def test_the_task_queue_shows_the_fleets_tasks_and_an_operator_submits_and_cance
         fleet: tuple[PacedRun, RunningDashboard], restartable_mosquitto: RestartableMosquitto,
         operator_page: Any) -> None:
     # a fleet service of the contract's own making: what `medbot fleet run` publishes under robot id "fleet"
-    # (the simulated run has its own fleet service publishing on the same topic: these task ids are ours)
+    # (the simulated run has its own fleet service publishing on the same topic: these task ids are ours;
+    # it also answers the operator's requests, so what is submitted and cancelled below is its own)
     page = operator_page
     url = restartable_mosquitto.url
     stamp_s = fleet[0].run.clock.now_s()  # the fleet's clock is the simulated one
@@ -228,24 +241,31 @@ def test_the_task_queue_shows_the_fleets_tasks_and_an_operator_submits_and_cance
         page.fill("#task-deadline-min", "30")
         task_id = page.input_value("#task-id")
         page.click("#task-submit")
+        messages = requests.wait_for(lambda ms: len(ms) >= 1, timeout_s=10)
+        assert page.input_value("#task-id") != task_id, "a fresh id for the next task"
+        # a task no robot of the run can do: the run's fleet holds it, waiting, and says why
+        page.fill("#task-kind", "x_ray")
+        page.fill("#task-params", "{}")
+        page.fill("#task-robot-kinds", "imaging")
+        stuck_id = page.input_value("#task-id")
+        page.click("#task-submit")
+        stuck = f'#tasks tr[data-task="{SITE}/{stuck_id}"]'
+        page.wait_for_selector(f"{stuck}.unassignable", timeout=30_000)
         page.once("dialog", lambda dialog: dialog.accept())
-        page.click(f'#tasks tr[data-task="{SITE}/e2e-stuck"] button.cancel-task')
-        messages = requests.wait_for(lambda ms: len(ms) >= 2, timeout_s=10)
-    submit, cancel = (m.body or {} for m in messages)
+        page.click(f"{stuck} button.cancel-task")
+        messages = requests.wait_for(lambda ms: len(ms) >= 3, timeout_s=10)
+    submit, _stuck, cancel = (m.body or {} for m in messages)
     assert submit["action"] == "submit" and submit["issued_by"] == {"user": "op-demo", "role": "operator"}
     assert (submit["task"]["task_id"], submit["task"]["kind"], submit["task"]["params"]) == (
         task_id, "supply_delivery", {"ward": "ward-a"})
     assert submit["task"]["robot_kinds"] == ["logistics"] and submit["task"]["deadline"].endswith("Z")
-    assert (cancel["action"], cancel["task_id"]) == ("cancel", "e2e-stuck")
-    assert page.input_value("#task-id") != task_id, "a fresh id for the next task"
+    assert (cancel["action"], cancel["task_id"]) == ("cancel", stuck_id)
     # the fleet answers: the log line and the row follow
-    publish_as_fleet(url, SITE, Channel.TASKS, _task_body("e2e-stuck", "cancelled", stamp_s + 1, kind="x_ray",
-                                                          reason="cancelled by op-demo"), stamp_s + 1)
-    page.wait_for_selector('#task-request-log li[data-task-id="e2e-stuck"][data-status="cancelled"]',
+    page.wait_for_selector(f'#task-request-log li[data-task-id="{stuck_id}"][data-status="cancelled"]',
                            timeout=10_000)
-    assert page.locator(f'#tasks tr[data-task="{SITE}/e2e-stuck"]').count() == 0, "cancelled: hidden by default"
+    assert page.locator(stuck).count() == 0, "cancelled: hidden by default"
     page.check('#task-filter input[value="cancelled"]')
-    assert page.locator(f'#tasks tr[data-task="{SITE}/e2e-stuck"]').get_attribute("data-state") == "cancelled"
+    assert page.locator(stuck).get_attribute("data-state") == "cancelled"
 
 
 def test_broker_restart_and_browser_reload_are_survived(fleet: tuple[PacedRun, RunningDashboard],

@@ -9,9 +9,9 @@ from missions.catalog import default_catalog
 from missions.imaging.worklist import FileWorklist
 from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
+from sim.hospital.imaging import WORKLISTS_DIR
 from sim.runner import SimOptions, SimulationRun
 from sim.scenario import Scenario, load_scenario
-from sim.workloads.imaging import WORKLISTS_DIR
 
 
 def test_imaging_robot_config_validates() -> None:
@@ -33,16 +33,18 @@ def test_day_worklist_and_hospital_day_placement() -> None:
     scenario = load_scenario("hospital-day")
     robot = next(r for r in scenario.robots if r.id == "imaging-1")
     assert (robot.kind, robot.dock, robot.serves) == ("imaging", "dock-radiology", "radiology")
-    assert scenario.workloads["imaging"]["equipment_fault"]["at"]
+    assert scenario.hospital["imaging"]["equipment_fault"]["at"]
+    assert "radiology_worklist" in scenario.fleet["demand"]
 
 
 def test_imaging_only_scenario_runs_two_hours(tmp_path: Path) -> None:
     scenario = Scenario.model_validate({
         "name": "imaging-only", "start_time": "07:00", "hours": 2, "tick_s": 0.2,
         "robots": [{"id": "imaging-1", "kind": "imaging", "dock": "dock-radiology", "serves": "radiology"}],
-        "workloads": {"imaging": {"worklist": "imaging-day", "repair_after_min": 30,
-                                  "equipment_fault": {"at": "08:40", "reason": "tube overheating",
-                                                      "duration_min": 30}}},
+        "fleet": {"demand": {"radiology_worklist": {"on_equipment_fault": "continue"}}},
+        "hospital": {"imaging": {"worklist": "imaging-day", "repair_after_min": 30,
+                                 "equipment_fault": {"at": "08:40", "reason": "tube overheating",
+                                                     "duration_min": 30}}},
     })
     run = SimulationRun(scenario, SimOptions(broker=None, progress=False, journal_dir=tmp_path))
     events: list[Any] = []
@@ -54,10 +56,13 @@ def test_imaging_only_scenario_runs_two_hours(tmp_path: Path) -> None:
 
     run._on_event = listen  # type: ignore[method-assign]
     summary = run.run()
-    desk = summary["workloads"]["imaging"]["imaging-1"]
-    assert desk["exams_called"] == 3  # 07:15, 08:05, 08:55 fall in the first two hours
-    assert desk["outcomes"].get("COMPLETED", 0) == 2, desk
-    assert desk["outcomes"].get("DISCONTINUED", 0) == 1, desk  # the X-ray exam after the tube fault
+    desk = summary["fleet"]["sources"]["radiology_worklist"]
+    radiology = summary["hospital"]["imaging"]
+    assert desk["exams_submitted"] == 3, desk  # 07:15, 08:05, 08:55 fall in the first two hours
+    assert radiology["patients_called"] == 3, radiology
+    assert radiology["outcomes"].get("COMPLETED", 0) == 2, radiology
+    assert radiology["outcomes"].get("DISCONTINUED", 0) == 1, radiology  # the X-ray exam after the tube fault
+    assert desk["outcomes"] == radiology["outcomes"], (desk, radiology)
     alerts = [e for e in events if getattr(e, "kind", "") == "alert"]
     assert [a.data["category"] for a in alerts] == ["maintenance"]
     studies = [e.data["observations"] for e in events if getattr(e, "kind", "") == "clinical.record"]

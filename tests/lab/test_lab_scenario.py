@@ -90,9 +90,11 @@ def lab_morning() -> Iterator[tuple[SimulationRun, dict[str, Any]]]:
         "name": "lab-morning", "start_time": "07:00", "hours": 2, "tick_s": 0.5,
         "patients": {"deteriorating_fraction": 0.0},
         "robots": [{"id": "lab-1", "kind": "lab", "dock": "dock-lab", "serves": "clinical-lab"}],
-        "workloads": {"lab": {"pickup_interval_h": 1.0, "first_pickup_min": 2, "samples_per_station": 3,
-                              "stations": ["ward-b-nurse-station"],
-                              "qc_failure": {"at": "08:00", "duration_min": 60}}},
+        "fleet": {"demand": {"lab_pickups": {"pickup_interval_h": 1.0, "first_pickup_min": 2,
+                                             "stations": ["ward-b-nurse-station"]}}},
+        "hospital": {"lab": {"collection_interval_h": 1.0, "first_collection_min": 2, "samples_per_station": 3,
+                             "stations": ["ward-b-nurse-station"],
+                             "qc_failure": {"at": "08:00", "duration_min": 60}}},
     })
     run = SimulationRun(scenario, SimOptions(broker=None, progress=False))
     summary = run.run()
@@ -102,12 +104,13 @@ def lab_morning() -> Iterator[tuple[SimulationRun, dict[str, Any]]]:
 
 def test_lab_only_scenario_runs_two_simulated_hours(lab_morning: tuple[SimulationRun, dict[str, Any]]) -> None:
     _run, summary = lab_morning
-    lab = summary["workloads"]["lab"]
-    assert lab["pickups_succeeded"] >= 1 and lab["batches"] >= 1
-    assert lab["batches_succeeded"] >= 1 and lab["samples_reported"] >= 1
-    assert lab["critical_alerts"] == 1  # the seeded K 6.8 mmol/L
-    assert lab["samples_rejected"] >= 2  # the smudged label and the tube without an order
-    assert lab["batches_held"] == 1 and lab["qc_failures"] == 1
+    lab = summary["fleet"]["sources"]["lab_pickups"]
+    assert lab["pickups_done"] >= 1 and lab["batches"] >= 1, lab
+    assert lab["batches_done"] >= 1 and lab["samples_reported"] >= 1, lab
+    assert lab["critical_alerts"] == 1, lab  # the seeded K 6.8 mmol/L
+    assert summary["hospital"]["lab"]["critical_alerts"] == 1, summary["hospital"]["lab"]
+    assert lab["samples_rejected"] >= 2, lab  # the smudged label and the tube without an order
+    assert lab["batches_held"] == 1 and lab["qc_failures"] == 1, lab
 
 
 def _frames(data: bytes) -> list[bytes]:
@@ -132,7 +135,7 @@ def test_lab_scenario_results_travel_the_astm_link_through_a_nak_and_a_contentio
     # every sample the robot reported was ordered over the link
     ordered = {sample for name in ("chem", "haem") for sample, _tests in
                bench_for(run.env).emulator("lab-1", name).orders_received if sample.startswith("smp-")}
-    assert len(ordered) >= summary["workloads"]["lab"]["samples_reported"] >= 1
+    assert len(ordered) >= summary["fleet"]["sources"]["lab_pickups"]["samples_reported"] >= 1
     critical = [a for a in summary["alerts"] if a["category"] == "lab.critical"]
     assert len(critical) == 1, critical
     sent = [r for r in emulator.results_sent if records.result_fields(r).abnormal_flags == "HH"]

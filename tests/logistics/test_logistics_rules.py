@@ -83,17 +83,25 @@ def test_logistics_only_scenario_runs_two_simulated_hours() -> None:
     scenario = Scenario(
         name="logistics-2h", start_time="07:45", hours=2, tick_s=0.4,  # coarser ticks: half the wall time
         robots=[RobotPlacement(id="logistics-1", kind="logistics", dock="dock-supply", serves="central-supply")],
-        workloads={"logistics": {"ward_deliveries": ["08:00"], "pharmacy_delivery": {"at": "08:30", "ward": "ward-a"},
-                                 "audit_at": "08:50", "stuck_door": {"door": "ward-b-entrance", "at": "08:00",
-                                                                     "duration_min": 20}}},
+        fleet={"demand": {"supply": {"ward_deliveries": ["08:00"],
+                                     "pharmacy_delivery": {"at": "08:30", "ward": "ward-a"},
+                                     "asset_audit": {"at": "08:50"}}}},
+        hospital={"logistics": {"stuck_door": {"door": "ward-b-entrance", "at": "08:00", "duration_min": 20}}},
     )
     summary = SimulationRun(scenario, SimOptions(broker=None, progress=False)).run()
-    work = summary["workloads"]["logistics"]
-    assert work["deliveries_dispatched"] == 3
-    assert work["handed_over"] == 2 and work["returned"] == 1
-    assert work["failed"] == {"logistics-1-delivery-002": "door ward-b-entrance did not open"}
-    assert work["custody_chains_verified"] == 3 and work["custody_chains_broken"] == []
-    audit = work["audit"]
-    assert audit["outcome"] == "succeeded"
-    assert audit["missing"] == audit["truth_missing"] and audit["misplaced"] == audit["truth_misplaced"]
+    work = summary["fleet"]["sources"]["supply"]
+    hospital = summary["hospital"]["logistics"]
+    assert work["deliveries_requested"] == 3, work
+    assert work["handed_over"] == 2 and work["returned"] == 1, work
+    # ward B's 08:00 restock finds its entrance stuck: the robot brings the goods back with the reason
+    assert work["failed"] == {"restock-ward-b-20260105-0800": "door ward-b-entrance did not open"}, work
+    # every custody chain verifies: by the robot, and independently from the delivery's end event
+    assert work["custody_verified_by_robot"] == 3, work
+    assert hospital["custody_chains_verified"] == 3 and hospital["custody_chains_broken"] == [], hospital
+    assert list(work["audits"]) == ["audit-20260105-0850"], work
+    audit = work["audits"]["audit-20260105-0850"]
+    assert audit["state"] == "done", audit
+    truth = hospital["audit_truth"]
+    assert audit["missing"] == truth["missing"] and audit["misplaced"] == truth["misplaced"], (audit, truth)
+    assert [a["matches_truth"] for a in hospital["audits"].values()] == [True], hospital
     assert summary["telemetry_contract_errors"] == {}

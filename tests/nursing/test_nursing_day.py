@@ -1,7 +1,7 @@
 """A nursing-only morning through the simulator runner: the vitals round and its follow-ups plus
-the 08:00 medication round, dispatched by the ward's workload and finished. (Meals and the inquiry
-are left out here to keep the run short: each wristband read renders and decodes a camera frame;
-they have their own tests on the same simulated devices.)"""
+the 08:00 medication round, requested by the fleet's ward sources (ward_chart, care_rounds) and
+finished. (Meals and the inquiry are left out here to keep the run short: each wristband read
+renders and decodes a camera frame; they have their own tests on the same simulated devices.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ def test_four_hour_nursing_morning_with_a_medication_round() -> None:
         "name": "nursing-morning", "hours": 4, "tick_s": 0.5, "start_time": "07:00",
         "patients": {"deteriorating_fraction": 0.2, "swapped_wristbands": 1},
         "robots": [{"id": "nurse-a", "kind": "nursing", "dock": "dock-ward-a", "serves": "ward-a"}],
-        "workloads": {"nursing": {"medication_times": ["08:00"], "meals": [], "inquiry_at": None}},
+        "fleet": {"demand": {
+            "ward_chart": {"wards": ["ward-a"]},
+            "care_rounds": {"wards": ["ward-a"], "medication_times": ["08:00"], "meals": [], "inquiry_at": None},
+        }},
+        "hospital": {"nursing": {}},
     })
     run = SimulationRun(scenario, SimOptions(broker=None, progress=False, seed=3))
     summary = run.run()
@@ -23,9 +27,11 @@ def test_four_hour_nursing_morning_with_a_medication_round() -> None:
     assert robot["failures"] == []
     assert by_kind.get("medication_round:succeeded", 0) >= 1
     assert by_kind.get("nursing_round:succeeded", 0) >= 1
-    ward = summary["workloads"]["nursing"]["ward-a"]
-    assert ward["rounds"] == 1 and ward["medication_trips"] == by_kind["medication_round:succeeded"]
-    assert ward["meal_order_rounds"] == 0 and ward["inquiries"] == 0
+    chart = summary["fleet"]["sources"]["ward_chart"]["ward-a"]
+    care = summary["fleet"]["sources"]["care_rounds"]["ward-a"]
+    assert chart["rounds"] == 1, chart
+    assert care["medication_trips"] == by_kind["medication_round:succeeded"], (care, by_kind)
+    assert care["meal_order_rounds"] == 0 and care["inquiries"] == 0, care
     records = run.collector.records.values()
     meds = [r for r in records if r["record_type"] == "medication_administration"]
     assert meds and all(r["observations"]["status"] in ("given", "not_given", "needs_nurse_check") for r in meds)

@@ -33,7 +33,7 @@ def fault_day_scenario(folder: Path, *, start: str = "07:00") -> Path:
     data["start_time"] = start
     data["faults"] = [{"robot": r, "device": d, "at": at, "duration_min": m, "reason": why}
                       for r, d, at, m, why in DEVICE_FAULTS]
-    data["workloads"]["logistics"]["stuck_door"] = {"door": "ward-b-entrance", "at": "08:00", "duration_min": 45}
+    data["hospital"]["logistics"]["stuck_door"] = {"door": "ward-b-entrance", "at": "08:00", "duration_min": 45}
     path = folder / "hospital-day-faults.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

@@ -106,9 +106,14 @@ class FleetStepper:
         run._telemetry = telemetry  # what run() sets up before its loop
         run._build_fleet(journal_dir, telemetry.sinks())
         self.events: list[MissionEvent] = []
-        for robot in run.robots.values():
+        assert run.fleet is not None
+        for robot_id in sorted(run.robots):
+            robot = run.robots[robot_id]
             robot.add_listener(self.events.append)
             robot.setup()
+            # what run() does once a robot is up: its publisher's connection message reaches the
+            # fleet, which gives work only to robots it knows are online
+            run.fleet.deliver(robot_id, "connection", {"state": "ONLINE", "session": 1}, run.clock.now_s())
         self.robots = [run.robots[rid] for rid in sorted(run.robots)]
         self.dt_s = run.scenario.tick_s
         self.n_ticks = round(run.hours * 3600.0 / self.dt_s)
@@ -121,5 +126,7 @@ class FleetStepper:
         return now_s
 
     def close(self) -> None:
+        if self.run.fleet is not None:
+            self.run.fleet.close()
         for robot in self.robots:
             robot.close()

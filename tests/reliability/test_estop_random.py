@@ -37,7 +37,7 @@ def test_estop_at_100_random_moments_zeroes_the_drive_on_that_tick(tmp_path: Pat
     moving_when_pressed = 0
     failures: list[str] = []
     try:
-        for _ in range(300):  # the first minute: workloads dispatch the morning's work
+        for _ in range(300):  # the first minute: the fleet dispatches the morning's work
             fleet.step()
         for press in range(PRESSES):
             for _ in range(int(rng.integers(1, gap_ticks))):

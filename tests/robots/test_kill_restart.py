@@ -24,7 +24,11 @@ def scenario(tmp_path: Path, name: str, start_time: str) -> Path:
     data = yaml.safe_load((SCENARIOS_DIR / "hospital-day.yaml").read_text())
     data["robots"] = [r for r in data["robots"] if r["id"] == "nurse-a"]
     data["start_time"] = start_time
-    data["workloads"] = {"nursing": {**data["workloads"]["nursing"], "round_interval_h": 12}}  # one round here
+    # nurse-a's ward only, as the fleet's ward sources plan it; one round here
+    demand = data["fleet"]["demand"]
+    data["fleet"]["demand"] = {"ward_chart": {**demand["ward_chart"], "round_interval_h": 12, "wards": ["ward-a"]},
+                               "care_rounds": {**demand["care_rounds"], "wards": ["ward-a"]}}
+    data["hospital"] = {"nursing": data["hospital"]["nursing"]}
     data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))

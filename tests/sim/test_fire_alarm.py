@@ -15,7 +15,9 @@ from sim.scenario import SCENARIOS_DIR, load_scenario
 def test_fire_alarm_parks_every_robot_then_work_resumes(tmp_path: Path):
     data = yaml.safe_load((SCENARIOS_DIR / "hospital-day.yaml").read_text())
     data["robots"] = [r for r in data["robots"] if r["kind"] == "nursing"]
-    data["workloads"] = {"nursing": data["workloads"]["nursing"]}
+    # the nursing work only: the ward sources of the fleet and the wards' information systems
+    data["fleet"]["demand"] = {k: v for k, v in data["fleet"]["demand"].items() if k in ("ward_chart", "care_rounds")}
+    data["hospital"] = {"nursing": data["hospital"]["nursing"]}
     data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
     data["building"] = {"fire_alarms": [{"at": "07:10", "duration_min": 10}]}
     path = tmp_path / "drill.yaml"
@@ -41,5 +43,9 @@ def test_fire_alarm_parks_every_robot_then_work_resumes(tmp_path: Path):
         assert robot["missions_failed"] == 0, robot["failures"]
     by_bed = summary["patients"]["observation_sets_by_bed"]
     assert by_bed  # ... and completed afterwards, without a bed measured twice by the same round
-    rounds = [e for e in events if e["event"] == "clinical.record" and e["mission"].endswith("round-001")]
-    assert len(rounds) == len({e["data"]["bed_ref"] for e in rounds})
+    first_rounds = {f"round-{ward}-20260105-0700" for ward in ("ward-a", "ward-b", "isolation")}
+    rounds = [e for e in events if e["event"] == "clinical.record" and e["task"] in first_rounds]
+    assert rounds
+    for task in first_rounds:
+        beds = [e["data"]["bed_ref"] for e in rounds if e["task"] == task]
+        assert len(beds) == len(set(beds)), (task, beds)

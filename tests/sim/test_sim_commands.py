@@ -25,7 +25,11 @@ SITE = "general-hospital"
 def test_pause_ack_viewer_refused_and_garbage_nacked(tmp_path: Path, mosquitto):
     data = yaml.safe_load((SCENARIOS_DIR / "hospital-day.yaml").read_text())
     data["robots"] = [r for r in data["robots"] if r["id"] == "nurse-a"]
-    data["workloads"] = {"nursing": data["workloads"]["nursing"]}
+    # nurse-a's ward work only: the fleet's ward sources for ward A and the wards' information systems
+    demand = data["fleet"]["demand"]
+    data["fleet"]["demand"] = {"ward_chart": {**demand["ward_chart"], "wards": ["ward-a"]},
+                               "care_rounds": {**demand["care_rounds"], "wards": ["ward-a"]}}
+    data["hospital"] = {"nursing": data["hospital"]["nursing"]}
     data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
     data["tick_s"] = 0.2
     path = tmp_path / "s.yaml"
@@ -62,11 +66,24 @@ def test_pause_ack_viewer_refused_and_garbage_nacked(tmp_path: Path, mosquitto):
         client.loop_stop()
         client.disconnect()
         assert paused
-    by_id = {m.body["command_id"]: m.body for m in acks if m.channel == Channel.COMMANDS_ACK and m.body}
+    # the fleet service's own commands (its dispatches of the ward's rounds) are answered on the
+    # same topic: set apart by their ids, they are not this console's
+    bodies = [m.body for m in acks if m.channel == Channel.COMMANDS_ACK and m.body
+              and not _fleet_command(m.body["command_id"])]
+    by_id = {b["command_id"]: b for b in bodies}
     assert by_id["c-pause-1"]["status"] == "ack"
     assert by_id["c-viewer-1"]["status"] == "nack" and "viewer" in by_id["c-viewer-1"]["reason"]
-    garbage = [b for cid, b in by_id.items() if cid not in ("c-pause-1", "c-viewer-1")]
+    garbage = [b for b in bodies if b["command_id"] not in ("c-pause-1", "c-viewer-1")]
     assert garbage and all(b["status"] == "nack" for b in garbage)
     done.wait(600)
     audit = [json.loads(line) for line in (tmp_path / "report" / "audit" / "nurse-a.jsonl").read_text().splitlines()]
-    assert [a.get("command_id") for a in audit if a.get("status") == "ack"] == ["c-pause-1"]
+    console = [a for a in audit if a.get("user") != "fleet-service"]
+    assert [a.get("command_id") for a in console if a.get("status") == "ack"] == ["c-pause-1"]
+    assert all(_fleet_command(a.get("command_id")) for a in audit if a.get("user") == "fleet-service")
+
+
+def _fleet_command(command_id: str | None) -> bool:
+    """An id the fleet service gives its commands (fleet/service.py): `<mission>.dispatch`,
+    `<mission>.cancel`, `fleet-<command>-<n>-<robot>`."""
+    return command_id is not None and (command_id.endswith((".dispatch", ".cancel"))
+                                       or command_id.startswith("fleet-"))
