@@ -78,10 +78,12 @@ def build_record_parts(
 
 
 def news2_body(score: News2Score) -> dict[str, Any]:
-    """The record's NEWS2 object, in the clinical telemetry schema's words (risk with '_')."""
+    """The record's NEWS2 object, in the clinical telemetry schema's words (risk "low-medium", as
+    telemetry/schemas/clinical.json spells it: a record in any other spelling is refused by the
+    publisher, and the round fails at that bed)."""
     return {
         "total": score.total,
-        "risk": score.risk.replace("-", "_"),
+        "risk": score.risk,
         "components": dict(score.per_parameter),
         "any_single_3": score.any_single_3,
         "response": score.response.value,
