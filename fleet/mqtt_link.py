@@ -10,8 +10,10 @@
   message is PUBACKed once `FleetService.step` — which stores every change before it sends
   anything — returned (`take_received` before the step, `acknowledge` after). A `kill -9` between
   the two leaves the message unacknowledged and the broker redelivers it to the restarted service;
-  an acknowledged message is therefore always in the store. The price is an at-least-once input
-  (the service's task ids and mission ids make a repeat harmless).
+  an acknowledged message is therefore always in the store. The price is an at-least-once input:
+  what the broker sends again after a reconnect (byte-identical, it was never acknowledged) is
+  recognised and not handed over twice; after a restart of the process a repeat can still reach
+  the service, whose task and mission ids make it harmless.
 * **The contract on the way in.** Every message is decoded and validated against its channel's
   schema (`telemetry.validate`), its header's robot id must match its topic, and its stamp comes
   from the header. A bad one is logged with its topic and reason, acknowledged (a poison message
@@ -34,12 +36,13 @@ and keeps wire order equal to ``seq`` order under one lock.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -166,6 +169,9 @@ class FleetLink:
         self._received = self._rejected = self._published = self._dropped = 0
         self._connects = self._disconnects = 0
         self.rejections: Counter[str] = Counter()  # reason category -> count
+        self._recent: OrderedDict[bytes, None] = OrderedDict()  # digests of recent QoS 1 messages
+        self._recent_max = 50_000
+        self.redeliveries = 0  # repeats the broker sent after a reconnect, not handed over again
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -366,6 +372,15 @@ class FleetLink:
         except Exception as exc:  # the network thread must survive anything a message does
             self._reject(message.topic, "internal", f"{type(exc).__name__}: {exc}")
         handler = self._handler
+        if decoded is not None and handler is not None and message.qos > 0 and not message.retain \
+                and self._seen_before(message.topic, message.payload):
+            # the broker sends again what it had sent on a connection that dropped before our ack:
+            # handed over once already; acknowledged after the next step like the original, which
+            # that step commits (acking it now could lose it in a crash before that commit)
+            self.redeliveries += 1
+            with self._state_lock:
+                self._pending.append(_Pending(self._generation, message.mid, message.qos))
+            return
         if decoded is not None and handler is not None:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("fleet link: %s %s (qos %d, mid %d%s)", decoded[0], decoded[1], message.qos, message.mid,
@@ -377,6 +392,19 @@ class FleetLink:
                     self._pending.append(_Pending(self._generation, message.mid, message.qos))
             return
         client.ack(message.mid, message.qos)  # nothing to commit: a rejected or foreign message is done
+
+    def _seen_before(self, topic: str, payload: bytes | bytearray) -> bool:
+        """True for a byte-identical repeat of a recent message on the topic (a QoS 1 redelivery:
+        a new message never is one - its seq and timestamp differ). Bounded memory; a restarted
+        process starts empty, so the service must still take a repeat calmly (at-least-once)."""
+        digest = hashlib.blake2b(topic.encode() + b"\0" + bytes(payload), digest_size=16).digest()
+        if digest in self._recent:
+            self._recent.move_to_end(digest)
+            return True
+        self._recent[digest] = None
+        if len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
+        return False
 
     def _decode(self, topic: str, payload: bytes | bytearray) -> tuple[str, str, dict[str, Any], float] | None:
         """(robot_id, channel, body, stamp_s), None for our own messages; raises _Rejected."""

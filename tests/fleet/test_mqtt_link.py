@@ -6,6 +6,7 @@ after a crash) and its own connection status with a Last Will."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 import uuid
@@ -231,3 +232,26 @@ def test_own_status_online_last_will_offline(mosquitto: Any, site: str, mqtt5: b
         assert n1 == n2 < n3 == n4  # a will of an earlier process is recognisably stale
     finally:
         watcher.close()
+
+
+def test_a_redelivery_after_a_network_blip_is_not_handed_over_twice(
+        mosquitto: Any, site: str, mqtt5: bool, robot: TelemetryPublisher) -> None:
+    inbox = Inbox()
+    link = make_link(mosquitto, site, mqtt5)
+    link.start(inbox)
+    try:
+        robot.publish(Channel.EVENTS, event("m-1"), 1767596400.0)
+        inbox.wait_for(lambda got: len([m for m in got if m[1] == "events"]) == 1)
+        sock = link._client.socket()  # the link drops before the step that would acknowledge m-1
+        assert isinstance(sock, socket.socket)
+        sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 10
+        while link.stats.connects < 2 or link.redeliveries < 1:
+            assert time.monotonic() < deadline, (link.stats, link.redeliveries)
+            time.sleep(0.05)
+        assert [b["mission_id"] for b in inbox.events()] == ["m-1"]  # once, though the broker sent it twice
+        link.acknowledge(link.take_received())  # the redelivery is acknowledged on its own connection
+        robot.publish(Channel.EVENTS, event("m-2"), 1767596401.0)
+        inbox.wait_for(lambda got: len([m for m in got if m[1] == "events"]) == 2)
+    finally:
+        link.close()
