@@ -328,6 +328,13 @@ class FleetService:
     def _reject(self, task_id: str, reason: str, now_s: float) -> None:
         self._counters["rejected_requests"] += 1
         log.warning("fleet: request for %s rejected: %s", task_id, reason)
+        if task_id in self._tasks:
+            # a refused request about a task that exists (a cancel of a finished task) must not
+            # replace that task's state on the tasks topic: the refusal goes out as an alert
+            self._alert(f"request-{task_id}-{self._counters['rejected_requests']}", "low",
+                        f"request for task {task_id} rejected: {reason}", now_s,
+                        data={"task_id": task_id, "reason": reason})
+            return
         self._outgoing.append((FLEET_ID, Channel.TASKS, {
             "task_id": task_id if progress_safe_id(task_id) else "invalid", "kind": "unknown", "state": "rejected",
             "priority": 0, "robot_id": None, "attempts": 0, "reason": reason[:500], "updated": iso_timestamp(now_s),
@@ -346,7 +353,8 @@ class FleetService:
         task_id = body.get("task_id") or self._mission_task.get(mission_id)
         task = self._tasks.get(str(task_id)) if task_id else None
         withdrawn = mission_id in self._withdrawn.get(robot.robot_id, ())
-        if task is not None and not withdrawn and task.mission_id == mission_id:
+        if task is not None and not withdrawn and task.mission_id == mission_id and task.state not in FINAL_STATES:
+            # (an ended task stays ended: a repeated event — a redelivery after a crash — changes nothing)
             self._advance_task(task, robot, body, stamp_s, now_s)
         elif withdrawn and event in ("mission.started", "mission.resumed"):
             self._cancel_on_robot(robot.robot_id, mission_id, now_s)  # a robot back from the dead

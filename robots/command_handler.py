@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from telemetry.commands import AuditLog, CommandPolicy, CommandProcessor, CommandRejected, Handler
 from telemetry.topics import Channel
@@ -36,6 +36,7 @@ MAX_COMMANDS_PER_POLL = 20
 MAX_QUEUED_COMMANDS = 1000
 
 
+@runtime_checkable
 class CommandablePublisher(Protocol):
     site: str
     robot_id: str

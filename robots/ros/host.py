@@ -7,6 +7,7 @@ around the same `Robot`. The node picks a host through a `HostFactory`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ from typing import Any
 from hal.clock import Clock
 from hal.registry import ConfigError
 from hal.site_map import OpenSiteMap, SiteMap
+from robots.command_handler import CommandablePublisher, attach_commands
 from robots.config import RobotKindConfig, kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
+from telemetry.commands import CommandPolicy
 from telemetry.sinks import NullSink, TelemetrySink
 
 HOST_GROUP = "medbot.ros_hosts"
@@ -43,6 +46,10 @@ class HostSettings:
     site: str = "default"
     journal_dir: Path = Path("/var/lib/medbot/journal")
     mqtt_url: str = ""  # empty: no MQTT telemetry from this node
+    serves: str | None = None
+    confined: bool = False
+    #: JSON command policy file for MQTT commands; empty: only the fleet service's account
+    command_policy: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # backend parameters (sim.*)
     #: the rclpy node, for drivers that talk ROS themselves (the Nav2 navigator)
     ros_node: Any = None
@@ -101,11 +108,36 @@ def make_sink(settings: HostSettings) -> TelemetrySink:
     return publisher
 
 
+#: the fleet service's account (fleet.config.FleetConfig.service_user), granted by default
+FLEET_SERVICE_USER = "fleet-service"
+
+
+def command_policy(settings: HostSettings) -> CommandPolicy:
+    """Who may command this robot over MQTT: the policy file, or the fleet service alone."""
+    if not settings.command_policy:
+        return CommandPolicy.from_dict({FLEET_SERVICE_USER: {"role": "operator", "targets": ["*"]}})
+    path = Path(settings.command_policy).expanduser()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("expected an object of user -> grant")
+        return CommandPolicy.from_dict(data)
+    except OSError as exc:
+        raise ConfigError("ros parameters", "command_policy", f"cannot read {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError("ros parameters", "command_policy", f"{path}: {exc}") from None
+
+
 def build_robot(settings: HostSettings, config: RobotKindConfig, clock: Clock, site_map: SiteMap,
                 sink: TelemetrySink, extras: dict[str, Any]) -> Robot:
     devices = build_devices(config, load_device_registry(), clock, settings.robot_id, extras)
-    return Robot(RobotIdentity(settings.robot_id, settings.site, settings.home_dock), config, devices, clock,
-                 site_map=site_map, telemetry=sink, journal_dir=settings.journal_dir)
+    robot = Robot(RobotIdentity(settings.robot_id, settings.site, settings.home_dock, settings.serves,
+                                settings.confined), config, devices, clock,
+                  site_map=site_map, telemetry=sink, journal_dir=settings.journal_dir)
+    if isinstance(sink, CommandablePublisher):  # MQTT: the fleet (and operators) command it, polled each tick
+        audit = settings.journal_dir / "audit" / f"{settings.robot_id}.jsonl"
+        robot.attach_commands(attach_commands(robot, sink, policy=command_policy(settings), audit_path=audit))
+    return robot
 
 
 def load_site_map(map_file: str) -> SiteMap:

@@ -71,6 +71,8 @@ class RobotNode(LifecycleNode):
                 robot_id=self.param("robot_id"), robot_config=self.param("robot_config"),
                 home_dock=self.param("home_dock"), site=self.param("site"),
                 journal_dir=Path(self.param("journal_dir")).expanduser(), mqtt_url=self.param("mqtt_url"),
+                serves=self.param("serves") or None, confined=bool(self.param("confined")),
+                command_policy=self.param("command_policy"),
                 extra={name: self.param(name) for name in PARAMETERS if name.startswith("sim.") or name == "map_file"},
                 ros_node=self,
             )

@@ -13,6 +13,11 @@ PARAMETERS: dict[str, Any] = {
     "backend": "hardware",  # or "sim" (sim.ros_bridge), or any medbot.ros_hosts entry point
     "journal_dir": "/var/lib/medbot/journal",
     "mqtt_url": "",
+    "serves": "",  # the ward / department / area the robot is stationed in (its factsheet tells the fleet)
+    "confined": False,  # never leaves `serves` (infection control)
+    # who may command it over MQTT: a JSON command policy file ({"<user>": {"role": "operator"}});
+    # empty: only the fleet service's account `fleet-service`
+    "command_policy": "",
     "map_file": "",  # world YAML with the site's places and zones (hardware backend)
     "tick_period_s": 0.0,  # 0: the robot config's tick_period_s
     "frame_prefix": "",

@@ -252,3 +252,36 @@ def test_a_request_is_checked_against_the_configured_grants(tmp_path: Path) -> N
                          {"action": "submit", "issued_by": {"user": "op-1", "role": "operator"}, "task": task}, f.now_s)
     f.step()
     assert f.service.task("t1") is not None
+
+
+def test_a_repeated_event_does_not_reopen_an_ended_task(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    for event in ("mission.started", "mission.succeeded"):
+        f.event("nurse-a", event, "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    finished = f.service.task("round-a").finished_s
+    f.now_s += 30
+    for event in ("mission.started", "mission.succeeded"):  # redelivered after a crash
+        f.event("nurse-a", event, "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    task = f.service.task("round-a")
+    assert task.state is TaskState.DONE and task.finished_s == finished
+
+
+def test_a_refused_cancel_of_a_finished_task_leaves_its_state_alone(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    nurses(f)
+    f.submit("round-a", "nursing_round", round_params("A1"), zone="ward-a", place="bed-a1")
+    f.step()
+    f.event("nurse-a", "mission.succeeded", "round-a", "nursing_round", task_id="round-a")
+    f.step()
+    f.outbox.clear()
+    f.service.on_message("fleet", "tasks/request", {"action": "cancel", "task_id": "round-a",
+                                                    "issued_by": {"user": "op-1", "role": "operator"}}, f.now_s)
+    f.step()
+    assert [b for b in f.outbox.on(Channel.TASKS) if b["task_id"] == "round-a"] == []
+    [alert] = [a for a in f.outbox.on(Channel.ALERTS) if a["data"].get("task_id") == "round-a"]
+    assert "already done" in alert["summary"]
