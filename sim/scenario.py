@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 import yaml
@@ -15,6 +15,16 @@ SCENARIOS_DIR = Path(__file__).parent / "scenarios"
 WORLDS_DIR = Path(__file__).parent / "worlds"
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError("must be a time of day HH:MM")
+    return value
+
+
+#: a time of day, HH:MM
+ClockTime = Annotated[str, pydantic.AfterValidator(_clock_time)]
 
 
 class _Strict(pydantic.BaseModel):
@@ -39,78 +49,43 @@ class PatientSettings(_Strict):
 class DeviceFault(_Strict):
     robot: str
     device: str
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     reason: str
     duration_min: float | None = None
 
 
 class RobotFailure(_Strict):
     robot: str
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     reason: str = "robot failed"
-
-    @pydantic.field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
 
 
 class EstopIncident(_Strict):
     """Someone presses a robot's e-stop; after `duration_min` it is released and reset at the robot."""
 
     robot: str
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     duration_min: float = pydantic.Field(60.0, gt=0)
-
-    @pydantic.field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
 
 
 class TaskRequestAt(_Strict):
     """Someone asks the fleet for work at a time of day (over its request topic, like a console)."""
 
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     by: str = pydantic.Field("op-demo", pattern=r"^[a-z0-9-]{1,64}$")
     role: Literal["operator", "viewer"] = "operator"
     task: dict[str, Any]
 
-    @pydantic.field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
-
 
 class FleetRestart(_Strict):
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     down_s: float = pydantic.Field(60.0, ge=0, le=3600)
-
-    @pydantic.field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
 
 
 class FireAlarm(_Strict):
-    at: str  # HH:MM sim time
+    at: ClockTime  # HH:MM sim time
     duration_min: float = pydantic.Field(20.0, gt=0)
     reason: str = "fire alarm drill"
-
-    @pydantic.field_validator("at")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
 
 
 class BuildingSettings(_Strict):
@@ -130,7 +105,7 @@ class Scenario(_Strict):
     description: str = ""
     world: str = "default_hospital"
     site: str = pydantic.Field("general-hospital", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
-    start_time: str = "07:00"
+    start_time: ClockTime = "07:00"
     hours: float = pydantic.Field(24.0, gt=0, le=24 * 7)
     tick_s: float = pydantic.Field(0.2, gt=0, le=1.0)
     robots: list[RobotPlacement] = pydantic.Field(min_length=1)
@@ -157,13 +132,6 @@ class Scenario(_Strict):
     telemetry: TelemetryOverrides = TelemetryOverrides()
     mode: Literal["simulation"] = "simulation"
     source: str = "<memory>"
-
-    @pydantic.field_validator("start_time")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError("must be a time of day HH:MM")
-        return value
 
     @pydantic.model_validator(mode="after")
     def _unique_ids(self) -> Scenario:
