@@ -1,13 +1,13 @@
-"""Small helpers shared by the hospital desks' demand sources (lab pick-ups, the radiology worklist,
-epidemiological cases): settings checked with the field named, task ids, and the hospital
-information a source needs. Not a demand source itself (no `build`)."""
+"""Small helpers shared by the demand sources (and the simulated hospital's settings): settings
+checked with the field named, task ids, the hospital information a source needs, places and wards
+checked against the site map. Not a demand source itself (no `build`); times of day and the stamps
+in task ids are `fleet.demand.daily`'s."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import pydantic
@@ -26,26 +26,17 @@ class Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
 
-def parse_settings(model: type[M], source: str, settings: Mapping[str, Any]) -> M:
-    """Validate a source's settings; the DemandError names the first bad field
-    (``demand.lab_pickups.pickup_interval_h: Input should be greater than 0``)."""
+def parse_settings(model: type[M], source: str, settings: Mapping[str, Any], *, section: str = "demand",
+                   error: type[ValueError] = DemandError) -> M:
+    """Validate a source's settings; the error names the first bad field as the config spells it
+    (``demand.lab_pickups.pickup_interval_h: Input should be greater than 0``). The simulated
+    hospital's parts use it too, with their section and error (``hospital.lab.stations.0: ...``)."""
     try:
         return model.model_validate(dict(settings))
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise DemandError(f"demand.{source}{'.' + loc if loc else ''}: {first['msg']}") from None
-
-
-def stamp(at_s: float) -> str:
-    """A time for task ids, UTC with the year (``20260105-0715``): the store keeps the first task
-    under an id, so an id must not repeat on another day."""
-    return datetime.fromtimestamp(at_s, tz=UTC).strftime("%Y%m%d-%H%M")
-
-
-def stamp_s(at_s: float) -> str:
-    """`stamp` to the second, for follow-ups that may come more than once a minute."""
-    return datetime.fromtimestamp(at_s, tz=UTC).strftime("%Y%m%d-%H%M%S")
+        raise error(f"{section}.{source}{'.' + loc if loc else ''}: {first['msg']}") from None
 
 
 def task_id(*parts: str) -> str:
@@ -83,3 +74,16 @@ def check_place(site: SiteMap, source: str, field_path: str, place: str) -> None
 
 def site_zones(site: SiteMap) -> set[str]:
     return {z for p in site.places.values() for z in (p.zone, p.ward) if z}
+
+
+def choose_wards(source: str, site: SiteMap, wards: list[str] | None, exclude: Sequence[str] = ()) -> list[str]:
+    """The wards a source serves: the settings' (checked against the site map), or every ward of the
+    site; never the excluded ones."""
+    known = site.wards()
+    if wards is None:
+        return [w for w in known if w not in exclude]
+    unknown = sorted(set(wards) - set(known))
+    if unknown:
+        raise DemandError(f"demand.{source}.wards: unknown ward {unknown[0]!r}; the site has "
+                          f"{', '.join(known) or 'no wards'}")
+    return sorted(set(wards) - set(exclude))

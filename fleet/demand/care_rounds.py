@@ -33,7 +33,9 @@ from typing import Any, Protocol
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.demand.ward_chart import ROBOT_KINDS, WardCensus, choose_wards, hospital_info, settings_error, stamp, task_id
+from fleet.demand._common import Strict, choose_wards, hospital_info, parse_settings, task_id
+from fleet.demand.daily import HHMM, day_start_s, local_day, minute_of_day, stamp
+from fleet.demand.ward_chart import ROBOT_KINDS, WardCensus
 from fleet.tasks import Task, TaskRequest
 
 NAME = "care_rounds"
@@ -51,8 +53,8 @@ INQUIRY_LATE_S = 2 * 3600.0
 #: sent in the params only when a site names them otherwise, so params stay as they were
 DEFAULT_PHARMACY = "pharmacy"
 DEFAULT_KITCHEN = "kitchen"
-_DAY_S = 86400.0
-_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+#: ASCII digits only, as this source always took them
+_HHMM = re.compile(HHMM, re.ASCII)
 _MEAL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 SNAPSHOT_VERSION = 1
 
@@ -76,21 +78,20 @@ def _hhmm(value: str) -> str:
     return value
 
 
-class CareRoundsSettings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class CareRoundsSettings(Strict):
     #: ward drug round times (HH:MM); an empty list turns medication rounds off
-    medication_times: list[str] = ["08:00", "12:00", "18:00", "22:00"]
+    medication_times: list[str] = pydantic.Field(default_factory=lambda: ["08:00", "12:00", "18:00", "22:00"])
     #: a medication round leaves this long before the doses are due (loading at the pharmacy)
     medication_lead_min: float = pydantic.Field(30.0, ge=0, le=120)
     #: one patient per drawer: the robot's drawer count (the sim drawer has A, B, C)
     drawers_per_trip: int = pydantic.Field(3, ge=1, le=20)
     #: (meal, orders taken at, served at), HH:MM; an empty list turns meal service off
-    meals: list[tuple[str, str, str]] = [("breakfast", "06:30", "07:45"), ("lunch", "10:30", "12:15"),
-                                         ("dinner", "16:00", "17:45")]
+    meals: list[tuple[str, str, str]] = pydantic.Field(default_factory=lambda: [
+        ("breakfast", "06:30", "07:45"), ("lunch", "10:30", "12:15"), ("dinner", "16:00", "17:45")])
     #: the nursing inquiry after the morning round (None: none)
     inquiry_at: str | None = "09:30"
     #: wards whose robot never leaves them (infection control): no pharmacy or kitchen trips
-    care_exclude_wards: list[str] = ["isolation"]
+    care_exclude_wards: list[str] = pydantic.Field(default_factory=lambda: ["isolation"])
     #: the wards served (None: every ward of the site map but the excluded ones)
     wards: list[str] | None = None
     #: the site's local time is UTC plus this (the simulator's day is UTC); a fixed offset, so a site
@@ -123,10 +124,7 @@ class CareRoundsSettings(pydantic.BaseModel):
 
 
 def build(ctx: DemandContext, settings: Mapping[str, Any]) -> CareRounds:
-    try:
-        config = CareRoundsSettings.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        raise settings_error(NAME, exc) from None
+    config = parse_settings(CareRoundsSettings, NAME, settings)
     census = hospital_info(ctx, NAME, "ward_census", "bed")
     mar = hospital_info(ctx, NAME, "mar", "doses_due") if config.medication_times else None
     diets = hospital_info(ctx, NAME, "diets", "diet") if config.meals else None
@@ -134,8 +132,7 @@ def build(ctx: DemandContext, settings: Mapping[str, Any]) -> CareRounds:
 
 
 def _clock_s(hhmm: str) -> float:
-    hours, minutes = hhmm.split(":")
-    return int(hours) * 3600.0 + int(minutes) * 60.0
+    return minute_of_day(hhmm) * 60.0
 
 
 @dataclass
@@ -164,7 +161,7 @@ class CareRounds:
         self._mar = mar
         self._diets = diets
         self._config = config
-        self._offset_s = config.utc_offset_h * 3600.0
+        self._utc_offset_h = config.utc_offset_h
         self._wards = choose_wards(NAME, ctx.site, config.wards, config.care_exclude_wards)
         #: ward -> [(bed_id, place)], in site order
         self._beds = {w: [(p.bed_id, p.name) for p in ctx.site.beds(w) if p.bed_id] for w in self._wards}
@@ -188,13 +185,13 @@ class CareRounds:
     # ---- the day's plan ---------------------------------------------------------------------
 
     def _day(self, at_s: float) -> int:
-        return int((at_s + self._offset_s) // _DAY_S)
+        return local_day(at_s, self._utc_offset_h)
 
     def _stamp(self, at_s: float) -> str:
-        return stamp(at_s + self._offset_s)
+        return stamp(at_s, self._utc_offset_h)
 
     def _day_plan(self, day: int) -> list[_Duty]:
-        base = day * _DAY_S - self._offset_s  # local midnight
+        base = day_start_s(day, self._utc_offset_h)  # local midnight
         cfg = self._config
         plan: list[tuple[float, str, str]] = [
             (base + _clock_s(t) - cfg.medication_lead_min * 60.0, "medication", t) for t in cfg.medication_times]

@@ -1,5 +1,5 @@
-"""Times of day for demand sources: "08:00 every day" on the fleet's clock, task-id stamps, and
-settings errors that name the field.
+"""Times of day for demand sources (and the simulated hospital): "08:00 every day" on the fleet's
+clock, and the local date and time task ids are stamped with.
 
 Local time is UTC plus the site's offset (`utc_offset_h`; the simulator's day is UTC). Only epoch
 arithmetic here — no clock is read: the caller passes the times it got from the fleet's clock.
@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from typing import Any, TypeVar
 
-import pydantic
-
-from fleet.demand import DemandError
-
+#: a time of day, ``HH:MM`` (the settings models' pattern)
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 DAY_S = 86400.0
-
-M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def minute_of_day(hhmm: str) -> int:
@@ -28,9 +21,18 @@ def minute_of_day(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def local_day(epoch_s: float, utc_offset_h: float = 0.0) -> int:
+    """The local day's number (days since 1970-01-01, local time)."""
+    return int((epoch_s + utc_offset_h * 3600.0) // DAY_S)
+
+
+def day_start_s(day: int, utc_offset_h: float = 0.0) -> float:
+    """The epoch time of local midnight starting day number `day` (see `local_day`)."""
+    return day * DAY_S - utc_offset_h * 3600.0
+
+
 def local_midnight_s(epoch_s: float, utc_offset_h: float = 0.0) -> float:
-    offset_s = utc_offset_h * 3600.0
-    return math.floor((epoch_s + offset_s) / DAY_S) * DAY_S - offset_s
+    return day_start_s(local_day(epoch_s, utc_offset_h), utc_offset_h)
 
 
 def next_daily_s(after_s: float, minute: int, utc_offset_h: float = 0.0) -> float:
@@ -46,18 +48,8 @@ def local_minute(epoch_s: float, utc_offset_h: float = 0.0) -> float:
 
 
 def stamp(epoch_s: float, utc_offset_h: float = 0.0, *, seconds: bool = False) -> str:
-    """``20260105-0800`` (or ``20260105-080000``): the local date and time a task id is made from, so
-    that ids are the same every run and never collide across days."""
+    """``20260105-0800`` (or ``20260105-080000``): the local date and time a task id is made from,
+    with the year, so that ids are the same every run and never collide across days (the store
+    keeps the first task under an id, and a service runs for more than a year)."""
     fmt = "%Y%m%d-%H%M%S" if seconds else "%Y%m%d-%H%M"
     return time.strftime(fmt, time.gmtime(math.floor(epoch_s + utc_offset_h * 3600.0)))
-
-
-def parse_settings(model: type[M], settings: Mapping[str, Any], source: str) -> M:
-    """Validate a source's settings; the error names the first wrong field as the config spells it
-    (``demand.supply.ward_deliveries.1: ...``)."""
-    try:
-        return model.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise DemandError(f"demand.{source}{'.' + where if where else ''}: {first['msg']}") from None

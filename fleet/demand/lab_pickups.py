@@ -37,7 +37,8 @@ from typing import Any, Protocol
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.demand._common import Strict, check_place, hospital_info, parse_settings, stamp, stamp_s, task_id
+from fleet.demand._common import Strict, check_place, hospital_info, parse_settings, task_id
+from fleet.demand.daily import stamp
 from fleet.tasks import Task, TaskRequest, TaskState
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ class LabPickups:
         oldest_s = min(rack, default=now_s)
         deadline_s = max(now_s, oldest_s + self.config.stability_window_min * 60.0)
         orders = [{k: v for k, v in o.items() if k != "collected_s"} for o in self._book.values()]
-        run_id = task_id("lab-run", robot_id, stamp_s(now_s))
+        run_id = task_id("lab-run", robot_id, stamp(now_s, seconds=True))
         self._open_runs[robot_id] = run_id
         self._stats["batches"] += 1
         self.ctx.submit(TaskRequest(

@@ -28,7 +28,8 @@ from typing import Any
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.demand.daily import HHMM, local_minute, minute_of_day, parse_settings, stamp
+from fleet.demand._common import Strict, parse_settings
+from fleet.demand.daily import HHMM, local_minute, minute_of_day, stamp
 from fleet.site import SiteMap
 from fleet.tasks import Task, TaskRequest
 
@@ -39,11 +40,7 @@ NOT_INCIDENTS = frozenset({"device", "patrol"})
 CHECKPOINT_NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 
 
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class CheckpointSpec(_Strict):
+class CheckpointSpec(Strict):
     place: str = pydantic.Field(min_length=1, max_length=128)
     name: str | None = pydantic.Field(None, pattern=CHECKPOINT_NAME, max_length=64)
     #: [from_h, until_h) local hours the area is shut (motion then is an intrusion); may wrap midnight
@@ -52,7 +49,9 @@ class CheckpointSpec(_Strict):
     check_door: bool = False
 
 
-class PlanSpec(_Strict):
+class PlanSpec(Strict):
+    #: `from` is a Python keyword: the field is `from_`, spelt `from` in the settings
+    model_config = pydantic.ConfigDict(populate_by_name=True)
     name: str = pydantic.Field(pattern=r"^[a-z0-9-]{1,32}$")
     from_: str = pydantic.Field(alias="from", pattern=HHMM)
     route: str | None = pydantic.Field(None, min_length=1, max_length=64)
@@ -67,7 +66,7 @@ DEFAULT_PLANS = (
 )
 
 
-class PatrolSettings(_Strict):
+class PatrolSettings(Strict):
     plans: list[PlanSpec] = pydantic.Field(default_factory=lambda: list(DEFAULT_PLANS), min_length=1)
     patrols: int = pydantic.Field(1, ge=1, le=20)
     lap_pause_min: float = pydantic.Field(5.0, ge=0)
@@ -87,7 +86,7 @@ class Plan:
 
 
 def build(ctx: DemandContext, settings: Mapping[str, Any]) -> PatrolDesk:
-    config = parse_settings(PatrolSettings, settings, NAME)
+    config = parse_settings(PatrolSettings, NAME, settings)
     plans = [_plan(ctx.site, spec, f"demand.{NAME}.plans.{i}") for i, spec in enumerate(config.plans)]
     for what, values in (("name", [p.name for p in plans]), ("from", [p.minute for p in plans])):
         if len(set(values)) != len(values):

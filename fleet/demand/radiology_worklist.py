@@ -35,7 +35,8 @@ from typing import Any, Literal, Protocol
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.demand._common import Strict, hospital_info, parse_settings, stamp_s, task_id
+from fleet.demand._common import Strict, hospital_info, parse_settings, task_id
+from fleet.demand.daily import stamp
 from fleet.tasks import Task, TaskRequest, TaskState
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class RadiologyDesk:
         ))
 
     def _submit_selftest(self, room: str, state: dict[str, Any], now_s: float) -> None:
-        tid = task_id("imaging-selftest", room, stamp_s(now_s))
+        tid = task_id("imaging-selftest", room, stamp(now_s, seconds=True))
         state["selftest"] = tid
         self._stats["selftests"] += 1
         self.ctx.submit(TaskRequest(

@@ -39,7 +39,8 @@ from typing import Annotated, Any, Protocol
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.demand.daily import HHMM, minute_of_day, next_daily_s, parse_settings, stamp
+from fleet.demand._common import Strict, parse_settings
+from fleet.demand.daily import HHMM, minute_of_day, next_daily_s, stamp
 from fleet.tasks import Task, TaskRequest, TaskState
 
 NAME = "supply"
@@ -101,11 +102,7 @@ class AssetRegister(Protocol):
 # ---- settings --------------------------------------------------------------------------------------
 
 
-class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-
-
-class PharmacyDelivery(_Strict):
+class PharmacyDelivery(Strict):
     at: str = pydantic.Field(pattern=HHMM)
     ward: str = "ward-a"
     origin: str = "pharmacy"
@@ -113,7 +110,7 @@ class PharmacyDelivery(_Strict):
     deadline_min: float = pydantic.Field(45.0, gt=0)
 
 
-class AssetAuditPlan(_Strict):
+class AssetAuditPlan(Strict):
     at: str = pydantic.Field(pattern=HHMM)
     #: rooms in visiting order; None: the register's rooms, in the order the register lists them
     rooms: list[str] | None = pydantic.Field(None, min_length=1)
@@ -121,7 +118,7 @@ class AssetAuditPlan(_Strict):
     deadline_min: float = pydantic.Field(240.0, gt=0)
 
 
-class SupplySettings(_Strict):
+class SupplySettings(Strict):
     #: wards restocked by robot (the isolation ward is not: its stock goes in through the anteroom)
     wards: list[str] = pydantic.Field(default_factory=lambda: ["ward-a", "ward-b"])
     ward_deliveries: list[TimeOfDay] = pydantic.Field(default_factory=lambda: ["08:00", "13:00", "18:00"])
@@ -143,7 +140,7 @@ class _Job:
 
 
 def build(ctx: DemandContext, settings: Mapping[str, Any]) -> SupplyOffice:
-    config = parse_settings(SupplySettings, settings, NAME)
+    config = parse_settings(SupplySettings, NAME, settings)
     stock, register = ctx.hospital.get("ward_stock"), ctx.hospital.get("asset_register")
     if stock is None:
         raise DemandError(f"demand.{NAME}: needs the hospital's ward stock (hospital information 'ward_stock')")

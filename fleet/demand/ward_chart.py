@@ -19,19 +19,17 @@ never collide with an old one.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pydantic
 
 from fleet.demand import DemandContext, DemandError, RobotMessage
-from fleet.site import SiteMap
-from fleet.tasks import TASK_ID_RE, Task, TaskRequest
+from fleet.demand._common import Strict, choose_wards, hospital_info, parse_settings, task_id
+from fleet.demand.daily import stamp
+from fleet.tasks import Task, TaskRequest
 
 NAME = "ward_chart"
 ROUND_PRIORITY = 50
@@ -72,57 +70,10 @@ class WardCensus(Protocol):
         ...
 
 
-# ---- helpers shared with the other ward sources (care_rounds) ----------------------------------
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
-
-
-def stamp(at_s: float) -> str:
-    """A time for task ids, UTC, with the year (``20260105-0700``): an id must never repeat, since
-    the store keeps the first task under an id, and a service runs for more than a year."""
-    return datetime.fromtimestamp(at_s, tz=UTC).strftime("%Y%m%d-%H%M")
-
-
-def task_id(*parts: str) -> str:
-    """Join parts into a valid task id; characters an id may not hold become ``_``, and an id over
-    100 characters keeps its head and a hash of the whole (still unique, still readable)."""
-    text = _UNSAFE.sub("_", "-".join(parts))
-    if len(text) > 100:
-        text = f"{text[:90]}-{hashlib.sha256(text.encode()).hexdigest()[:9]}"
-    assert TASK_ID_RE.fullmatch(text), text
-    return text
-
-
-def settings_error(source: str, exc: pydantic.ValidationError) -> DemandError:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    return DemandError(f"demand.{source}{'.' + loc if loc else ''}: {first['msg']}")
-
-
-def choose_wards(source: str, site: SiteMap, wards: list[str] | None, exclude: Sequence[str] = ()) -> list[str]:
-    known = site.wards()
-    if wards is None:
-        return [w for w in known if w not in exclude]
-    unknown = sorted(set(wards) - set(known))
-    if unknown:
-        raise DemandError(f"demand.{source}.wards: unknown ward {unknown[0]!r}; the site has "
-                          f"{', '.join(known) or 'no wards'}")
-    return sorted(set(wards) - set(exclude))
-
-
-def hospital_info(ctx: DemandContext, source: str, key: str, method: str) -> Any:
-    info = ctx.hospital.get(key)
-    if info is None or not callable(getattr(info, method, None)):
-        raise DemandError(f"demand.{source}: needs the hospital's {key!r} information (an object with "
-                          f"{method}()); offered: {', '.join(sorted(ctx.hospital)) or 'nothing'}")
-    return info
-
-
 # ---- settings ----------------------------------------------------------------------------------
 
 
-class WardChartSettings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class WardChartSettings(Strict):
     #: full ward rounds at this interval (RCP: at least 12-hourly; wards commonly 4-hourly)
     round_interval_h: float = pydantic.Field(4.0, gt=0)
     #: follow NEWS2's observation frequency for escalated patients between rounds
@@ -138,10 +89,7 @@ class WardChartSettings(pydantic.BaseModel):
 
 
 def build(ctx: DemandContext, settings: Mapping[str, Any]) -> WardChart:
-    try:
-        config = WardChartSettings.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        raise settings_error(NAME, exc) from None
+    config = parse_settings(WardChartSettings, NAME, settings)
     census = hospital_info(ctx, NAME, "ward_census", "bed")
     return WardChart(ctx, config, census)
 
@@ -166,7 +114,7 @@ class WardChart:
         self._submit = ctx.submit
         self._census = census
         self._interval_s = config.round_interval_h * 3600.0
-        self._offset_s = config.utc_offset_h * 3600.0
+        self._utc_offset_h = config.utc_offset_h
         self._follow_up = config.follow_up_escalations
         self._scored_recheck_s = config.scored_recheck_h * 3600.0
         wards = choose_wards(NAME, ctx.site, config.wards)
@@ -220,7 +168,7 @@ class WardChart:
                 beds = [o for o in (self.bed_order(b) for b, (w, _) in self._beds.items() if w == name) if o]
                 if beds:
                     ward.rounds += 1
-                    tid = task_id("round", name, stamp(due_s + self._offset_s))
+                    tid = task_id("round", name, stamp(due_s, self._utc_offset_h))
                     self._request(tid, name, beds, ROUND_PRIORITY, due_s, due_s + ROUND_DEADLINE_S)
                 # the full round covers everyone: drop follow-ups that fall before its visit
                 ward.due = [d for d in ward.due if d[0] > now_s + 0.5 * self._interval_s]
@@ -236,7 +184,7 @@ class WardChart:
                 # named by its earliest booking (time and bed), not a counter: the same follow-up
                 # re-submitted after a restart has the same id, and no later one can take it
                 first_due_s, first_bed = next((s, b) for s, b in popped if b in orders)
-                tid = task_id("followup", name, stamp(first_due_s + self._offset_s), first_bed)
+                tid = task_id("followup", name, stamp(first_due_s, self._utc_offset_h), first_bed)
                 self._request(tid, name, list(orders.values()), FOLLOW_UP_PRIORITY, first_due_s,
                               first_due_s + FOLLOW_UP_DEADLINE_S)
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import pydantic
 
+from fleet.demand._common import parse_settings as _parse_settings
 from hal.clock import SimClock
 from missions.events import MissionEvent
 from sim.environment import SimEnvironment
@@ -70,6 +72,15 @@ class HospitalPart(Protocol):
 
 class HospitalError(ValueError):
     pass
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse_settings(model: type[M], part: str, settings: Mapping[str, Any]) -> M:
+    """A part's settings, the first bad field named (``hospital.lab.stations.0: ...``): the demand
+    sources' check (`fleet.demand._common.parse_settings`) with the hospital's section and error."""
+    return _parse_settings(model, part, settings, section="hospital", error=HospitalError)
 
 
 HospitalFactory = Callable[[HospitalContext, Mapping[str, Any]], HospitalPart]

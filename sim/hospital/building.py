@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet.demand.daily import DAY_S, minute_of_day
 from missions.events import MissionEvent
 from sim.hospital import FirePanel
 from sim.scenario import BuildingSettings
 
-_DAY_S = 86400.0
-
 
 def _time_of_day_s(day_start_s: float, run_start_s: float, hh_mm: str) -> float:
-    hours, minutes = hh_mm.split(":")
-    at_s = day_start_s + int(hours) * 3600 + int(minutes) * 60
-    return at_s + _DAY_S if at_s < run_start_s else at_s
+    """`hh_mm` on the sim's day (`day_start_s`, as the runner's happenings), or the next day's
+    when that is before the run's start."""
+    at_s = day_start_s + minute_of_day(hh_mm) * 60.0
+    return at_s + DAY_S if at_s < run_start_s else at_s
 
 
 class FirePanelSim:

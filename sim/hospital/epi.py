@@ -21,10 +21,10 @@ from typing import Any
 
 import pydantic
 
+from fleet.demand._common import Strict
 from missions.epi.epi_events import REPORT_FILED
 from missions.events import MissionEvent
-from sim.hospital import HospitalContext, HospitalError
-from sim.hospital._times import Strict, parse_settings
+from sim.hospital import HospitalContext, HospitalError, parse_settings
 from sim.outbreak import Outbreak, install_outbreak, isolation_beds
 
 PART = "epi"

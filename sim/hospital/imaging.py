@@ -29,11 +29,12 @@ from typing import Any
 import pydantic
 import yaml
 
+from fleet.demand._common import Strict
+from fleet.demand.daily import DAY_S, HHMM, local_midnight_s, minute_of_day, next_daily_s
 from missions.events import MissionEvent
 from missions.imaging import policy
 from missions.imaging.worklist import FileWorklist, WorklistError, WorklistItem
-from sim.hospital import HospitalContext, HospitalError
-from sim.hospital._times import DAY_S, HHMM, Strict, at_clock, parse_settings
+from sim.hospital import HospitalContext, HospitalError, parse_settings
 from sim.imaging_patients import ImagingPatient, ImagingSite, imaging_site, random_patient
 
 PART = "imaging"
@@ -141,7 +142,7 @@ class ImagingHospital:
         self.site = site
         self.robots = robots
         rng = ctx.rng("imaging-patients")
-        day0 = ctx.start_s - ctx.start_s % DAY_S
+        day0 = local_midnight_s(ctx.start_s)
         self.exams: list[_Exam] = []
         for item in sorted(items, key=lambda i: (self._due_s(day0, i), i.accession_number)):
             script = scripts.get(item.accession_number, {})
@@ -160,7 +161,7 @@ class ImagingHospital:
         self.sent_back: list[str] = []
         fault = config.equipment_fault
         if fault is not None:
-            at_s = at_clock(ctx.start_s, fault.at)
+            at_s = next_daily_s(ctx.start_s, minute_of_day(fault.at))
             for robot_id in robots:
                 ctx.env.inject_fault(robot_id, fault.device, fault.reason, until_s=at_s + fault.duration_min * 60,
                                      from_s=at_s)

@@ -26,10 +26,11 @@ from typing import Any
 
 import pydantic
 
+from fleet.demand._common import Strict
+from fleet.demand.daily import HHMM, minute_of_day, next_daily_s
 from missions.events import MissionEvent
 from missions.lab.reference import Specimen
-from sim.hospital import HospitalContext, HospitalError
-from sim.hospital._times import HHMM, Strict, at_clock, parse_settings
+from sim.hospital import HospitalContext, HospitalError, parse_settings
 from sim.lab_samples import (
     CHEMISTRY_PANELS,
     HAEMATOLOGY_PANEL,
@@ -161,12 +162,12 @@ class LabHospital:
     def _seed_incidents(self) -> None:
         qc = self.config.qc_failure
         if qc is not None:
-            from_s = at_clock(self.ctx.start_s, qc.at)
+            from_s = next_daily_s(self.ctx.start_s, minute_of_day(qc.at))
             self.site.shifts.append(CalibrationShift(self.incident_robot, qc.analyzer, qc.test, qc.relative_bias,
                                                      from_s, from_s + qc.duration_min * 60.0))
         fridge = self.config.fridge_excursion
         if fridge is not None:
-            from_s = at_clock(self.ctx.start_s, fridge.at)
+            from_s = next_daily_s(self.ctx.start_s, minute_of_day(fridge.at))
             self.site.excursions.append(FridgeExcursion(self.incident_robot, fridge.temperature_c, from_s,
                                                         from_s + fridge.duration_min * 60.0))
 

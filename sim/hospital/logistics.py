@@ -21,7 +21,6 @@ import `missions/`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,37 +28,31 @@ from typing import Any
 import numpy as np
 import pydantic
 
+from fleet.demand._common import Strict
+from fleet.demand.daily import HHMM, minute_of_day, next_daily_s
 from missions import events as ev
 from missions.events import MissionEvent
 from missions.logistics.custody import verify_chain
-from sim.hospital import HospitalContext, HospitalError
+from sim.hospital import HospitalContext, HospitalError, parse_settings
 from sim.logistics_world import ITEMS, WARD_STORES, LogisticsWorld, logistics_world
 
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 _END = (ev.MISSION_SUCCEEDED, ev.MISSION_FAILED, ev.MISSION_CANCELLED)
 
 
-class StuckDoor(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class StuckDoor(Strict):
     door: str
-    at: str = pydantic.Field(pattern=_HHMM)
+    at: str = pydantic.Field(pattern=HHMM)
     duration_min: float = pydantic.Field(60.0, gt=0)
 
 
-class LogisticsPartSettings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class LogisticsPartSettings(Strict):
     #: how often the wards' use is drawn (each line uses use_per_day x period / 24 h on average)
     use_period_min: float = pydantic.Field(60.0, gt=0, le=1440)
     stuck_door: StuckDoor | None = None
 
 
 def build(ctx: HospitalContext, settings: Mapping[str, Any]) -> HospitalSupply:
-    try:
-        config = LogisticsPartSettings.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise HospitalError(f"hospital.logistics{'.' + loc if loc else ''}: {first['msg']}") from None
+    config = parse_settings(LogisticsPartSettings, "logistics", settings)
     if config.stuck_door is not None and config.stuck_door.door not in ctx.world.doors:
         raise HospitalError(f"hospital.logistics.stuck_door.door: no door {config.stuck_door.door!r} in the world "
                             f"(known: {', '.join(sorted(ctx.world.doors))})")
@@ -126,11 +119,7 @@ class HospitalSupply:
         self._stuck: dict[str, Any] | None = None
         if config.stuck_door is not None:
             door = config.stuck_door
-            hours, minutes = door.at.split(":")
-            midnight = math.floor(ctx.start_s / 86400.0) * 86400.0  # the simulator's day is UTC
-            from_s = float(midnight + int(hours) * 3600 + int(minutes) * 60)
-            if from_s < ctx.start_s:
-                from_s += 86400.0
+            from_s = next_daily_s(ctx.start_s, minute_of_day(door.at))  # the simulator's day is UTC
             self._world.stick_door(door.door, from_s, from_s + door.duration_min * 60.0)
             self._stuck = {"door": door.door, "from_s": from_s, "until_s": from_s + door.duration_min * 60.0}
         self._store_ward = {store: ward for ward, store in WARD_STORES.items()}

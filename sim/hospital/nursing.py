@@ -25,25 +25,20 @@ from typing import Any
 
 import pydantic
 
+from fleet.demand._common import Strict
 from missions.events import MissionEvent
-from sim.hospital import HospitalContext, HospitalError
+from sim.hospital import HospitalContext, parse_settings
 from sim.nursing_orders import NursingOrders
 from sim.patients import PatientCensus
 
 
-class NursingInfoSettings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class NursingInfoSettings(Strict):
     #: share of patients kept nil by mouth (no meal ordered or served)
     nil_by_mouth_fraction: float = pydantic.Field(0.08, ge=0, le=1)
 
 
 def build(ctx: HospitalContext, settings: Mapping[str, Any]) -> NursingInformation:
-    try:
-        config = NursingInfoSettings.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise HospitalError(f"hospital.nursing{'.' + loc if loc else ''}: {first['msg']}") from None
+    config = parse_settings(NursingInfoSettings, "nursing", settings)
     return NursingInformation(ctx.census, NursingOrders(ctx.census, ctx.seed,
                                                         nil_by_mouth_fraction=config.nil_by_mouth_fraction))
 

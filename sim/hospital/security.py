@@ -27,13 +27,14 @@ from typing import Any
 
 import pydantic
 
+from fleet.demand._common import Strict
+from fleet.demand.daily import DAY_S, HHMM, minute_of_day, next_daily_s
 from missions import events as ev
 from missions.events import MissionEvent
-from sim.hospital import HospitalContext, HospitalError, RequestTask
+from sim.hospital import HospitalContext, HospitalError, RequestTask, parse_settings
 from sim.security_world import Hazard, HazardKind, SecurityWorld, SimVisitor, security_world_for
 from telemetry.envelope import iso_timestamp
 
-_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 #: the reception desk's account on the fleet (an operator: it may request work)
 RECEPTION = {"user": "reception-desk", "role": "operator"}
 SLOW_PACE_MPS, NORMAL_PACE_MPS = 0.6, 1.1
@@ -41,11 +42,10 @@ SLOW_PACE_MPS, NORMAL_PACE_MPS = 0.6, 1.1
 WANDER_OFF_AFTER_M = 15.0
 
 
-class IncidentSpec(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+class IncidentSpec(Strict):
     kind: HazardKind
     place: str
-    at: str = pydantic.Field(pattern=_HHMM)
+    at: str = pydantic.Field(pattern=HHMM)
     duration_min: float | None = pydantic.Field(None, gt=0)
     growth_per_h: float = pydantic.Field(0.0, ge=0)
 
@@ -60,9 +60,8 @@ DEFAULT_INCIDENTS = (
 )
 
 
-class SecurityPartSettings(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    incidents: list[IncidentSpec] = list(DEFAULT_INCIDENTS)
+class SecurityPartSettings(Strict):
+    incidents: list[IncidentSpec] = pydantic.Field(default_factory=lambda: list(DEFAULT_INCIDENTS))
     visitor_requests_per_hour: float = pydantic.Field(1.5, ge=0)
     #: [from_h, until_h) local hours visitors come to the desk
     visitor_hours: tuple[float, float] = (8.0, 18.0)
@@ -79,29 +78,17 @@ class SecurityPartSettings(pydantic.BaseModel):
     visitor_max_attempts: int = pydantic.Field(2, ge=1, le=10)
 
 
-def _hour(text: str) -> float:
-    hours, minutes = text.split(":")
-    return int(hours) + int(minutes) / 60.0
-
-
 def build(ctx: HospitalContext, settings: Mapping[str, Any]) -> SecurityDeskHall:
-    try:
-        config = SecurityPartSettings.model_validate(dict(settings))
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise HospitalError(f"hospital.security{'.' + loc if loc else ''}: {first['msg']}") from None
+    config = parse_settings(SecurityPartSettings, "security", settings)
     named = [("meet_at", config.meet_at), *((f"destinations.{i}", p) for i, p in enumerate(config.destinations)),
              *((f"incidents.{i}.place", inc.place) for i, inc in enumerate(config.incidents))]
     for where, place in named:
         if place not in ctx.world.places:
             raise HospitalError(f"hospital.security.{where}: unknown place {place!r}")
     security = security_world_for(ctx.env)
-    midnight = math.floor(ctx.start_s / 86400.0) * 86400.0  # the simulator's day is UTC
     for incident in config.incidents:
-        at_s = midnight + _hour(incident.at) * 3600.0
-        if at_s < ctx.start_s:
-            at_s += 86400.0  # the night after the start
+        # the simulator's day is UTC; a time before the start is the night after it
+        at_s = next_daily_s(ctx.start_s, minute_of_day(incident.at))
         until_s = at_s + incident.duration_min * 60.0 if incident.duration_min is not None else None
         security.add_hazard(Hazard(incident.kind, incident.place, at_s, until_s, incident.growth_per_h))
     return SecurityDeskHall(ctx, config, security)
@@ -140,7 +127,7 @@ class SecurityDeskHall:
             return
         self._next_visitor_s = now_s + self._gap_s()
         lo, hi = self._config.visitor_hours
-        if lo <= (now_s % 86400.0) / 3600.0 < hi:
+        if lo <= (now_s % DAY_S) / 3600.0 < hi:
             self._visitor_arrives(now_s)
 
     def _visitor_arrives(self, now_s: float) -> None:

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from fleet.demand import DemandError
-from fleet.demand.ward_chart import FOLLOW_UP_PRIORITY, ROUND_PRIORITY, WardChart, build, task_id
+from fleet.demand._common import task_id
+from fleet.demand.ward_chart import FOLLOW_UP_PRIORITY, ROUND_PRIORITY, WardChart, build
 from fleet.tasks import TASK_ID_RE, TaskRequest
 from tests.fleet.demand.nursing_site import HOUR_S, FakeBed, FakeCensus, at, context, news2_alert, vitals_record
 
