@@ -44,7 +44,8 @@ class RobotMessage:
 @dataclass
 class DemandContext:
     site: SiteMap
-    #: the seed for anything a source randomises (None on a real site: sources then do not randomise)
+    #: the seed for anything a source randomises (the simulator's; `medbot fleet run` passes 0, and a
+    #: source on a real site should decide from what the hospital tells it, not from chance)
     seed: int
     start_s: float
     #: the end of a bounded run (a simulated day), None for a service that runs until stopped

@@ -242,7 +242,8 @@ def test_the_task_queue_shows_the_fleets_tasks_and_an_operator_submits_and_cance
         task_id = page.input_value("#task-id")
         page.click("#task-submit")
         messages = requests.wait_for(lambda ms: len(ms) >= 1, timeout_s=10)
-        assert page.input_value("#task-id") != task_id, "a fresh id for the next task"
+        # a fresh id for the next task, once the server answered (the broker can be quicker than the page)
+        page.wait_for_function(f"() => document.querySelector('#task-id').value !== {task_id!r}", timeout=10_000)
         # a task no robot of the run can do: the run's fleet holds it, waiting, and says why
         page.fill("#task-kind", "x_ray")
         page.fill("#task-params", "{}")
