@@ -50,6 +50,7 @@ def fleet_kpis(tasks: list[Task], counters: dict[str, int], now_s: float) -> dic
         "by_kind": {kind: kind_kpis(ts) for kind, ts in sorted(by_kind.items())},
         "reallocations": sum(t.reallocations for t in tasks),
         "unassignable_reports": counters.get("unassignable_reports", 0),
+        "overdue_reports": counters.get("overdue_reports", 0),
         "rejected_requests": counters.get("rejected_requests", 0),
         "robot_busy_s": {r: round(v, 1) for r, v in sorted(busy_s.items())},
     }

@@ -645,6 +645,7 @@ class FleetService:
     def _report_unassignable(self, now_s: float) -> None:
         robots = self.robots_view.all()
         for task in sorted(self._open.values(), key=lambda t: t.task_id):
+            self._report_overdue(task, now_s)
             if task.state is not TaskState.WAITING or task.request.earliest_start_s > now_s:
                 continue
             reason = unassignable_reason(task, robots, self.config)
@@ -658,6 +659,21 @@ class FleetService:
                 self._alert(f"unassignable-{task.task_id}-{self._counters['unassignable_reports']}", "medium",
                             f"{task.kind} {task.task_id} cannot be done now: {reason}", now_s,
                             data={"task_id": task.task_id, "reason": reason})
+
+    def _report_overdue(self, task: Task, now_s: float) -> None:
+        """A task not started by its deadline is told to the ward once: the robots are behind (a
+        robot lost, a busy night) and staff may do it by hand — the fleet keeps it queued meanwhile."""
+        deadline = task.request.deadline_s
+        if (deadline is None or now_s <= deadline or task.state not in (TaskState.WAITING, TaskState.ASSIGNED)
+                or task.result.get("overdue_reported")):
+            return
+        task.result["overdue_reported"] = True
+        self._counters["overdue_reports"] = self._counters.get("overdue_reports", 0) + 1
+        self._dirty.add(task.task_id)
+        planned = f"planned for {task.robot_id}" if task.robot_id else "no robot free for it"
+        self._alert(f"overdue-{task.task_id}", "medium",
+                    f"{task.kind} {task.task_id} not started by its deadline ({planned}): staff may need to "
+                    "do it", now_s, data={"task_id": task.task_id, "zone": task.request.zone, "overdue": True})
 
     # ---- the tasks topic ----------------------------------------------------------------------
 

@@ -285,3 +285,20 @@ def test_a_refused_cancel_of_a_finished_task_leaves_its_state_alone(tmp_path: Pa
     assert [b for b in f.outbox.on(Channel.TASKS) if b["task_id"] == "round-a"] == []
     [alert] = [a for a in f.outbox.on(Channel.ALERTS) if a["data"].get("task_id") == "round-a"]
     assert "already done" in alert["summary"]
+
+
+def test_a_task_not_started_by_its_deadline_is_told_to_the_ward_once(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    f.robot("nurse-a", "nursing", NURSING, at="dock-a", serves="ward-a")
+    f.submit("busy", "nursing_round", round_params("A1"), priority=70, zone="ward-a", place="bed-a1")
+    f.submit("round-a", "nursing_round", round_params("A2"), zone="ward-a", place="bed-a2",
+             deadline_s=f.now_s + 60)
+    f.step()
+    f.event("nurse-a", "mission.started", "busy", "nursing_round", task_id="busy")
+    for _ in range(5):
+        f.step(30.0)
+    overdue = [a for a in f.outbox.on(Channel.ALERTS) if a["data"].get("overdue")]
+    assert len(overdue) == 1 and overdue[0]["data"]["task_id"] == "round-a"
+    assert "not started by its deadline" in overdue[0]["summary"] and "nurse-a" in overdue[0]["summary"]
+    assert f.service.task("round-a").state is TaskState.ASSIGNED  # still queued for the robot
+    assert f.service.kpis()["overdue_reports"] == 1
