@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fleet.tasks import TaskError, TaskRequest
+from fleet.tasks import Task, TaskError, TaskRequest
 from telemetry.envelope import iso_timestamp
 
 
@@ -70,4 +70,19 @@ def request_to_body(request: TaskRequest) -> dict[str, Any]:
         "robot_kinds": list(request.robot_kinds), "earliest_start": _iso(request.earliest_start_s),
         "deadline": _iso(request.deadline_s), "zone": request.zone, "place": request.place,
         "robot_id": request.robot_id, "max_attempts": request.max_attempts,
+    }
+
+
+def task_body(task: Task, now_s: float) -> dict[str, Any]:
+    """A task as the `tasks` topic carries it (telemetry/schemas/tasks.json): no params."""
+    r = task.request
+    return {
+        "task_id": r.task_id, "kind": r.kind, "state": task.state.value, "priority": r.priority,
+        "robot_kinds": list(r.robot_kinds), "zone": r.zone, "place": r.place, "robot_id": task.robot_id,
+        "mission_id": task.mission_id, "attempts": task.attempts, "reallocations": task.reallocations,
+        "requested_by": r.requested_by, "created": _iso(task.created_s), "earliest_start": _iso(r.earliest_start_s),
+        "deadline": _iso(r.deadline_s), "started": _iso(task.started_s), "finished": _iso(task.finished_s),
+        "updated": iso_timestamp(now_s), "reason": None if task.reason is None else task.reason[:500],
+        "unassignable": None if task.unassignable is None else task.unassignable[:500],
+        "done_items": len(task.done_items),
     }

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,6 +31,7 @@ from types import FrameType
 import click
 import yaml
 
+from fleet.clock import ScaledClock
 from hal.clock import Clock, SimClock
 from hal.registry import ConfigError
 from missions.events import MissionEvent
@@ -56,22 +55,9 @@ FLEET_SERVICE_USER = "fleet-service"
 MAX_TICK_DT_S = 0.5
 
 
-class ScaledWallClock(Clock):
-    """Wall time, ``scale`` times as fast from ``origin_s`` — the formula of `fleet.clock.ScaledClock`,
-    so a fleet and its robots given the same origin and scale agree on the time."""
-
-    def __init__(self, scale: float = 1.0, origin_s: float | None = None) -> None:
-        if not math.isfinite(scale) or scale <= 0:
-            raise ValueError(f"time scale must be a positive number, got {scale!r}")
-        self.scale = float(scale)
-        self._offset_s = time.time() - time.monotonic()
-        self.origin_s = self._wall_s() if origin_s is None else float(origin_s)
-
-    def _wall_s(self) -> float:
-        return time.monotonic() + self._offset_s
-
-    def now_s(self) -> float:
-        return self.origin_s + (self._wall_s() - self.origin_s) * self.scale
+class ScaledWallClock(ScaledClock, Clock):
+    """`fleet.clock.ScaledClock` as the robot's `hal` clock, so a fleet and its robots given the same
+    origin and scale agree on the time."""
 
 
 @dataclass(frozen=True)
