@@ -80,6 +80,10 @@ class RouteGraph:
         x, y = self.graph.nodes[name]["pos"]
         return (float(x), float(y))
 
+    def level_of(self, name: str) -> int:
+        self._require(name)
+        return int(self.graph.nodes[name]["level"])
+
     def position(self, name: str) -> Point:
         """Alias of `pos`, the spelling `sim.site_map` uses."""
         return self.pos(name)

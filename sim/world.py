@@ -71,6 +71,47 @@ class Door:
     y_m: float | None = None
     width_m: float = 1.2
     level: int = 0
+    # A fire door: held open on magnets in normal service, released (closed) when the fire alarm
+    # rings; robots then cannot pass until the alarm is reset.
+    fire: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lift:
+    """A lift shaft and its car; the car's centre is the same on every floor it serves."""
+
+    name: str
+    x_m: float
+    y_m: float  # car centre, the same on every floor
+    levels: tuple[int, ...]  # floors served, ascending
+    lobbies: dict[int, str]  # level → place name (kind "lift_lobby")
+    cars: dict[int, str]  # level → place name (kind "lift_car")
+    doors: dict[int, str]  # level → the lift's landing door name on that floor
+    travel_s_per_level: float = 5.0
+    door_s: float = 3.0
+    dwell_s: float = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class MutexGroup:
+    """A shared resource one robot at a time: the fleet reserves it before a robot enters."""
+
+    name: str
+    kind: str  # "door" | "lane" | "lift" | "charger" | "anteroom"
+    nodes: frozenset[str]  # route nodes inside the group; a robot at or between them holds it
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stairs:
+    """A staircase, drawn on the map only: robots cannot use stairs."""
+
+    name: str
+    x_m: float
+    y_m: float
+    width_m: float
+    depth_m: float
+    levels: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +155,15 @@ class World:
     routes: RouteGraph
     levels: dict[int, str] = field(default_factory=lambda: {0: "ground"})
     waypoints: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    lifts: dict[str, Lift] = field(default_factory=dict)
+    mutex_groups: dict[str, MutexGroup] = field(default_factory=dict)
+    stairs: list[Stairs] = field(default_factory=list)
     # Zones by square bucket of the floor, smallest first within a bucket: zone_at (asked for every
     # moving robot every tick) scans only the few zones whose bounding box touches the point's
     # bucket, and its first match is the most specific zone.
     _zone_buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = field(
         init=False, repr=False)
+    _groups_by_node: dict[str, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         buckets: dict[tuple[int, int, int], list[tuple[tuple[float, float, float, float], Zone]]] = {}
@@ -128,11 +173,26 @@ class World:
                 for by in range(_bucket(ymin), _bucket(ymax) + 1):
                     buckets.setdefault((zone.level, bx, by), []).append((zone.bbox_m, zone))
         object.__setattr__(self, "_zone_buckets", buckets)
+        by_node: dict[str, list[str]] = {}
+        for group in sorted(self.mutex_groups.values(), key=lambda g: g.name):
+            for node in group.nodes:
+                by_node.setdefault(node, []).append(group.name)
+        object.__setattr__(self, "_groups_by_node", {n: tuple(g) for n, g in by_node.items()})
 
     @property
     def grid(self) -> OccupancyGrid:
         """The ground floor's grid (level 0, or the lowest level there is)."""
         return self.grids[0] if 0 in self.grids else self.grids[min(self.grids)]
+
+    def level_of(self, place: str) -> int:
+        """The level a place or route node lies on."""
+        if place in self.places:
+            return self.places[place].level
+        return self.routes.level_of(place) if place in self.routes else self.place(place).level
+
+    def groups_of_node(self, node: str) -> tuple[str, ...]:
+        """Names of the mutex groups a route node lies inside (sorted; empty for most nodes)."""
+        return self._groups_by_node.get(node, ())
 
     def place(self, name: str) -> Place:
         """The named place; KeyError with close matches when unknown."""
