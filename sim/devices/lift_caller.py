@@ -13,11 +13,26 @@ import pydantic
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.handle import HandleStatus, ResolvedHandle
-from hal.lift_caller import LiftCaller, LiftHandle, LiftRide, LiftRoute
+from hal.lift_caller import LiftCaller, LiftRoute
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
+
+
+from dataclasses import dataclass  # noqa: E402
+from hal.handle import Handle  # noqa: E402
+
+
+@dataclass(frozen=True, slots=True)
+class LiftRide:  # transitional: replaced by the building-model session device
+    lift: str
+    level: int
+    duration_s: float
+    stamp_s: float
+
+
+LiftHandle = Handle[LiftRide, str]
 
 
 class SimLiftCallerConfig(DeviceConfig):
