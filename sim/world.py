@@ -21,7 +21,14 @@ import yaml
 from hal.geometry import Pose2D
 from sim.occupancy import OccupancyGrid, Point, Wall
 from sim.routes import NoRoute, RouteGraph
-from sim.world_spec import WorldSpec
+from sim.world_floors import build_groups, build_lifts, check_single_floor_edges, lift_ride_s, split_door_edges
+from sim.world_parts import Door, Lift, MutexGroup, Place, Stairs, WorldError, Zone
+from sim.world_spec import GENERATED_KINDS, WorldSpec
+
+__all__ = [
+    "Door", "Lift", "MutexGroup", "Place", "Stairs", "World", "WorldError", "Zone", "default_world_path",
+    "load_default_world", "load_world",
+]
 
 # Beds are reached through these zone tags; `ward:` of a bed must name such a zone.
 WARD_TAGS = ("ward", "isolation")
@@ -32,115 +39,6 @@ _ZONE_BUCKET_M = 4.0
 
 def _bucket(coordinate_m: float) -> int:
     return math.floor(coordinate_m / _ZONE_BUCKET_M)
-
-
-class WorldError(ValueError):
-    """A problem in a world file, located: which file, which field, what is accepted."""
-
-    def __init__(self, source: str, field_path: str, problem: str) -> None:
-        super().__init__(f"{source}: {field_path}: {problem}" if field_path else f"{source}: {problem}")
-        self.source = source
-        self.field_path = field_path
-        self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    name: str
-    x_m: float
-    y_m: float
-    yaw_rad: float
-    level: int
-    kind: str
-    zone: str | None = None  # smallest zone containing the place, unless the file names one
-    ward: str | None = None  # beds only: the ward zone's name, e.g. "ward-a"
-    bed_id: str | None = None  # beds only: the hospital's bed label, e.g. "A-01"
-
-    @property
-    def pose(self) -> Pose2D:
-        return Pose2D(self.x_m, self.y_m, self.yaw_rad, self.level)
-
-
-@dataclass(frozen=True, slots=True)
-class Door:
-    name: str
-    node_a: str
-    node_b: str
-    auto: bool
-    x_m: float | None = None  # where the door sits in a wall (None: a logical door, no gap cut)
-    y_m: float | None = None
-    width_m: float = 1.2
-    level: int = 0
-    # A fire door: held open on magnets in normal service, released (closed) when the fire alarm
-    # rings; robots then cannot pass until the alarm is reset.
-    fire: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Lift:
-    """A lift shaft and its car; the car's centre is the same on every floor it serves."""
-
-    name: str
-    x_m: float
-    y_m: float  # car centre, the same on every floor
-    levels: tuple[int, ...]  # floors served, ascending
-    lobbies: dict[int, str]  # level → place name (kind "lift_lobby")
-    cars: dict[int, str]  # level → place name (kind "lift_car")
-    doors: dict[int, str]  # level → the lift's landing door name on that floor
-    travel_s_per_level: float = 5.0
-    door_s: float = 3.0
-    dwell_s: float = 6.0
-
-
-@dataclass(frozen=True, slots=True)
-class MutexGroup:
-    """A shared resource one robot at a time: the fleet reserves it before a robot enters."""
-
-    name: str
-    kind: str  # "door" | "lane" | "lift" | "charger" | "anteroom"
-    nodes: frozenset[str]  # route nodes inside the group; a robot at or between them holds it
-    level: int
-
-
-@dataclass(frozen=True, slots=True)
-class Stairs:
-    """A staircase, drawn on the map only: robots cannot use stairs."""
-
-    name: str
-    x_m: float
-    y_m: float
-    width_m: float
-    depth_m: float
-    levels: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Zone:
-    name: str
-    tag: str
-    polygon_m: list[tuple[float, float]]
-    speed_limit_mps: float
-    level: int = 0
-
-    @property
-    def bbox_m(self) -> tuple[float, float, float, float]:
-        xs = [p[0] for p in self.polygon_m]
-        ys = [p[1] for p in self.polygon_m]
-        return (min(xs), min(ys), max(xs), max(ys))
-
-    @property
-    def area_m2(self) -> float:
-        pts = self.polygon_m
-        return abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(pts, pts[1:] + pts[:1], strict=True))) / 2
-
-    def contains(self, x_m: float, y_m: float) -> bool:
-        """Even-odd rule; points exactly on an edge may fall either way."""
-        inside = False
-        pts = self.polygon_m
-        for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1], strict=True):
-            if (y1 > y_m) != (y2 > y_m) and x_m < x1 + (y_m - y1) * (x2 - x1) / (y2 - y1):
-                inside = not inside
-        return inside
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,13 +125,52 @@ class World:
         return zone.speed_limit_mps if zone is not None else default_mps
 
     def route_distance_m(self, pose: Pose2D, place: str) -> float:
-        """Route length from a pose to a place; inf when unreachable (hal.site_map.SiteMap)."""
+        """Route length a robot drives from a pose to a place; inf when unreachable
+        (hal.site_map.SiteMap; the battery reserve uses it).
+
+        On another floor: the drive into the car of the lift that makes it shortest, plus the drive
+        out of that lift's car on the place's floor (riding costs no driving)."""
+        return min((drive_m for _, drive_m in self._legs(pose, place)), default=math.inf)
+
+    def route_time_s(self, pose: Pose2D, place: str, *, speed_mps: float = 1.0) -> float:
+        """Expected seconds to get from a pose to a place driving at `speed_mps`, with the lift's
+        expected wait and ride on another floor (`sim.world_floors.lift_ride_s`: the wait is half a
+        round trip of the shaft); the best lift by this time. inf when unreachable."""
+        best = math.inf
+        for lift, drive_m in self._legs(pose, place):
+            ride_s = 0.0 if lift is None else lift_ride_s(lift, pose.level, self.routes.level_of(place))
+            best = min(best, drive_m / speed_mps + ride_s)
+        return best
+
+    def lifts_between(self, from_level: int, to_level: int) -> list[Lift]:
+        """Lifts serving both floors, by name."""
+        return [lift for _, lift in sorted(self.lifts.items())
+                if from_level in lift.levels and to_level in lift.levels]
+
+    def _same_floor_m(self, x_m: float, y_m: float, level: int, place: str) -> float:
         try:
-            return self.routes.path_length_m(pose.x_m, pose.y_m, place, pose.level)
+            return self.routes.path_length_m(x_m, y_m, place, level)
         except NoRoute:
             if place not in self.routes:
                 raise
             return math.inf
+
+    def _legs(self, pose: Pose2D, place: str) -> list[tuple[Lift | None, float]]:
+        """(lift or None on the same floor, drive length) for every way to the place."""
+        if place not in self.routes:
+            self.routes.plan(pose.x_m, pose.y_m, place, pose.level)  # raises NoRoute naming the goal
+        level = self.routes.level_of(place)
+        if level == pose.level:
+            return [(None, self._same_floor_m(pose.x_m, pose.y_m, pose.level, place))]
+        legs: list[tuple[Lift | None, float]] = []
+        for lift in self.lifts_between(pose.level, level):
+            into_m = self._same_floor_m(pose.x_m, pose.y_m, pose.level, lift.cars[pose.level])
+            try:
+                out_m = self.routes.distance_m(lift.cars[level], place)
+            except NoRoute:
+                out_m = math.inf
+            legs.append((lift, into_m + out_m))
+        return legs
 
     def nearest_place(
         self,
@@ -359,6 +296,10 @@ def _build(spec: WorldSpec, source: str, resolution_override: float | None) -> W
         pts = list(w.points) + ([w.points[0]] if w.closed else [])
         raw_walls += [Wall(a, b, thickness, w.level) for a, b in itertools.pairwise(pts)]
 
+    def zone_of(x_m: float, y_m: float, level: int) -> str | None:
+        containing = [z for z in zones if z.level == level and z.contains(x_m, y_m)]
+        return min(containing, key=lambda z: (z.area_m2, z.name)).name if containing else None
+
     node_origin: dict[str, str] = {}  # node name → field path that declared it, for duplicate errors
     nodes: dict[str, tuple[float, float, int]] = {}
     places: dict[str, Place] = {}
@@ -368,6 +309,8 @@ def _build(spec: WorldSpec, source: str, resolution_override: float | None) -> W
         if p.name in node_origin:
             raise fail(f"{at}.name", f"duplicate name {p.name!r} (already {node_origin[p.name]})")
         check_level(p.level, f"{at}.level")
+        if p.kind in GENERATED_KINDS:
+            raise fail(f"{at}.kind", f"kind {p.kind!r} is generated for a lift's levels (see lifts:), not declared")
         if p.kind == "bed":
             for attr in ("ward", "bed_id"):
                 if getattr(p, attr) is None:
@@ -382,8 +325,7 @@ def _build(spec: WorldSpec, source: str, resolution_override: float | None) -> W
         if zone_name is not None and zone_name not in zone_by_name:
             raise fail(f"{at}.zone", f"unknown zone {zone_name!r} (accepted: {', '.join(sorted(zone_by_name))})")
         if zone_name is None:
-            containing = [z for z in zones if z.level == p.level and z.contains(p.x, p.y)]
-            zone_name = min(containing, key=lambda z: (z.area_m2, z.name)).name if containing else None
+            zone_name = zone_of(p.x, p.y, p.level)
         places[p.name] = Place(
             p.name, p.x, p.y, math.radians(p.yaw_deg), p.level, p.kind, zone_name, p.ward, p.bed_id
         )
@@ -409,6 +351,9 @@ def _build(spec: WorldSpec, source: str, resolution_override: float | None) -> W
     for i, e in enumerate(spec.routes.edges):
         for j, name in enumerate(e.path):
             check_node(name, f"routes.edges[{i}].path[{j}]")
+        check_single_floor_edges(
+            ((a, b, f"routes.edges[{i}].path[{j + 1}]") for j, (a, b) in enumerate(itertools.pairwise(e.path))),
+            nodes, fail)
         edges += [(a, b, e.bidirectional, None) for a, b in zip(e.path, e.path[1:], strict=False)]
 
     doors: dict[str, Door] = {}
@@ -420,22 +365,54 @@ def _build(spec: WorldSpec, source: str, resolution_override: float | None) -> W
         check_level(d.level, f"{at}.level")
         for j, name in enumerate(d.between):
             check_node(name, f"{at}.between[{j}]")
+            if nodes[name][2] != d.level:
+                raise fail(f"{at}.between[{j}]", f"node {name!r} is on level {nodes[name][2]}, the door on "
+                                                 f"level {d.level}")
         if d.at is not None:
             walls, cut = _cut_door(walls, d.at, d.width_m, d.level)
             if not cut:
                 raise fail(f"{at}.at", f"{d.at} is not on any wall of level {d.level}")
         doors[d.name] = Door(
             d.name, d.between[0], d.between[1], d.auto,
-            d.at[0] if d.at else None, d.at[1] if d.at else None, d.width_m, d.level,
+            d.at[0] if d.at else None, d.at[1] if d.at else None, d.width_m, d.level, d.fire,
         )
         edges.append((d.between[0], d.between[1], True, d.name))
+
+    lift_parts = build_lifts(spec.lifts, levels=levels, nodes=nodes, wall_thickness_m=spec.wall_thickness_m,
+                             zone_of=zone_of, fail=fail)
+    for door in lift_parts.doors:  # a wall drawn along the shaft's face gets the landing door's gap too
+        assert door.x_m is not None and door.y_m is not None
+        walls, _ = _cut_door(walls, (door.x_m, door.y_m), door.width_m, door.level)
+        doors[door.name] = door
+    walls = walls + lift_parts.walls
+    for place in lift_parts.places:
+        places[place.name] = place
+        nodes[place.name] = (place.x_m, place.y_m, place.level)
+    edges += lift_parts.edges
+    declared_edges = list(edges)
+    passages: dict[str, tuple[str, str]] = {}
+    if spec.traffic is not None and spec.traffic.door_groups:
+        edges, passage_nodes, passages = split_door_edges(edges, doors, nodes, spec.traffic.door_passage_m)
+        for name, node in passage_nodes.items():
+            if name in nodes:
+                raise fail("traffic.door_groups", f"generated passage node {name!r} clashes with a name already used")
+            nodes[name] = waypoints[name] = node
+    mutex_groups = build_groups(spec.traffic, lifts=lift_parts.lifts, places=places, doors=doors,
+                                passages=passages, declared_edges=declared_edges, nodes=nodes, fail=fail)
+    stairs = []
+    for i, st in enumerate(spec.stairs):
+        for j, level in enumerate(st.levels):
+            check_level(level, f"stairs[{i}].levels[{j}]")
+        x0, y0, x1, y1 = st.rect
+        stairs.append(Stairs(st.name, (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, tuple(sorted(st.levels))))
 
     resolution = resolution_override if resolution_override is not None else spec.grid_resolution_m
     if resolution <= 0:
         raise fail("grid_resolution_m", f"must be > 0, got {resolution}")
     grids = {level: _grid_for_level(walls, zones, nodes, level, resolution) for level in levels}
     routes = RouteGraph.build(nodes, edges, grids)
-    return World(spec.name, source, places, doors, zones, walls, grids, routes, levels, waypoints)
+    return World(spec.name, source, places, doors, zones, walls, grids, routes, levels, waypoints,
+                 lift_parts.lifts, mutex_groups, stairs)
 
 
 def _grid_for_level(
