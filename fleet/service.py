@@ -40,6 +40,7 @@ from fleet.robots import RobotRegistry, RobotView
 from fleet.site import SiteMap
 from fleet.store import TaskStore
 from fleet.tasks import FINAL_STATES, ON_ROBOT_STATES, TASK_ID_RE, Task, TaskError, TaskRequest, TaskState
+from fleet.traffic import TrafficArbiter, group_kinds
 from telemetry.commands import command_body
 from telemetry.envelope import iso_timestamp
 from telemetry.topics import FLEET_ID, Channel
@@ -69,6 +70,7 @@ class FleetService(Dispatching):
         self.alarm = BuildingAlarm()
         self.estimates = DurationEstimates()
         self.charging = ChargePlanner(site, config)
+        self.traffic = TrafficArbiter(group_kinds(site), alert=self._traffic_alert)
         self._lock = threading.RLock()
         self._inbox: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._tasks: dict[str, Task] = {}
@@ -222,6 +224,9 @@ class FleetService(Dispatching):
                 self._dispatch_idle(now_s)
                 self._report_unassignable(now_s)
             self._commit(now_s)
+            table = self.traffic.step(now_s)
+            if table is not None:
+                self.outbox.publish(FLEET_ID, Channel.TRAFFIC, table, now_s)
 
     def _commit(self, now_s: float) -> None:
         kv: dict[str, Any] = {}
@@ -255,9 +260,12 @@ class FleetService(Dispatching):
         if channel == Channel.FACTSHEET.value:
             robot.on_factsheet(body)
             self._replan = True
+        elif channel == Channel.TRAFFIC.value:
+            self.traffic.on_report(robot_id, body, now_s)
         elif channel == Channel.CONNECTION.value:
             was_offline = not robot.online
             if robot.on_connection(body):
+                self.traffic.robot_lost(robot_id, now_s)
                 self._withdraw_all(robot, "robot offline (connection lost)", now_s)
             elif was_offline and robot.online:
                 self._cancel_withdrawn(robot_id, now_s)
@@ -528,6 +536,9 @@ class FleetService(Dispatching):
         self._outgoing.append((FLEET_ID, Channel.ALERTS, {
             "alert_id": alert_id[:128], "severity": severity, "category": category, "summary": summary[:500],
             "where": None, "evidence_ref": None, "data": data or {}}, now_s))
+
+    def _traffic_alert(self, alert_id: str, severity: str, summary: str, now_s: float) -> None:
+        self._alert(alert_id, severity, summary, now_s)
 
 def make_allocator(name: str) -> Allocator:
     """The configured allocator; OR-Tools is imported only when asked for (docs/fleet-allocation.md)."""

@@ -31,6 +31,7 @@ from missions.runner import MissionRunner
 from missions.site import SiteConditions
 from robots.config import RobotKindConfig
 from robots.telemetry_bridge import TelemetryBridge
+from robots.traffic import RouteFollower, TrafficClient
 from telemetry.sinks import TelemetrySink
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ class Robot:
         self._is_set_up = False
         self._alarms = 0
         self.commands: CommandInbox | None = None
+        #: reservations of the building's shared resources through the fleet (None: not taking part)
+        self.traffic: TrafficClient | None = None
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
         self._device_list = tuple(devices)  # the set is complete once built; iterated every health check
@@ -187,12 +190,23 @@ class Robot:
         self.runner.step(now_s, status)
         navigator = self.devices.navigator
         wish: Twist2D | None = None
+        stop_for_traffic = self.traffic is not None and self._step_traffic(now_s, navigator)
         if navigator is not None:
             navigator.step(now_s)
             wish = navigator.velocity_request()
+        if stop_for_traffic:
+            wish = Twist2D.zero()
         self.last_command_sent = self.supervisor.command_velocity(wish or Twist2D.zero())
         self.telemetry.on_tick(now_s, self._signature(now_s, status), lambda: self.snapshot(status), self._viz)
         return status
+
+    def _step_traffic(self, now_s: float, navigator: object) -> bool:
+        assert self.traffic is not None and self.devices.drive_base is not None
+        mission = self.runner.current
+        follower = navigator if isinstance(navigator, RouteFollower) else None
+        return self.traffic.step(now_s, self.devices.drive_base.odometry().pose, follower,
+                                 priority=mission.priority if mission is not None else 0,
+                                 task_id=self._task_of.get(mission.mission_id) if mission is not None else None)
 
     def is_idle(self) -> bool:
         """Nothing to do and standing still: no mission running or queued, no command waiting,

@@ -95,6 +95,12 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "started": "2026-01-05T09:01:00.000Z", "finished": None, "updated": "2026-01-05T09:01:00.000Z",
         "reason": None, "unassignable": None, "done_items": 0,
     },
+    # a robot's traffic state: it holds the charger bay it stands on and waits for the lift lobby
+    Channel.TRAFFIC: {
+        "seq": 12, "held": ["charger:dock-ward-a"],
+        "wanted": {"groups": ["door:ward-a-entrance", "lift:lift-1"], "priority": 60, "task_id": "deliver-0001",
+                   "at": "ward-a-corridor-10"},
+    },
     Channel.MEDIA: {
         "media_ref": "sha256:" + "ab" * 32,
         "media_kind": "evidence_image",

@@ -95,7 +95,7 @@ def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
     for user in plan.fleet:
         lines += [f"user {user}", f"topic write {base}/+/{Channel.COMMANDS.value}", f"topic read {base}/#"]
         lines += [f"topic write {fleet_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.TASKS,
-                                                                    Channel.ALERTS)]
+                                                                    Channel.ALERTS, Channel.TRAFFIC)]
         lines.append("")
     for user in plan.operators:
         lines += [f"user {user}", f"topic write {base}/+/{Channel.COMMANDS.value}",
@@ -109,6 +109,7 @@ def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
     lines.append("# every client, via its user name; a robot's user name is its robot id (certificate CN)")
     lines += [f"pattern write {base}/%u/{ch.value}" for ch in ROBOT_WRITES]
     lines.append(f"pattern read {base}/%u/{Channel.COMMANDS.value}")
+    lines.append(f"pattern read {fleet_base}/{Channel.TRAFFIC.value}")  # the grant table, for every robot
     return "\n".join(lines) + "\n"
 
 

@@ -34,6 +34,9 @@ class Channel(StrEnum):
     # the fleet service's own topics, under the reserved robot_id segment FLEET_ID
     TASK_REQUESTS = "tasks/request"  # people and systems -> fleet: submit or cancel a task
     TASKS = "tasks"  # fleet -> everyone: a task's state on every change
+    # shared-resource reservations: a robot's wants and holds on its own id; the fleet's grant
+    # table on FLEET_ID (doors, single-lane stretches, lift lobbies, charger bays)
+    TRAFFIC = "traffic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
     Channel.COMMANDS_ACK: ChannelSpec(1, False, "the sender waits for the ack"),
     Channel.TASK_REQUESTS: ChannelSpec(1, False, "a request for work must not be lost"),
     Channel.TASKS: ChannelSpec(1, False, "every task state change is a fact an operator relies on"),
+    Channel.TRAFFIC: ChannelSpec(1, False, "a lost grant or release stalls robots; each message is a whole state"),
 }
 
 #: the robot_id segment of the fleet service's topics: ``medbot/v1/<site>/fleet/tasks``

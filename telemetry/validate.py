@@ -43,6 +43,7 @@ BODY_SCHEMAS: dict[Channel, str] = {
     Channel.COMMANDS_ACK: "commands_ack",
     Channel.TASK_REQUESTS: "task_request",
     Channel.TASKS: "tasks",
+    Channel.TRAFFIC: "traffic",
 }
 
 

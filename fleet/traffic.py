@@ -1,0 +1,237 @@
+"""Traffic: who may be in a shared resource of the building, one robot at a time.
+
+Shared resources — single-lane corridor stretches, doorways, lift lobbies and cars, charger bays,
+the anteroom — are the site map's *mutex groups* (as Open-RMF's `mutex_group_request`). A robot
+asks before it enters; it waits at the last free node of its path outside; the arbiter grants in
+priority order (a critical NEWS2 re-check passes a linen delivery), and FIFO within one priority.
+
+Why the scheme is free of deadlock by construction: a robot asks, in one request, for every group
+on its path up to the next node that belongs to no group, and gets all of them or none (so a robot
+waiting outside holds nothing it is waiting for). The world is checked at load so that no workplace
+lies inside a group: a robot never ends a goal inside one and waits there for the next, except at a
+charger or in a lift car, whose way out is part of the same group or leads to a free node. The
+arbiter still builds the wait-for graph every round; a cycle (which a hand-edited map could make) is
+counted, alerted, and broken by asking the lowest-priority robot of the cycle to give way.
+
+State on both sides is whole, not incremental (see telemetry/schemas/traffic.json): a robot reports
+what it holds and wants; the arbiter publishes its grant table. A restarted arbiter therefore learns
+the holds from the robots' next reports, and grants nothing until every robot has had time to report
+(`settle_s`), so it cannot hand a group to one robot while another is still inside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+#: a robot reports its traffic state at least this often; after a restart the arbiter waits two
+#: such periods before it grants anything
+REPORT_PERIOD_S = 10.0
+#: the grant table is re-published at least this often, so a robot that missed one learns it
+TABLE_PERIOD_S = 10.0
+#: a robot asked to give way withdraws its wait for this long
+GIVE_WAY_S = 30.0
+
+
+@dataclass
+class _Want:
+    groups: frozenset[str]
+    priority: int
+    task_id: str | None
+    at: str | None
+    since_s: float
+
+
+@dataclass
+class _RobotTraffic:
+    seq: int = -1
+    held: frozenset[str] = frozenset()
+    want: _Want | None = None
+
+
+@dataclass
+class TrafficFigures:
+    """What the arbiter measured: waits per group kind (request to grant), cycles, conflicts."""
+
+    waits_s: dict[str, list[float]] = field(default_factory=dict)
+    grants: int = 0
+    deadlocks: int = 0
+    #: a robot reported being inside a group another robot owned (two robots in one resource)
+    conflicts: int = 0
+    longest_wait: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # kind → (s, group, robot)
+
+    def summary(self) -> dict[str, Any]:
+        def pct(values: list[float], q: float) -> float:
+            ordered = sorted(values)
+            return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 1)
+
+        per_kind = {
+            kind: {"grants": len(v), "p50": pct(v, 0.5), "p99": pct(v, 0.99), "max": round(max(v), 1),
+                   "longest": {"group": self.longest_wait[kind][1], "robot": self.longest_wait[kind][2]}}
+            for kind, v in sorted(self.waits_s.items()) if v
+        }
+        return {"grants": self.grants, "deadlocks": self.deadlocks, "conflicts": self.conflicts,
+                "wait_s": per_kind}
+
+
+def group_kinds(site: Any) -> dict[str, str]:
+    """Group name → kind from the site map; a map without groups reserves nothing."""
+    groups = getattr(site, "mutex_groups", None) or {}
+    return {name: str(getattr(group, "kind", group)) for name, group in groups.items()}
+
+
+class TrafficArbiter:
+    """The fleet's side of traffic. `on_report` takes a robot's traffic body, `step` grants and
+    returns the table body to publish (None when nothing changed and it is not yet due)."""
+
+    def __init__(self, group_kinds: Mapping[str, str], *,
+                 alert: Callable[[str, str, str, float], None] | None = None) -> None:
+        self.group_kinds = dict(group_kinds)
+        self.owners: dict[str, str] = {}
+        self.robots: dict[str, _RobotTraffic] = {}
+        self.figures = TrafficFigures()
+        self._settle_until_s: float | None = None  # set on the first step: start + 2 report periods
+        self._give_way_until: dict[str, float] = {}
+        self._seq = 0
+        self._changed = True
+        self._published_s = -math.inf
+        self._alert = alert
+        self._cycles_seen: set[frozenset[str]] = set()
+
+    # ---- robots -> arbiter ------------------------------------------------------------------
+
+    def on_report(self, robot_id: str, body: Mapping[str, Any], now_s: float) -> None:
+        """A robot's whole traffic state. Unknown group names are ignored with the rest kept (a
+        robot on a newer map must not stall the site)."""
+        robot = self.robots.setdefault(robot_id, _RobotTraffic())
+        seq = int(body.get("seq", 0))
+        if seq < robot.seq and robot.seq - seq < 1_000_000:
+            return  # an older report overtaken by a newer one (restarted robots count from 0 again)
+        robot.seq = seq
+        held = frozenset(g for g in body.get("held", ()) if g in self.group_kinds)
+        # release what the robot no longer holds nor waits for
+        wanted = body.get("wanted")
+        want_groups = frozenset(g for g in (wanted or {}).get("groups", ()) if g in self.group_kinds)
+        for group, owner in list(self.owners.items()):
+            if owner == robot_id and group not in held and group not in want_groups:
+                del self.owners[group]
+                self._changed = True
+        # adopt what it reports holding (a restart on either side): a group owned by another robot
+        # is a conflict — two robots in one resource — counted and alerted, ownership unchanged
+        for group in sorted(held):
+            holder = self.owners.get(group)
+            if holder is None:
+                self.owners[group] = robot_id
+                self._changed = True
+            elif holder != robot_id:
+                self.figures.conflicts += 1
+                if self._alert is not None:
+                    self._alert(f"traffic-conflict-{group}", "warning",
+                                f"{robot_id} reports being in {group}, which is reserved for {holder}", now_s)
+        robot.held = held
+        if not want_groups:
+            robot.want = None
+            return
+        if robot.want is not None and robot.want.groups == want_groups:
+            robot.want.priority = int(wanted.get("priority", robot.want.priority))  # type: ignore[union-attr]
+            return
+        robot.want = _Want(want_groups, int(wanted.get("priority", 50)), wanted.get("task_id"),  # type: ignore[union-attr]
+                           wanted.get("at"), now_s)  # type: ignore[union-attr]
+
+    def robot_lost(self, robot_id: str, now_s: float) -> None:
+        """Its Last Will: it waits for nothing any more. What it holds stays held — the robot is
+        still standing in it — until it reports again or an operator clears it."""
+        robot = self.robots.get(robot_id)
+        if robot is not None:
+            robot.want = None
+        held = sorted(g for g, owner in self.owners.items() if owner == robot_id)
+        if held and self._alert is not None:
+            self._alert(f"traffic-lost-{robot_id}", "warning",
+                        f"{robot_id} went offline holding {', '.join(held)}: those stay reserved", now_s)
+
+    def clear(self, robot_id: str) -> list[str]:
+        """An operator confirms the robot was moved out: release everything it holds."""
+        released = sorted(g for g, owner in self.owners.items() if owner == robot_id)
+        for group in released:
+            del self.owners[group]
+        self.robots.pop(robot_id, None)
+        self._changed = self._changed or bool(released)
+        return released
+
+    # ---- the round ----------------------------------------------------------------------------
+
+    def step(self, now_s: float) -> dict[str, Any] | None:
+        if self._settle_until_s is None:
+            self._settle_until_s = now_s + 2 * REPORT_PERIOD_S
+        if now_s >= self._settle_until_s:
+            self._grant(now_s)
+            self._find_cycles(now_s)
+        if not self._changed and now_s - self._published_s < TABLE_PERIOD_S:
+            return None
+        self._changed = False
+        self._published_s = now_s
+        self._seq += 1
+        body: dict[str, Any] = {"seq": self._seq, "owners": dict(sorted(self.owners.items()))}
+        give_way = sorted(r for r, until in self._give_way_until.items() if until > now_s)
+        if give_way:
+            body["give_way"] = give_way
+        return body
+
+    def _waiting(self, now_s: float) -> list[tuple[str, _Want]]:
+        """Open wants, highest priority first, then the longest waiting, then by robot id."""
+        open_wants = [(rid, r.want) for rid, r in self.robots.items() if r.want is not None
+                      and self._give_way_until.get(rid, -math.inf) <= now_s
+                      and not all(self.owners.get(g) == rid for g in r.want.groups)]
+        return sorted(open_wants, key=lambda rw: (-rw[1].priority, rw[1].since_s, rw[0]))
+
+    def _grant(self, now_s: float) -> None:
+        blocked: set[str] = set()  # groups a higher-placed waiter is waiting for: nobody jumps it
+        for robot_id, want in self._waiting(now_s):
+            free = all(self.owners.get(g) in (None, robot_id) for g in want.groups)
+            if free and not (want.groups & blocked):
+                for group in sorted(want.groups):
+                    self.owners[group] = robot_id
+                self._record_wait(robot_id, want, now_s)
+                self._changed = True
+            else:
+                blocked |= want.groups
+
+    def _record_wait(self, robot_id: str, want: _Want, now_s: float) -> None:
+        wait_s = max(0.0, now_s - want.since_s)
+        self.figures.grants += 1
+        for kind in sorted({self.group_kinds[g] for g in want.groups}):
+            self.figures.waits_s.setdefault(kind, []).append(wait_s)
+            longest = self.figures.longest_wait.get(kind)
+            if longest is None or wait_s > longest[0]:
+                group = min(g for g in want.groups if self.group_kinds[g] == kind)
+                self.figures.longest_wait[kind] = (wait_s, group, robot_id)
+
+    def _priority(self, robot_id: str) -> int:
+        robot = self.robots.get(robot_id)
+        return robot.want.priority if robot is not None and robot.want is not None else 0
+
+    def _find_cycles(self, now_s: float) -> None:
+        graph = nx.DiGraph()
+        for robot_id, want in self._waiting(now_s):
+            for group in want.groups:
+                owner = self.owners.get(group)
+                if owner is not None and owner != robot_id:
+                    graph.add_edge(robot_id, owner)
+        for cycle in nx.simple_cycles(graph):
+            members = frozenset(cycle)
+            if members in self._cycles_seen:
+                continue
+            self._cycles_seen.add(members)
+            self.figures.deadlocks += 1
+            yielder = min(cycle, key=lambda r: (self._priority(r), r))
+            self._give_way_until[yielder] = now_s + GIVE_WAY_S
+            self._changed = True
+            if self._alert is not None:
+                self._alert(f"traffic-deadlock-{'-'.join(sorted(cycle))}", "warning",
+                            f"traffic: {' -> '.join(cycle)} wait for each other; {yielder} gives way", now_s)
+        if not graph.number_of_edges():
+            self._cycles_seen.clear()

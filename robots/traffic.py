@@ -1,0 +1,237 @@
+"""The robot's side of traffic: ask the fleet before entering a shared resource, wait outside.
+
+Each tick the client looks along the navigator's remaining route: the first node ahead (within
+`lookahead_m`) that belongs to a mutex group the robot does not hold starts a *chain* — that node
+and every following node that belongs to some group, up to the next free node. The robot asks for
+the chain's groups in one request (`fleet/traffic.py` grants all or none, in priority order) and
+tells the navigator to hold at the last free node before the chain. When the fleet's grant table
+names it the owner of every group of the chain, the hold is lifted. Groups are released once the
+robot has left them (further than `clearance_m` from their nodes and edges) and they are not ahead.
+
+What the robot is inside is always reported as held, granted or not — after a restart, or at a
+dock at the start of the day — so the fleet adopts it (or counts a conflict). Waiting is bounded:
+after `max_wait_s` for one request the navigation goal is cancelled (the mission's bounded retries
+decide what next) and the wait is logged with who holds the resource.
+
+Robots without a navigator that follows a route graph (`RouteFollower`) do not take part; a site
+map without groups makes the client a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from hal.geometry import Pose2D
+
+log = logging.getLogger(__name__)
+
+#: the robot re-sends its traffic state at least this often (the fleet settles on two periods)
+REPORT_PERIOD_S = 10.0
+_BUCKET_M = 6.0
+
+Point = tuple[float, float]
+
+
+@runtime_checkable
+class RouteFollower(Protocol):
+    """What the client needs of a navigator: the route ahead and a hold point."""
+
+    def route_nodes(self) -> list[str]: ...
+
+    def hold_at(self, node: str | None) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrafficMap:
+    """The site map's mutex groups as the robot needs them."""
+
+    #: node → (x_m, y_m, level) for every route node
+    nodes: Mapping[str, tuple[float, float, int]]
+    #: node → the groups it belongs to
+    groups_of_node: Mapping[str, tuple[str, ...]]
+    #: group → its segments (a node alone is a zero-length segment), for "is the robot inside"
+    segments: Mapping[str, tuple[tuple[Point, Point], ...]]
+    group_level: Mapping[str, int]
+
+    @classmethod
+    def build(cls, nodes: Mapping[str, tuple[float, float, int]], groups: Mapping[str, Iterable[str]],
+              edges: Iterable[tuple[str, str]]) -> TrafficMap:
+        """`groups`: group → its nodes; `edges`: the route graph's edges (either direction)."""
+        members = {g: frozenset(ns) for g, ns in groups.items()}
+        of_node: dict[str, list[str]] = {}
+        for group, ns in sorted(members.items()):
+            for node in ns:
+                of_node.setdefault(node, []).append(group)
+        segments: dict[str, list[tuple[Point, Point]]] = {g: [] for g in members}
+        for group, ns in members.items():
+            for node in sorted(ns):
+                x, y, _ = nodes[node]
+                segments[group].append(((x, y), (x, y)))
+        seen: set[tuple[str, str]] = set()
+        for a, b in edges:
+            key = (a, b) if a < b else (b, a)
+            if key in seen:
+                continue
+            seen.add(key)
+            for group in set(of_node.get(a, ())) & set(of_node.get(b, ())):
+                segments[group].append((nodes[a][:2], nodes[b][:2]))
+        levels = {g: nodes[min(ns)][2] for g, ns in members.items() if ns}
+        return cls(dict(nodes), {n: tuple(gs) for n, gs in of_node.items()},
+                   {g: tuple(s) for g, s in segments.items()}, levels)
+
+    @property
+    def empty(self) -> bool:
+        return not self.segments
+
+
+def _segment_distance_m(px: float, py: float, a: Point, b: Point) -> float:
+    (ax, ay), (bx, by) = a, b
+    dx, dy = bx - ax, by - ay
+    seg2 = dx * dx + dy * dy
+    t = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / seg2))
+    return math.hypot(px - (ax + t * dx), py - (ay + t * dy))
+
+
+class TrafficClient:
+    def __init__(self, robot_id: str, traffic_map: TrafficMap, publish: Callable[[dict[str, Any], float], None], *,
+                 lookahead_m: float = 8.0, clearance_m: float = 0.9, max_wait_s: float = 600.0) -> None:
+        self.robot_id = robot_id
+        self.map = traffic_map
+        self._publish = publish
+        self.lookahead_m = lookahead_m
+        self.clearance_m = clearance_m
+        self.max_wait_s = max_wait_s
+        self.owners: dict[str, str] = {}
+        self.held: frozenset[str] = frozenset()
+        self.wanted: frozenset[str] = frozenset()
+        self._want_at: str | None = None
+        self._want_since_s: float | None = None
+        self._give_way_until_s = -math.inf
+        self._seq = 0
+        self._sent: tuple[frozenset[str], frozenset[str], int] | None = None
+        self._sent_s = -math.inf
+        self._holding: str | None = None
+        self.waits = 0
+        self.gave_up = 0
+        # spatial buckets: (level, bx, by) → groups whose segments come within clearance of the bucket
+        self._buckets: dict[tuple[int, int, int], list[str]] = {}
+        pad = clearance_m
+        for group, segments in traffic_map.segments.items():
+            level = traffic_map.group_level[group]
+            cells: set[tuple[int, int, int]] = set()
+            for (ax, ay), (bx, by) in segments:
+                xs = range(math.floor((min(ax, bx) - pad) / _BUCKET_M), math.floor((max(ax, bx) + pad) / _BUCKET_M) + 1)
+                ys = range(math.floor((min(ay, by) - pad) / _BUCKET_M), math.floor((max(ay, by) + pad) / _BUCKET_M) + 1)
+                cells.update((level, cx, cy) for cx in xs for cy in ys)
+            for cell in cells:
+                self._buckets.setdefault(cell, []).append(group)
+
+    # ---- fleet -> robot -----------------------------------------------------------------------
+
+    def on_table(self, body: Mapping[str, Any], now_s: float) -> None:
+        """The fleet's grant table (already validated against the traffic schema)."""
+        self.owners = dict(body.get("owners", {}))
+        if self.robot_id in body.get("give_way", ()):
+            self._give_way_until_s = now_s + 30.0
+
+    # ---- each tick ----------------------------------------------------------------------------
+
+    def occupied(self, pose: Pose2D) -> frozenset[str]:
+        """The groups the robot is inside (within clearance of one of their nodes or edges)."""
+        cell = (pose.level, math.floor(pose.x_m / _BUCKET_M), math.floor(pose.y_m / _BUCKET_M))
+        inside = [g for g in self._buckets.get(cell, ())
+                  if any(_segment_distance_m(pose.x_m, pose.y_m, a, b) <= self.clearance_m
+                         for a, b in self.map.segments[g])]
+        return frozenset(inside)
+
+    def step(self, now_s: float, pose: Pose2D, navigator: RouteFollower | None, *, priority: int,
+             task_id: str | None) -> bool:
+        """Update the wait and the holds; True when the robot must stop where it stands (the
+        resource starts at its very next node and is not granted)."""
+        if self.map.empty:
+            return False
+        occupied = self.occupied(pose)
+        upcoming = navigator.route_nodes() if navigator is not None else []
+        chain, hold_node = self._chain(pose, upcoming, occupied)
+        mine = frozenset(g for g, owner in self.owners.items() if owner == self.robot_id)
+        stop_now = False
+        need = chain - mine - occupied
+        if need and now_s < self._give_way_until_s:
+            # giving way (the fleet found a wait-for cycle): keep holding outside, ask again later
+            self.wanted, self._want_at, self._want_since_s = frozenset(), None, None
+            stop_now = hold_node is None
+            self._hold(navigator, hold_node)
+        elif need:
+            if self.wanted != chain:
+                self.wanted, self._want_at, self._want_since_s = chain, hold_node, now_s
+                self.waits += 1
+            self._hold(navigator, hold_node)
+            stop_now = hold_node is None
+            if self._want_since_s is not None and now_s - self._want_since_s > self.max_wait_s and navigator:
+                holders = sorted({self.owners.get(g, "?") for g in need})
+                log.warning("%s: waited %.0f s for %s (held by %s): giving up this goal", self.robot_id,
+                            now_s - self._want_since_s, ", ".join(sorted(need)), ", ".join(holders))
+                self.gave_up += 1
+                navigator.cancel()
+                self._clear_want(navigator)
+        else:
+            self._clear_want(navigator)
+        ahead = chain if not need else frozenset()
+        self.held = frozenset(occupied | (self.held & (ahead | occupied)) | (mine & ahead))
+        self._report(now_s, priority, task_id)
+        return stop_now
+
+    def _chain(self, pose: Pose2D, upcoming: list[str], occupied: frozenset[str]) -> tuple[frozenset[str], str | None]:
+        """The groups of the first run of grouped nodes ahead that are not all occupied already,
+        and the free node to hold at before it (None: the run starts at the very next node)."""
+        groups_of = self.map.groups_of_node
+        travelled = 0.0
+        x, y = pose.x_m, pose.y_m
+        previous: str | None = None
+        for i, node in enumerate(upcoming):
+            nx_, ny_, _ = self.map.nodes[node]
+            travelled += math.hypot(nx_ - x, ny_ - y)
+            x, y = nx_, ny_
+            if travelled > self.lookahead_m and not groups_of.get(node):
+                break
+            groups = frozenset(groups_of.get(node, ()))
+            if groups and not groups <= occupied:
+                run: set[str] = set(groups)
+                for later in upcoming[i + 1:]:
+                    more = groups_of.get(later)
+                    if not more:
+                        break
+                    run.update(more)
+                return frozenset(run), previous
+            if travelled > self.lookahead_m:
+                break
+            previous = node if not groups else previous
+        return frozenset(), None
+
+    def _hold(self, navigator: RouteFollower | None, node: str | None) -> None:
+        if navigator is not None and node != self._holding:
+            navigator.hold_at(node)
+            self._holding = node
+
+    def _clear_want(self, navigator: RouteFollower | None) -> None:
+        self.wanted, self._want_at, self._want_since_s = frozenset(), None, None
+        self._hold(navigator, None)
+
+    def _report(self, now_s: float, priority: int, task_id: str | None) -> None:
+        state = (self.held, self.wanted, priority)
+        if state == self._sent and now_s - self._sent_s < REPORT_PERIOD_S:
+            return
+        if state != self._sent:
+            self._seq += 1
+        self._sent, self._sent_s = state, now_s
+        wanted = None
+        if self.wanted:
+            wanted = {"groups": sorted(self.wanted), "priority": max(0, min(100, priority)), "task_id": task_id,
+                      "at": self._want_at}
+        self._publish({"seq": self._seq, "held": sorted(self.held), "wanted": wanted}, now_s)

@@ -1,0 +1,151 @@
+"""The fleet's traffic arbiter: mutex groups granted whole, in priority order, released when left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleet.traffic import GIVE_WAY_S, REPORT_PERIOD_S, TrafficArbiter
+from telemetry.codec import MessageEncoder
+from telemetry.topics import FLEET_ID, Channel
+from telemetry.validate import PayloadError
+
+KINDS = {"door:a": "door", "lane:x": "lane", "lift:1": "lift", "dock:1": "charger"}
+T0 = 1000.0
+SETTLED = T0 + 2 * REPORT_PERIOD_S
+
+
+def want(groups: list[str], priority: int = 50, seq: int = 1, held: list[str] | None = None,
+         at: str | None = "hold-1") -> dict[str, Any]:
+    return {"seq": seq, "held": held or [], "wanted": {"groups": groups, "priority": priority, "task_id": None,
+                                                          "at": at}}
+
+
+def state(held: list[str], seq: int) -> dict[str, Any]:
+    return {"seq": seq, "held": held, "wanted": None}
+
+
+def settled_arbiter(alerts: list[str] | None = None) -> TrafficArbiter:
+    sink = alerts if alerts is not None else []
+    arbiter = TrafficArbiter(KINDS, alert=lambda aid, sev, summary, now: sink.append(summary))
+    arbiter.step(T0)  # starts the settle period
+    return arbiter
+
+
+def test_nothing_is_granted_before_every_robot_had_time_to_report_its_holds() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", want(["door:a"]), T0 + 1)
+    arbiter.step(T0 + 1)
+    assert "door:a" not in arbiter.owners
+    # the robot that was in the door all along reports it during the settle period
+    arbiter.on_report("r2", state(["door:a"], 1), T0 + 5)
+    table = arbiter.step(SETTLED)
+    assert table is not None and table["owners"] == {"door:a": "r2"}
+
+
+def test_free_groups_are_granted_whole_and_a_second_robot_waits_until_release() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", want(["door:a", "lane:x"]), SETTLED)
+    arbiter.on_report("r2", want(["lane:x"]), SETTLED)
+    table = arbiter.step(SETTLED)
+    assert table is not None and table["owners"] == {"door:a": "r1", "lane:x": "r1"}
+    # r1 passes the door and is in the lane; then leaves both
+    arbiter.on_report("r1", state(["lane:x"], 2), SETTLED + 5)
+    arbiter.step(SETTLED + 5)
+    assert arbiter.owners == {"lane:x": "r1"}
+    arbiter.on_report("r1", state([], 3), SETTLED + 9)
+    table = arbiter.step(SETTLED + 9)
+    assert table is not None and table["owners"] == {"lane:x": "r2"}
+    lane = arbiter.figures.summary()["wait_s"]["lane"]
+    assert lane["grants"] == 2 and lane["max"] == pytest.approx(9.0)
+    assert lane["longest"] == {"group": "lane:x", "robot": "r2"}
+
+
+def test_a_higher_priority_request_passes_one_that_waited_longer() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("holder", state(["door:a"], 1), T0)
+    arbiter.on_report("linen", want(["door:a"], priority=10), SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("news2", want(["door:a"], priority=90), SETTLED + 20)
+    arbiter.on_report("holder", state([], 2), SETTLED + 30)
+    arbiter.step(SETTLED + 30)
+    assert arbiter.owners == {"door:a": "news2"}
+
+
+def test_a_waiter_placed_higher_is_not_overtaken_by_a_lower_one_on_its_groups() -> None:
+    """news2 waits for door+lane (the door is taken); linen wants only the lane, which is free —
+    but granting it would make news2 wait longer still, so linen waits too."""
+    arbiter = settled_arbiter()
+    arbiter.on_report("holder", state(["door:a"], 1), T0)
+    arbiter.on_report("news2", want(["door:a", "lane:x"], priority=90), SETTLED)
+    arbiter.on_report("linen", want(["lane:x"], priority=10), SETTLED)
+    arbiter.on_report("other", want(["lift:1"], priority=10), SETTLED)
+    arbiter.step(SETTLED)
+    assert arbiter.owners == {"door:a": "holder", "lift:1": "other"}
+
+
+def test_a_robot_reporting_itself_inside_a_group_it_does_not_own_is_a_counted_conflict() -> None:
+    alerts: list[str] = []
+    arbiter = settled_arbiter(alerts)
+    arbiter.on_report("r1", state(["dock:1"], 1), T0)
+    arbiter.on_report("r2", state(["dock:1"], 1), T0 + 1)
+    assert arbiter.owners == {"dock:1": "r1"}
+    assert arbiter.figures.conflicts == 1
+    assert "r2 reports being in dock:1, which is reserved for r1" in alerts
+
+
+def test_a_lost_robot_keeps_what_it_stands_in_and_stops_waiting() -> None:
+    alerts: list[str] = []
+    arbiter = settled_arbiter(alerts)
+    arbiter.on_report("r1", want(["lane:x"], held=["door:a"]), SETTLED)
+    arbiter.on_report("r2", want(["door:a"]), SETTLED)
+    arbiter.robot_lost("r1", SETTLED)
+    arbiter.step(SETTLED)
+    assert arbiter.owners == {"door:a": "r1"}  # r1's want for the lane is gone; the door stays held
+    assert any("went offline holding door:a" in a for a in alerts)
+    assert arbiter.clear("r1") == ["door:a"]
+    arbiter.step(SETTLED + 1)
+    assert arbiter.owners == {"door:a": "r2"}
+
+
+def test_a_wait_for_cycle_is_counted_once_and_broken_by_the_lowest_priority_robot() -> None:
+    alerts: list[str] = []
+    arbiter = settled_arbiter(alerts)
+    arbiter.on_report("a", want(["dock:1"], priority=60, held=["door:a"]), SETTLED)
+    arbiter.on_report("b", want(["door:a"], priority=20, held=["dock:1"]), SETTLED)
+    table = arbiter.step(SETTLED)
+    arbiter.step(SETTLED + 1)
+    assert arbiter.figures.deadlocks == 1
+    assert table is not None and table["give_way"] == ["b"]
+    assert any("b gives way" in a for a in alerts)
+    later = arbiter.step(SETTLED + GIVE_WAY_S + 1)
+    assert later is None or "give_way" not in later
+
+
+def test_older_reports_do_not_undo_newer_ones() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", state(["door:a"], 5), T0)
+    arbiter.on_report("r1", state([], 4), T0 + 1)
+    assert arbiter.owners == {"door:a": "r1"}
+
+
+def test_the_table_is_republished_when_nothing_changed_but_its_period_ran_out() -> None:
+    arbiter = settled_arbiter()
+    assert arbiter.step(T0 + 1) is None
+    assert arbiter.step(T0 + 11) is not None
+
+
+def test_both_shapes_of_the_traffic_body_match_the_contract() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", want(["door:a"]), SETTLED)
+    table = arbiter.step(SETTLED)
+    assert table is not None
+    fleet, robot = MessageEncoder("site-1", FLEET_ID), MessageEncoder("site-1", "r1")
+    fleet.encode(Channel.TRAFFIC, table, SETTLED)
+    robot.encode(Channel.TRAFFIC, want(["door:a"]), SETTLED)
+    robot.encode(Channel.TRAFFIC, state([], 3), SETTLED)
+    with pytest.raises(PayloadError):
+        robot.encode(Channel.TRAFFIC, {"seq": 1, "held": ["Door A!"], "wanted": None}, SETTLED)
+    with pytest.raises(PayloadError):
+        fleet.encode(Channel.TRAFFIC, {"seq": 1, "owners": {"door:a": "R1"}}, SETTLED)

@@ -1,0 +1,145 @@
+"""The robot's traffic client: asks for the chain of groups ahead, holds outside, releases behind."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from hal.geometry import Pose2D
+from robots.traffic import TrafficClient, TrafficMap
+from telemetry.codec import MessageEncoder
+from telemetry.topics import Channel
+
+# a corridor along y = 0: c0 - c1 - [d1 - d2] - [l1 - l2] - c2 - c3 ; door:a then lane:x, back to back
+NODES = {"c0": (0.0, 0.0, 0), "c1": (5.0, 0.0, 0), "d1": (8.0, 0.0, 0), "d2": (9.0, 0.0, 0),
+         "l1": (10.5, 0.0, 0), "l2": (14.0, 0.0, 0), "c2": (17.0, 0.0, 0), "c3": (22.0, 0.0, 0)}
+ORDER = ["c0", "c1", "d1", "d2", "l1", "l2", "c2", "c3"]
+EDGES = list(itertools.pairwise(ORDER))
+GROUPS = {"door:a": ["d1", "d2"], "lane:x": ["l1", "l2"]}
+
+
+class FakeNavigator:
+    def __init__(self) -> None:
+        self.ahead: list[str] = []
+        self.holds: list[str | None] = []
+        self.cancelled = 0
+
+    def route_nodes(self) -> list[str]:
+        return list(self.ahead)
+
+    def hold_at(self, node: str | None) -> None:
+        self.holds.append(node)
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+        self.ahead = []
+
+
+def make_client(**kwargs: Any) -> tuple[TrafficClient, list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+    traffic_map = TrafficMap.build(NODES, GROUPS, EDGES)
+    return TrafficClient("r1", traffic_map, lambda body, now: sent.append(body), **kwargs), sent
+
+
+def at(x: float) -> Pose2D:
+    return Pose2D(x, 0.0, 0.0, 0)
+
+
+def drive(client: TrafficClient, nav: FakeNavigator, x: float, now_s: float) -> bool:
+    nav.ahead = [n for n in ORDER if NODES[n][0] > x + 0.3]
+    return client.step(now_s, at(x), nav, priority=70, task_id="task-1")
+
+
+def test_the_groups_ahead_are_asked_for_together_and_the_robot_holds_at_the_last_free_node() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    assert drive(client, nav, 3.0, 0.0) is False
+    assert nav.holds == ["c1"]
+    assert sent[-1]["wanted"] == {"groups": ["door:a", "lane:x"], "priority": 70, "task_id": "task-1", "at": "c1"}
+    assert sent[-1]["held"] == []
+
+
+def test_a_grant_lifts_the_hold_and_each_group_is_released_once_left_behind() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    drive(client, nav, 4.0, 1.0)
+    assert nav.holds[-1] is None
+    assert sent[-1]["held"] == ["door:a", "lane:x"] and sent[-1]["wanted"] is None
+    drive(client, nav, 8.5, 5.0)  # in the door
+    assert client.held == {"door:a", "lane:x"}
+    drive(client, nav, 12.0, 9.0)  # in the lane, the door behind
+    assert client.held == {"lane:x"}
+    drive(client, nav, 16.0, 12.0)  # past the lane by more than the clearance
+    assert client.held == set()
+    assert sent[-1] == {"seq": sent[-1]["seq"], "held": [], "wanted": None}
+
+
+def test_a_group_that_starts_at_the_very_next_node_stops_the_robot_where_it_stands() -> None:
+    client, _ = make_client()
+    nav = FakeNavigator()
+    nav.ahead = ["d1", "d2", "l1", "l2", "c2"]
+    assert client.step(0.0, at(6.5), nav, priority=50, task_id=None) is True
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    assert client.step(1.0, at(6.5), nav, priority=50, task_id=None) is False
+
+
+def test_a_robot_inside_a_group_reports_it_held_even_without_a_grant() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    client.step(0.0, at(8.0), nav, priority=50, task_id=None)  # e.g. restarted standing in the door
+    assert "door:a" in sent[-1]["held"]
+
+
+def test_the_state_is_sent_on_change_and_again_every_report_period() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    drive(client, nav, 3.1, 1.0)
+    assert len(sent) == 1
+    drive(client, nav, 3.2, 11.0)
+    assert len(sent) == 2 and sent[0]["seq"] == sent[1]["seq"]
+
+
+def test_a_wait_is_bounded_the_goal_is_cancelled_and_the_want_withdrawn() -> None:
+    client, sent = make_client(max_wait_s=60.0)
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r9"}}, 1.0)
+    drive(client, nav, 5.0, 30.0)
+    assert nav.cancelled == 0
+    drive(client, nav, 5.0, 61.0)
+    assert nav.cancelled == 1 and client.gave_up == 1
+    assert sent[-1]["wanted"] is None and nav.holds[-1] is None
+
+
+def test_a_robot_asked_to_give_way_stops_asking_for_a_while() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 2, "owners": {"door:a": "r9"}, "give_way": ["r1"]}, 1.0)
+    drive(client, nav, 4.0, 2.0)
+    assert sent[-1]["wanted"] is None and nav.holds[-1] == "c1"
+    drive(client, nav, 4.0, 40.0)
+    assert sent[-1]["wanted"] is not None
+
+
+def test_what_the_client_sends_matches_the_contract() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    drive(client, nav, 8.5, 5.0)
+    encoder = MessageEncoder("site-1", "r1")
+    for body in sent:
+        encoder.encode(Channel.TRAFFIC, body, 0.0)
+
+
+def test_a_map_without_groups_makes_the_client_a_no_op() -> None:
+    sent: list[dict[str, Any]] = []
+    client = TrafficClient("r1", TrafficMap.build(NODES, {}, EDGES), lambda b, n: sent.append(b))
+    nav = FakeNavigator()
+    nav.ahead = ORDER
+    assert client.step(0.0, at(0.0), nav, priority=50, task_id=None) is False
+    assert sent == [] and nav.holds == []
