@@ -73,12 +73,14 @@ def is_confirmed_fire(alert_body: dict[str, Any]) -> bool:
 
 
 def park_spots(site: SiteMap, robots: list[RobotView]) -> dict[str, str]:
-    """Nearest free safe spot per robot, by route length, robots in id order."""
-    spots = [p.name for p in site.places_of_kind("dock", "parking")]
+    """Nearest free safe spot per robot, by route length, robots in id order — on the robot's own
+    floor: there are no lift rides during a fire alarm (a floor without a spot falls back to all)."""
+    spots = [p for p in site.places_of_kind("dock", "parking")]
     taken: set[str] = set()
     out: dict[str, str] = {}
     for robot in sorted(robots, key=lambda r: r.robot_id):
-        free = [s for s in spots if s not in taken] or spots
+        floor = [p.name for p in spots if p.level == robot.level] or [p.name for p in spots]
+        free = [s for s in floor if s not in taken] or floor
         best = min(free, key=lambda s: (site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, s), s))
         taken.add(best)
         out[robot.robot_id] = best

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 #: what the fleet service subscribes to (viz and media are not its business)
 FLEET_CHANNELS = frozenset({Channel.FACTSHEET.value, Channel.CONNECTION.value, Channel.STATE.value,
                             Channel.EVENTS.value, Channel.CLINICAL.value, Channel.ALERTS.value,
-                            Channel.COMMANDS_ACK.value})
+                            Channel.COMMANDS_ACK.value, Channel.TRAFFIC.value})
 RETAINED = frozenset({Channel.FACTSHEET.value, Channel.CONNECTION.value})
 
 Message = tuple[str, str, dict[str, Any], float]
@@ -71,6 +71,10 @@ class FleetTap:
         if subscribe is not None:
             subscribe(callback)  # operators over MQTT as well
 
+    def subscribe_traffic(self, callback: Callable[[dict[str, Any], float], None]) -> None:
+        """The fleet's grant table, as every robot on the site reads it."""
+        self._link.traffic_callbacks[self.robot_id] = callback
+
     def close(self) -> None:
         self._inner.close()
 
@@ -95,6 +99,7 @@ class LoopbackFleet:
     def __init__(self, setup: FleetSetup, *, fleet_sink: TelemetrySink | None = None) -> None:
         self.setup = setup
         self.command_callbacks: dict[str, Callable[[str, bytes], None]] = {}
+        self.traffic_callbacks: dict[str, Callable[[dict[str, Any], float], None]] = {}
         self._encoders: dict[str, CommandEncoder] = {}
         self._fleet_sink = fleet_sink
         self._retained: dict[tuple[str, str], Message] = {}
@@ -179,6 +184,10 @@ class LoopbackFleet:
         if robot_id == FLEET_ID:
             if self._fleet_sink is not None:
                 self._fleet_sink.publish(channel, body, stamp_s)
+            if channel is Channel.TRAFFIC:  # the grant table: to every robot, not to the report log
+                for rid in sorted(self.traffic_callbacks):
+                    self.traffic_callbacks[rid](body, stamp_s)
+                return
             if self._log is not None:
                 self._log.write(json.dumps({"t": iso_timestamp(stamp_s), "channel": channel.value, "body": body},
                                            sort_keys=True) + "\n")
