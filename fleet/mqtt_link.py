@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 #: what the service reads of every robot of its site (viz and media are not its business)
 ROBOT_CHANNELS: tuple[Channel, ...] = (
     Channel.FACTSHEET, Channel.CONNECTION, Channel.STATE, Channel.EVENTS, Channel.CLINICAL, Channel.ALERTS,
-    Channel.COMMANDS_ACK,
+    Channel.COMMANDS_ACK, Channel.TRAFFIC,
 )
 #: what it reads on its own topics
 FLEET_CHANNELS: tuple[Channel, ...] = (Channel.TASK_REQUESTS,)

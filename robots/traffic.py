@@ -19,6 +19,7 @@ map without groups makes the client a no-op.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from hal.geometry import Pose2D
+from telemetry.topics import Channel
+from telemetry.validate import PayloadError, validate
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,7 @@ class TrafficClient:
         self.clearance_m = clearance_m
         self.max_wait_s = max_wait_s
         self.owners: dict[str, str] = {}
+        self._posted: Mapping[str, Any] | None = None
         self.held: frozenset[str] = frozenset()
         self.wanted: frozenset[str] = frozenset()
         self._want_at: str | None = None
@@ -135,10 +139,16 @@ class TrafficClient:
     # ---- fleet -> robot -----------------------------------------------------------------------
 
     def on_table(self, body: Mapping[str, Any], now_s: float) -> None:
-        """The fleet's grant table (already validated against the traffic schema)."""
+        """The fleet's grant table (already validated against the traffic schema), on the robot's
+        own thread."""
         self.owners = dict(body.get("owners", {}))
         if self.robot_id in body.get("give_way", ()):
             self._give_way_until_s = now_s + 30.0
+
+    def post_table(self, body: Mapping[str, Any]) -> None:
+        """The table from another thread (paho's): taken at the next `step` (a reference swap,
+        so the robot never sees half a table)."""
+        self._posted = body
 
     # ---- each tick ----------------------------------------------------------------------------
 
@@ -156,6 +166,9 @@ class TrafficClient:
         resource starts at its very next node and is not granted)."""
         if self.map.empty:
             return False
+        posted, self._posted = self._posted, None
+        if posted is not None:
+            self.on_table(posted, now_s)
         occupied = self.occupied(pose)
         upcoming = navigator.route_nodes() if navigator is not None else []
         chain, hold_node = self._chain(pose, upcoming, occupied)
@@ -235,3 +248,34 @@ class TrafficClient:
             wanted = {"groups": sorted(self.wanted), "priority": max(0, min(100, priority)), "task_id": task_id,
                       "at": self._want_at}
         self._publish({"seq": self._seq, "held": sorted(self.held), "wanted": wanted}, now_s)
+
+
+class FleetTopicPublisher(Protocol):
+    """What `attach_over_mqtt` needs of `telemetry.TelemetryPublisher`."""
+
+    robot_id: str
+
+    def publish(self, channel: Channel, body: dict[str, Any], stamp_s: float) -> None: ...
+
+    def subscribe_fleet(self, channel: Channel, callback: Callable[[str, bytes], None]) -> None: ...
+
+
+def attach_over_mqtt(publisher: FleetTopicPublisher, traffic_map: TrafficMap) -> TrafficClient:
+    """A traffic client for a robot on a real broker: states out on its own `traffic` topic, the
+    fleet's table in from `fleet/traffic` (validated; a bad one is logged and dropped — the
+    previous table stays, and the fleet re-publishes within its period)."""
+    client = TrafficClient(publisher.robot_id, traffic_map,
+                           lambda body, now_s: publisher.publish(Channel.TRAFFIC, body, now_s))
+
+    def on_message(topic: str, payload: bytes) -> None:
+        try:
+            envelope = json.loads(payload)
+            validate(Channel.TRAFFIC, envelope, topic=topic)
+        except (ValueError, PayloadError) as exc:
+            log.warning("%s: traffic table on %s dropped: %s", publisher.robot_id, topic, exc)
+            return
+        if "owners" in envelope["body"]:
+            client.post_table(envelope["body"])
+
+    publisher.subscribe_fleet(Channel.TRAFFIC, on_message)
+    return client

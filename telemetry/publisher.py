@@ -35,7 +35,7 @@ from telemetry.inflight import InFlight
 from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_channel
 from telemetry.spool import Spool
 from telemetry.tls import TlsConfig
-from telemetry.topics import CHANNEL_SPECS, Channel
+from telemetry.topics import CHANNEL_SPECS, FLEET_ID, Channel, topic_for
 from telemetry.url import parse_broker_url
 
 #: the channels a spool holds by default: every at-least-once channel the caller publishes on
@@ -132,6 +132,7 @@ class TelemetryPublisher:
         self._overflow_reports = 0
         self._command_callback: CommandCallback | None = None
         self._inbound = Channel.COMMANDS
+        self._fleet_topics: dict[str, CommandCallback] = {}  # the fleet's topics this robot reads
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()  # session bookkeeping; never held while calling paho
         self._connected = threading.Event()
@@ -255,6 +256,19 @@ class TelemetryPublisher:
         if self._connected.is_set():
             self._client.subscribe(topic, qos=CHANNEL_SPECS[channel].qos)
 
+    def subscribe_fleet(self, channel: Channel, callback: CommandCallback) -> None:
+        """Read one of the fleet service's topics (``medbot/v1/<site>/fleet/<channel>``), e.g. the
+        traffic grant table: ``callback(topic, payload)`` on paho's network thread, subscribed at
+        QoS 1 on every (re)connect. Like commands, the callback must be quick and must not raise."""
+        topic = topic_for(self.site, FLEET_ID, channel)
+        if topic in self._fleet_topics:
+            raise RuntimeError(f"already subscribed to {topic}")
+        self._fleet_topics[topic] = callback
+        self._client.message_callback_add(topic, lambda client, userdata, message: callback(
+            message.topic, bytes(message.payload)))
+        if self._connected.is_set():
+            self._client.subscribe(topic, qos=1)
+
     def _on_command_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         callback = self._command_callback
         if callback is not None:
@@ -370,6 +384,8 @@ class TelemetryPublisher:
                 self._send_connection_state("ONLINE")
         if self._command_callback is not None:
             client.subscribe(self.topic(self._inbound), qos=CHANNEL_SPECS[self._inbound].qos)
+        for topic in sorted(self._fleet_topics):
+            client.subscribe(topic, qos=1)
         self._connected_at = time.monotonic()
         if self._inflight.spooled_unacknowledged():
             # spooled messages handed over before the link dropped: paho re-sends them, but one it
