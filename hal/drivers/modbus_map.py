@@ -243,8 +243,17 @@ class UnitReader:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self._beats: dict[int, tuple[int, float]] = {}  # unit -> (heartbeat, first seen at)
 
+    def identify(self, unit: int, kind: DeviceKind) -> None:
+        """Check IR 0..1 alone (a unit of another kind may have fewer registers than `kind`)."""
+        self._check_identity(unit, kind, self.link.read_inputs(unit, 2))
+
     def read(self, unit: int, kind: DeviceKind) -> list[int]:
         registers = self.link.read_inputs(unit, INPUT_COUNT[kind])
+        self._check_identity(unit, kind, registers)
+        self._check_heartbeat(unit, registers[IR_HEARTBEAT])
+        return registers
+
+    def _check_identity(self, unit: int, kind: DeviceKind, registers: list[int]) -> None:
         device_kind, version = registers[IR_DEVICE_KIND], registers[IR_MAP_VERSION]
         if device_kind != kind:
             raise BadRegisterValue(self.link.device, f"unit {unit} at {self.link.gateway}: IR {IR_DEVICE_KIND} "
@@ -252,8 +261,6 @@ class UnitReader:
         if version != MAP_VERSION:
             raise BadRegisterValue(self.link.device, f"unit {unit} at {self.link.gateway}: IR {IR_MAP_VERSION} "
                                    f"MAP_VERSION = {version}, this driver speaks {MAP_VERSION}")
-        self._check_heartbeat(unit, registers[IR_HEARTBEAT])
-        return registers
 
     def _check_heartbeat(self, unit: int, heartbeat: int) -> None:
         now_s = self.clock.now_s()

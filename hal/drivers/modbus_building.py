@@ -1,0 +1,519 @@
+"""Lifts and powered doors driven over Modbus TCP (docs/protocols/modbus-building.md).
+
+`ModbusLiftCaller` (`("lift_caller", "modbus")`) and `ModbusDoorOpener` (`("door_opener",
+"modbus")`) speak to the building's gateways: one unit per lift car and per door. A command is one
+FC 23 transaction (write HR 0..3, read the result in HR 4..5); a handle polls one FC 4 read of the
+unit's input registers per `poll()`. The site is configuration, not discovery:
+
+```yaml
+lifts:
+  kind: lift_caller
+  model: modbus
+  host: 10.0.8.20            # the lift group gateway (a lift may name its own host / port)
+  port: 502
+  session: 7                 # this robot's session number (default: derived from the robot id)
+  lifts:
+    lift-a:
+      unit: 1
+      levels: {0: {lobby: lobby-a-0, car: car-a-0}, 1: {lobby: lobby-a-1, car: car-a-1}}
+  places: {ward-3: 1, pharmacy: 0}   # place -> level, for place_level (lobbies and cars are known)
+doors:
+  kind: door_opener
+  model: modbus
+  host: 10.0.8.21
+  doors: {door-3a: {unit: 101}, door-3b: {unit: 102}}
+  routes:                    # per place, the door sequences that reach it, preferred first
+    ward-3: [[door-3a, door-3b], [door-3c]]
+    pharmacy: [[]]           # reached through no powered door
+```
+
+The routes are written from the robot's usual corridor: the driver does not know where the robot
+stands. Every request is bounded by `timeout_s` × (1 + `retries`); a controller that does not
+answer is a `ControllerTimeout` naming the unit and gateway, a heartbeat stuck for
+`heartbeat_timeout_s` (robot clock) a `ControllerFrozen` fault, a register out of its range a
+`BadRegisterValue` naming the register. In a handle these end it FAILED with the reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import zlib
+from collections.abc import Collection, Mapping
+from typing import Self
+
+import pydantic
+
+from hal.clock import Clock
+from hal.device import DeviceError, DeviceHealth, HealthStatus
+from hal.door_opener import DoorHandle, DoorOpener, DoorState
+from hal.drivers import modbus_map as mm
+from hal.handle import DrivenHandle, HandleStatus
+from hal.lift_caller import (
+    LiftCaller,
+    LiftDoor,
+    LiftFailure,
+    LiftFailureKind,
+    LiftHandle,
+    LiftMode,
+    LiftMotion,
+    LiftRoute,
+    LiftState,
+    LiftStop,
+    LiftUnavailable,
+    NoLiftRoute,
+)
+from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
+
+_DOOR = {0: LiftDoor.CLOSED, 1: LiftDoor.OPENING, 2: LiftDoor.OPEN, 3: LiftDoor.CLOSING}
+_MOTION = {0: LiftMotion.IDLE, 1: LiftMotion.UP, 2: LiftMotion.DOWN}
+_MODE = {0: LiftMode.NORMAL, 1: LiftMode.OUT_OF_SERVICE, 2: LiftMode.FIRE_SERVICE}
+_MODE_KIND = {LiftMode.OUT_OF_SERVICE: LiftFailureKind.OUT_OF_SERVICE,
+              LiftMode.FIRE_SERVICE: LiftFailureKind.FIRE_SERVICE}
+_MODE_WORDS = {LiftMode.OUT_OF_SERVICE: "car out of service", LiftMode.FIRE_SERVICE: "car in fire service (fire alarm)"}
+
+
+class _Position(enum.IntEnum):
+    CLOSED = 0
+    OPENING = 1
+    OPEN = 2
+    CLOSING = 3
+
+
+class _Motion(enum.IntEnum):
+    IDLE = 0
+    UP = 1
+    DOWN = 2
+
+
+class _Mode(enum.IntEnum):
+    NORMAL = 0
+    OUT_OF_SERVICE = 1
+    FIRE_SERVICE = 2
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+class ModbusLinkConfig(DeviceConfig):
+    host: str = "127.0.0.1"
+    port: int = pydantic.Field(502, ge=1, le=65535)
+    session: int | None = pydantic.Field(None, ge=1, le=65535)  # None: derived from the robot id
+    timeout_s: float = pydantic.Field(0.5, gt=0, le=10)  # per try
+    retries: int = pydantic.Field(1, ge=0, le=5)
+    heartbeat_timeout_s: float = pydantic.Field(5.0, gt=0)
+
+
+class ModbusUnitConfig(DeviceConfig):
+    unit: int = pydantic.Field(ge=1, le=247)
+    host: str | None = None  # another gateway than the device's
+    port: int | None = pydantic.Field(None, ge=1, le=65535)
+
+
+class LevelPlaces(DeviceConfig):
+    lobby: str  # where the robot waits for the car on this level
+    car: str  # the car's place on this level
+
+
+class ModbusLiftConfig(ModbusUnitConfig):
+    levels: dict[int, LevelPlaces]
+
+
+class ModbusLiftCallerConfig(ModbusLinkConfig):
+    lifts: dict[str, ModbusLiftConfig]
+    places: dict[str, int] = pydantic.Field(default_factory=dict)
+    travel_s_per_level: float = pydantic.Field(8.0, ge=0)  # for the expected wait
+    door_cycle_s: float = pydantic.Field(6.0, ge=0)
+    held_wait_s: float = pydantic.Field(60.0, ge=0)  # added when another robot holds the car
+
+    @pydantic.model_validator(mode="after")
+    def _places_have_one_level(self) -> Self:
+        level_of(self)
+        return self
+
+
+def level_of(config: ModbusLiftCallerConfig) -> dict[str, int]:
+    """Every known place's level; ValueError for a place given two levels."""
+    levels = dict(config.places)
+    for lift, cfg in config.lifts.items():
+        for level, places in cfg.levels.items():
+            for place in (places.lobby, places.car):
+                if levels.setdefault(place, level) != level:
+                    raise ValueError(f"lift {lift}: place {place!r} is on level {levels[place]}, not {level}")
+    return levels
+
+
+class ModbusDoorOpenerConfig(ModbusLinkConfig):
+    doors: dict[str, ModbusUnitConfig]
+    routes: dict[str, list[list[str]]] = pydantic.Field(default_factory=dict)
+
+    @pydantic.model_validator(mode="after")
+    def _routes_name_known_doors(self) -> Self:
+        for place, alternatives in self.routes.items():
+            for doors in alternatives:
+                unknown = sorted(set(doors) - set(self.doors))
+                if unknown:
+                    raise ValueError(f"route to {place!r} names unknown doors: {', '.join(unknown)}")
+        return self
+
+
+def default_session(robot_id: str) -> int:
+    """A stable session number from the robot id (1..65535); configure `session` to be sure two
+    robots of one building never share one."""
+    return zlib.crc32(robot_id.encode()) % 0xFFFF + 1
+
+
+class _Gateways:
+    """One `UnitReader` (and link) per gateway the units name."""
+
+    def __init__(self, device: str, clock: Clock, config: ModbusLinkConfig) -> None:
+        self._device, self._clock, self._config = device, clock, config
+        self._readers: dict[tuple[str, int], mm.UnitReader] = {}
+
+    def reader(self, unit: ModbusUnitConfig) -> mm.UnitReader:
+        key = (unit.host or self._config.host, unit.port or self._config.port)
+        if key not in self._readers:
+            link = mm.ModbusLink(self._device, key[0], key[1], timeout_s=self._config.timeout_s,
+                                 retries=self._config.retries)
+            self._readers[key] = mm.UnitReader(link, self._clock,
+                                               heartbeat_timeout_s=self._config.heartbeat_timeout_s)
+        return self._readers[key]
+
+    def close(self) -> None:
+        for reader in self._readers.values():
+            reader.link.close()
+
+    @property
+    def requests(self) -> int:
+        return sum(r.link.requests for r in self._readers.values())
+
+
+def _send(reader: mm.UnitReader, unit: int, session: int, command: int, argument: int = 0) -> mm.Result:
+    """One command; its result code. `ControllerFault` when the unit did not act on it."""
+    request_id = reader.link.next_request_id()
+    echoed, code = reader.link.command(unit, [command, argument, session, request_id])
+    if echoed != request_id:
+        raise mm.ControllerFault(reader.link.device, f"unit {unit} at {reader.link.gateway} did not acknowledge "
+                                 f"request {request_id} (its last is {echoed}): not acting on commands")
+    try:
+        return mm.Result(code)
+    except ValueError:
+        raise mm.BadRegisterValue(reader.link.device, f"unit {unit} at {reader.link.gateway}: HR {mm.HR_RESULT} "
+                                  f"RESULT = {code}, not a result code") from None
+
+
+class _Health:
+    def __init__(self) -> None:
+        self.error: str | None = None
+
+    def track(self, exc: DeviceError | None) -> None:
+        self.error = None if exc is None else exc.reason
+
+
+def _identify(gateways: _Gateways, units: Mapping[str, ModbusUnitConfig], kind: mm.DeviceKind,
+              problem: _Health) -> None:
+    """At setup: every configured unit must be of `kind` (else the configuration is wrong and
+    this raises); a unit not answering yet is only recorded (health says so, calls retry)."""
+    for name in sorted(units):
+        try:
+            gateways.reader(units[name]).identify(units[name].unit, kind)
+        except mm.BadRegisterValue:
+            raise
+        except DeviceError as exc:
+            problem.track(exc)
+
+
+# -- lifts -----------------------------------------------------------------------------------------
+
+class _Car:
+    """One decoded read of a lift unit."""
+
+    def __init__(self, state: LiftState, session: int, fault_bits: int) -> None:
+        self.state, self.session, self.fault_bits = state, session, fault_bits
+
+
+class ModbusLiftCaller(LiftCaller):
+    def __init__(self, name: str, clock: Clock, config: ModbusLiftCallerConfig, *, session: int) -> None:
+        super().__init__(name, clock)
+        self.config = config
+        self.session = session
+        self._levels = level_of(config)
+        self._gateways = _Gateways(name, clock, config)
+        self._problem = _Health()
+
+    def setup(self) -> None:
+        super().setup()
+        _identify(self._gateways, self.config.lifts, mm.DeviceKind.LIFT_CAR, self._problem)
+
+    def close(self) -> None:
+        self._gateways.close()
+        super().close()
+
+    @property
+    def requests(self) -> int:
+        return self._gateways.requests
+
+    def health(self) -> DeviceHealth:
+        if self._problem.error is not None:
+            return self._health(HealthStatus.ERROR, self._problem.error)
+        return self._health(HealthStatus.OK)
+
+    def _lift(self, lift: str) -> ModbusLiftConfig:
+        if lift not in self.config.lifts:
+            raise DeviceError(self.name, f"unknown lift {lift!r} (lifts: {', '.join(sorted(self.config.lifts))})")
+        return self.config.lifts[lift]
+
+    def _read(self, lift: str) -> _Car:
+        cfg = self._lift(lift)
+        reader = self._gateways.reader(cfg)
+        kind = mm.DeviceKind.LIFT_CAR
+        try:
+            r = reader.read(cfg.unit, kind)
+            door = reader.decode(cfg.unit, kind, r, mm.IR_CAR_DOOR, _Position)
+            motion = reader.decode(cfg.unit, kind, r, mm.IR_MOTION, _Motion)
+            mode = reader.decode(cfg.unit, kind, r, mm.IR_MODE, _Mode)
+        except DeviceError as exc:
+            self._problem.track(exc)
+            raise
+        target = mm.to_int16(r[mm.IR_TARGET_LEVEL])
+        session = r[mm.IR_SESSION]
+        state = LiftState(lift, mm.to_int16(r[mm.IR_CAR_LEVEL]), _DOOR[door], _MOTION[motion], _MODE[mode],
+                          held=session == self.session, free=session == 0,
+                          target_level=None if target == mm.NO_TARGET else target, stamp_s=self.clock.now_s())
+        self._problem.track(None)
+        return _Car(state, session, r[mm.IR_FAULT])
+
+    def _command(self, lift: str, command: mm.LiftCommand, argument: int = 0) -> None:
+        """Send; `LiftUnavailable` with the reason in words when the controller refuses."""
+        self._require_open()
+        cfg = self._lift(lift)
+        reader = self._gateways.reader(cfg)
+        try:
+            result = _send(reader, cfg.unit, self.session, command, argument)
+        except DeviceError as exc:
+            self._problem.track(exc)
+            raise
+        if result is mm.Result.OK:
+            return
+        kind, words = self._refusal(lift, result, argument)
+        raise LiftUnavailable(self.name, f"lift {lift}: {words}", lift=lift, kind=kind)
+
+    def _refusal(self, lift: str, result: mm.Result, level: int) -> tuple[LiftFailureKind, str]:
+        if result is mm.Result.OUT_OF_SERVICE:
+            return LiftFailureKind.OUT_OF_SERVICE, "car out of service"
+        if result is mm.Result.FIRE_SERVICE:
+            return LiftFailureKind.FIRE_SERVICE, "car in fire service (fire alarm)"
+        if result is mm.Result.HELD_BY_OTHER:
+            return LiftFailureKind.REFUSED, f"car held by another robot (session {self._read(lift).session})"
+        if result is mm.Result.NOT_HELD:
+            return LiftFailureKind.SESSION_LOST, "this robot does not hold the car"
+        if result is mm.Result.LEVEL_NOT_SERVED:
+            return LiftFailureKind.REFUSED, f"car does not serve level {level}"
+        return LiftFailureKind.REFUSED, f"refused by the lift controller (result {int(result)} {result.name.lower()})"
+
+    # -- LiftCaller ----------------------------------------------------------------------------------
+
+    def place_level(self, place: str) -> int:
+        if place not in self._levels:
+            raise DeviceError(self.name, f"unknown place {place!r}")
+        return self._levels[place]
+
+    def route(self, from_level: int, to_level: int, *, avoid: Collection[str] = ()) -> LiftRoute:
+        self._require_open()
+        serving = [lift for lift in sorted(self.config.lifts)
+                   if {from_level, to_level} <= self.config.lifts[lift].levels.keys()]
+        candidates = [lift for lift in serving if lift not in avoid]
+        if not candidates:
+            why = "every lift serving them is avoided" if serving else "no lift serves both"
+            raise NoLiftRoute(self.name, f"levels {from_level} -> {to_level}: {why}")
+        best: tuple[float, str] | None = None
+        reasons: list[str] = []
+        fire = False
+        for lift in candidates:
+            try:
+                car = self._read(lift)
+            except DeviceError as exc:
+                reasons.append(exc.reason)
+                continue
+            state = car.state
+            if state.mode is not LiftMode.NORMAL or car.fault_bits:
+                fire = fire or state.mode is LiftMode.FIRE_SERVICE
+                reasons.append(f"lift {lift}: " + (_MODE_WORDS.get(state.mode) or mm.describe_faults(car.fault_bits)))
+                continue
+            wait_s = abs(state.car_level - from_level) * self.config.travel_s_per_level + self.config.door_cycle_s
+            if not (state.free or state.held):
+                wait_s += self.config.held_wait_s
+            if best is None or wait_s < best[0]:
+                best = (wait_s, lift)
+        if best is None:
+            kind = LiftFailureKind.FIRE_SERVICE if fire else LiftFailureKind.OUT_OF_SERVICE
+            raise LiftUnavailable(self.name, "no lift in service: " + "; ".join(reasons), kind=kind)
+        wait_s, lift = best
+        levels = self.config.lifts[lift].levels
+        return LiftRoute(lift, from_level, to_level, board_at=levels[from_level].lobby, car_from=levels[from_level].car,
+                         car_to=levels[to_level].car, leave_at=levels[to_level].lobby, expected_wait_s=wait_s)
+
+    def start_call(self, route: LiftRoute) -> LiftHandle:
+        self._command(route.lift, mm.LiftCommand.HALL_CALL, route.from_level)
+        return _CarHandle(self, route.lift, route.from_level, riding=False)
+
+    def start_travel(self, route: LiftRoute) -> LiftHandle:
+        self._command(route.lift, mm.LiftCommand.CAR_CALL, route.to_level)
+        return _CarHandle(self, route.lift, route.to_level, riding=True)
+
+    def hold_door(self, lift: str) -> None:
+        self._command(lift, mm.LiftCommand.HOLD_DOOR)
+
+    def release(self, lift: str) -> None:
+        self._command(lift, mm.LiftCommand.RELEASE)
+
+    def status(self, lift: str) -> LiftState:
+        self._require_open()
+        return self._read(lift).state
+
+
+class _CarHandle(LiftHandle):
+    """Succeeds when the held car stands open at `level`. A call fails at once when the car leaves
+    normal service; a ride waits until the car stands open somewhere (the robot leaves there)."""
+
+    def __init__(self, owner: ModbusLiftCaller, lift: str, level: int, *, riding: bool) -> None:
+        super().__init__()
+        self._owner, self._lift, self._level, self._riding = owner, lift, level, riding
+
+    def poll(self) -> HandleStatus:
+        if self.status.done:
+            return self.status
+        try:
+            car = self._owner._read(self._lift)
+        except DeviceError as exc:
+            self.fail_with(LiftFailure(self._lift, LiftFailureKind.FAULT, exc.reason))
+            return self.status
+        state = car.state
+        self.set_feedback(state)
+        if car.fault_bits:
+            self.fail_with(LiftFailure(self._lift, LiftFailureKind.FAULT, mm.describe_faults(car.fault_bits),
+                                       level=state.open_at))
+        elif state.mode is not LiftMode.NORMAL:
+            if not self._riding or state.open_at is not None:
+                self.fail_with(LiftFailure(self._lift, _MODE_KIND[state.mode], _MODE_WORDS[state.mode],
+                                           level=state.open_at))
+        elif not state.held:
+            holder = "free" if state.free else f"held by session {car.session}"
+            self.fail_with(LiftFailure(self._lift, LiftFailureKind.SESSION_LOST,
+                                       f"the controller ended this robot's session (car now {holder})",
+                                       level=state.open_at))
+        elif state.open_at == self._level:
+            self.succeed(LiftStop(self._lift, self._level, state.stamp_s))
+        return self.status
+
+
+# -- doors -----------------------------------------------------------------------------------------
+
+class ModbusDoorOpener(DoorOpener):
+    def __init__(self, name: str, clock: Clock, config: ModbusDoorOpenerConfig, *, session: int) -> None:
+        super().__init__(name, clock)
+        self.config = config
+        self.session = session
+        self._gateways = _Gateways(name, clock, config)
+        self._problem = _Health()
+
+    def setup(self) -> None:
+        super().setup()
+        _identify(self._gateways, self.config.doors, mm.DeviceKind.DOOR, self._problem)
+
+    def close(self) -> None:
+        self._gateways.close()
+        super().close()
+
+    def health(self) -> DeviceHealth:
+        if self._problem.error is not None:
+            return self._health(HealthStatus.ERROR, self._problem.error)
+        return self._health(HealthStatus.OK)
+
+    def _door(self, door: str) -> ModbusUnitConfig:
+        if door not in self.config.doors:
+            raise DeviceError(self.name, f"unknown door {door!r} (doors: {', '.join(sorted(self.config.doors))})")
+        return self.config.doors[door]
+
+    def read(self, door: str) -> tuple[_Position, bool, int]:
+        """(position, fire_closed, fault bits) of `door`."""
+        self._require_open()
+        cfg = self._door(door)
+        reader = self._gateways.reader(cfg)
+        kind = mm.DeviceKind.DOOR
+        try:
+            r = reader.read(cfg.unit, kind)
+            position = reader.decode(cfg.unit, kind, r, mm.IR_DOOR_POSITION, _Position)
+            fire_closed = reader.flag(cfg.unit, kind, r, mm.IR_FIRE_CLOSED)
+        except DeviceError as exc:
+            self._problem.track(exc)
+            raise
+        self._problem.track(None)
+        return position, fire_closed, r[mm.IR_FAULT]
+
+    def doors_on_route(self, place: str, *, avoid: Collection[str] = ()) -> list[str] | None:
+        self._require_open()
+        if place not in self.config.routes:
+            raise DeviceError(self.name, f"unknown place {place!r} (no route configured)")
+        for doors in self.config.routes[place]:
+            if not set(doors) & set(avoid):
+                return list(doors)
+        return None
+
+    def start_open(self, door: str) -> DoorHandle:
+        self._require_open()
+        cfg = self._door(door)
+        reader = self._gateways.reader(cfg)
+        try:
+            result = _send(reader, cfg.unit, self.session, mm.DoorCommand.OPEN)
+        except DeviceError as exc:
+            self._problem.track(exc)
+            raise
+        handle = _DoorHandle(self, door)
+        if result is mm.Result.DOOR_FIRE_CLOSED:
+            handle.fail(f"door {door} is fire-closed by the alarm")
+        elif result is mm.Result.DOOR_FAULTED:
+            handle.fail(f"door {door}: controller reports a fault")
+        elif result is not mm.Result.OK:
+            handle.fail(f"door {door}: refused (result {int(result)} {result.name.lower()})")
+        return handle
+
+    def state(self, door: str) -> DoorState:
+        position, _, _ = self.read(door)
+        return DoorState(door, position is _Position.OPEN, self.clock.now_s())
+
+
+class _DoorHandle(DrivenHandle[DoorState, str]):
+    def __init__(self, owner: ModbusDoorOpener, door: str) -> None:
+        super().__init__()
+        self._owner, self._door = owner, door
+
+    def poll(self) -> HandleStatus:
+        if self.status.done:
+            return self.status
+        try:
+            position, fire_closed, faults = self._owner.read(self._door)
+        except DeviceError as exc:
+            self.fail(exc.reason)
+            return self.status
+        self.set_feedback(position.name.lower())
+        if fire_closed:
+            self.fail(f"door {self._door} is fire-closed by the alarm")
+        elif faults:
+            self.fail(f"door {self._door}: {mm.describe_faults(faults)}")
+        elif position is _Position.OPEN:
+            self.succeed(DoorState(self._door, True, self._owner.clock.now_s()))
+        return self.status
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+def build_lift_caller(name: str, config: ModbusLiftCallerConfig, ctx: BuildContext) -> ModbusLiftCaller:
+    return ModbusLiftCaller(name, ctx.clock, config, session=config.session or default_session(ctx.robot_id))
+
+
+def build_door_opener(name: str, config: ModbusDoorOpenerConfig, ctx: BuildContext) -> ModbusDoorOpener:
+    return ModbusDoorOpener(name, ctx.clock, config, session=config.session or default_session(ctx.robot_id))
+
+
+def register(registry: DeviceRegistry) -> None:
+    registry.register("lift_caller", "modbus", ModbusLiftCallerConfig, build_lift_caller)
+    registry.register("door_opener", "modbus", ModbusDoorOpenerConfig, build_door_opener)
