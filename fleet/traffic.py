@@ -15,8 +15,9 @@ counted, alerted, and broken by asking the lowest-priority robot of the cycle to
 
 State on both sides is whole, not incremental (see telemetry/schemas/traffic.json): a robot reports
 what it holds and wants; the arbiter publishes its grant table. A restarted arbiter therefore learns
-the holds from the robots' next reports, and grants nothing until every robot has had time to report
-(`settle_s`), so it cannot hand a group to one robot while another is still inside it.
+the holds from the robots' next reports, and grants nothing until every robot has had time to answer its first table
+(`SETTLE_S`: a robot whose holds the table does not show reports at once), so it cannot hand a group
+to one robot while another is still inside it.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from typing import Any
 
 import networkx as nx
 
-#: a robot reports its traffic state at least this often; after a restart the arbiter waits two
-#: such periods before it grants anything
-REPORT_PERIOD_S = 10.0
+#: after a (re)start the arbiter grants nothing for this long: its first table shows robots that
+#: it does not know what they stand in, and they report it at once
+SETTLE_S = 5.0
 #: the grant table is re-published at least this often, so a robot that missed one learns it
 TABLE_PERIOD_S = 10.0
 #: a robot asked to give way withdraws its wait for this long
@@ -94,7 +95,7 @@ class TrafficArbiter:
         self.owners: dict[str, str] = {}
         self.robots: dict[str, _RobotTraffic] = {}
         self.figures = TrafficFigures()
-        self._settle_until_s: float | None = None  # set on the first step: start + 2 report periods
+        self._settle_until_s: float | None = None  # set on the first step: start + SETTLE_S
         self._give_way_until: dict[str, float] = {}
         self._seq = 0
         self._changed = True
@@ -166,7 +167,7 @@ class TrafficArbiter:
 
     def step(self, now_s: float) -> dict[str, Any] | None:
         if self._settle_until_s is None:
-            self._settle_until_s = now_s + 2 * REPORT_PERIOD_S
+            self._settle_until_s = now_s + SETTLE_S
         if now_s >= self._settle_until_s:
             self._grant(now_s)
             self._find_cycles(now_s)

@@ -32,8 +32,9 @@ from telemetry.validate import PayloadError, validate
 
 log = logging.getLogger(__name__)
 
-#: the robot re-sends its traffic state at least this often (the fleet settles on two periods)
-REPORT_PERIOD_S = 10.0
+#: while waiting, the robot re-sends its state at least this often; otherwise it sends on change,
+#: and again whenever the fleet's table does not show what it holds (a restarted fleet)
+REPORT_PERIOD_S = 30.0
 _BUCKET_M = 6.0
 
 Point = tuple[float, float]
@@ -142,6 +143,8 @@ class TrafficClient:
         """The fleet's grant table (already validated against the traffic schema), on the robot's
         own thread."""
         self.owners = dict(body.get("owners", {}))
+        if any(self.owners.get(g) != self.robot_id for g in self.held):
+            self._sent = None  # the fleet does not know what we stand in (it restarted): tell it now
         if self.robot_id in body.get("give_way", ()):
             self._give_way_until_s = now_s + 30.0
 
@@ -238,7 +241,7 @@ class TrafficClient:
 
     def _report(self, now_s: float, priority: int, task_id: str | None) -> None:
         state = (self.held, self.wanted, priority)
-        if state == self._sent and now_s - self._sent_s < REPORT_PERIOD_S:
+        if state == self._sent and (not self.wanted or now_s - self._sent_s < REPORT_PERIOD_S):
             return
         if state != self._sent:
             self._seq += 1

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from fleet.traffic import GIVE_WAY_S, REPORT_PERIOD_S, TrafficArbiter
+from fleet.traffic import GIVE_WAY_S, SETTLE_S, TrafficArbiter
 from telemetry.codec import MessageEncoder
 from telemetry.topics import FLEET_ID, Channel
 from telemetry.validate import PayloadError
 
 KINDS = {"door:a": "door", "lane:x": "lane", "lift:1": "lift", "dock:1": "charger"}
 T0 = 1000.0
-SETTLED = T0 + 2 * REPORT_PERIOD_S
+SETTLED = T0 + SETTLE_S
 
 
 def want(groups: list[str], priority: int = 50, seq: int = 1, held: list[str] | None = None,
@@ -39,7 +39,7 @@ def test_nothing_is_granted_before_every_robot_had_time_to_report_its_holds() ->
     arbiter.step(T0 + 1)
     assert "door:a" not in arbiter.owners
     # the robot that was in the door all along reports it during the settle period
-    arbiter.on_report("r2", state(["door:a"], 1), T0 + 5)
+    arbiter.on_report("r2", state(["door:a"], 1), T0 + 2)
     table = arbiter.step(SETTLED)
     assert table is not None and table["owners"] == {"door:a": "r2"}
 

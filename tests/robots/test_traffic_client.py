@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from hal.geometry import Pose2D
-from robots.traffic import TrafficClient, TrafficMap
+from robots.traffic import REPORT_PERIOD_S, TrafficClient, TrafficMap
 from telemetry.codec import MessageEncoder
 from telemetry.topics import Channel
 
@@ -92,14 +92,25 @@ def test_a_robot_inside_a_group_reports_it_held_even_without_a_grant() -> None:
     assert "door:a" in sent[-1]["held"]
 
 
-def test_the_state_is_sent_on_change_and_again_every_report_period() -> None:
+def test_a_wait_is_sent_on_change_and_again_every_report_period() -> None:
     client, sent = make_client()
     nav = FakeNavigator()
     drive(client, nav, 3.0, 0.0)
     drive(client, nav, 3.1, 1.0)
     assert len(sent) == 1
-    drive(client, nav, 3.2, 11.0)
+    drive(client, nav, 3.2, REPORT_PERIOD_S + 1)
     assert len(sent) == 2 and sent[0]["seq"] == sent[1]["seq"]
+
+
+def test_a_hold_alone_is_sent_once_and_again_when_the_fleets_table_does_not_show_it() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    for t in range(0, 100, 5):
+        client.step(float(t), at(8.0), nav, priority=50, task_id=None)  # standing in the door
+    assert len(sent) == 1
+    client.on_table({"seq": 1, "owners": {}}, 100.0)  # a restarted fleet that does not know it yet
+    client.step(100.0, at(8.0), nav, priority=50, task_id=None)
+    assert len(sent) == 2 and sent[-1]["held"] == ["door:a"]
 
 
 def test_a_wait_is_bounded_the_goal_is_cancelled_and_the_want_withdrawn() -> None:
