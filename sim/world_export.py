@@ -4,6 +4,11 @@
 only what a map draws: walls (after door gaps), zones, doors, places (beds by their bed label, never
 a patient) and the bounds; metres, x east, y north. `routes` is the route graph (nodes with their
 position and level, edges with their length and door) that the fleet service plans travel on.
+
+A building of several floors adds `lifts` (car centre, floors served, lobby/car place and landing
+door per floor, timings), `mutex_groups` (the traffic resources the fleet reserves) and `stairs`;
+doors say whether they are `fire` doors. All three keys are optional for readers, and a world
+without lifts or traffic exports them empty, so `medbot.map/1` files written before stay valid.
 """
 
 from __future__ import annotations
@@ -30,12 +35,23 @@ def world_json(world: World) -> dict[str, Any]:
         "zones": [{"name": z.name, "tag": z.tag, "polygon_m": [list(p) for p in z.polygon_m],
                    "speed_limit_mps": z.speed_limit_mps, "level": z.level} for z in world.zones],
         "doors": [{"name": d.name, "x_m": d.x_m, "y_m": d.y_m, "width_m": d.width_m, "auto": d.auto,
-                   "level": d.level} for d in sorted(world.doors.values(), key=lambda d: d.name)
+                   "fire": d.fire, "level": d.level} for d in sorted(world.doors.values(), key=lambda d: d.name)
                   if d.x_m is not None and d.y_m is not None],
         "places": [{"name": p.name, "kind": p.kind, "x_m": p.x_m, "y_m": p.y_m, "level": p.level,
                     "zone": p.zone, "ward": p.ward, "bed_id": p.bed_id}
                    for p in sorted(world.places.values(), key=lambda p: p.name)],
         "routes": _routes_json(world),
+        "lifts": [{"name": lift.name, "x_m": lift.x_m, "y_m": lift.y_m, "levels": list(lift.levels),
+                   # JSON keys are strings: a level's index as text, e.g. "-1"
+                   "lobbies": {str(k): v for k, v in sorted(lift.lobbies.items())},
+                   "cars": {str(k): v for k, v in sorted(lift.cars.items())},
+                   "doors": {str(k): v for k, v in sorted(lift.doors.items())},
+                   "travel_s_per_level": lift.travel_s_per_level, "door_s": lift.door_s, "dwell_s": lift.dwell_s}
+                  for _, lift in sorted(world.lifts.items())],
+        "mutex_groups": [{"name": g.name, "kind": g.kind, "nodes": sorted(g.nodes), "level": g.level}
+                         for _, g in sorted(world.mutex_groups.items())],
+        "stairs": [{"name": st.name, "x_m": st.x_m, "y_m": st.y_m, "width_m": st.width_m, "depth_m": st.depth_m,
+                    "levels": list(st.levels)} for st in world.stairs],
     }
 
 

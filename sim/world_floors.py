@@ -217,14 +217,14 @@ def build_groups(
     for i, lift in enumerate(lifts.values()):
         add(MutexGroup(f"lift:{lift.name}", "lift", frozenset(lift.lobbies.values()) | frozenset(lift.cars.values()),
                        min(lift.levels)), f"lifts[{i}]")
+    if traffic is None:  # a world without traffic management (one robot, or the one-floor hospital)
+        return groups
     for name, place in sorted(places.items()):
         if place.kind == "dock":
             add(MutexGroup(f"charger:{name}", "charger", frozenset({name}), place.level), f"places[{name}]")
     for door_name, (side_a, side_b) in sorted(passages.items()):
         add(MutexGroup(f"door:{door_name}", "door", frozenset({side_a, side_b}), doors[door_name].level),
             f"doors[{door_name}]")
-    if traffic is None:
-        return groups
 
     adjacent: dict[frozenset[str], str | None] = {frozenset((a, b)): door for a, b, _, door in declared_edges}
 

@@ -202,4 +202,5 @@ class WorldSpec(_Spec):
     routes: RoutesSpec = Field(default_factory=RoutesSpec)
     lifts: list[LiftSpec] = Field(default_factory=list)
     stairs: list[StairsSpec] = Field(default_factory=list)
-    traffic: TrafficSpec | None = None  # absent: no door or lane groups (lifts and docks still get theirs)
+    # absent: no traffic groups but the lifts' (`traffic: {}` gives the generated ones)
+    traffic: TrafficSpec | None = None
