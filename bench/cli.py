@@ -13,7 +13,7 @@ from bench.common import Result, format_row
 
 
 def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
-    from bench import fleet_alloc, fleet_scale, ingest_bench, robot_bench, sim_speed, telemetry_bench
+    from bench import fleet_alloc, fleet_scale, ingest_bench, modbus_bench, robot_bench, sim_speed, telemetry_bench
 
     return {
         # two simulated hours of the morning: the target is about a whole day, whose speed is the
@@ -28,6 +28,7 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         "estop": lambda: robot_bench.estop(trials=100 if quick else 1000),
         "vision": lambda: robot_bench.vision(frames=20 if quick else 100),
         "memory": robot_bench.robot_memory,
+        "modbus": lambda: modbus_bench.measure(seconds=1.0 if quick else 3.0),
         # greedy vs OR-Tools on the same seeded rounds; --quick: fewer rounds, no long-budget run
         "alloc": lambda: [*fleet_alloc.measure(rounds=2 if quick else 5, long_limit_s=None if quick else 10.0),
                           fleet_alloc.service_round(12, 500), fleet_alloc.service_round(200, 500)],
@@ -36,7 +37,7 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
 
 @click.command("bench")
 @click.option("--only", multiple=True, help="Run only these (sim, fleet, publisher, latency, spool, ingest, "
-                                            "control, estop, vision, memory, alloc); repeatable.")
+                                            "control, estop, vision, memory, alloc, modbus); repeatable.")
 @click.option("--quick", is_flag=True, help="Short runs (a smoke test; figures are noisier).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every result as JSON here.")

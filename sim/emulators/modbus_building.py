@@ -24,7 +24,7 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
@@ -131,12 +131,23 @@ class ModbusBuildingEmulator:
     def sync(self, now_s: float) -> None:
         """After a simulator step: copy every unit's state to its registers, advance heartbeats."""
         with self._lock:
-            self.now_s = now_s
-            for unit in self._units.values():
-                if unit.frozen:
-                    continue
-                unit.heartbeat = (unit.heartbeat + 1) & 0xFFFF
-                self._refresh(unit)
+            self._sync(now_s)
+
+    def advance(self, now_s: float, step: Callable[[float], None]) -> None:
+        """`step(now_s)` (the model's step) then `sync(now_s)`, under the lock that serialises the
+        server's handler: for clients that do not run inside the simulator's tick (robots in other
+        processes), so the model never steps while one of their commands is applied."""
+        with self._lock:
+            step(now_s)
+            self._sync(now_s)
+
+    def _sync(self, now_s: float) -> None:
+        self.now_s = now_s
+        for unit in self._units.values():
+            if unit.frozen:
+                continue
+            unit.heartbeat = (unit.heartbeat + 1) & 0xFFFF
+            self._refresh(unit)
 
     def silence(self, unit: int, *, gateway_reply: bool = False) -> None:
         """The controller stops answering: no reply, or the gateway's exception 0B."""

@@ -220,3 +220,12 @@ def test_start_on_a_busy_port_fails_clearly_and_stop_is_idempotent(emulator: Mod
     second.stop()
     emulator.stop()
     emulator.stop()
+
+
+def test_advance_steps_the_model_then_syncs(building: FakeBuilding, emulator: ModbusBuildingEmulator,
+                                            client: ModbusTcpClient) -> None:
+    command(client, LIFT_B, [mm.LiftCommand.HALL_CALL, 0, 7, 1])
+    before = inputs(client, LIFT_B)[mm.IR_HEARTBEAT]
+    emulator.advance(building.travel_s_per_level, building.step)
+    r = inputs(client, LIFT_B)
+    assert (mm.to_int16(r[mm.IR_CAR_LEVEL]), r[mm.IR_HEARTBEAT]) == (0, before + 1)
