@@ -201,11 +201,20 @@ def _send(reader: mm.UnitReader, unit: int, session: int, command: int, argument
 
 
 class _Health:
-    def __init__(self) -> None:
-        self.error: str | None = None
+    """The last problem of each lift or door (a link error, a frozen heartbeat, fault bits)."""
 
-    def track(self, exc: DeviceError | None) -> None:
-        self.error = None if exc is None else exc.reason
+    def __init__(self) -> None:
+        self._problems: dict[str, str] = {}
+
+    def track(self, name: str, problem: DeviceError | str | None) -> None:
+        if problem is None:
+            self._problems.pop(name, None)
+        else:
+            self._problems[name] = problem.reason if isinstance(problem, DeviceError) else problem
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(self._problems[name] for name in sorted(self._problems)) or None
 
 
 def _identify(gateways: _Gateways, units: Mapping[str, ModbusUnitConfig], kind: mm.DeviceKind,
@@ -218,7 +227,7 @@ def _identify(gateways: _Gateways, units: Mapping[str, ModbusUnitConfig], kind: 
         except mm.BadRegisterValue:
             raise
         except DeviceError as exc:
-            problem.track(exc)
+            problem.track(name, exc)
 
 
 # -- lifts -----------------------------------------------------------------------------------------
@@ -271,28 +280,33 @@ class ModbusLiftCaller(LiftCaller):
             motion = reader.decode(cfg.unit, kind, r, mm.IR_MOTION, _Motion)
             mode = reader.decode(cfg.unit, kind, r, mm.IR_MODE, _Mode)
         except DeviceError as exc:
-            self._problem.track(exc)
+            self._problem.track(lift, exc)
             raise
         target = mm.to_int16(r[mm.IR_TARGET_LEVEL])
         session = r[mm.IR_SESSION]
         state = LiftState(lift, mm.to_int16(r[mm.IR_CAR_LEVEL]), _DOOR[door], _MOTION[motion], _MODE[mode],
                           held=session == self.session, free=session == 0,
                           target_level=None if target == mm.NO_TARGET else target, stamp_s=self.clock.now_s())
-        self._problem.track(None)
-        return _Car(state, session, r[mm.IR_FAULT])
+        faults = r[mm.IR_FAULT]
+        self._problem.track(lift, f"lift {lift}: {mm.describe_faults(faults)}" if faults else None)
+        return _Car(state, session, faults)
 
-    def _command(self, lift: str, command: mm.LiftCommand, argument: int = 0) -> None:
-        """Send; `LiftUnavailable` with the reason in words when the controller refuses."""
+    def _command(self, lift: str, command: mm.LiftCommand, argument: int = 0, *,
+                 wait_if_held: bool = False) -> bool:
+        """Send; `LiftUnavailable` with the reason in words when the controller refuses. With
+        `wait_if_held`, a car held by another robot is not an error: False (call again later)."""
         self._require_open()
         cfg = self._lift(lift)
         reader = self._gateways.reader(cfg)
         try:
             result = _send(reader, cfg.unit, self.session, command, argument)
         except DeviceError as exc:
-            self._problem.track(exc)
+            self._problem.track(lift, exc)
             raise
         if result is mm.Result.OK:
-            return
+            return True
+        if wait_if_held and result is mm.Result.HELD_BY_OTHER:
+            return False
         kind, words = self._refusal(lift, result, argument)
         raise LiftUnavailable(self.name, f"lift {lift}: {words}", lift=lift, kind=kind)
 
@@ -302,7 +316,11 @@ class ModbusLiftCaller(LiftCaller):
         if result is mm.Result.FIRE_SERVICE:
             return LiftFailureKind.FIRE_SERVICE, "car in fire service (fire alarm)"
         if result is mm.Result.HELD_BY_OTHER:
-            return LiftFailureKind.REFUSED, f"car held by another robot (session {self._read(lift).session})"
+            try:
+                holder = f" (session {self._read(lift).session})"
+            except DeviceError:
+                holder = ""
+            return LiftFailureKind.REFUSED, f"car held by another robot{holder}"
         if result is mm.Result.NOT_HELD:
             return LiftFailureKind.SESSION_LOST, "this robot does not hold the car"
         if result is mm.Result.LEVEL_NOT_SERVED:
@@ -352,12 +370,18 @@ class ModbusLiftCaller(LiftCaller):
                          car_to=levels[to_level].car, leave_at=levels[to_level].lobby, expected_wait_s=wait_s)
 
     def start_call(self, route: LiftRoute) -> LiftHandle:
-        self._command(route.lift, mm.LiftCommand.HALL_CALL, route.from_level)
-        return _CarHandle(self, route.lift, route.from_level, riding=False)
+        """A car held by another robot is waited for (capacity one): the handle places the hall
+        call again on every poll until the car takes it, as the in-process device does."""
+        claimed = self._command(route.lift, mm.LiftCommand.HALL_CALL, route.from_level, wait_if_held=True)
+        return _CarHandle(self, route.lift, route.from_level, riding=False, claimed=claimed)
 
     def start_travel(self, route: LiftRoute) -> LiftHandle:
         self._command(route.lift, mm.LiftCommand.CAR_CALL, route.to_level)
-        return _CarHandle(self, route.lift, route.to_level, riding=True)
+        return _CarHandle(self, route.lift, route.to_level, riding=True, claimed=True)
+
+    def claim(self, lift: str, level: int) -> bool:
+        """Place the hall call again; False while another robot holds the car."""
+        return self._command(lift, mm.LiftCommand.HALL_CALL, level, wait_if_held=True)
 
     def hold_door(self, lift: str) -> None:
         self._command(lift, mm.LiftCommand.HOLD_DOOR)
@@ -372,34 +396,47 @@ class ModbusLiftCaller(LiftCaller):
 
 class _CarHandle(LiftHandle):
     """Succeeds when the held car stands open at `level`. A call fails at once when the car leaves
-    normal service; a ride waits until the car stands open somewhere (the robot leaves there)."""
+    normal service; a ride waits until the car stands open somewhere (the robot leaves there, the
+    failure names the level). An unclaimed call (the car was held by another robot) calls again
+    on every poll."""
 
-    def __init__(self, owner: ModbusLiftCaller, lift: str, level: int, *, riding: bool) -> None:
+    def __init__(self, owner: ModbusLiftCaller, lift: str, level: int, *, riding: bool, claimed: bool) -> None:
         super().__init__()
         self._owner, self._lift, self._level, self._riding = owner, lift, level, riding
+        self.claimed = claimed
 
     def poll(self) -> HandleStatus:
         if self.status.done:
             return self.status
         try:
             car = self._owner._read(self._lift)
+            if not self.claimed and car.state.mode is LiftMode.NORMAL and not car.fault_bits:
+                self.claimed = self._owner.claim(self._lift, self._level)
+                if self.claimed:
+                    car = self._owner._read(self._lift)
+        except LiftUnavailable as exc:
+            self.fail_with(LiftFailure(self._lift, exc.kind, exc.reason))
+            return self.status
         except DeviceError as exc:
             self.fail_with(LiftFailure(self._lift, LiftFailureKind.FAULT, exc.reason))
             return self.status
         state = car.state
         self.set_feedback(state)
+        rider_level = state.open_at if self._riding else None  # where a rider gets off
         if car.fault_bits:
             self.fail_with(LiftFailure(self._lift, LiftFailureKind.FAULT, mm.describe_faults(car.fault_bits),
-                                       level=state.open_at))
+                                       level=rider_level))
         elif state.mode is not LiftMode.NORMAL:
             if not self._riding or state.open_at is not None:
                 self.fail_with(LiftFailure(self._lift, _MODE_KIND[state.mode], _MODE_WORDS[state.mode],
-                                           level=state.open_at))
+                                           level=rider_level))
+        elif not self.claimed:
+            pass  # another robot still holds the car
         elif not state.held:
             holder = "free" if state.free else f"held by session {car.session}"
             self.fail_with(LiftFailure(self._lift, LiftFailureKind.SESSION_LOST,
                                        f"the controller ended this robot's session (car now {holder})",
-                                       level=state.open_at))
+                                       level=rider_level))
         elif state.open_at == self._level:
             self.succeed(LiftStop(self._lift, self._level, state.stamp_s))
         return self.status
@@ -444,10 +481,11 @@ class ModbusDoorOpener(DoorOpener):
             position = reader.decode(cfg.unit, kind, r, mm.IR_DOOR_POSITION, _Position)
             fire_closed = reader.flag(cfg.unit, kind, r, mm.IR_FIRE_CLOSED)
         except DeviceError as exc:
-            self._problem.track(exc)
+            self._problem.track(door, exc)
             raise
-        self._problem.track(None)
-        return position, fire_closed, r[mm.IR_FAULT]
+        faults = r[mm.IR_FAULT]
+        self._problem.track(door, f"door {door}: {mm.describe_faults(faults)}" if faults else None)
+        return position, fire_closed, faults
 
     def doors_on_route(self, place: str, *, avoid: Collection[str] = ()) -> list[str] | None:
         self._require_open()
@@ -465,7 +503,7 @@ class ModbusDoorOpener(DoorOpener):
         try:
             result = _send(reader, cfg.unit, self.session, mm.DoorCommand.OPEN)
         except DeviceError as exc:
-            self._problem.track(exc)
+            self._problem.track(door, exc)
             raise
         handle = _DoorHandle(self, door)
         if result is mm.Result.DOOR_FIRE_CLOSED:

@@ -137,16 +137,41 @@ def test_place_levels_and_routes(site: Site) -> None:
         site.lifts.status("lift-z")
 
 
-def test_a_car_held_by_another_robot_is_refused_in_words(site: Site) -> None:
+def test_a_car_held_by_another_robot_refuses_in_words_and_a_call_waits_for_it(site: Site) -> None:
     site.building.hall_call("lift-a", 0, 99)
     site.tick()
     route = site.lifts.route(0, 3)  # only lift-a reaches 3
     with pytest.raises(LiftUnavailable, match=r"car held by another robot \(session 99\)") as refused:
-        site.lifts.start_call(route)
+        site.lifts.start_travel(route)
     assert refused.value.kind is LiftFailureKind.REFUSED and refused.value.lift == "lift-a"
+    call = site.lifts.start_call(route)  # capacity one: the call waits for the car
+    for _ in range(3):
+        site.tick()
+        assert call.poll() is HandleStatus.RUNNING
+    assert call.feedback is not None and not call.feedback.held and not call.feedback.free
+    site.building.release("lift-a", 99)
+    assert site.run(call) is HandleStatus.SUCCEEDED
+    assert site.lifts.status("lift-a").held
+
+
+def test_a_command_without_the_car_is_session_lost(site: Site) -> None:
     with pytest.raises(LiftUnavailable, match="does not hold the car") as not_held:
         site.lifts.start_travel(site.lifts.route(1, 0, avoid={"lift-a"}))
     assert not_held.value.kind is LiftFailureKind.SESSION_LOST
+    with pytest.raises(LiftUnavailable, match="does not hold the car"):
+        site.lifts.hold_door("lift-b")
+
+
+def test_a_call_fails_at_once_when_the_car_goes_out_of_service(site: Site) -> None:
+    call = site.lifts.start_call(site.lifts.route(3, 0))
+    site.building.take_out_of_service("lift-a")
+    site.tick()
+    assert call.poll() is HandleStatus.FAILED
+    assert call.failure is not None
+    assert (call.failure.kind, call.failure.level) == (LiftFailureKind.OUT_OF_SERVICE, None)
+    with pytest.raises(LiftUnavailable, match="car out of service") as refused:
+        site.lifts.start_call(site.lifts.route(0, 1, avoid={"lift-b"}))
+    assert refused.value.kind is LiftFailureKind.OUT_OF_SERVICE
 
 
 def test_route_skips_a_car_out_of_service_and_says_fire_service(site: Site) -> None:
@@ -192,6 +217,7 @@ def test_a_fault_bit_fails_the_ride_in_words(site: Site) -> None:
     assert site.run(ride) is HandleStatus.FAILED
     assert ride.failure is not None and ride.failure.kind is LiftFailureKind.FAULT
     assert "lift drive fault" in (ride.error or "")
+    assert site.lifts.health().reason == "lift lift-a: lift drive fault"
 
 
 def test_a_controller_that_stops_answering_is_a_typed_timeout_naming_unit_and_gateway(site: Site) -> None:
@@ -205,6 +231,9 @@ def test_a_controller_that_stops_answering_is_a_typed_timeout_naming_unit_and_ga
     with pytest.raises(mm.ControllerTimeout):
         site.lifts.status("lift-a")
     assert site.lifts.status("lift-b").car_level == 1  # the other unit still answers
+    assert "unit 1" in site.lifts.health().reason  # lift-a's problem stays until it answers again
+    site.emulator.answer(1)
+    site.lifts.status("lift-a")
     assert site.lifts.health().status is HealthStatus.OK
 
 
