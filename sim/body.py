@@ -1,14 +1,15 @@
 """A simulated robot body: differential-drive kinematics, contact, battery and charging.
 
 The sim drive base writes `commanded`; `integrate()` moves the body toward it within acceleration
-limits along an exact arc, refuses to enter an occupied cell (stop + bumper contact for that
-tick), drains the battery by a simple power model and charges it when parked on a dock.
+limits along an exact arc, refuses to enter an occupied cell of its own level's grid or another
+body's or a person's footprint (stop + bumper contact for that tick, and `last_contact` says what
+it touched), drains the battery by a simple power model and charges it when parked on a dock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from hal.geometry import Pose2D, Twist2D, wrap_angle_rad
@@ -38,9 +39,17 @@ class BodyWorld(Protocol):
     """What a body needs of the world (`sim.world.World` satisfies it)."""
 
     @property
-    def grid(self) -> _Grid: ...
+    def grids(self) -> Mapping[int, _Grid]: ...
 
     def docks(self) -> Sequence[_DockPlace]: ...
+
+
+class BodyObstacles(Protocol):
+    """What else a body can bump into (`sim.obstacles.ObstacleField` satisfies it)."""
+
+    def blocker(
+        self, robot_id: str, level: int, x0_m: float, y0_m: float, x1_m: float, y1_m: float, radius_m: float
+    ) -> tuple[str, str] | None: ...
 
 
 def _approach(current: float, target: float, max_step: float) -> float:
@@ -63,11 +72,15 @@ class SimBody:
         motion_power_w_per_mps: float = 60.0,
         charge_power_w: float = 200.0,
         bumper_reach_m: float = 0.15,
+        radius_m: float = 0.35,
     ) -> None:
         if battery_capacity_wh <= 0:
             raise ValueError(f"battery_capacity_wh must be > 0, got {battery_capacity_wh}")
         self.robot_id = robot_id
-        self.pose = pose
+        #: called with the body whenever its pose is set (the environment keeps footprints current)
+        self.on_pose: Callable[[SimBody], None] | None = None
+        self._pose = pose
+        self.radius_m = radius_m  # the footprint other robots and people see
         self.max_speed_mps = max_speed_mps
         self.max_angular_radps = max_angular_radps
         self.max_accel_mps2 = max_accel_mps2
@@ -82,6 +95,8 @@ class SimBody:
         self.commanded = Twist2D.zero()  # set by the sim drive base
         self.velocity = Twist2D.zero()  # actual, after acceleration limits
         self.bumper_contact = False
+        #: what the last refused move pressed into: ("wall", "") or (kind, ident) of a robot or person
+        self.last_contact: tuple[str, str] | None = None
         self.distance_travelled_m = 0.0
         self.is_charging = False
         self.battery_power_w = 0.0  # positive while charging
@@ -92,6 +107,16 @@ class SimBody:
         self._at_dock = False
         self._session_start_soc: float | None = None
         self._session_counted = False
+
+    @property
+    def pose(self) -> Pose2D:
+        return self._pose
+
+    @pose.setter
+    def pose(self, pose: Pose2D) -> None:
+        self._pose = pose
+        if self.on_pose is not None:
+            self.on_pose(self)
 
     # -- battery readings ----------------------------------------------------------------------
 
@@ -111,14 +136,15 @@ class SimBody:
 
     # -- the step ------------------------------------------------------------------------------
 
-    def integrate(self, dt_s: float, world: BodyWorld) -> None:
+    def integrate(self, dt_s: float, world: BodyWorld, obstacles: BodyObstacles | None = None) -> None:
         if dt_s <= 0:
             return
         self.bumper_contact = False
-        self._move(dt_s, world)
+        self.last_contact = None
+        self._move(dt_s, world, obstacles)
         self._update_battery(dt_s, world)
 
-    def _move(self, dt_s: float, world: BodyWorld) -> None:
+    def _move(self, dt_s: float, world: BodyWorld, obstacles: BodyObstacles | None) -> None:
         if self.velocity.is_zero and self.commanded.is_zero:
             return  # standing and told to stand: most robots most of the time (docked, measuring)
         target_v = max(-self.max_speed_mps, min(self.max_speed_mps, self.commanded.linear_mps))
@@ -137,10 +163,18 @@ class SimBody:
             ny = y - radius * (math.cos(yaw + w * dt_s) - math.cos(yaw))
         nyaw = wrap_angle_rad(yaw + w * dt_s)
         step_m = math.hypot(nx - x, ny - y)
-        if step_m > 0 and not self._path_is_free(world, x, y, nx, ny, nyaw, v):
-            self.velocity = Twist2D.zero()
-            self.bumper_contact = True
-            return
+        if step_m > 0:
+            level = self.pose.level
+            hit: tuple[str, str] | None = None
+            if not self._path_is_free(world.grids[level], x, y, nx, ny, nyaw, v):
+                hit = ("wall", "")
+            elif obstacles is not None:
+                hit = obstacles.blocker(self.robot_id, level, x, y, nx, ny, self.radius_m)
+            if hit is not None:
+                self.velocity = Twist2D.zero()
+                self.bumper_contact = True
+                self.last_contact = hit
+                return
         self.velocity = Twist2D(v, w)
         self.pose = Pose2D(nx, ny, nyaw, self.pose.level)
         self.distance_travelled_m += step_m
@@ -148,8 +182,7 @@ class SimBody:
         if math.hypot(nx - last_x, ny - last_y) >= TRACK_SPACING_M:
             self.track.append((nx, ny))
 
-    def _path_is_free(self, world: BodyWorld, x: float, y: float, nx: float, ny: float, nyaw: float, v: float) -> bool:
-        grid = world.grid
+    def _path_is_free(self, grid: _Grid, x: float, y: float, nx: float, ny: float, nyaw: float, v: float) -> bool:
         n = max(1, math.ceil(math.hypot(nx - x, ny - y) / _COLLISION_STEP_M))
         for i in range(1, n + 1):
             if not grid.is_free(x + (nx - x) * i / n, y + (ny - y) * i / n):

@@ -1,7 +1,12 @@
-"""The simulated environment the sim devices see: world, patients, robot bodies, e-stops, faults.
+"""The simulated environment the sim devices see: world, patients, robot bodies, people, e-stops, faults.
 
-`step(dt_s)` integrates every body in robot-id order (deterministic). It does not touch the
-clock: the runner owns time (`clock.set(...)`, robots step, then `env.step(dt_s)`).
+`step(dt_s)` integrates every body in robot-id order (deterministic), then walks the people
+(`sim.people`, off unless enabled). It does not touch the clock: the runner owns time
+(`clock.set(...)`, robots step, then `env.step(dt_s)`).
+
+Other robots and people are obstacles (`obstacles_near`, `obstacle_circles`): a body refuses to
+move into one as it refuses a wall, and every such contact is logged (`contacts`,
+`contact_summary()`), never passed through.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import numpy as np
 from hal.clock import SimClock
 from hal.geometry import wrap_angle_rad
 from sim.body import SimBody
+from sim.obstacles import WALL, Contact, ContactLog, FloatArray, Obstacle, ObstacleField
+from sim.occupancy import OccupancyGrid
 from sim.patients import PatientCensus, PatientModel, stable_int
+from sim.people import PeopleConfig, PeopleModel
 from sim.world import World
 
 #: a bed is "faced" when the robot's heading is within this of the bed place's yaw (the bed
@@ -34,12 +42,22 @@ class Fault:
 
 
 class SimEnvironment:
-    def __init__(self, world: World, census: PatientCensus, clock: SimClock, seed: int) -> None:
+    def __init__(
+        self, world: World, census: PatientCensus, clock: SimClock, seed: int, *, people: PeopleConfig | None = None
+    ) -> None:
         self.world = world
         self.census = census
         self.clock = clock
         self.seed = seed
         self._bodies: dict[str, SimBody] = {}
+        self._ordered: list[SimBody] = []
+        self._start_groups: dict[str, int] = {}
+        self.obstacles = ObstacleField()
+        self._contacts = ContactLog()
+        self._inflated: dict[tuple[int, float], OccupancyGrid] = {}
+        self.people: PeopleModel | None = None
+        if people is not None:
+            self.enable_people(people)
         self._rngs: dict[tuple[str, str], np.random.Generator] = {}
         self._faults: dict[tuple[str, str], list[Fault]] = {}
         self._faulted_robots: set[str] = set()
@@ -53,7 +71,16 @@ class SimEnvironment:
         place = self.world.place(start_place)
         body = SimBody(robot_id, place.pose, **body_kwargs)
         self._bodies[robot_id] = body
+        self._ordered = [self._bodies[rid] for rid in sorted(self._bodies)]
+        # robots placed on one start place are dock mates (see sim.obstacles)
+        group = self._start_groups.setdefault(start_place, len(self._start_groups))
+        self.obstacles.add_robot(robot_id, body.pose.x_m, body.pose.y_m, body.pose.level, body.radius_m, group)
+        body.on_pose = self._on_pose
         return body
+
+    def _on_pose(self, body: SimBody) -> None:
+        pose = body.pose
+        self.obstacles.move_robot(body.robot_id, pose.x_m, pose.y_m, pose.level)
 
     def body(self, robot_id: str) -> SimBody:
         if robot_id not in self._bodies:
@@ -64,8 +91,71 @@ class SimEnvironment:
         return sorted(self._bodies)
 
     def step(self, dt_s: float) -> None:
-        for robot_id in sorted(self._bodies):
-            self._bodies[robot_id].integrate(dt_s, self.world)
+        field = self.obstacles
+        for body in self._ordered:
+            was_moving = not body.velocity.is_zero
+            body.integrate(dt_s, self.world, field)
+            if body.last_contact is not None:
+                kind, other = body.last_contact
+                pose = body.pose
+                self._contacts.record(body.robot_id, kind, other if kind != WALL else None, self.clock.now_s(),
+                                      pose.level, pose.x_m, pose.y_m)
+            moving = not body.velocity.is_zero
+            if moving != was_moving:
+                field.set_moving(body.robot_id, moving)
+        if self.people is not None:
+            rx, ry, rlevel = field.robot_xy_level()
+            self.people.step(dt_s, rx, ry, rlevel, field.robot_radius_m())
+            field.people = self.people.circles()
+
+    # -- people ----------------------------------------------------------------------------------
+
+    def enable_people(self, config: PeopleConfig | None = None) -> PeopleModel | None:
+        """Walk people through the hospital from now on (`PeopleConfig()`: the default, modest
+        density); a config with no people disables them. Seeded by the environment's seed."""
+        config = config or PeopleConfig()
+        self.people = PeopleModel(self.world, config, self.seed) if config.enabled else None
+        field = self.obstacles
+        if self.people is not None:
+            field.people = self.people.circles()
+        else:
+            field.people = type(field.people).empty()
+        return self.people
+
+    # -- other robots and people, as obstacles ---------------------------------------------------
+
+    def obstacles_near(
+        self, level: int, x_m: float, y_m: float, radius_m: float, *, exclude: str | None = None
+    ) -> list[Obstacle]:
+        """Robots and people on `level` whose footprint comes within `radius_m` of the point,
+        nearest first (`exclude`: the asking robot's own id)."""
+        return self.obstacles.near(level, x_m, y_m, radius_m, exclude=exclude)
+
+    def obstacle_circles(
+        self, level: int, x_m: float, y_m: float, within_m: float, *, exclude: str | None = None
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(x, y, radius) arrays of the footprints within `within_m` of the point (the lidar's view)."""
+        return self.obstacles.circles(level, x_m, y_m, within_m, exclude=exclude)
+
+    def inflated_grid(self, level: int, radius_m: float) -> OccupancyGrid:
+        """The level's grid with walls grown by `radius_m` (where a round robot's centre may go), cached."""
+        key = (level, round(radius_m, 3))
+        if key not in self._inflated:
+            self._inflated[key] = self.world.grids[level].inflated(radius_m)
+        return self._inflated[key]
+
+    def note_waiting(self, robot_id: str, blocker: str | None) -> None:
+        """A navigator says what it is stopped for (None: not waiting), so that others see it waits."""
+        self.obstacles.set_waiting(robot_id, blocker)
+
+    @property
+    def contacts(self) -> list[Contact]:
+        """Every contact so far, in the order they happened."""
+        return list(self._contacts.records)
+
+    def contact_summary(self) -> dict[str, int]:
+        """Contacts by kind: robot-robot, robot-person, robot-wall, and the total."""
+        return self._contacts.summary()
 
     # -- what a robot's sensors see ------------------------------------------------------------
 

@@ -3,6 +3,15 @@
 It never drives the body: each tick it states its wish in `velocity_request()`, which the robot
 routes through the safety supervisor to the drive base (so e-stop, watchdog and zone limits
 apply). Reaching the goal's position (within `goal_tolerance_m`) it turns to the goal's yaw.
+
+Other robots and people on the path ahead (the environment's ground truth, as Nav2 reads its
+costmap) slow it and stop it short of them (`sim.local_planner`). Blocked for `detour_after_s`
+it tries a lateral detour through free space, then a re-plan on the route graph avoiding the
+blocked edge; waiting is not being stuck, but every wait is bounded by `blocked_timeout_s`.
+
+`route_nodes()` and `hold_at(node)` are the traffic-reservation hook: held, the robot stops at
+that node of its plan as at an intermediate goal and neither its goal timeout nor its stuck
+timer runs until `hold_at(None)`.
 """
 
 from __future__ import annotations
@@ -10,7 +19,9 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import networkx as nx
 
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
@@ -18,12 +29,16 @@ from hal.geometry import Pose2D, Twist2D, wrap_angle_rad
 from hal.navigation_handle import NavigationGoalHandle
 from hal.navigator import NavigationFeedback, NavigationGoal, NavigationHandle, NavigationResult, Navigator
 from hal.registry import BuildContext, DeviceConfig
+from sim import local_planner
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
+from sim.obstacles import ROBOT, Obstacle
 from sim.routes import NoRoute
 
 _PROGRESS_M = 0.1  # remaining distance must shrink by this much to count as progress
+_MAX_DETOURS = 2  # detour attempts per blockage before re-planning on the route graph
+_MAX_REPLANS = 2
 
 
 class SimNavigatorConfig(DeviceConfig):
@@ -35,6 +50,9 @@ class SimNavigatorConfig(DeviceConfig):
     yaw_tolerance_rad: float = 0.2
     stuck_timeout_s: float = 30.0
     goal_timeout_s: float | None = None  # None: 120 s + 4 × the path's length at max speed
+    perception_range_m: float = 3.5  # how far ahead along the path obstacles are looked for
+    detour_after_s: float = 3.0  # stopped for an obstacle this long: try to go round (or re-plan)
+    blocked_timeout_s: float = 120.0  # stopped for obstacles this long without progress: fail
 
 
 @dataclass
@@ -51,6 +69,13 @@ class _Goal:
     best_remaining_m: float = math.inf
     stalled_s: float = 0.0  # time commanded to move without progress
     last_step_s: float | None = None
+    nodes: list[str | None] = field(default_factory=list)  # route node of each path point, or None
+    goal_node: str | None = None  # the route node the plan ends at (the place, or the one nearest a pose)
+    hold_index: int | None = None  # path index of the node held at
+    blocked_s: float = 0.0  # stopped for obstacles since the last progress
+    blocked_since_try_s: float = 0.0  # ... since the last detour or re-plan attempt
+    attempts: int = 0  # detours and re-plans tried since the last progress
+    blocker: str = ""  # what the robot last stopped for, for the failure reason
 
 
 def _polyline_length(points: list[tuple[float, float]]) -> float:
@@ -64,6 +89,10 @@ class SimNavigator(Navigator):
         self.config = config
         self._goal: _Goal | None = None
         self._request: Twist2D | None = None
+        self._hold_node: str | None = None
+        self._holding = False
+        self._waiting_for: str | None = None  # what the environment was last told this robot waits for
+        self._names: dict[tuple[float, float], list[str]] | None = None
 
     def known_places(self) -> list[str]:
         return sorted(self.sim.env.world.places)
@@ -101,6 +130,10 @@ class SimNavigator(Navigator):
             handle.fail(f"no route to {goal.describe()}: {exc}")
             return handle
         path = [(pose.x_m, pose.y_m), *waypoints]
+        nodes = self._name_points(waypoints, pose.level)
+        if goal.place is None:
+            nodes[-1] = None  # the pose itself is not a node
+        goal_node = next((n for n in reversed(nodes) if n is not None), None)
         length = _polyline_length(path)
         timeout = self.config.goal_timeout_s
         if timeout is None:
@@ -114,9 +147,62 @@ class SimNavigator(Navigator):
             self.sim.body.distance_travelled_m,
             now_s + timeout,
             best_remaining_m=length,
+            nodes=[None, *nodes],
+            goal_node=goal_node,
         )
+        self._set_hold_index(self._goal)
         handle.set_feedback(NavigationFeedback(length, pose, now_s))
         return handle
+
+    def _name_points(self, points: list[tuple[float, float]], level: int) -> list[str | None]:
+        """The route node at each planned point (the planner returns positions): the node at that
+        position which the previous one has an edge to; None where none is."""
+        graph = self.sim.env.world.routes.graph
+        if self._names is None:
+            self._names = {}
+            for name, data in sorted(graph.nodes(data=True)):
+                x, y = data["pos"]
+                self._names.setdefault((float(x), float(y)), []).append(name)
+        names: list[str | None] = []
+        previous: str | None = None
+        for point in points:
+            candidates = self._names.get((float(point[0]), float(point[1])), [])
+            if previous is not None:
+                linked = [n for n in candidates if graph.has_edge(previous, n)]
+            else:
+                linked = [n for n in candidates if int(graph.nodes[n]["level"]) == level] or candidates
+            previous = linked[0] if linked else None
+            names.append(previous)
+        return names
+
+    # -- the traffic-reservation hook ------------------------------------------------------------
+
+    def route_nodes(self) -> list[str]:
+        """Route-graph nodes of the current plan still ahead, in order (a node held at included)."""
+        goal = self._goal
+        if goal is None or goal.handle.status.done:
+            return []
+        first = goal.segment + 1 if goal.hold_index is None else min(goal.segment + 1, goal.hold_index)
+        return [n for n in goal.nodes[first:] if n is not None]
+
+    def hold_at(self, node: str | None) -> None:
+        """Stop at `node` (while it is ahead on the plan) until `hold_at(None)`."""
+        self._hold_node = node
+        if self._goal is not None:
+            self._set_hold_index(self._goal)
+
+    def holding(self) -> bool:
+        """Whether the robot stands at its hold point."""
+        return self._holding
+
+    def _set_hold_index(self, goal: _Goal) -> None:
+        goal.hold_index = None
+        if self._hold_node is None:
+            return
+        for i in range(goal.segment + 1, len(goal.nodes)):
+            if goal.nodes[i] == self._hold_node:
+                goal.hold_index = i
+                return
 
     def _plan(self, pose: Pose2D, goal: NavigationGoal, target: Pose2D) -> list[tuple[float, float]]:
         world = self.sim.env.world
@@ -150,6 +236,13 @@ class SimNavigator(Navigator):
         if goal.handle.status.done:  # finished, failed or cancelled: stop once, then go idle
             self._goal = None
             self._request = Twist2D.zero()
+            self._holding = False
+            self._note_waiting(None)
+
+    def _note_waiting(self, blocker: str | None) -> None:
+        if blocker != self._waiting_for:
+            self._waiting_for = blocker
+            self.sim.env.note_waiting(self.sim.robot_id, blocker)
 
     def _finish(self, goal: _Goal, now_s: float) -> None:
         body = self.sim.body
@@ -175,12 +268,23 @@ class SimNavigator(Navigator):
         if remaining < goal.best_remaining_m - _PROGRESS_M or goal.aligning:
             goal.best_remaining_m = min(goal.best_remaining_m, remaining)
             goal.stalled_s = 0.0
+            goal.blocked_s = goal.blocked_since_try_s = 0.0
+            goal.attempts = 0
+        elif self._holding or self._waiting_for is not None:
+            # held, or stopped for an obstacle: waiting, not stuck; the goal's clock stops too
+            goal.stalled_s = 0.0
+            goal.deadline_s += dt_s
         elif not body.commanded.is_zero:
             goal.stalled_s += dt_s
             if goal.stalled_s >= cfg.stuck_timeout_s:
                 goal.handle.fail(f"stuck: no progress for {goal.stalled_s:.0f} s, {remaining:.1f} m from {goal.name}")
                 return Twist2D.zero()
 
+        hold_m = self._hold_distance_m(goal, pose)
+        self._holding = hold_m is not None and hold_m <= cfg.goal_tolerance_m
+        if self._holding:
+            self._note_waiting(f"hold:{self._hold_node}")
+            return Twist2D.zero()
         gx, gy = goal.path[-1]
         if not goal.aligning and math.hypot(gx - pose.x_m, gy - pose.y_m) <= cfg.goal_tolerance_m:
             goal.aligning = True
@@ -193,18 +297,163 @@ class SimNavigator(Navigator):
             return Twist2D(0.0, math.copysign(max(abs(w), 0.25), error))
 
         tx, ty = self._carrot(goal, pose)
+        if hold_m is not None and hold_m < cfg.lookahead_m:
+            assert goal.hold_index is not None
+            tx, ty = goal.path[goal.hold_index]  # no carrot past the hold point
         alpha = wrap_angle_rad(math.atan2(ty - pose.y_m, tx - pose.x_m) - pose.yaw_rad)
         if abs(alpha) > 0.7:  # face the path first: turning on the spot keeps off the walls
+            self._note_waiting(None)
             return Twist2D(0.0, math.copysign(cfg.max_angular_radps, alpha))
         world = self.sim.env.world
+        stop_m = remaining if hold_m is None else min(remaining, hold_m)
         v = min(
             cfg.max_speed_mps,
             world.speed_limit_at_mps(pose.x_m, pose.y_m, pose.level),
-            math.sqrt(2 * cfg.max_decel_mps2 * remaining) + 0.05,
+            math.sqrt(2 * cfg.max_decel_mps2 * stop_m) + 0.05,
+            self._obstacle_speed_cap(goal, pose, now_s, dt_s),
         ) * max(0.0, math.cos(alpha))
+        if goal.handle.status.done or v <= 0.0:
+            return Twist2D.zero()
         lookahead = max(math.hypot(tx - pose.x_m, ty - pose.y_m), 1e-6)
         w = v * 2.0 * math.sin(alpha) / lookahead if v > 0.05 else 2.0 * alpha
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
+
+    def _hold_distance_m(self, goal: _Goal, pose: Pose2D) -> float | None:
+        """Distance along the path to the node held at, or None when not holding."""
+        h = goal.hold_index
+        if h is None:
+            return None
+        hx, hy = goal.path[h]
+        if h <= goal.segment + 1:
+            return math.hypot(hx - pose.x_m, hy - pose.y_m)
+        nx_, ny_ = goal.path[goal.segment + 1]
+        return math.hypot(nx_ - pose.x_m, ny_ - pose.y_m) + _polyline_length(goal.path[goal.segment + 1 : h + 1])
+
+    # -- robots and people in the way --------------------------------------------------------------
+
+    def _obstacle_speed_cap(self, goal: _Goal, pose: Pose2D, now_s: float, dt_s: float) -> float:
+        """The speed obstacles on the path allow (inf: none near); stopped for one, wait, go
+        round it, re-plan, or fail once the wait is too long."""
+        cfg = self.config
+        env = self.sim.env
+        me = self.sim.robot_id
+        near = env.obstacles_near(pose.level, pose.x_m, pose.y_m, cfg.perception_range_m, exclude=me)
+        if not near:
+            self._note_waiting(None)
+            return math.inf
+        radius = self.sim.body.radius_m
+        ahead = self._path_ahead(goal, pose)
+        cap = math.inf
+        stopped_for: tuple[Obstacle, local_planner.Located] | None = None
+        on_path: list[tuple[Obstacle, local_planner.Located]] = []
+        for obstacle in near:
+            located = local_planner.locate(ahead, obstacle.x_m, obstacle.y_m)
+            if located is None:
+                continue
+            if local_planner.blocking_gap_m(located, radius, obstacle) is not None:
+                on_path.append((obstacle, located))
+            limit = local_planner.speed_cap(located, radius, obstacle, cfg.max_decel_mps2)
+            if limit <= 0.0 and stopped_for is None:
+                stopped_for = (obstacle, located)
+            cap = min(cap, limit)
+        if stopped_for is None:
+            self._note_waiting(None)
+            return cap
+        obstacle, located = stopped_for
+        self._note_waiting(obstacle.ident)
+        goal.blocker = obstacle.describe()
+        goal.blocked_s += dt_s
+        goal.blocked_since_try_s += dt_s
+        if goal.blocked_s >= cfg.blocked_timeout_s:
+            goal.handle.fail(
+                f"path blocked by {goal.blocker} for {goal.blocked_s:.0f} s, "
+                f"{self._remaining_m(goal, pose):.1f} m short of {goal.name}")
+            return 0.0
+        if goal.blocked_since_try_s >= cfg.detour_after_s and goal.attempts < _MAX_DETOURS + _MAX_REPLANS:
+            goal.blocked_since_try_s = 0.0
+            goal.attempts += 1
+            if goal.attempts <= _MAX_DETOURS:
+                passed = {o.ident for o, _ in on_path}
+                others = [o for o in near if o.ident not in passed]
+                self._try_detour(goal, pose, ahead, on_path, others)
+            else:
+                self._try_replan(goal, pose, located, now_s)
+        return 0.0
+
+    def _path_ahead(self, goal: _Goal, pose: Pose2D) -> list[tuple[float, float]]:
+        """The robot's position then the path's points ahead, as far as the perception range."""
+        points = [(pose.x_m, pose.y_m)]
+        budget = self.config.perception_range_m + 1.0
+        for point in goal.path[goal.segment + 1 :]:
+            budget -= math.dist(points[-1], point)
+            points.append(point)
+            if budget <= 0:
+                break
+        return points
+
+    def _try_detour(self, goal: _Goal, pose: Pose2D, ahead: list[tuple[float, float]],
+                    on_path: list[tuple[Obstacle, local_planner.Located]], others: list[Obstacle]) -> bool:
+        env = self.sim.env
+        me = self.sim.robot_id
+        first = on_path[0][0]
+        cooperative = first.kind == ROBOT and env.obstacles.waiting_for(first.ident) == me
+        grid = env.inflated_grid(pose.level, self.sim.body.radius_m + 0.05)
+        found = local_planner.detour(grid, ahead, on_path, self.sim.body.radius_m, others, cooperative=cooperative)
+        if found is None:
+            return False
+        points, k = found
+        # ahead[k] → ahead[k + 1] holds the rejoin point; ahead[j] is goal.path[segment + j] (j ≥ 1)
+        rest = goal.segment + k + 1
+        if goal.hold_index is not None and goal.hold_index < rest:
+            return False  # the detour would skip the node held at: wait there instead
+        self._splice(goal, pose, points, [None] * len(points), rest)
+        return True
+
+    def _try_replan(self, goal: _Goal, pose: Pose2D, located: local_planner.Located, now_s: float) -> bool:
+        """Plan again on the route graph without the edge the obstacle sits on."""
+        if goal.goal_node is None:
+            return False
+        graph = self.sim.env.world.routes.graph
+        i = goal.segment + located.segment  # the blocked path segment is path[i] → path[i + 1]
+        before = next((goal.nodes[j] for j in range(min(i, len(goal.nodes) - 1), -1, -1) if goal.nodes[j]), None)
+        after = next((goal.nodes[j] for j in range(i + 1, len(goal.nodes)) if goal.nodes[j]), None)
+        if after is None:
+            return False
+        avoid_edges: set[tuple[str, str]] = set()
+        avoid_nodes: set[str] = set()
+        if before is not None and before != after and graph.has_edge(before, after):
+            avoid_edges |= {(before, after), (after, before)}
+        elif after != goal.goal_node:
+            avoid_nodes.add(after)
+        else:
+            return False
+        start = before or self.sim.env.world.routes.nearest_node(pose.x_m, pose.y_m, pose.level)
+        if start in avoid_nodes:
+            return False
+        view = nx.subgraph_view(graph, filter_node=lambda n: n not in avoid_nodes,
+                                filter_edge=lambda u, v: (u, v) not in avoid_edges)
+        try:
+            names = nx.shortest_path(view, start, goal.goal_node, weight="length_m")
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            return False
+        points = [(float(graph.nodes[n]["pos"][0]), float(graph.nodes[n]["pos"][1])) for n in names]
+        nodes: list[str | None] = list(names)
+        if goal.nodes[-1] is None:  # a pose goal: its pose after the node nearest it
+            points.append(goal.path[-1])
+            nodes.append(None)
+        self._splice(goal, pose, points, nodes, len(goal.path))
+        length = _polyline_length(goal.path)
+        goal.deadline_s = max(goal.deadline_s, now_s + 120.0 + 4.0 * length / self.config.max_speed_mps)
+        return True
+
+    def _splice(self, goal: _Goal, pose: Pose2D, points: list[tuple[float, float]], nodes: list[str | None],
+                rest: int) -> None:
+        """Drive from here through `points`, then on along the old path from index `rest`."""
+        goal.path = [(pose.x_m, pose.y_m), *points, *goal.path[rest:]]
+        goal.nodes = [None, *nodes, *goal.nodes[rest:]]
+        goal.segment = 0
+        goal.best_remaining_m = _polyline_length(goal.path)
+        self._set_hold_index(goal)
 
     def _project(self, goal: _Goal, pose: Pose2D) -> tuple[int, float]:
         """Advance past finished segments; return (segment, fraction along it) of the projection."""

@@ -1,4 +1,5 @@
-"""Simulated 2D lidar: ray-cast on the world's occupancy grid from the body's pose."""
+"""Simulated 2D lidar: ray-cast on the body's level's occupancy grid, and on the footprints of the
+other robots and the people there (`SimEnvironment.obstacle_circles`), from the body's pose."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hal.registry import BuildContext, DeviceConfig
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
-from sim.lidar import default_scan_angles, raycast
+from sim.lidar import default_scan_angles, raycast, raycast_circles
 
 
 class SimRangeScannerConfig(DeviceConfig):
@@ -39,7 +40,13 @@ class SimRangeScanner(RangeScanner):
         pose = self.sim.body.pose
         world = self.sim.env.world
         grid = world.grids.get(pose.level, world.grid)
-        ranges = raycast(grid, pose.x_m, pose.y_m, pose.yaw_rad, self._angles, self.config.range_max_m)
+        range_max_m = self.config.range_max_m
+        ranges = raycast(grid, pose.x_m, pose.y_m, pose.yaw_rad, self._angles, range_max_m)
+        cx, cy, radii = self.sim.env.obstacle_circles(pose.level, pose.x_m, pose.y_m, range_max_m,
+                                                      exclude=self.sim.robot_id)
+        if len(cx):
+            ranges = np.minimum(ranges, raycast_circles(pose.x_m, pose.y_m, pose.yaw_rad, self._angles,
+                                                        cx, cy, radii, range_max_m))
         if self.config.noise_sigma_m > 0:
             noise = self.sim.rng().normal(0.0, self.config.noise_sigma_m, size=ranges.shape)
             ranges = np.where(np.isfinite(ranges), ranges + noise, ranges).astype(np.float32)

@@ -1,0 +1,154 @@
+"""Local reaction of the sim navigator to robots and people on its path: geometry only.
+
+Like Nav2's collision monitor and local planner, in the few lines a 2D sim needs: where an
+obstacle sits relative to the path ahead (`locate`), how fast the robot may go so that it stops
+short of it (`speed_cap`), and a lateral detour around it through free space (`detour`), right
+side first (keep right: two robots meeting head-on in a wide corridor both pass on their right).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from sim.obstacles import Obstacle
+
+Point = tuple[float, float]
+
+#: free space a stopped robot keeps to an obstacle's footprint
+STOP_GAP_M = 0.4
+#: an obstacle this much wider than the footprints' sum beside the path still slows the robot
+SLOW_BAND_M = 0.4
+#: speed near (not on) the path of an obstacle
+SLOW_SPEED_MPS = 0.4
+#: lateral clearance required beside the path, beyond both footprints
+SIDE_MARGIN_M = 0.1
+
+
+class _Grid(Protocol):
+    def segment_is_free(self, a: Point, b: Point, *, step_m: float | None = None) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """An obstacle relative to a polyline: distance along it to the centre's projection, distance
+    from it, the index of the polyline segment holding the projection, and that segment's direction."""
+
+    along_m: float
+    lateral_m: float
+    segment: int
+    ux: float
+    uy: float
+
+
+def locate(points: list[Point], x_m: float, y_m: float) -> Located | None:
+    """Where (x, y) projects on the polyline (the nearest segment), or None for a degenerate one."""
+    best: Located | None = None
+    start_m = 0.0
+    for k, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(points)):
+        dx, dy = bx - ax, by - ay
+        length = math.hypot(dx, dy)
+        if length <= 1e-9:
+            continue
+        ux, uy = dx / length, dy / length
+        t = max(0.0, min(length, (x_m - ax) * ux + (y_m - ay) * uy))
+        lateral = math.hypot(x_m - (ax + ux * t), y_m - (ay + uy * t))
+        if k == 0:  # before the robot's own position counts as behind (negative along)
+            t = (x_m - ax) * ux + (y_m - ay) * uy if t == 0.0 else t
+        if best is None or lateral < best.lateral_m - 1e-9:
+            best = Located(start_m + t, lateral, k, ux, uy)
+        start_m += length
+    return best
+
+
+def point_at(points: list[Point], distance_m: float) -> tuple[Point, int] | None:
+    """The point `distance_m` along the polyline and the index of its segment; None past the end."""
+    travelled = 0.0
+    for k, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(points)):
+        length = math.hypot(bx - ax, by - ay)
+        if travelled + length >= distance_m and length > 0:
+            f = (distance_m - travelled) / length
+            return (ax + (bx - ax) * f, ay + (by - ay) * f), k
+        travelled += length
+    return None
+
+
+def blocking_gap_m(located: Located, robot_radius_m: float, obstacle: Obstacle) -> float | None:
+    """Free distance the robot can still drive before stopping for the obstacle (STOP_GAP_M short of
+    touching it), or None when the obstacle is not on the path."""
+    reach = robot_radius_m + obstacle.radius_m
+    if located.lateral_m >= reach + SIDE_MARGIN_M or located.along_m <= 0.0:
+        return None
+    touch_along = math.sqrt(max(0.0, reach * reach - located.lateral_m * located.lateral_m))
+    return located.along_m - touch_along - STOP_GAP_M
+
+
+def speed_cap(located: Located, robot_radius_m: float, obstacle: Obstacle, decel_mps2: float) -> float:
+    """The fastest the robot may go now and still stop short of the obstacle (inf: no limit)."""
+    gap = blocking_gap_m(located, robot_radius_m, obstacle)
+    if gap is not None:
+        if obstacle.moving:
+            gap /= 2  # it may be coming this way as fast: keep half the gap for its own stop
+        return 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap)
+    if located.along_m > -obstacle.radius_m and located.lateral_m < robot_radius_m + obstacle.radius_m + SLOW_BAND_M:
+        return SLOW_SPEED_MPS
+    return math.inf
+
+
+def detour(
+    grid: _Grid,
+    points: list[Point],
+    blocking: list[tuple[Obstacle, Located]],
+    robot_radius_m: float,
+    others: list[Obstacle],
+    *,
+    cooperative: bool,
+) -> tuple[list[Point], int] | None:
+    """Waypoints around the obstacles on the path (a queue of them is passed as one) and the
+    polyline segment index where the last one rejoins the path; None when neither side is free.
+    `points` starts at the robot and `grid` is inflated by the robot's radius. A `cooperative`
+    obstacle (one robot, waiting for this one) will sidestep too, so half the offset is enough."""
+    first = min(located.along_m for _, located in blocking)
+    last = max(located.along_m for _, located in blocking)
+    reach = robot_radius_m + max(obstacle.radius_m for obstacle, _ in blocking)
+    clear_along = reach + 0.4
+    rejoin = point_at(points, last + clear_along + 0.4)
+    if rejoin is None:
+        return None  # an obstacle sits at the end of the path: nothing to go round
+    full = reach + SIDE_MARGIN_M + 0.15
+    offsets = [full, full - 0.1] + ([reach / 2 + 0.1] if cooperative and len(blocking) == 1 else [])
+    # close to the obstacle the first leg goes straight sideways: never towards it
+    before = point_at(points, max(0.05, first - clear_along))
+    after = point_at(points, last + clear_along)
+    if before is None or after is None:
+        return None
+    (bx, by), _ = before
+    (ax, ay), _ = after
+    nearest = min(blocking, key=lambda pair: pair[1].along_m)[1]
+    nx, ny = nearest.uy, -nearest.ux  # the right-hand normal of the path at the first obstacle
+    start = points[0]
+    for side in (1.0, -1.0):
+        for offset in offsets:
+            p1 = (bx + side * nx * offset, by + side * ny * offset)
+            p2 = (ax + side * nx * offset, ay + side * ny * offset)
+            legs = [(start, p1), (p1, p2), (p2, rejoin[0])]
+            if not all(grid.segment_is_free(a, b) for a, b in legs):
+                continue
+            if not (cooperative and len(blocking) == 1) and any(
+                    _segment_distance(p1, p2, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
+                    for o, _ in blocking):
+                continue
+            if any(_segment_distance(a, b, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
+                   for o in others for a, b in legs[1:]):
+                continue
+            return [p1, p2, rejoin[0]], rejoin[1]
+    return None
+
+
+def _segment_distance(a: Point, b: Point, p: Point) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    seg2 = dx * dx + dy * dy
+    t = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
+    return math.hypot(p[0] - (a[0] + dx * t), p[1] - (a[1] + dy * t))

@@ -1,0 +1,274 @@
+"""People walking the hospital's corridors: visitors and staff pushing beds, seeded, stepped by sim time.
+
+Visitors walk between the entrance, reception and waiting areas, the outpatient hall and the
+wards' corridors and bays; staff push beds (a bigger footprint: two circles along the heading)
+along corridors. Both follow the world's route graph on their own level (no lifts: a person who
+changes floor leaves this model's concern) at 1.0–1.3 m/s, and pause where they arrive.
+
+People yield: a person stops when a robot stands right in front, and after `patience_s` of that
+turns back and walks elsewhere. So a contact with a person is always a robot's doing, which is
+what the contact count is meant to measure.
+
+Cheap by construction: the state of every person is a row of numpy arrays, a step is a handful of
+vectorised operations, and only people reaching the end of a route segment (every few seconds)
+take a Python branch. Every person draws from their own seeded generator, so a seed reproduces
+every trajectory, whatever the robots do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+import numpy.typing as npt
+
+from sim.obstacles import BED, PERSON, PeopleCircles
+from sim.patients import stable_int
+from sim.world import World
+
+#: place kinds a visitor walks to (and through); every other place (beds, docks, rooms) is private
+VISITOR_PLACE_KINDS = frozenset({"entrance", "reception", "waiting"})
+#: zone tags whose waypoints visitors walk to
+VISITOR_ZONE_TAGS = frozenset({"corridor", "ward", "outpatient"})
+#: zone tags whose waypoints staff push beds to
+BED_ZONE_TAGS = frozenset({"corridor", "ward"})
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleConfig:
+    """How many people walk each level at once (0 and 0 disables), and how they walk."""
+
+    visitors_per_level: int = 3
+    beds_per_level: int = 1
+    levels: tuple[int, ...] | None = None  # None: every level with somewhere to walk
+    speed_mps: tuple[float, float] = (1.0, 1.3)
+    bed_speed_mps: tuple[float, float] = (0.9, 1.1)
+    pause_s: tuple[float, float] = (5.0, 40.0)
+    person_radius_m: float = 0.3
+    bed_radius_m: float = 0.55  # a bed with its porter: two circles ±bed_half_length_m along the heading
+    bed_half_length_m: float = 0.65
+    yield_gap_m: float = 0.5  # free space a person keeps to a robot in front
+    patience_s: float = 12.0  # blocked this long by a robot: turn back and walk elsewhere
+
+    @property
+    def enabled(self) -> bool:
+        return self.visitors_per_level > 0 or self.beds_per_level > 0
+
+
+@dataclass(slots=True)
+class _Walker:
+    """The Python side of one person: the route ahead and where to go next."""
+
+    ident: str
+    kind: str
+    level: int
+    rng: np.random.Generator
+    destinations: list[str]
+    node: str  # the node last reached (or the segment's start)
+    ahead: list[str]  # nodes still to walk to, in order
+
+
+class PeopleModel:
+    def __init__(self, world: World, config: PeopleConfig, seed: int) -> None:
+        self.config = config
+        self._graphs: dict[int, nx.Graph] = {}
+        self._paths: dict[tuple[int, str], dict[str, list[str]]] = {}
+        self._pos: dict[str, tuple[float, float]] = {}
+        walkers: list[_Walker] = []
+        levels = sorted(world.levels) if config.levels is None else list(config.levels)
+        for level in levels:
+            visitor_nodes, bed_nodes = self._level_graph(world, level)
+            for kind, dests, count in ((PERSON, visitor_nodes, config.visitors_per_level),
+                                       (BED, bed_nodes, config.beds_per_level)):
+                if len(dests) < 2:
+                    continue
+                for _ in range(count):
+                    n = sum(1 for w in walkers if w.kind == kind)
+                    ident = f"{'visitor' if kind == PERSON else 'bed'}-{n}"
+                    seq = np.random.SeedSequence([seed & 0xFFFFFFFF, stable_int("people"), stable_int(ident)])
+                    rng = np.random.Generator(np.random.PCG64(seq))
+                    start = dests[int(rng.integers(len(dests)))]
+                    walkers.append(_Walker(ident, kind, level, rng, dests, start, []))
+        self._walkers = walkers
+        n = len(walkers)
+        self.idents = [w.ident for w in walkers]
+        self.kinds = [w.kind for w in walkers]
+        is_bed = np.array([w.kind == BED for w in walkers], dtype=bool)
+        self.level = np.array([w.level for w in walkers], dtype=np.int64)
+        self.x_m = np.array([self._pos[w.node][0] for w in walkers], dtype=np.float64)
+        self.y_m = np.array([self._pos[w.node][1] for w in walkers], dtype=np.float64)
+        self._ax, self._ay = self.x_m.copy(), self.y_m.copy()
+        self._ux, self._uy = np.ones(n), np.zeros(n)
+        self._len = np.zeros(n)
+        self._s = np.zeros(n)
+        lo, hi = config.speed_mps
+        blo, bhi = config.bed_speed_mps
+        self._speed = np.array([w.rng.uniform(blo, bhi) if w.kind == BED else w.rng.uniform(lo, hi) for w in walkers])
+        # staggered starts: everyone begins paused where they stand, for part of a pause
+        self._pause = np.array([w.rng.uniform(0.0, config.pause_s[1]) for w in walkers])
+        self._blocked_s = np.zeros(n)
+        self.moving = np.zeros(n, dtype=bool)
+        self.waiting = np.zeros(n, dtype=bool)
+        self._reach = np.where(is_bed, config.bed_radius_m + config.bed_half_length_m, config.person_radius_m)
+        # circles: a person is one at the centre, a bed two along its heading
+        people_idx = np.flatnonzero(~is_bed)
+        bed_idx = np.flatnonzero(is_bed)
+        self._owner = np.concatenate((people_idx, bed_idx, bed_idx)).astype(np.int64)
+        self._sign = np.concatenate((np.zeros(len(people_idx)), np.ones(len(bed_idx)), -np.ones(len(bed_idx))))
+        self._circle_r = np.concatenate((np.full(len(people_idx), config.person_radius_m),
+                                         np.full(2 * len(bed_idx), config.bed_radius_m)))
+        self._half = config.bed_half_length_m
+
+    def __len__(self) -> int:
+        return len(self._walkers)
+
+    # -- the graph people walk ----------------------------------------------------------------
+
+    def _level_graph(self, world: World, level: int) -> tuple[list[str], list[str]]:
+        """Build the level's walkable graph; return (visitor destinations, bed destinations)."""
+        graph = nx.Graph()
+        routes = world.routes.graph
+        visitor: list[str] = []
+        beds: list[str] = []
+        for name, data in sorted(routes.nodes(data=True)):
+            if int(data["level"]) != level:
+                continue
+            place = world.places.get(name)
+            if place is not None and place.kind not in VISITOR_PLACE_KINDS and name not in world.waypoints:
+                continue  # beds, docks, rooms: nobody walks through them
+            x, y = (float(v) for v in data["pos"])
+            self._pos[name] = (x, y)
+            graph.add_node(name)
+            zone = world.zone_at(x, y, level)
+            tag = zone.tag if zone is not None else None
+            is_waypoint = name in world.waypoints
+            if (place is not None and place.kind in VISITOR_PLACE_KINDS) or (is_waypoint and tag in VISITOR_ZONE_TAGS):
+                visitor.append(name)
+            if name in world.waypoints and tag in BED_ZONE_TAGS:
+                beds.append(name)
+        for a, b, data in routes.edges(data=True):
+            if a in graph and b in graph:
+                graph.add_edge(a, b, length_m=float(data["length_m"]))
+        self._graphs[level] = graph
+        # keep destinations of the largest connected part only: every walk has a route
+        if graph.number_of_nodes():
+            main = max(nx.connected_components(graph), key=lambda c: (len(c), sorted(c)[0]))
+            visitor = [n for n in visitor if n in main]
+            beds = [n for n in beds if n in main]
+        return visitor, beds
+
+    def _path(self, level: int, a: str, b: str) -> list[str]:
+        key = (level, a)
+        if key not in self._paths:
+            self._paths[key] = nx.single_source_dijkstra_path(self._graphs[level], a, weight="length_m")
+        return self._paths[key].get(b, [a])
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(
+        self,
+        dt_s: float,
+        robots_x_m: npt.NDArray[np.float64],
+        robots_y_m: npt.NDArray[np.float64],
+        robots_level: npt.NDArray[np.int64],
+        robots_radius_m: npt.NDArray[np.float64],
+    ) -> None:
+        if not len(self._walkers) or dt_s <= 0:
+            return
+        cfg = self.config
+        self._pause = np.maximum(0.0, self._pause - dt_s)
+        walking = (self._pause <= 0.0) & (self._len > 0.0)
+        blocked = np.zeros_like(walking)
+        if len(robots_x_m) and walking.any():
+            # a robot in front (along the heading, within the person's width plus the robot's)
+            dx = robots_x_m[None, :] - self.x_m[:, None]
+            dy = robots_y_m[None, :] - self.y_m[:, None]
+            along = dx * self._ux[:, None] + dy * self._uy[:, None]
+            lateral = np.abs(dx * self._uy[:, None] - dy * self._ux[:, None])
+            reach = self._reach[:, None] + robots_radius_m[None, :]
+            width = np.where(self._owner_is_bed()[:, None], cfg.bed_radius_m, cfg.person_radius_m) \
+                + robots_radius_m[None, :] + 0.1
+            ahead = (along > 0.0) & (along < reach + cfg.yield_gap_m + self._speed[:, None] * dt_s) & (lateral < width)
+            blocked = walking & (ahead & (robots_level[None, :] == self.level[:, None])).any(axis=1)
+        self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
+        going = walking & ~blocked
+        self._s = np.where(going, self._s + self._speed * dt_s, self._s)
+        self.moving = going
+        self.waiting = blocked
+        for i in np.flatnonzero((walking & (self._s >= self._len)) | (self._blocked_s >= cfg.patience_s)):
+            self._advance(int(i))
+        ended = self._len <= 0.0
+        for i in np.flatnonzero(ended & (self._pause <= 0.0)):
+            self._new_walk(int(i))
+        s = np.minimum(self._s, self._len)
+        self.x_m = self._ax + self._ux * s
+        self.y_m = self._ay + self._uy * s
+
+    def _owner_is_bed(self) -> npt.NDArray[np.bool_]:
+        return self._reach > self.config.person_radius_m
+
+    def _advance(self, i: int) -> None:
+        w = self._walkers[i]
+        if self._blocked_s[i] >= self.config.patience_s:
+            # turn back to the node this segment started from, then walk somewhere else
+            self._blocked_s[i] = 0.0
+            here = (self._ax[i] + self._ux[i] * self._s[i], self._ay[i] + self._uy[i] * self._s[i])
+            w.ahead = [w.node]
+            self._start_segment(i, here, self._pos[w.node])
+            return
+        w.node = w.ahead.pop(0) if w.ahead else w.node
+        if w.ahead:
+            self._start_segment(i, self._pos[w.node], self._pos[w.ahead[0]])
+            return
+        self._arrive(i)
+
+    def _arrive(self, i: int) -> None:
+        w = self._walkers[i]
+        x, y = self._pos[w.node]
+        self._ax[i], self._ay[i] = x, y
+        self._s[i] = self._len[i] = 0.0
+        lo, hi = self.config.pause_s
+        self._pause[i] = w.rng.uniform(lo, hi)
+
+    def _new_walk(self, i: int) -> None:
+        w = self._walkers[i]
+        others = [d for d in w.destinations if d != w.node]
+        dest = others[int(w.rng.integers(len(others)))]
+        path = self._path(w.level, w.node, dest)
+        w.ahead = path[1:]
+        if not w.ahead:
+            self._arrive(i)
+            return
+        self._start_segment(i, self._pos[w.node], self._pos[w.ahead[0]])
+
+    def _start_segment(self, i: int, a: tuple[float, float], b: tuple[float, float]) -> None:
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        length = float(np.hypot(dx, dy))
+        self._ax[i], self._ay[i] = a
+        if length > 0:
+            self._ux[i], self._uy[i] = dx / length, dy / length
+        self._len[i] = max(length, 1e-6)  # a zero-length hop ends on the next step
+        self._s[i] = 0.0
+
+    # -- what the sensors see ---------------------------------------------------------------
+
+    def circles(self) -> PeopleCircles:
+        owner = self._owner
+        offset = self._sign * self._half
+        return PeopleCircles(
+            self.x_m[owner] + self._ux[owner] * offset,
+            self.y_m[owner] + self._uy[owner] * offset,
+            self._circle_r,
+            self.level[owner],
+            owner,
+            self.idents,
+            self.kinds,
+            self.moving,
+            self.waiting,
+        )
+
+    def positions(self) -> list[tuple[str, int, float, float]]:
+        """(ident, level, x, y) of every person, for tests and the map."""
+        return [(ident, int(lv), float(x), float(y))
+                for ident, lv, x, y in zip(self.idents, self.level, self.x_m, self.y_m, strict=True)]
