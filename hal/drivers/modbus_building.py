@@ -1,9 +1,10 @@
 """Lifts and powered doors driven over Modbus TCP (docs/protocols/modbus-building.md).
 
-`ModbusLiftCaller` (`("lift_caller", "modbus")`) and `ModbusDoorOpener` (`("door_opener",
-"modbus")`) speak to the building's gateways: one unit per lift car and per door. A command is one
-FC 23 transaction (write HR 0..3, read the result in HR 4..5); a handle polls one FC 4 read of the
-unit's input registers per `poll()`. The site is configuration, not discovery:
+`ModbusLiftCaller` (`("lift_caller", "modbus")`, here) and `ModbusDoorOpener` (`("door_opener",
+"modbus")`, in `modbus_doors.py`; `register` below registers both) speak to the building's
+gateways: one unit per lift car and per door. A command is one FC 23 transaction (write HR 0..3,
+read the result in HR 4..5); a handle polls one FC 4 read of the unit's input registers per
+`poll()`. The site is configuration, not discovery:
 
 ```yaml
 lifts:
@@ -34,20 +35,30 @@ answer is a `ControllerTimeout` naming the unit and gateway, a heartbeat stuck f
 `BadRegisterValue` naming the register. In a handle these end it FAILED with the reason.
 """
 
+
 from __future__ import annotations
 
 import enum
-import zlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Self
 
 import pydantic
 
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth, HealthStatus
-from hal.door_opener import DoorHandle, DoorOpener, DoorState
 from hal.drivers import modbus_map as mm
-from hal.handle import DrivenHandle, HandleStatus
+from hal.drivers.modbus_doors import ModbusDoorOpener, ModbusDoorOpenerConfig, build_door_opener
+from hal.drivers.modbus_site import (
+    Gateways,
+    ModbusLinkConfig,
+    ModbusUnitConfig,
+    Position,
+    UnitHealth,
+    default_session,
+    identify_units,
+    send_command,
+)
+from hal.handle import HandleStatus
 from hal.lift_caller import (
     LiftCaller,
     LiftDoor,
@@ -64,19 +75,15 @@ from hal.lift_caller import (
 )
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 
+__all__ = ["ModbusDoorOpener", "ModbusDoorOpenerConfig", "ModbusLiftCaller", "ModbusLiftCallerConfig",
+           "default_session", "register"]
+
 _DOOR = {0: LiftDoor.CLOSED, 1: LiftDoor.OPENING, 2: LiftDoor.OPEN, 3: LiftDoor.CLOSING}
 _MOTION = {0: LiftMotion.IDLE, 1: LiftMotion.UP, 2: LiftMotion.DOWN}
 _MODE = {0: LiftMode.NORMAL, 1: LiftMode.OUT_OF_SERVICE, 2: LiftMode.FIRE_SERVICE}
 _MODE_KIND = {LiftMode.OUT_OF_SERVICE: LiftFailureKind.OUT_OF_SERVICE,
               LiftMode.FIRE_SERVICE: LiftFailureKind.FIRE_SERVICE}
 _MODE_WORDS = {LiftMode.OUT_OF_SERVICE: "car out of service", LiftMode.FIRE_SERVICE: "car in fire service (fire alarm)"}
-
-
-class _Position(enum.IntEnum):
-    CLOSED = 0
-    OPENING = 1
-    OPEN = 2
-    CLOSING = 3
 
 
 class _Motion(enum.IntEnum):
@@ -92,21 +99,6 @@ class _Mode(enum.IntEnum):
 
 
 # -- configuration ---------------------------------------------------------------------------------
-
-class ModbusLinkConfig(DeviceConfig):
-    host: str = "127.0.0.1"
-    port: int = pydantic.Field(502, ge=1, le=65535)
-    session: int | None = pydantic.Field(None, ge=1, le=65535)  # None: derived from the robot id
-    timeout_s: float = pydantic.Field(0.5, gt=0, le=10)  # per try
-    retries: int = pydantic.Field(1, ge=0, le=5)
-    heartbeat_timeout_s: float = pydantic.Field(5.0, gt=0)
-
-
-class ModbusUnitConfig(DeviceConfig):
-    unit: int = pydantic.Field(ge=1, le=247)
-    host: str | None = None  # another gateway than the device's
-    port: int | None = pydantic.Field(None, ge=1, le=65535)
-
 
 class LevelPlaces(DeviceConfig):
     lobby: str  # where the robot waits for the car on this level
@@ -141,95 +133,6 @@ def level_of(config: ModbusLiftCallerConfig) -> dict[str, int]:
     return levels
 
 
-class ModbusDoorOpenerConfig(ModbusLinkConfig):
-    doors: dict[str, ModbusUnitConfig]
-    routes: dict[str, list[list[str]]] = pydantic.Field(default_factory=dict)
-
-    @pydantic.model_validator(mode="after")
-    def _routes_name_known_doors(self) -> Self:
-        for place, alternatives in self.routes.items():
-            for doors in alternatives:
-                unknown = sorted(set(doors) - set(self.doors))
-                if unknown:
-                    raise ValueError(f"route to {place!r} names unknown doors: {', '.join(unknown)}")
-        return self
-
-
-def default_session(robot_id: str) -> int:
-    """A stable session number from the robot id (1..65535); configure `session` to be sure two
-    robots of one building never share one."""
-    return zlib.crc32(robot_id.encode()) % 0xFFFF + 1
-
-
-class _Gateways:
-    """One `UnitReader` (and link) per gateway the units name."""
-
-    def __init__(self, device: str, clock: Clock, config: ModbusLinkConfig) -> None:
-        self._device, self._clock, self._config = device, clock, config
-        self._readers: dict[tuple[str, int], mm.UnitReader] = {}
-
-    def reader(self, unit: ModbusUnitConfig) -> mm.UnitReader:
-        key = (unit.host or self._config.host, unit.port or self._config.port)
-        if key not in self._readers:
-            link = mm.ModbusLink(self._device, key[0], key[1], timeout_s=self._config.timeout_s,
-                                 retries=self._config.retries)
-            self._readers[key] = mm.UnitReader(link, self._clock,
-                                               heartbeat_timeout_s=self._config.heartbeat_timeout_s)
-        return self._readers[key]
-
-    def close(self) -> None:
-        for reader in self._readers.values():
-            reader.link.close()
-
-    @property
-    def requests(self) -> int:
-        return sum(r.link.requests for r in self._readers.values())
-
-
-def _send(reader: mm.UnitReader, unit: int, session: int, command: int, argument: int = 0) -> mm.Result:
-    """One command; its result code. `ControllerFault` when the unit did not act on it."""
-    request_id = reader.link.next_request_id()
-    echoed, code = reader.link.command(unit, [command, argument, session, request_id])
-    if echoed != request_id:
-        raise mm.ControllerFault(reader.link.device, f"unit {unit} at {reader.link.gateway} did not acknowledge "
-                                 f"request {request_id} (its last is {echoed}): not acting on commands")
-    try:
-        return mm.Result(code)
-    except ValueError:
-        raise mm.BadRegisterValue(reader.link.device, f"unit {unit} at {reader.link.gateway}: HR {mm.HR_RESULT} "
-                                  f"RESULT = {code}, not a result code") from None
-
-
-class _Health:
-    """The last problem of each lift or door (a link error, a frozen heartbeat, fault bits)."""
-
-    def __init__(self) -> None:
-        self._problems: dict[str, str] = {}
-
-    def track(self, name: str, problem: DeviceError | str | None) -> None:
-        if problem is None:
-            self._problems.pop(name, None)
-        else:
-            self._problems[name] = problem.reason if isinstance(problem, DeviceError) else problem
-
-    @property
-    def error(self) -> str | None:
-        return "; ".join(self._problems[name] for name in sorted(self._problems)) or None
-
-
-def _identify(gateways: _Gateways, units: Mapping[str, ModbusUnitConfig], kind: mm.DeviceKind,
-              problem: _Health) -> None:
-    """At setup: every configured unit must be of `kind` (else the configuration is wrong and
-    this raises); a unit not answering yet is only recorded (health says so, calls retry)."""
-    for name in sorted(units):
-        try:
-            gateways.reader(units[name]).identify(units[name].unit, kind)
-        except mm.BadRegisterValue:
-            raise
-        except DeviceError as exc:
-            problem.track(name, exc)
-
-
 # -- lifts -----------------------------------------------------------------------------------------
 
 class _Car:
@@ -245,12 +148,12 @@ class ModbusLiftCaller(LiftCaller):
         self.config = config
         self.session = session
         self._levels = level_of(config)
-        self._gateways = _Gateways(name, clock, config)
-        self._problem = _Health()
+        self._gateways = Gateways(name, clock, config)
+        self._problem = UnitHealth()
 
     def setup(self) -> None:
         super().setup()
-        _identify(self._gateways, self.config.lifts, mm.DeviceKind.LIFT_CAR, self._problem)
+        identify_units(self._gateways, self.config.lifts, mm.DeviceKind.LIFT_CAR, self._problem)
 
     def close(self) -> None:
         self._gateways.close()
@@ -276,7 +179,7 @@ class ModbusLiftCaller(LiftCaller):
         kind = mm.DeviceKind.LIFT_CAR
         try:
             r = reader.read(cfg.unit, kind)
-            door = reader.decode(cfg.unit, kind, r, mm.IR_CAR_DOOR, _Position)
+            door = reader.decode(cfg.unit, kind, r, mm.IR_CAR_DOOR, Position)
             motion = reader.decode(cfg.unit, kind, r, mm.IR_MOTION, _Motion)
             mode = reader.decode(cfg.unit, kind, r, mm.IR_MODE, _Mode)
         except DeviceError as exc:
@@ -299,7 +202,7 @@ class ModbusLiftCaller(LiftCaller):
         cfg = self._lift(lift)
         reader = self._gateways.reader(cfg)
         try:
-            result = _send(reader, cfg.unit, self.session, command, argument)
+            result = send_command(reader, cfg.unit, self.session, command, argument)
         except DeviceError as exc:
             self._problem.track(lift, exc)
             raise
@@ -442,114 +345,10 @@ class _CarHandle(LiftHandle):
         return self.status
 
 
-# -- doors -----------------------------------------------------------------------------------------
-
-class ModbusDoorOpener(DoorOpener):
-    def __init__(self, name: str, clock: Clock, config: ModbusDoorOpenerConfig, *, session: int) -> None:
-        super().__init__(name, clock)
-        self.config = config
-        self.session = session
-        self._gateways = _Gateways(name, clock, config)
-        self._problem = _Health()
-
-    def setup(self) -> None:
-        super().setup()
-        _identify(self._gateways, self.config.doors, mm.DeviceKind.DOOR, self._problem)
-
-    def close(self) -> None:
-        self._gateways.close()
-        super().close()
-
-    def health(self) -> DeviceHealth:
-        if self._problem.error is not None:
-            return self._health(HealthStatus.ERROR, self._problem.error)
-        return self._health(HealthStatus.OK)
-
-    def _door(self, door: str) -> ModbusUnitConfig:
-        if door not in self.config.doors:
-            raise DeviceError(self.name, f"unknown door {door!r} (doors: {', '.join(sorted(self.config.doors))})")
-        return self.config.doors[door]
-
-    def read(self, door: str) -> tuple[_Position, bool, int]:
-        """(position, fire_closed, fault bits) of `door`."""
-        self._require_open()
-        cfg = self._door(door)
-        reader = self._gateways.reader(cfg)
-        kind = mm.DeviceKind.DOOR
-        try:
-            r = reader.read(cfg.unit, kind)
-            position = reader.decode(cfg.unit, kind, r, mm.IR_DOOR_POSITION, _Position)
-            fire_closed = reader.flag(cfg.unit, kind, r, mm.IR_FIRE_CLOSED)
-        except DeviceError as exc:
-            self._problem.track(door, exc)
-            raise
-        faults = r[mm.IR_FAULT]
-        self._problem.track(door, f"door {door}: {mm.describe_faults(faults)}" if faults else None)
-        return position, fire_closed, faults
-
-    def doors_on_route(self, place: str, *, avoid: Collection[str] = ()) -> list[str] | None:
-        self._require_open()
-        if place not in self.config.routes:
-            raise DeviceError(self.name, f"unknown place {place!r} (no route configured)")
-        for doors in self.config.routes[place]:
-            if not set(doors) & set(avoid):
-                return list(doors)
-        return None
-
-    def start_open(self, door: str) -> DoorHandle:
-        self._require_open()
-        cfg = self._door(door)
-        reader = self._gateways.reader(cfg)
-        try:
-            result = _send(reader, cfg.unit, self.session, mm.DoorCommand.OPEN)
-        except DeviceError as exc:
-            self._problem.track(door, exc)
-            raise
-        handle = _DoorHandle(self, door)
-        if result is mm.Result.DOOR_FIRE_CLOSED:
-            handle.fail(f"door {door} is fire-closed by the alarm")
-        elif result is mm.Result.DOOR_FAULTED:
-            handle.fail(f"door {door}: controller reports a fault")
-        elif result is not mm.Result.OK:
-            handle.fail(f"door {door}: refused (result {int(result)} {result.name.lower()})")
-        return handle
-
-    def state(self, door: str) -> DoorState:
-        position, _, _ = self.read(door)
-        return DoorState(door, position is _Position.OPEN, self.clock.now_s())
-
-
-class _DoorHandle(DrivenHandle[DoorState, str]):
-    def __init__(self, owner: ModbusDoorOpener, door: str) -> None:
-        super().__init__()
-        self._owner, self._door = owner, door
-
-    def poll(self) -> HandleStatus:
-        if self.status.done:
-            return self.status
-        try:
-            position, fire_closed, faults = self._owner.read(self._door)
-        except DeviceError as exc:
-            self.fail(exc.reason)
-            return self.status
-        self.set_feedback(position.name.lower())
-        if fire_closed:
-            self.fail(f"door {self._door} is fire-closed by the alarm")
-        elif faults:
-            self.fail(f"door {self._door}: {mm.describe_faults(faults)}")
-        elif position is _Position.OPEN:
-            self.succeed(DoorState(self._door, True, self._owner.clock.now_s()))
-        return self.status
-
-
 # -- registration ----------------------------------------------------------------------------------
 
 def build_lift_caller(name: str, config: ModbusLiftCallerConfig, ctx: BuildContext) -> ModbusLiftCaller:
     return ModbusLiftCaller(name, ctx.clock, config, session=config.session or default_session(ctx.robot_id))
-
-
-def build_door_opener(name: str, config: ModbusDoorOpenerConfig, ctx: BuildContext) -> ModbusDoorOpener:
-    return ModbusDoorOpener(name, ctx.clock, config, session=config.session or default_session(ctx.robot_id))
 
 
 def register(registry: DeviceRegistry) -> None:
