@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
@@ -36,6 +36,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from hal.drivers import modbus_map as mm
 from sim.building_controllers import DoorControllers, LiftControllers, LiftMode, LiftRefused, LiftStatus
+from sim.world import World
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,10 @@ class ModbusBuildingEmulator:
     @property
     def units(self) -> dict[str, int]:
         return {u.name: u.unit for u in self._units.values()}
+
+    @property
+    def lift_units(self) -> dict[str, int]:
+        return {u.name: u.unit for u in self._units.values() if u.kind is mm.DeviceKind.LIFT_CAR}
 
     def sync(self, now_s: float) -> None:
         """After a simulator step: copy every unit's state to its registers, advance heartbeats."""
@@ -394,3 +399,32 @@ class ModbusBuildingEmulator:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+# -- the robot's side of the same building ---------------------------------------------------------
+
+def lift_caller_config(world: World, emulator: ModbusBuildingEmulator, *, session: int,
+                       timeout_s: float = 0.5, retries: int = 1) -> dict[str, Any]:
+    """The fields of a `("lift_caller", "modbus")` device for `world`'s lifts served by `emulator`
+    (add `kind` and `model`): units, each floor's lobby and car places, every place's level."""
+    host, port = emulator.address
+    units = emulator.units
+    lifts = {name: {"unit": units[name],
+                    "levels": {level: {"lobby": lift.lobbies[level], "car": lift.cars[level]} for level in lift.levels}}
+             for name, lift in sorted(world.lifts.items()) if name in units}
+    first = next(iter(world.lifts.values()), None)
+    return {"host": host, "port": port, "session": session, "timeout_s": timeout_s, "retries": retries,
+            "lifts": lifts, "places": {name: place.level for name, place in sorted(world.places.items())},
+            **({"travel_s_per_level": first.travel_s_per_level, "door_cycle_s": 2 * first.door_s} if first else {})}
+
+
+def door_opener_config(emulator: ModbusBuildingEmulator, *, session: int, routes: Mapping[str, list[list[str]]],
+                       timeout_s: float = 0.5, retries: int = 1) -> dict[str, Any]:
+    """The fields of a `("door_opener", "modbus")` device for the doors `emulator` serves; `routes`
+    (place → door sequences) as the site's integrator would write them."""
+    host, port = emulator.address
+    lifts = set(emulator.lift_units)
+    doors = {name: {"unit": unit} for name, unit in sorted(emulator.units.items()) if name not in lifts}
+    listed = {place: [list(seq) for seq in alternatives] for place, alternatives in routes.items()}
+    return {"host": host, "port": port, "session": session, "timeout_s": timeout_s, "retries": retries,
+            "doors": doors, "routes": listed}
