@@ -56,7 +56,7 @@ class Site:
 
 def lift_config(port: int, **extra: Any) -> dict[str, Any]:
     return {
-        "port": port, "session": SESSION, "timeout_s": 0.2, "retries": 1, "heartbeat_timeout_s": 3.0,
+        "port": port, "session": SESSION, "timeout_s": 0.5, "retries": 1, "heartbeat_timeout_s": 3.0,
         "lifts": {
             "lift-a": {"unit": 1, "levels": {lvl: {"lobby": f"lobby-a-{lvl}", "car": f"car-a-{lvl}"}
                                              for lvl in (0, 1, 2, 3)}},
@@ -70,7 +70,7 @@ def lift_config(port: int, **extra: Any) -> dict[str, Any]:
 
 def door_config(port: int) -> dict[str, Any]:
     return {
-        "port": port, "session": SESSION, "timeout_s": 0.2, "retries": 0, "heartbeat_timeout_s": 3.0,
+        "port": port, "session": SESSION, "timeout_s": 0.5, "retries": 1, "heartbeat_timeout_s": 3.0,
         "doors": {"door-1": {"unit": 101}, "door-2": {"unit": 102}},
         "routes": {"ward-3": [["door-1", "door-2"], ["door-2"]], "pharmacy": [[]]},
     }

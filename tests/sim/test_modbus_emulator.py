@@ -33,7 +33,7 @@ def emulator(building: FakeBuilding) -> Iterator[ModbusBuildingEmulator]:
 @pytest.fixture
 def client(emulator: ModbusBuildingEmulator) -> Iterator[ModbusTcpClient]:
     host, port = emulator.address
-    c = ModbusTcpClient(host, port=port, timeout=0.3, retries=0)
+    c = ModbusTcpClient(host, port=port, timeout=1.0, retries=0)
     yield c
     c.close()
 
