@@ -116,10 +116,15 @@ class RouteGraph:
 
         The robot's own position is not included: drive to the first waypoint, then follow.
         """
+        start = self.start_node(start_x_m, start_y_m, goal_place, level)
+        return [self.pos(n) for n in self._from(start)[1][goal_place]]
+
+    def start_node(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> str:
+        """The node `plan` starts from: the nearest in line of sight that can reach the goal."""
         self._require(goal_place, what="goal")
         for start in self._nearest_candidates(start_x_m, start_y_m, level):
             if goal_place in self._from(start)[1]:
-                return [self.pos(n) for n in self._from(start)[1][goal_place]]
+                return start
         raise NoRoute(
             f"no route to {goal_place!r} from ({start_x_m:.2f}, {start_y_m:.2f}) on level {level}"
         )

@@ -163,14 +163,24 @@ class World:
         if level == pose.level:
             return [(None, self._same_floor_m(pose.x_m, pose.y_m, pose.level, place))]
         legs: list[tuple[Lift | None, float]] = []
+        start: str | None = None  # found once: on a connected floor every lift's car is reached from it
         for lift in self.lifts_between(pose.level, level):
-            into_m = self._same_floor_m(pose.x_m, pose.y_m, pose.level, lift.cars[pose.level])
+            car = lift.cars[pose.level]
             try:
-                out_m = self.routes.distance_m(lift.cars[level], place)
+                if start is None or not math.isfinite(self._node_distance_m(start, car)):
+                    start = self.routes.start_node(pose.x_m, pose.y_m, car, pose.level)
+                start_x, start_y = self.routes.pos(start)
+                into_m = math.hypot(start_x - pose.x_m, start_y - pose.y_m) + self.routes.distance_m(start, car)
             except NoRoute:
-                out_m = math.inf
-            legs.append((lift, into_m + out_m))
+                into_m = math.inf
+            legs.append((lift, into_m + self._node_distance_m(lift.cars[level], place)))
         return legs
+
+    def _node_distance_m(self, a: str, b: str) -> float:
+        try:
+            return self.routes.distance_m(a, b)
+        except NoRoute:
+            return math.inf
 
     def nearest_place(
         self,
