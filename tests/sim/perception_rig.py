@@ -58,6 +58,7 @@ def corridor_world(tmp_path: Path, *, width_m: float = 2.6, length_m: float = 30
         ],
         "routes": {"waypoints": waypoints, "edges": edges},
     }
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "corridor.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return load_world(path)
@@ -77,9 +78,9 @@ class Rig:
     def add(self, robot_id: str, place: str, **navigator: Any) -> SimNavigator:
         body = self.env.add_robot(robot_id, place)
         ctx = BuildContext(self.clock, robot_id, extras={"sim_env": self.env, "sim_body": body})
-        nav = self.registry.build("navigator", {"kind": "navigator", "model": "sim", **navigator}, ctx,
+        nav: Any = self.registry.build("navigator", {"kind": "navigator", "model": "sim", **navigator}, ctx,
                                   source="robot.yaml", field_path="devices.navigator")
-        base = self.registry.build("drive_base", {"kind": "drive_base", "model": "sim"}, ctx,
+        base: Any = self.registry.build("drive_base", {"kind": "drive_base", "model": "sim"}, ctx,
                                    source="robot.yaml", field_path="devices.drive_base")
         nav.setup()
         base.setup()
@@ -107,3 +108,30 @@ class Rig:
         while condition() and t < max_s:
             self.tick()
             t += DT
+
+
+def ring_world(tmp_path: Path) -> World:
+    """Two ways from west to east round a block: a narrow southern corridor (1 m free, no room to
+    pass) with the waypoint `south-mid`, and a longer northern one with `north-mid`."""
+    data = {
+        "name": "Perception test ring",
+        "walls": [
+            {"points": [[0, 0], [20, 0], [20, 10], [0, 10]], "closed": True},
+            {"points": [[3, 1.2], [17, 1.2], [17, 8], [3, 8]], "closed": True},
+        ],
+        "zones": [],
+        "places": [
+            {"name": "west", "x": 1.5, "y": 2.0, "yaw_deg": 0, "kind": "parking"},
+            {"name": "east", "x": 18.5, "y": 2.0, "yaw_deg": 0, "kind": "parking"},
+        ],
+        "routes": {
+            "waypoints": [{"name": "sw", "x": 1.5, "y": 0.6}, {"name": "south-mid", "x": 10, "y": 0.6},
+                          {"name": "se", "x": 18.5, "y": 0.6}, {"name": "nw", "x": 1.5, "y": 9},
+                          {"name": "north-mid", "x": 10, "y": 9}, {"name": "ne", "x": 18.5, "y": 9}],
+            "edges": [["west", "sw"], ["sw", "south-mid"], ["south-mid", "se"], ["se", "east"],
+                      ["west", "nw"], ["nw", "north-mid"], ["north-mid", "ne"], ["ne", "east"]],
+        },
+    }
+    path = tmp_path / "ring.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_world(path)
