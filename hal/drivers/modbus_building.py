@@ -233,6 +233,7 @@ class ModbusLiftCaller(LiftCaller):
     # -- LiftCaller ----------------------------------------------------------------------------------
 
     def place_level(self, place: str) -> int:
+        self._require_open()
         if place not in self._levels:
             raise DeviceError(self.name, f"unknown place {place!r}")
         return self._levels[place]
@@ -247,7 +248,7 @@ class ModbusLiftCaller(LiftCaller):
             raise NoLiftRoute(self.name, f"levels {from_level} -> {to_level}: {why}")
         best: tuple[float, str] | None = None
         reasons: list[str] = []
-        fire = False
+        modes: set[LiftMode] = set()
         for lift in candidates:
             try:
                 car = self._read(lift)
@@ -256,7 +257,7 @@ class ModbusLiftCaller(LiftCaller):
                 continue
             state = car.state
             if state.mode is not LiftMode.NORMAL or car.fault_bits:
-                fire = fire or state.mode is LiftMode.FIRE_SERVICE
+                modes.add(state.mode)
                 reasons.append(f"lift {lift}: " + (_MODE_WORDS.get(state.mode) or mm.describe_faults(car.fault_bits)))
                 continue
             wait_s = abs(state.car_level - from_level) * self.config.travel_s_per_level + self.config.door_cycle_s
@@ -264,8 +265,9 @@ class ModbusLiftCaller(LiftCaller):
                 wait_s += self.config.held_wait_s
             if best is None or wait_s < best[0]:
                 best = (wait_s, lift)
-        if best is None:
-            kind = LiftFailureKind.FIRE_SERVICE if fire else LiftFailureKind.OUT_OF_SERVICE
+        if best is None:  # fire service first: it means no rides at all
+            kind = next((_MODE_KIND[m] for m in (LiftMode.FIRE_SERVICE, LiftMode.OUT_OF_SERVICE) if m in modes),
+                        LiftFailureKind.FAULT)
             raise LiftUnavailable(self.name, "no lift in service: " + "; ".join(reasons), kind=kind)
         wait_s, lift = best
         levels = self.config.lifts[lift].levels

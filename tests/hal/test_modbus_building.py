@@ -230,6 +230,9 @@ def test_a_controller_that_stops_answering_is_a_typed_timeout_naming_unit_and_ga
     assert site.lifts.health().status is HealthStatus.ERROR
     with pytest.raises(mm.ControllerTimeout):
         site.lifts.status("lift-a")
+    with pytest.raises(LiftUnavailable, match="no lift in service: unit 1") as unavailable:
+        site.lifts.route(0, 3)  # the only lift to level 3 does not answer
+    assert unavailable.value.kind is LiftFailureKind.FAULT
     assert site.lifts.status("lift-b").car_level == 1  # the other unit still answers
     assert "unit 1" in site.lifts.health().reason  # lift-a's problem stays until it answers again
     site.emulator.answer(1)
