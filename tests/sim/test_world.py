@@ -1,4 +1,5 @@
-"""The world format's loader and the default hospital's required contents."""
+"""The world format's loader and the hospitals' required contents (the one-floor default and the
+multi-floor hospital, so either can be the default)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pytest
 import yaml
 
@@ -16,9 +18,12 @@ from sim.world import World, WorldError, default_world_path, load_default_world,
 REQUIRED_DEPARTMENT_TAGS = {"pharmacy", "kitchen", "supply", "lab", "radiology", "isolation", "outpatient"}
 
 
-@pytest.fixture(scope="module")
-def world() -> World:
-    return load_default_world()
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+
+
+@pytest.fixture(scope="module", params=["default", "multi-floor"])
+def world(request: pytest.FixtureRequest) -> World:
+    return load_default_world() if request.param == "default" else load_world(MULTI_FLOOR_PATH)
 
 
 # -- the default hospital ---------------------------------------------------------------------
@@ -62,7 +67,7 @@ def test_isolation_ward_has_four_rooms_behind_anterooms(world: World) -> None:
     anterooms = [p for p in world.places.values() if p.kind == "anteroom"]
     assert len(anterooms) >= 4
     for bed in iso_beds:
-        zone = world.zone_at(bed.x_m, bed.y_m)
+        zone = world.zone_at(bed.x_m, bed.y_m, bed.level)
         assert zone is not None and zone.tag == "isolation"
 
 
@@ -70,44 +75,54 @@ def test_docks_sit_in_charging_zones_and_serve_every_department(world: World) ->
     docks = world.docks()
     assert len(docks) >= 6
     for dock in docks:
-        zone = world.zone_at(dock.x_m, dock.y_m)
+        zone = world.zone_at(dock.x_m, dock.y_m, dock.level)
         assert zone is not None and zone.tag == "charging", dock.name
     zone_tag = {z.name: z.tag for z in world.zones}
     for tag in ("ward", "isolation", "radiology", "pharmacy", "supply", "lab", "outpatient"):
-        served = [p.name for p in world.places.values() if p.zone and zone_tag[p.zone] == tag]
-        closest_m = min(world.routes.distance_m(d.name, p) for d in docks for p in served)
+        served = [p for p in world.places.values() if p.zone and zone_tag[p.zone] == tag]
+        closest_m = min(world.routes.distance_m(d.name, p.name) for d in docks for p in served if d.level == p.level)
         assert closest_m < 30.0, tag
 
 
 def test_route_graph_connected_every_place_reachable_from_every_dock(world: World) -> None:
-    assert world.routes.is_strongly_connected()
+    """On its own floor: no route edge joins two floors (lifts do)."""
+    graph = world.routes.graph
+    for level in world.levels:
+        floor = graph.subgraph([n for n, d in graph.nodes(data=True) if d["level"] == level])
+        assert nx.is_strongly_connected(floor), level
     for dock in world.docks():
-        unreachable = [n for n in world.routes.unreachable_from(dock.name) if n in world.places]
+        unreachable = [n for n in world.routes.unreachable_from(dock.name)
+                       if n in world.places and world.places[n].level == dock.level]
         assert unreachable == [], dock.name
-        for place in world.places:
-            assert math.isfinite(world.routes.distance_m(dock.name, place))
+        for place in world.places.values():
+            if place.level == dock.level:
+                assert math.isfinite(world.routes.distance_m(dock.name, place.name))
+    if len(world.levels) == 1:
+        assert world.routes.is_strongly_connected()
 
 
 def test_route_edges_and_places_lie_in_free_space(world: World) -> None:
     routes = world.routes
     blocked = [
-        (a, b) for a, b in routes.graph.edges if not world.grid.segment_is_free(routes.pos(a), routes.pos(b))
+        (a, b) for a, b in routes.graph.edges
+        if not world.grids[routes.level_of(a)].segment_is_free(routes.pos(a), routes.pos(b))
     ]
     assert blocked == []
-    robot_space = world.grid.inflated(0.25)
-    assert [p.name for p in world.places.values() if not robot_space.is_free(p.x_m, p.y_m)] == []
+    robot_space = {level: grid.inflated(0.25) for level, grid in world.grids.items()}
+    assert [p.name for p in world.places.values() if not robot_space[p.level].is_free(p.x_m, p.y_m)] == []
 
 
 def test_doors_cut_gaps_in_walls(world: World) -> None:
     door = world.doors["ward-a-bay-1-door"]
     assert door.x_m is not None and door.y_m is not None
-    assert world.grid.is_free(door.x_m, door.y_m)
-    assert not world.grid.is_free(door.x_m + 2.0, door.y_m)  # the wall beside the gap stands
+    grid = world.grids[door.level]
+    assert grid.is_free(door.x_m, door.y_m)
+    assert not grid.is_free(door.x_m + 2.0, door.y_m)  # the wall beside the gap stands
 
 
 def test_speed_limits(world: World) -> None:
     bed = world.places["ward-b-bed-03"]
-    assert world.speed_limit_at_mps(bed.x_m, bed.y_m) == 0.5
+    assert world.speed_limit_at_mps(bed.x_m, bed.y_m, bed.level) == 0.5
     assert world.speed_limit_at_mps(20.0, 30.0) == pytest.approx(1.2)  # main corridor
     assert world.speed_limit_at_mps(112.0, 30.0) == 1.5  # car park
     assert world.speed_limit_at_mps(-50.0, -50.0, default_mps=0.9) == 0.9  # outside every zone
@@ -115,18 +130,19 @@ def test_speed_limits(world: World) -> None:
 
 def test_zone_lookup_prefers_the_most_specific_zone(world: World) -> None:
     dock = world.places["dock-ward-a"]
-    zone = world.zone_at(dock.x_m, dock.y_m)
+    zone = world.zone_at(dock.x_m, dock.y_m, dock.level)
     assert zone is not None and zone.tag == "charging"
-    assert world.zone_at(dock.x_m - 5.0, dock.y_m - 3.0).name == "ward-a"  # type: ignore[union-attr]
-    assert world.zone_at(10.0, 38.0).tag == "pharmacy"  # type: ignore[union-attr]
-    assert world.zone_at(10.0, 38.0, level=1) is None
+    assert world.zone_at(dock.x_m - 5.0, dock.y_m - 3.0, dock.level).name == "ward-a"  # type: ignore[union-attr]
+    pharmacy = world.places["pharmacy"]
+    assert world.zone_at(pharmacy.x_m + 2.0, pharmacy.y_m + 2.0, pharmacy.level).tag == "pharmacy"  # type: ignore[union-attr]
+    assert world.zone_at(10.0, 38.0, level=5) is None  # no such floor
 
 
 def test_place_pose_nearest_place_and_bounds(world: World) -> None:
     bed = world.places["ward-a-bed-01"]
-    assert bed.pose == Pose2D(bed.x_m, bed.y_m, bed.yaw_rad, 0)
-    assert world.nearest_place(bed.x_m + 0.1, bed.y_m) == bed
-    assert world.nearest_place(bed.x_m, bed.y_m, kind="dock", max_distance_m=1.0) is None
+    assert bed.pose == Pose2D(bed.x_m, bed.y_m, bed.yaw_rad, bed.level)
+    assert world.nearest_place(bed.x_m + 0.1, bed.y_m, level=bed.level) == bed
+    assert world.nearest_place(bed.x_m, bed.y_m, kind="dock", max_distance_m=1.0, level=bed.level) is None
     xmin, ymin, xmax, ymax = world.bounds_m()
     assert xmax - xmin >= 100 and ymax - ymin >= 55
 
