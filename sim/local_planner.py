@@ -43,9 +43,11 @@ class Located:
     uy: float
 
 
-def locate(points: list[Point], x_m: float, y_m: float) -> Located | None:
-    """Where (x, y) projects on the polyline (the nearest segment), or None for a degenerate one."""
-    best: Located | None = None
+def locate(points: list[Point], x_m: float, y_m: float, within_m: float) -> Located | None:
+    """Where (x, y) projects on the polyline: on the first segment, in driving order, that passes
+    within `within_m` of it (where the robot would first meet it), else on the nearest segment;
+    None for a degenerate polyline."""
+    nearest: Located | None = None
     start_m = 0.0
     for k, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(points)):
         dx, dy = bx - ax, by - ay
@@ -55,12 +57,15 @@ def locate(points: list[Point], x_m: float, y_m: float) -> Located | None:
         ux, uy = dx / length, dy / length
         t = max(0.0, min(length, (x_m - ax) * ux + (y_m - ay) * uy))
         lateral = math.hypot(x_m - (ax + ux * t), y_m - (ay + uy * t))
-        if k == 0:  # before the robot's own position counts as behind (negative along)
-            t = (x_m - ax) * ux + (y_m - ay) * uy if t == 0.0 else t
-        if best is None or lateral < best.lateral_m - 1e-9:
-            best = Located(start_m + t, lateral, k, ux, uy)
+        if k == 0 and t == 0.0:  # behind the robot's own position: negative along
+            t = (x_m - ax) * ux + (y_m - ay) * uy
+        located = Located(start_m + t, lateral, k, ux, uy)
+        if lateral < within_m:
+            return located
+        if nearest is None or lateral < nearest.lateral_m - 1e-9:
+            nearest = located
         start_m += length
-    return best
+    return nearest
 
 
 def point_at(points: list[Point], distance_m: float) -> tuple[Point, int] | None:

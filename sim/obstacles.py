@@ -106,7 +106,19 @@ class ObstacleField:
         self._group = np.zeros(0, dtype=np.int64)  # dock mates share a group
         self._moving: list[bool] = []
         self._waiting_for: list[str | None] = []
-        self.people = PeopleCircles.empty()
+        self._people = PeopleCircles.empty()
+        self._mate_matrix = np.zeros((0, 0), dtype=bool)  # robot × robot: itself or a dock mate
+        self._clearance = np.zeros(0, dtype=np.float64)
+        self._clearance_dirty = True
+
+    @property
+    def people(self) -> PeopleCircles:
+        return self._people
+
+    @people.setter
+    def people(self, circles: PeopleCircles) -> None:
+        self._people = circles
+        self._clearance_dirty = True
 
     # -- robots -----------------------------------------------------------------------------
 
@@ -121,12 +133,15 @@ class ObstacleField:
         self._group = np.append(self._group, group)
         self._moving.append(False)
         self._waiting_for.append(None)
+        self._mate_matrix = self._group[:, None] == self._group[None, :]
+        self._clearance_dirty = True
 
     def move_robot(self, robot_id: str, x_m: float, y_m: float, level: int) -> None:
         i = self._index[robot_id]
         self._rx[i] = x_m
         self._ry[i] = y_m
         self._rlevel[i] = level
+        self._clearance_dirty = True
 
     def set_moving(self, robot_id: str, moving: bool) -> None:
         self._moving[self._index[robot_id]] = moving
@@ -145,6 +160,35 @@ class ObstacleField:
         return self._rr
 
     # -- queries ----------------------------------------------------------------------------
+
+    def clearances(self) -> FloatArray:
+        """Per robot (in `robot_ids` order), the free distance from its footprint to the nearest
+        other footprint or person on its level (inf: none). One pairwise computation for the
+        whole fleet, redone only after something moved: most robots most of the time have
+        nothing near, and this lets them skip every other query."""
+        if self._clearance_dirty:
+            self._clearance = self._compute_clearances()
+            self._clearance_dirty = False
+        return self._clearance
+
+    def clearance(self, robot_id: str) -> float:
+        return float(self.clearances()[self._index[robot_id]])
+
+    def _compute_clearances(self) -> FloatArray:
+        n = len(self.robot_ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.float64)
+        d = np.hypot(self._rx[:, None] - self._rx[None, :], self._ry[:, None] - self._ry[None, :])
+        d -= self._rr[:, None] + self._rr[None, :]
+        d[self._mate_matrix | (self._rlevel[:, None] != self._rlevel[None, :])] = np.inf
+        clear = d.min(axis=1)
+        people = self._people
+        if len(people.x_m):
+            dp = np.hypot(self._rx[:, None] - people.x_m[None, :], self._ry[:, None] - people.y_m[None, :])
+            dp -= self._rr[:, None] + people.radius_m[None, :]
+            dp[self._rlevel[:, None] != people.level[None, :]] = np.inf
+            clear = np.minimum(clear, dp.min(axis=1))
+        return clear
 
     def blocker(
         self, robot_id: str, level: int, x0_m: float, y0_m: float, x1_m: float, y1_m: float, radius_m: float

@@ -213,9 +213,18 @@ class PeopleModel:
         if self._blocked_s[i] >= self.config.patience_s:
             # turn back to the node this segment started from, then walk somewhere else
             self._blocked_s[i] = 0.0
-            here = (self._ax[i] + self._ux[i] * self._s[i], self._ay[i] + self._uy[i] * self._s[i])
+            s = min(self._s[i], self._len[i])
+            here = (float(self._ax[i] + self._ux[i] * s), float(self._ay[i] + self._uy[i] * s))
+            back = self._pos[w.node]
+            self._ux[i], self._uy[i] = -self._ux[i], -self._uy[i]  # facing away from the robot
+            if abs(here[0] - back[0]) + abs(here[1] - back[1]) < 0.05:
+                # blocked where the segment starts: stand aside a moment, then choose again
+                self._ax[i], self._ay[i] = here
+                self._s[i] = self._len[i] = 0.0
+                self._pause[i] = w.rng.uniform(1.0, 3.0)
+                return
             w.ahead = [w.node]
-            self._start_segment(i, here, self._pos[w.node])
+            self._start_segment(i, here, back)
             return
         w.node = w.ahead.pop(0) if w.ahead else w.node
         if w.ahead:

@@ -337,6 +337,9 @@ class SimNavigator(Navigator):
         cfg = self.config
         env = self.sim.env
         me = self.sim.robot_id
+        if env.clearance_m(me) > cfg.perception_range_m:
+            self._note_waiting(None)
+            return math.inf
         near = env.obstacles_near(pose.level, pose.x_m, pose.y_m, cfg.perception_range_m, exclude=me)
         if not near:
             self._note_waiting(None)
@@ -347,7 +350,8 @@ class SimNavigator(Navigator):
         stopped_for: tuple[Obstacle, local_planner.Located] | None = None
         on_path: list[tuple[Obstacle, local_planner.Located]] = []
         for obstacle in near:
-            located = local_planner.locate(ahead, obstacle.x_m, obstacle.y_m)
+            located = local_planner.locate(ahead, obstacle.x_m, obstacle.y_m,
+                                           radius + obstacle.radius_m + local_planner.SIDE_MARGIN_M)
             if located is None:
                 continue
             if local_planner.blocking_gap_m(located, radius, obstacle) is not None:
