@@ -109,6 +109,7 @@ class LiftFailure:
     kind: LiftFailureKind
     reason: str
     level: int | None = None
+    leave_at: str | None = None  # the lobby place on `level` to drive out to
 
     @property
     def message(self) -> str:

@@ -21,8 +21,8 @@ from hal.asset_reader import AssetReader, InventoryRound
 from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
+from missions.journey import Journey, JourneySettings
 from missions.logistics.assets import RegisteredAsset, compare_with_register
-from missions.logistics.journey import Journey, JourneySettings
 from missions.timing import Attempts, OpStatus
 
 

@@ -41,7 +41,8 @@ from missions.imaging.quality import QualityReport, assess
 from missions.imaging.selftest import maintenance_alert
 from missions.imaging.study import study_record
 from missions.journal import CommittedStep
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
+from missions.journey import go_to
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 SHOW_WRISTBAND = "Please hold your wristband up to the camera."
@@ -176,10 +177,9 @@ class ImagingExam(Mission):
             self._to_report()  # the accepted image was committed before the restart
             return
         if self._attempt is None:
-            navigator = self._require(self.ctx.devices.navigator, "navigator")
-            self._attempt = self._track(navigation_attempts(navigator, self.proc.room,
-                                                            timeout_s=self.params.nav_timeout_s,
-                                                            max_attempts=self.params.nav_attempts, retry_wait_s=5.0))
+            self._require(self.ctx.devices.navigator, "navigator")
+            self._attempt = self._track(go_to(self.ctx.devices, self.proc.room, nav_timeout_s=self.params.nav_timeout_s,
+                                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=5.0))
         status = self._attempt.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             self._go("arrived")

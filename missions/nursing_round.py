@@ -46,8 +46,9 @@ from missions.clinical.escalation import clinical_alert, escalation_alerts, inco
 from missions.clinical.news2 import Consciousness
 from missions.clinical.vitals_record import build_record_parts, vitals_record
 from missions.journal import CommittedStep
+from missions.journey import go_to
 from missions.nursing.beds import BedVisit
-from missions.timing import Attempts, Deadline, OpStatus, RetryBudget, navigation_attempts
+from missions.timing import Attempts, Deadline, OpStatus, RetryBudget
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 QUESTION = "How are you feeling today?"
@@ -367,9 +368,9 @@ class NursingRound(Mission):
         self._go("committed")
 
     def _drive_to(self, place: str) -> Attempts[Any]:
-        return navigation_attempts(self._require(self.ctx.devices.navigator, "navigator"), place,
-                                   timeout_s=self.params.nav_timeout_s, max_attempts=self.params.nav_attempts,
-                                   retry_wait_s=self.params.nav_retry_wait_s)
+        self._require(self.ctx.devices.navigator, "navigator")
+        return go_to(self.ctx.devices, place, nav_timeout_s=self.params.nav_timeout_s,
+                     nav_attempts=self.params.nav_attempts, nav_retry_wait_s=self.params.nav_retry_wait_s)
 
     def _return_home(self, now_s: float) -> None:
         if self._attempt is None:

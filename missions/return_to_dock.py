@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from missions.base import Mission
-from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
+from missions.journey import go_to
+from missions.timing import Attempts, Deadline, OpStatus
 
 
 class Step(enum.Enum):
@@ -83,10 +84,9 @@ class ReturnToDock(Mission):
 
     def _navigate(self, now_s: float) -> None:
         if self._nav is None:
-            navigator = self._require(self.ctx.devices.navigator, "navigator")
-            self._nav = navigation_attempts(navigator, self.dock, timeout_s=self.params.nav_timeout_s,
-                                            max_attempts=self.params.nav_attempts,
-                                            retry_wait_s=self.params.nav_retry_wait_s)
+            self._require(self.ctx.devices.navigator, "navigator")
+            self._nav = go_to(self.ctx.devices, self.dock, nav_timeout_s=self.params.nav_timeout_s,
+                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=self.params.nav_retry_wait_s)
             self._op = self._nav
         status = self._nav.poll(now_s)
         if status is OpStatus.SUCCEEDED:

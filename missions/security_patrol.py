@@ -33,10 +33,11 @@ from hal.thermal_camera import ThermalCamera
 from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
+from missions.journey import go_to
 from missions.security import vision
 from missions.security.assess import Capture, Finding, assess, is_worse, summaries
 from missions.security.routes import Checkpoint, route
-from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
+from missions.timing import Attempts, Deadline, OpStatus
 
 
 class Step(enum.Enum):
@@ -395,9 +396,9 @@ class SecurityPatrol(Mission):
         return self._visit
 
     def _go_to(self, place: str) -> Attempts[Any]:
-        navigator = self._require(self.ctx.devices.navigator, "navigator")
-        attempt = navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
-                                      max_attempts=self.params.nav_attempts, retry_wait_s=self.params.nav_retry_wait_s)
+        self._require(self.ctx.devices.navigator, "navigator")
+        attempt = go_to(self.ctx.devices, place, nav_timeout_s=self.params.nav_timeout_s,
+                        nav_attempts=self.params.nav_attempts, nav_retry_wait_s=self.params.nav_retry_wait_s)
         self._op = attempt
         return attempt
 

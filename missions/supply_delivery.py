@@ -35,9 +35,9 @@ from hal.device import DeviceError
 from missions import events as ev
 from missions.base import Mission
 from missions.journal import CommittedStep
+from missions.journey import Journey, JourneySettings
 from missions.logistics import custody
 from missions.logistics.custody import CustodyLedger
-from missions.logistics.journey import Journey, JourneySettings
 from missions.logistics.stock import StockLevel, apply_delivery, reorder_suggestions
 from missions.timing import Attempts, Deadline, OpStatus
 

@@ -25,8 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from hal.device import DeviceError
 from hal.thermal_camera import ThermalCamera
 from missions.base import Mission
+from missions.journey import go_to
 from missions.security.thermal import person_distance_m
-from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
+from missions.timing import Attempts, Deadline, OpStatus
 
 
 class Step(enum.Enum):
@@ -202,9 +203,9 @@ class VisitorGuidance(Mission):
         return self.last_gap_m
 
     def _go_to(self, place: str) -> Attempts[Any]:
-        navigator = self._require(self.ctx.devices.navigator, "navigator")
-        attempt = navigation_attempts(navigator, place, timeout_s=self.params.nav_timeout_s,
-                                      max_attempts=self.params.nav_attempts, retry_wait_s=5.0)
+        self._require(self.ctx.devices.navigator, "navigator")
+        attempt = go_to(self.ctx.devices, place, nav_timeout_s=self.params.nav_timeout_s,
+                        nav_attempts=self.params.nav_attempts, nav_retry_wait_s=5.0)
         self._op = attempt
         return attempt
 

@@ -9,8 +9,9 @@ from typing import Any, ClassVar, Protocol
 
 from hal.tube_handler import TubeHandler
 from missions.base import Mission
+from missions.journey import go_to
 from missions.lab.moves import Move, TubeMover
-from missions.timing import Attempts, OpStatus, navigation_attempts
+from missions.timing import Attempts, OpStatus
 
 NAV_RETRY_WAIT_S = 5.0
 MOVE_RETRY_WAIT_S = 2.0
@@ -57,9 +58,8 @@ class LabMission(Mission):
         if navigator is None:
             return True
         if self._attempt is None:
-            self._attempt = self._track(navigation_attempts(navigator, place, timeout_s=tuning.nav_timeout_s,
-                                                            max_attempts=tuning.nav_attempts,
-                                                            retry_wait_s=NAV_RETRY_WAIT_S))
+            self._attempt = self._track(go_to(self.ctx.devices, place, nav_timeout_s=tuning.nav_timeout_s,
+                                              nav_attempts=tuning.nav_attempts, nav_retry_wait_s=NAV_RETRY_WAIT_S))
         status = self._attempt.poll(now_s)
         if status is OpStatus.FAILED:
             self._step_fault(f"{self.NAV_FAILURE.format(place=place)}: {self._attempt.reason}")

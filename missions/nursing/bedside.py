@@ -14,8 +14,9 @@ from hal.device import DeviceError
 from hal.geometry import Pose2D
 from hal.patient_terminal import PatientTerminal, Question
 from missions import events as ev
+from missions import journey
 from missions.context import MissionContext
-from missions.timing import Attempts, Deadline, RetryBudget, navigation_attempts
+from missions.timing import Attempts, Deadline, RetryBudget
 
 WRISTBAND_PREFIX = "MEDBOT-PT:"
 SHOW_WRISTBAND = "Please hold up your wristband so that I can read it."
@@ -40,8 +41,8 @@ def go_to(ctx: MissionContext, place: str, tuning: BedsideTuning) -> Attempts[An
     navigator = ctx.devices.navigator
     if navigator is None:
         raise DeviceError("navigator", "this robot has no navigator configured")
-    return navigation_attempts(navigator, place, timeout_s=tuning.nav_timeout_s,
-                               max_attempts=tuning.nav_attempts, retry_wait_s=tuning.nav_retry_wait_s)
+    return journey.go_to(ctx.devices, place, nav_timeout_s=tuning.nav_timeout_s, nav_attempts=tuning.nav_attempts,
+                 nav_retry_wait_s=tuning.nav_retry_wait_s)
 
 
 def ask(ctx: MissionContext, question: Question, tuning: BedsideTuning) -> Attempts[Any]:

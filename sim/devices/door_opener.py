@@ -1,8 +1,12 @@
-"""Simulated powered-door controller: the world's `auto` doors, opened on request.
+"""Simulated powered-door controller: the world's `auto` and fire doors, opened on request through
+the building model (`sim/building_model.py`), which times them on the sim clock.
 
-A door opens `open_s` after the request unless the logistics world has it stuck at that time;
-a stuck door never answers (the mission's deadline names it). Routes come from the world's route
-graph; `avoid` plans on the graph without the avoided doors' edges.
+A request opens a closed door after the model's open time (4 s) and holds it open; the handle
+succeeds when the model reports the door open. A door the logistics world has stuck, or the model
+has jammed (`jam_door`), never answers: the mission's deadline names it. A fire door closed by the
+alarm refuses at once ("fire door X closed by the alarm") until the alarm clears. A lift's landing
+doors are not listed: they open with their car (the lift caller's session). Routes come from the
+world's route graph; `avoid` plans on the graph without the avoided doors' edges.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import networkx as nx
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.door_opener import DoorHandle, DoorOpener, DoorState
-from hal.handle import ResolvedHandle
+from hal.handle import DrivenHandle, HandleStatus
 from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 from sim.body import SimBody
+from sim.building_controllers import DoorPosition
+from sim.building_model import BuildingModel, building_model
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
 from sim.logistics_world import logistics_world
@@ -25,8 +31,22 @@ from sim.routes import NoRoute
 
 
 class SimDoorOpenerConfig(DeviceConfig):
-    open_s: float = 4.0
-    hold_open_s: float = 60.0
+    pass
+
+
+class _OpenHandle(DrivenHandle[DoorState, str]):
+    """Succeeds on the first poll that finds the door open (a stuck door: never)."""
+
+    def __init__(self, owner: SimDoorOpener, door: str, stuck: bool) -> None:
+        super().__init__()
+        self._owner, self._door, self._stuck = owner, door, stuck
+
+    def poll(self) -> HandleStatus:
+        if self.status is HandleStatus.RUNNING and not self._stuck:
+            state = self._owner.state(self._door)
+            if state.open:
+                self.succeed(state)
+        return self.status
 
 
 class SimDoorOpener(DoorOpener):
@@ -36,11 +56,17 @@ class SimDoorOpener(DoorOpener):
         super().__init__(name, clock)
         self.sim = SimLink(self, env, body)
         self.config = config
-        self._open_until: dict[str, float] = {}
         self.requests: list[tuple[float, str]] = []
 
+    @property
+    def model(self) -> BuildingModel:
+        return building_model(self.sim.env)
+
     def _powered(self) -> dict[str, bool]:
-        return {name: door.auto for name, door in self.sim.env.world.doors.items()}
+        """Doors the controller opens (powered or fire doors; a lift's landing doors are its car's)."""
+        model = self.model
+        return {name: door.auto or door.fire for name, door in self.sim.env.world.doors.items()
+                if model.landing_door(name) is None}
 
     def doors_on_route(self, place: str, *, avoid: Collection[str] = ()) -> list[str] | None:
         self._require_open()
@@ -76,18 +102,20 @@ class SimDoorOpener(DoorOpener):
             raise DeviceError(self.name, f"door {door} is not powered")
         now_s = self.clock.now_s()
         self.requests.append((now_s, door))
-        handle: ResolvedHandle[DoorState, str] = ResolvedHandle(self.clock.now_s)
-        if logistics_world(self.sim.env).door_stuck(door, now_s):
-            return handle  # never opens: the caller's deadline ends the wait
-        due_s = now_s + self.config.open_s
-        self._open_until[door] = due_s + self.config.hold_open_s
-        handle.succeed_at(due_s, DoorState(door, True, due_s))
-        return handle
+        model = self.model
+        if model.door_status(door).fire_closed:
+            raise DeviceError(self.name, f"fire door {door} closed by the alarm")
+        stuck = logistics_world(self.sim.env).door_stuck(door, now_s) or model.door_status(door).fault
+        if not stuck:
+            model.request_open(door, model.session_for(self.sim.robot_id))
+        return _OpenHandle(self, door, stuck)  # a stuck door never opens: the caller's deadline ends the wait
 
     def state(self, door: str) -> DoorState:
         self._require_open()
-        now_s = self.clock.now_s()
-        return DoorState(door, now_s < self._open_until.get(door, float("-inf")), now_s)
+        if door not in self._powered():
+            raise DeviceError(self.name, f"unknown door {door!r}")
+        status = self.model.door_status(door)
+        return DoorState(door, status.position is DoorPosition.OPEN, status.stamp_s)
 
     def health(self) -> DeviceHealth:
         return self.sim.health()

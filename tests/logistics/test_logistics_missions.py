@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hal.clock import SimClock
 from missions.events import MissionEvent
@@ -18,11 +17,11 @@ from robots.config import RobotKindConfig, kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
 from sim.body import SimBody
+from sim.building_model import building_model
 from sim.devices.compartments import SimCompartments, SimKeypad
 from sim.devices.door_opener import SimDoorOpener
-from sim.devices.lift_caller import SimLiftCaller
 from sim.environment import SimEnvironment
-from sim.logistics_world import LogisticsWorld, Presentation, StaffMember, logistics_world, set_logistics_world
+from sim.logistics_world import Presentation, StaffMember, logistics_world
 from sim.patients import PatientCensus
 from sim.scenario import WORLDS_DIR
 from sim.world import World, load_world
@@ -279,44 +278,14 @@ def test_asset_audit_finds_the_seeded_missing_and_misplaced_assets_and_nothing_e
 # ---- lifts -------------------------------------------------------------------------------------
 
 
-TWO_LEVELS = {
-    "name": "Two-level test block",
-    "levels": [{"index": 0, "name": "ground"}, {"index": 1, "name": "first"}],
-    "places": [
-        {"name": "dock-g", "x": 1, "y": 1, "kind": "dock"},
-        {"name": "store-g", "x": 8, "y": 1, "kind": "storage"},
-        {"name": "lift-1-g", "x": 5, "y": 6, "yaw_deg": 90, "kind": "waypoint"},
-        {"name": "lift-1-f", "x": 5, "y": 6, "yaw_deg": -90, "kind": "waypoint", "level": 1},
-        {"name": "ward-store-f", "x": 9, "y": 2, "kind": "storage", "level": 1},
-    ],
-    "routes": {
-        "waypoints": [{"name": "hall-g", "x": 5, "y": 1}, {"name": "hall-f", "x": 5, "y": 2, "level": 1}],
-        # the lift shaft as a route edge, so that the safety supervisor's distance-to-dock (which
-        # reads the route graph) sees the dock from upstairs; missions never navigate across it
-        "edges": [["dock-g", "hall-g", "store-g"], ["hall-g", "lift-1-g"], ["lift-1-f", "hall-f", "ward-store-f"],
-                  ["lift-1-g", "lift-1-f"]],
-    },
-}
-
-
-def test_lift_is_called_boarded_and_ridden_in_a_two_level_world(tmp_path: Path) -> None:
-    path = tmp_path / "two_levels.yaml"
-    path.write_text(yaml.safe_dump(TWO_LEVELS), encoding="utf-8")
-    config = load_robot_config(kind_config_path("logistics"))
-    devices = dict(config.devices)
-    devices["lifts"] = {"kind": "lift_caller", "model": "sim", "lifts": {"lift-1": ["lift-1-g", "lift-1-f"]}}
-    rig = Rig(tmp_path, load_world(path), "dock-g", config.model_copy(update={"devices": devices}))
-    set_logistics_world(rig.env, LogisticsWorld(1, {}, [
-        StaffMember("st-0000a1", "badge-a1", "1234", "store-g", "supply"),
-        StaffMember("st-0000b2", "badge-b2", "4321", "ward-store-f", "nurse"),
-    ], []))
-    rig.robot.dispatch("supply_delivery", delivery(origin="store-g", destination="ward-store-f", ward="ward-f",
-                                                   ward_stock=[]), mission_id="d-001")
+def test_lift_is_called_boarded_and_ridden_in_the_multi_floor_hospital(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, load_world(WORLDS_DIR / "multi_floor_hospital.yaml"), "dock-supply")
+    assert rig.world.places["central-supply"].level == -1 and rig.world.places["ward-a-utility"].level == 1
+    rig.robot.dispatch("supply_delivery", delivery(), mission_id="d-001")
     rig.run_until(lambda: bool(rig.steps("custody.handed_over")))
     assert rig.body.pose.level == 1
     result = rig.run_to_end()
     assert result.outcome == "succeeded", result.reason
-    assert result.data["custody"][1]["who"] == "st-0000b2"
-    rides = rig.device(SimLiftCaller).rides
-    assert [(r.from_level, r.to_level) for r in rides] == [(0, 1), (1, 0)]  # up to deliver, down to the dock
-    assert rig.body.pose.level == 0
+    rides = [r for r in building_model(rig.env).rides() if r.robot == ROBOT]
+    assert [(r.from_level, r.to_level, r.outcome) for r in rides] == [(-1, 1, "done"), (1, -1, "done")]
+    assert rig.body.pose.level == -1  # back at its dock in the basement
