@@ -208,7 +208,7 @@ class ModbusLink:
         self.requests += 1
         try:
             response = request()
-        except ModbusException as exc:  # no reply, connection refused or lost
+        except (ModbusException, OSError) as exc:  # no reply, connection refused, reset or lost
             self._client.close()  # a late answer must never be taken for the next request's
             raise ControllerTimeout(
                 self.device, f"unit {unit} at {self.gateway} did not answer ({what}) within {self.bound_s:g} s: "

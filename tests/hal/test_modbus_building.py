@@ -290,6 +290,15 @@ def test_a_unit_that_is_not_a_lift_fails_setup(site: Site) -> None:
     lifts.close()
 
 
+def test_a_gateway_that_goes_down_while_connected_is_a_timeout(site: Site) -> None:
+    assert site.lifts.status("lift-a").car_level == 0  # connected
+    site.emulator.stop()
+    with pytest.raises(mm.ControllerTimeout, match="unit 1 at"):
+        site.lifts.status("lift-a")
+    with pytest.raises(mm.ControllerTimeout):
+        site.lifts.release("lift-a")
+
+
 def test_a_gateway_that_is_down_is_a_timeout_and_setup_survives_it(site: Site) -> None:
     port = site.emulator.address[1]
     site.emulator.stop()
