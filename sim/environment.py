@@ -111,6 +111,9 @@ class SimEnvironment:
             moving = not body.velocity.is_zero
             if moving != was_moving:
                 field.set_moving(body.robot_id, moving)
+            if moving or was_moving:
+                v, yaw = body.velocity.linear_mps, body.pose.yaw_rad
+                field.set_velocity(body.robot_id, v * math.cos(yaw), v * math.sin(yaw))
         if self.people is not None:
             rx, ry, rlevel = field.robot_xy_level()
             self.people.step(dt_s, rx, ry, rlevel, field.robot_radius_m())

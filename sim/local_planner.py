@@ -152,6 +152,64 @@ def detour(
     return None
 
 
+#: when `crossing_cap` looks for where a moving robot will be
+CROSSING_HORIZON_S = (0.5, 1.0, 1.5, 2.0, 2.5)
+
+
+def crossing_cap(points: list[Point], obstacle: Obstacle, robot_radius_m: float, speed_mps: float,
+                 decel_mps2: float) -> float:
+    """The speed that gives way to a moving robot about to cross the path: where it will be in a
+    second or two, if that is on the path about when this robot gets there, counts as an
+    obstacle there. Only one of two robots gives way (the navigator asks it for one ranked
+    before it), so crossing traffic does not stop both."""
+    if math.hypot(obstacle.vx_mps, obstacle.vy_mps) < 0.05:
+        return math.inf
+    reach = robot_radius_m + obstacle.radius_m
+    cap = math.inf
+    for t in CROSSING_HORIZON_S:
+        px, py = obstacle.x_m + obstacle.vx_mps * t, obstacle.y_m + obstacle.vy_mps * t
+        located = locate(points, px, py, reach + SIDE_MARGIN_M)
+        if located is None or located.lateral_m >= reach + SIDE_MARGIN_M:
+            continue
+        if located.along_m > max(speed_mps, 0.3) * t + reach + 0.5:
+            continue  # it will have crossed before this robot gets there
+        gap = blocking_gap_m(located, robot_radius_m, obstacle)
+        if gap is not None:
+            cap = min(cap, 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap))
+    return cap
+
+
+#: how far ahead in time `arc_is_clear` follows the commanded arc
+ARC_HORIZON_S = 1.0
+#: footprints closer than this on the arc count as touching
+ARC_MARGIN_M = 0.05
+
+
+def arc_is_clear(
+    x_m: float, y_m: float, yaw_rad: float, v_mps: float, w_radps: float, robot_radius_m: float,
+    obstacles: list[Obstacle],
+) -> bool:
+    """Whether driving (v, w) for ARC_HORIZON_S keeps the footprint off every obstacle it is not
+    already moving away from: the path ahead is a polyline, but a robot turning onto it drives
+    an arc, and that is what touches (Nav2's collision monitor checks the command the same way)."""
+    if v_mps <= 0.0:
+        return True
+    for k in (1, 2, 3, 4):
+        t = ARC_HORIZON_S * k / 4
+        if abs(w_radps) < 1e-9:
+            px, py = x_m + v_mps * t * math.cos(yaw_rad), y_m + v_mps * t * math.sin(yaw_rad)
+        else:
+            r = v_mps / w_radps
+            px = x_m + r * (math.sin(yaw_rad + w_radps * t) - math.sin(yaw_rad))
+            py = y_m - r * (math.cos(yaw_rad + w_radps * t) - math.cos(yaw_rad))
+        for o in obstacles:
+            reach = robot_radius_m + o.radius_m + ARC_MARGIN_M
+            d = math.hypot(o.x_m - px, o.y_m - py)
+            if d < reach and d < math.hypot(o.x_m - x_m, o.y_m - y_m):
+                return False
+    return True
+
+
 def _segment_distance(a: Point, b: Point, p: Point) -> float:
     dx, dy = b[0] - a[0], b[1] - a[1]
     seg2 = dx * dx + dy * dy

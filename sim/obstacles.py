@@ -47,6 +47,8 @@ class Obstacle:
     level: int
     moving: bool  # moved in the last step
     waiting: bool  # stopped for something itself (a yielding person, a robot waiting for another)
+    vx_mps: float = 0.0  # a robot's velocity over the floor (people: 0, they yield)
+    vy_mps: float = 0.0
 
     def describe(self) -> str:
         return f"{'robot' if self.kind == ROBOT else 'person' if self.kind == PERSON else 'bed'} {self.ident}"
@@ -105,6 +107,7 @@ class ObstacleField:
         self._rlevel = np.zeros(0, dtype=np.int64)
         self._group = np.zeros(0, dtype=np.int64)  # dock mates share a group
         self._moving: list[bool] = []
+        self._velocity: list[tuple[float, float]] = []
         self._waiting_for: list[str | None] = []
         self._people = PeopleCircles.empty()
         self._mate_matrix = np.zeros((0, 0), dtype=bool)  # robot × robot: itself or a dock mate
@@ -132,6 +135,7 @@ class ObstacleField:
         self._rlevel = np.append(self._rlevel, level)
         self._group = np.append(self._group, group)
         self._moving.append(False)
+        self._velocity.append((0.0, 0.0))
         self._waiting_for.append(None)
         self._mate_matrix = self._group[:, None] == self._group[None, :]
         self._clearance_dirty = True
@@ -145,6 +149,9 @@ class ObstacleField:
 
     def set_moving(self, robot_id: str, moving: bool) -> None:
         self._moving[self._index[robot_id]] = moving
+
+    def set_velocity(self, robot_id: str, vx_mps: float, vy_mps: float) -> None:
+        self._velocity[self._index[robot_id]] = (vx_mps, vy_mps)
 
     def set_waiting(self, robot_id: str, blocker: str | None) -> None:
         """What this robot's navigator is stopped for (None: not waiting)."""
@@ -225,7 +232,7 @@ class ObstacleField:
         for i in np.flatnonzero(mask):
             found.append((float(d[i]), Obstacle(
                 ROBOT, self.robot_ids[i], float(self._rx[i]), float(self._ry[i]), float(self._rr[i]), level,
-                self._moving[i], self._waiting_for[i] is not None)))
+                self._moving[i], self._waiting_for[i] is not None, *self._velocity[i])))
         people = self.people
         if len(people.x_m):
             d = np.hypot(people.x_m - x_m, people.y_m - y_m) - people.radius_m

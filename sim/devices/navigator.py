@@ -76,6 +76,7 @@ class _Goal:
     blocked_since_try_s: float = 0.0  # ... since the last detour or re-plan attempt
     attempts: int = 0  # detours and re-plans tried since the last progress
     blocker: str = ""  # what the robot last stopped for, for the failure reason
+    detour_end: int = 0  # path index where a detour rejoins the plan (slow until there)
 
 
 def _polyline_length(points: list[tuple[float, float]]) -> float:
@@ -93,6 +94,7 @@ class SimNavigator(Navigator):
         self._holding = False
         self._waiting_for: str | None = None  # what the environment was last told this robot waits for
         self._names: dict[tuple[float, float], list[str]] | None = None
+        self._near: list[Obstacle] = []  # obstacles near this tick (for the arc check)
 
     def known_places(self) -> list[str]:
         return sorted(self.sim.env.world.places)
@@ -311,11 +313,16 @@ class SimNavigator(Navigator):
             world.speed_limit_at_mps(pose.x_m, pose.y_m, pose.level),
             math.sqrt(2 * cfg.max_decel_mps2 * stop_m) + 0.05,
             self._obstacle_speed_cap(goal, pose, now_s, dt_s),
+            # a detour's zig-zag at walking pace: pure pursuit at full speed would cut its corners
+            local_planner.SLOW_SPEED_MPS if goal.segment < goal.detour_end else math.inf,
         ) * max(0.0, math.cos(alpha))
         if goal.handle.status.done or v <= 0.0:
             return Twist2D.zero()
         lookahead = max(math.hypot(tx - pose.x_m, ty - pose.y_m), 1e-6)
         w = v * 2.0 * math.sin(alpha) / lookahead if v > 0.05 else 2.0 * alpha
+        if self._near and not local_planner.arc_is_clear(pose.x_m, pose.y_m, pose.yaw_rad, v, w,
+                                                         self.sim.body.radius_m, self._near):
+            v, w = 0.0, 2.0 * alpha  # the arc it would drive now touches something: turn first
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
 
     def _hold_distance_m(self, goal: _Goal, pose: Pose2D) -> float | None:
@@ -337,10 +344,11 @@ class SimNavigator(Navigator):
         cfg = self.config
         env = self.sim.env
         me = self.sim.robot_id
+        self._near = []
         if env.clearance_m(me) > cfg.perception_range_m:
             self._note_waiting(None)
             return math.inf
-        near = env.obstacles_near(pose.level, pose.x_m, pose.y_m, cfg.perception_range_m, exclude=me)
+        near = self._near = env.obstacles_near(pose.level, pose.x_m, pose.y_m, cfg.perception_range_m, exclude=me)
         if not near:
             self._note_waiting(None)
             return math.inf
@@ -360,6 +368,10 @@ class SimNavigator(Navigator):
             if limit <= 0.0 and stopped_for is None:
                 stopped_for = (obstacle, located)
             cap = min(cap, limit)
+            if obstacle.kind == ROBOT and obstacle.ident < me:
+                # crossing traffic: give way to where a robot ranked before this one is going
+                cap = min(cap, local_planner.crossing_cap(ahead, obstacle, radius, self.sim.body.velocity.linear_mps,
+                                                          cfg.max_decel_mps2))
         if stopped_for is None:
             self._note_waiting(None)
             return cap
@@ -411,6 +423,7 @@ class SimNavigator(Navigator):
         if goal.hold_index is not None and goal.hold_index < rest:
             return False  # the detour would skip the node held at: wait there instead
         self._splice(goal, pose, points, [None] * len(points), rest)
+        goal.detour_end = len(points)
         return True
 
     def _try_replan(self, goal: _Goal, pose: Pose2D, located: local_planner.Located, now_s: float) -> bool:
@@ -456,6 +469,7 @@ class SimNavigator(Navigator):
         goal.path = [(pose.x_m, pose.y_m), *points, *goal.path[rest:]]
         goal.nodes = [None, *nodes, *goal.nodes[rest:]]
         goal.segment = 0
+        goal.detour_end = 0
         goal.best_remaining_m = _polyline_length(goal.path)
         self._set_hold_index(goal)
 
