@@ -3,8 +3,9 @@
 The registers (docs/protocols/modbus-building.md, `hal.drivers.modbus_map`) mirror any object
 implementing `sim.building_controllers.LiftControllers` / `DoorControllers`:
 
-- after each simulator step, `sync(now_s)` copies every unit's status into its input registers
-  and advances its heartbeat (one call per step, whatever the number of units);
+- after each simulator step, `sync(now_s)` advances every unit's heartbeat (one call per step,
+  whatever the number of units); a unit's input registers are computed from the model's status
+  when a client next reads them, so units nobody reads cost nothing;
 - a command written by a client is applied to the model at once in the server's handler, and that
   unit's input registers are refreshed, so a read after the write sees the result.
 
@@ -61,6 +62,7 @@ class _Unit:
     silent: bool = False
     gateway_reply: bool = False
     frozen: bool = False
+    stale: bool = False  # synced since its registers were last computed
     pokes: dict[int, int] = field(default_factory=dict)
 
 
@@ -147,12 +149,18 @@ class ModbusBuildingEmulator:
             self._sync(now_s)
 
     def _sync(self, now_s: float) -> None:
+        """Heartbeats only: a unit's registers are computed from the model when a client next reads
+        them (`_current`), so a step costs ~0.1 µs per unit however many units nobody reads."""
         self.now_s = now_s
         for unit in self._units.values():
-            if unit.frozen:
-                continue
-            unit.heartbeat = (unit.heartbeat + 1) & 0xFFFF
+            if not unit.frozen:
+                unit.heartbeat = (unit.heartbeat + 1) & 0xFFFF
+                unit.stale = True
+
+    def _current(self, unit: _Unit) -> list[int]:
+        if unit.stale and not unit.frozen:
             self._refresh(unit)
+        return unit.inputs
 
     def silence(self, unit: int, *, gateway_reply: bool = False) -> None:
         """The controller stops answering: no reply, or the gateway's exception 0B."""
@@ -194,7 +202,7 @@ class ModbusBuildingEmulator:
 
     def inputs(self, unit: int) -> list[int]:
         with self._lock:
-            return list(self._unit(unit).inputs)
+            return list(self._current(self._unit(unit)))
 
     def _unit(self, unit: int) -> _Unit:
         if unit not in self._units:
@@ -221,7 +229,7 @@ class ModbusBuildingEmulator:
         values = head + tail
         for register, value in unit.pokes.items():
             values[register] = value
-        unit.inputs = values
+        unit.inputs, unit.stale = values, False
 
     def _execute(self, unit: _Unit, hr: list[int]) -> mm.Result | ExcCodes:
         command, argument, session = hr[mm.HR_COMMAND], mm.to_int16(hr[mm.HR_ARGUMENT]), hr[mm.HR_SESSION]
@@ -295,7 +303,8 @@ class ModbusBuildingEmulator:
                     return ExcCodes.GATEWAY_NO_RESPONSE
                 raise NoSuchIdException(f"unit {unit_id} is silenced")  # the server then sends nothing
             if function_code == _READ_INPUTS:
-                registers[start_address:start_address + len(unit.inputs)] = unit.inputs
+                current = self._current(unit)
+                registers[start_address:start_address + len(current)] = current
                 return None
             if values is None or function_code not in _WRITES:
                 return None  # a read of the holding registers: as stored
