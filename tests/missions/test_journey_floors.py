@@ -1,0 +1,215 @@
+"""Journeys between floors on the multi-floor hospital: whole logistics robots (the kind's YAML,
+the sim devices) ticked by hand on a SimClock, with the building model's lifts. A ride done; a car
+taken out of service mid-ride (leave at that floor, take the other lift, or fail with the reason);
+a car already open at the robot's floor (no call wait); the fire alarm with a robot in a car and
+before a ride; two robots for one car; release on cancel; the same run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hal.clock import SimClock
+from hal.lift_caller import LiftCaller
+from missions.journey import FIRE_NO_RIDES, Journey, JourneySettings, go_to
+from missions.timing import Attempts, OpStatus
+from robots.config import kind_config_path, load_robot_config
+from robots.plugins import load_device_registry
+from robots.robot import Robot, RobotIdentity, build_devices
+from sim.building_controllers import DoorPosition, Motion
+from sim.building_model import BuildingModel, building_model
+from sim.environment import SimEnvironment
+from sim.patients import PatientCensus
+from sim.scenario import WORLDS_DIR
+from sim.world import World, load_world
+from telemetry.sinks import NullSink
+
+START_S = 1767600000.0
+DT = 0.2
+SETTINGS = JourneySettings(lift_timeout_s=300.0)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return load_world(WORLDS_DIR / "multi_floor_hospital.yaml")
+
+
+class Rig:
+    def __init__(self, world: World, robots: dict[str, str], tmp_path: Path) -> None:
+        self.clock = SimClock(START_S)
+        self.world = world
+        self.env = SimEnvironment(world, PatientCensus(1, world.beds(), START_S), self.clock, 1)
+        config = load_robot_config(kind_config_path("logistics"))
+        self.robots: dict[str, Robot] = {}
+        for robot_id, start in robots.items():
+            body = self.env.add_robot(robot_id, start)
+            devices = build_devices(config, load_device_registry(), self.clock, robot_id,
+                                    {"sim_env": self.env, "sim_body": body})
+            robot = Robot(RobotIdentity(robot_id, "test-site", start), config, devices, self.clock,
+                          site_map=world, telemetry=NullSink(), journal_dir=tmp_path / robot_id)
+            robot.setup()
+            self.robots[robot_id] = robot
+        self.ops: dict[str, Attempts[Any]] = {}
+
+    @property
+    def building(self) -> BuildingModel:
+        return building_model(self.env)
+
+    def go(self, robot_id: str, place: str) -> Attempts[Any]:
+        op = go_to(self.robots[robot_id].devices, place, nav_timeout_s=900.0, nav_attempts=3, nav_retry_wait_s=5.0,
+                   journey=SETTINGS)
+        self.ops[robot_id] = op
+        return op
+
+    def tick(self) -> None:
+        now_s = self.clock.now_s() + DT
+        self.clock.set(now_s)
+        self.building.step(now_s)
+        for robot_id, robot in self.robots.items():
+            op = self.ops.get(robot_id)
+            if op is not None and op.status is OpStatus.RUNNING:
+                op.poll(now_s)
+            robot.step(now_s)
+        self.env.step(DT)
+
+    def run_until(self, done: Callable[[], bool], max_s: float = 1800.0) -> None:
+        end_s = self.clock.now_s() + max_s
+        while not done():
+            assert self.clock.now_s() < end_s, "condition not reached in time"
+            self.tick()
+
+    def finish(self, robot_id: str, max_s: float = 1800.0) -> Attempts[Any]:
+        op = self.ops[robot_id]
+        self.run_until(lambda: op.status is not OpStatus.RUNNING, max_s)
+        return op
+
+    def level(self, robot_id: str) -> int:
+        return self.env.body(robot_id).pose.level
+
+    def riding(self, lift: str) -> bool:
+        status = self.building.lift_status(lift)
+        return status.session != 0 and status.motion is not Motion.IDLE
+
+
+def test_same_floor_is_plain_navigation(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "kitchen")
+    assert not isinstance(op, Journey)  # same floor: exactly the drive it always was
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED
+    assert rig.building.rides() == []
+
+
+def test_a_ride_between_floors_is_done(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    assert isinstance(op, Journey)
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert rig.level("r1") == 1
+    (ride,) = rig.building.rides()
+    assert (ride.robot, ride.from_level, ride.to_level, ride.outcome) == ("r1", -1, 1, "done")
+    assert ride.requested_s <= ride.answered_s <= ride.boarded_s <= ride.arrived_s  # type: ignore[operator]
+    assert rig.building.lift_status(ride.lift).session == 0  # released after leaving
+    assert op.lifts_ridden == [ride.lift]
+
+
+def test_out_of_service_mid_ride_leaves_at_that_floor_and_takes_the_other_lift(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: any(rig.riding(lift) for lift in world.lifts))
+    lift = next(name for name in world.lifts if rig.riding(name))
+    rig.building.take_out_of_service(lift, rig.clock.now_s())  # between B1 and ground: stops at ground
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert isinstance(op, Journey) and op.lifts_avoided == [lift]
+    rides = rig.building.rides()
+    assert [(r.lift, r.from_level, r.outcome, r.stopped_level) for r in rides] == [
+        (lift, -1, "failed", 0), (next(n for n in world.lifts if n != lift), 0, "done", 1)]
+    assert rides[0].reason == "taken out of service"
+    assert rig.level("r1") == 1
+    assert rig.building.lift_status(lift).session == 0  # released where it stopped
+
+
+def test_out_of_service_with_no_other_lift_fails_with_the_reason(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: any(rig.riding(lift) for lift in world.lifts))
+    for lift in sorted(world.lifts):
+        rig.building.take_out_of_service(lift, rig.clock.now_s())
+    assert rig.finish("r1").status is OpStatus.FAILED
+    assert op.reason is not None and "out of service" in op.reason, op.reason
+    assert rig.level("r1") == 0  # got off where the car stopped
+    assert all(rig.building.lift_status(lift).session == 0 for lift in world.lifts)
+
+
+def test_a_car_already_open_at_the_robots_floor_is_boarded_without_a_call_wait(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    building, lobby = rig.building, world.places["lift-1-lobby-B1"]  # both cars wait in the basement: lift-1
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: rig.env.body("r1").pose.distance_to_m(lobby.pose) < 4.0)
+    visitor = building.session_for("visitor")  # someone rides down and gets off just before the robot comes
+    building.hall_call("lift-1", -1, visitor)
+    building.release("lift-1", visitor)
+    rig.run_until(lambda: any(r.robot == "r1" for r in building.rides()))
+    ride = next(r for r in building.rides() if r.robot == "r1")
+    assert building.lift_status("lift-1").door is DoorPosition.OPEN
+    assert ride.answered_s == ride.requested_s  # no call wait: the car was there with its doors open
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+
+
+def test_fire_alarm_with_a_robot_in_a_lift(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: any(rig.riding(lift) for lift in world.lifts))
+    rig.building.set_fire_alarm(True)
+    assert rig.finish("r1").status is OpStatus.FAILED
+    assert op.reason is not None and op.reason.startswith(FIRE_NO_RIDES), op.reason
+    assert rig.level("r1") == 0  # left at the next floor
+    (ride,) = rig.building.rides()
+    assert ride.outcome == "failed" and ride.stopped_level == 0 and ride.reason is not None and "fire" in ride.reason
+    assert all(rig.building.lift_status(lift).session == 0 for lift in world.lifts)
+    again = rig.go("r1", "ward-a-utility")  # no new rides while the alarm rings
+    assert rig.finish("r1").status is OpStatus.FAILED and again.reason == FIRE_NO_RIDES
+    assert len(rig.building.rides()) == 1
+
+
+def test_capacity_one_second_robot_waits_for_the_car(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply", "r2": "dock-kitchen"}, tmp_path)
+    rig.building.take_out_of_service("lift-2", rig.clock.now_s())  # one car for both
+    rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: rig.building.lift_status("lift-1").session != 0)
+    op2 = rig.go("r2", "ward-b-utility")
+    rig.run_until(lambda: all(op.status is not OpStatus.RUNNING for op in rig.ops.values()), 3600.0)
+    assert rig.ops["r1"].status is OpStatus.SUCCEEDED and op2.status is OpStatus.SUCCEEDED, op2.reason
+    first, second = [r for r in rig.building.rides() if r.outcome == "done"]
+    assert (first.robot, second.robot) == ("r1", "r2")
+    assert second.boarded_s is not None and first.arrived_s is not None and second.boarded_s > first.arrived_s
+    assert rig.building.refusals == []  # r2's call waited; it was never refused
+    assert rig.level("r1") == 1 and rig.level("r2") == 1
+
+
+def test_cancel_releases_the_lift(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: any(rig.building.lift_status(n).session != 0 for n in world.lifts))
+    op.cancel()
+    assert all(rig.building.lift_status(n).session == 0 for n in world.lifts)
+    robot_lifts = rig.robots["r1"].devices.require(LiftCaller)
+    for lift in world.lifts:
+        assert not robot_lifts.status(lift).held
+
+
+def _trace(world: World, tmp_path: Path) -> list[tuple[Any, ...]]:
+    rig = Rig(world, {"r1": "dock-supply", "r2": "dock-kitchen"}, tmp_path)
+    rig.go("r1", "ward-a-utility")
+    rig.go("r2", "ward-b-utility")
+    rig.run_until(lambda: all(op.status is not OpStatus.RUNNING for op in rig.ops.values()), 3600.0)
+    pose = [rig.env.body(r).pose for r in ("r1", "r2")]
+    return [tuple(r.as_dict().values()) for r in rig.building.rides()] + [(p.x_m, p.y_m, p.level) for p in pose]
+
+
+def test_the_same_run_gives_the_same_rides(world: World, tmp_path: Path) -> None:
+    first = _trace(world, tmp_path / "a")
+    assert first == _trace(world, tmp_path / "b")
+    assert len(first) == 4
