@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from hal.clock import SimClock
@@ -161,7 +163,7 @@ def test_an_idle_held_car_is_freed_after_the_session_timeout(env: SimEnvironment
 
 
 def test_outcomes_do_not_depend_on_the_step_size(env: SimEnvironment, world: World) -> None:
-    def ride(dt_s: float) -> list[object]:
+    def ride(dt_s: float) -> list[dict[str, Any]]:
         clock = SimClock(START_S)
         model = BuildingModel(world, clock)
         s = model.session_for("r1")
