@@ -69,6 +69,16 @@ class LiftRoute:
     car_to: str  # the car's place on to_level (where the robot stands on arrival)
     leave_at: str  # lobby place on to_level the robot drives out to
     expected_wait_s: float  # the controller's estimate of the call wait when routed
+    # (level, lobby place) for every floor the lift serves, when the backend knows them: where a
+    # robot drives out when the car stops short of `to_level` (out of service, fire alarm)
+    lobbies: tuple[tuple[int, str], ...] = ()
+
+    def lobby_at(self, level: int) -> str | None:
+        """The lift's lobby place on `level`, if known."""
+        known = dict(self.lobbies)
+        known.setdefault(self.from_level, self.board_at)
+        known.setdefault(self.to_level, self.leave_at)
+        return known.get(level)
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,8 +283,11 @@ class Journey(Attempts[Any]):
             failure, error = self._handle.failure, self._handle.error
             self._handle.cancel()
             self._handle = None
-            if failure is not None and failure.leave_at is not None:
-                self._get_off(failure.leave_at, route.lift, failure.kind, failure.message)
+            lobby = None
+            if failure is not None and failure.level is not None:
+                lobby = failure.leave_at or route.lobby_at(failure.level)
+            if failure is not None and lobby is not None:
+                self._get_off(lobby, route.lift, failure.kind, failure.message)
                 return
             self._release()
             reason = error or f"no arrival within {self.settings.lift_timeout_s:g} s"

@@ -108,7 +108,8 @@ class SimLiftCaller(LiftCaller):
         best = min(usable, key=lambda n: (waits[n], n))
         lift = lifts[best]
         return LiftRoute(best, from_level, to_level, lift.lobbies[from_level], lift.cars[from_level],
-                         lift.cars[to_level], lift.lobbies[to_level], waits[best])
+                         lift.cars[to_level], lift.lobbies[to_level], waits[best],
+                         tuple(sorted(lift.lobbies.items())))
 
     def start_call(self, route: LiftRoute) -> LiftHandle:
         self._require_open()

@@ -3,11 +3,14 @@ clears an alarm a robot's confirmed fire set off.
 
 What the fleet does about an alarm (park every robot, hold the work, resume) is the fleet's
 (`fleet/alarm.py`); the simulator only plays the panel: it rings at the drill times and, after a
-robot confirmed a fire, is cleared by the fire team `fire_alarm_clear_after_min` later.
+robot confirmed a fire, is cleared by the fire team `fire_alarm_clear_after_min` later. The
+building's own systems hear the panel too: `add_listener(fn)` (the building model's
+`set_fire_alarm`: fire doors close, lifts go to fire service).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fleet.demand.daily import DAY_S, minute_of_day
@@ -35,6 +38,12 @@ class FirePanelSim:
             for start in [_time_of_day_s(day_start_s, run_start_s, alarm.at)]
         )
         self._ringing = False
+        self._listeners: list[Callable[[bool], None]] = []
+
+    def add_listener(self, listener: Callable[[bool], None]) -> None:
+        """Called with True when the alarm rings and False when it is cleared (after the fleet's
+        panel callback), e.g. `add_listener(building_model(env).set_fire_alarm)`."""
+        self._listeners.append(listener)
 
     def on_event(self, event: MissionEvent) -> None:
         """A confirmed fire: the fleet raises the alarm itself on the robot's alert; the fire team
@@ -51,9 +60,13 @@ class FirePanelSim:
         if window is not None and not self._ringing:
             self._ringing = True
             self._panel(True, window[2])
+            for listener in self._listeners:
+                listener(True)
         elif window is None and self._ringing:
             self._ringing = False
             self._panel(False, "cleared by the fire team")
+            for listener in self._listeners:
+                listener(False)
 
     def information(self) -> dict[str, Any]:
         return {}

@@ -213,3 +213,31 @@ def test_the_same_run_gives_the_same_rides(world: World, tmp_path: Path) -> None
     first = _trace(world, tmp_path / "a")
     assert first == _trace(world, tmp_path / "b")
     assert len(first) == 4
+
+
+# ---- missions across floors -------------------------------------------------------------------
+
+
+def _mission_result(rig: Rig, robot_id: str, max_s: float = 1800.0) -> Any:
+    robot = rig.robots[robot_id]
+    rig.run_until(lambda: bool(robot.runner.history), max_s)
+    return robot.runner.history[-1]
+
+
+def test_return_to_dock_on_another_floor_rides_the_lift(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-ward-a"}, tmp_path)
+    assert rig.level("r1") == 1 and world.places["dock-supply"].level == -1
+    rig.robots["r1"].dispatch("return_to_dock", {"dock": "dock-supply", "resume_soc_fraction": 0.05})
+    result = _mission_result(rig, "r1")
+    assert result.outcome == "succeeded", result.reason
+    assert rig.level("r1") == -1
+    assert [(r.from_level, r.to_level, r.outcome) for r in rig.building.rides()] == [(1, -1, "done")]
+
+
+def test_during_a_fire_alarm_a_mission_needing_a_lift_fails_on_its_floor(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-ward-a"}, tmp_path)
+    rig.building.set_fire_alarm(True)
+    rig.robots["r1"].dispatch("return_to_dock", {"dock": "dock-supply"})
+    result = _mission_result(rig, "r1")
+    assert result.outcome == "failed" and FIRE_NO_RIDES in (result.reason or ""), result.reason
+    assert rig.level("r1") == 1 and rig.building.rides() == []
