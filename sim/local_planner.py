@@ -41,6 +41,7 @@ class Located:
     segment: int
     ux: float
     uy: float
+    right_m: float = 0.0  # signed lateral offset: positive to the right of the direction of travel
 
 
 def locate(points: list[Point], x_m: float, y_m: float, within_m: float) -> Located | None:
@@ -59,7 +60,8 @@ def locate(points: list[Point], x_m: float, y_m: float, within_m: float) -> Loca
         lateral = math.hypot(x_m - (ax + ux * t), y_m - (ay + uy * t))
         if k == 0 and t == 0.0:  # behind the robot's own position: negative along
             t = (x_m - ax) * ux + (y_m - ay) * uy
-        located = Located(start_m + t, lateral, k, ux, uy)
+        right = uy * (x_m - ax) - ux * (y_m - ay)
+        located = Located(start_m + t, lateral, k, ux, uy, right)
         if lateral < within_m:
             return located
         if nearest is None or lateral < nearest.lateral_m - 1e-9:
@@ -122,8 +124,18 @@ def detour(
     rejoin = point_at(points, last + clear_along + 0.4)
     if rejoin is None:
         return None  # an obstacle sits at the end of the path: nothing to go round
-    full = reach + SIDE_MARGIN_M + 0.15
-    offsets = [full, full - 0.1] + ([reach / 2 + 0.1] if cooperative and len(blocking) == 1 else [])
+    # Offsets of the robot's centre line from the path (positive: right), passing every blocking
+    # obstacle on one side with a comfortable then a bare clearance; right side first (keep right)
+    # unless the left needs a much smaller sidestep (someone already walking on the right).
+    rightmost = max(located.right_m for _, located in blocking)
+    leftmost = min(located.right_m for _, located in blocking)
+    clearances = (reach + SIDE_MARGIN_M + 0.15, reach + SIDE_MARGIN_M + 0.05)
+    right = [rightmost + c for c in clearances]
+    left = [leftmost - c for c in clearances]
+    if cooperative and len(blocking) == 1:  # it sidesteps too: half each
+        right.append(reach / 2 + 0.1)
+        left.append(-(reach / 2 + 0.1))
+    sides = [right, left] if abs(right[0]) <= abs(left[0]) + 0.3 else [left, right]
     # close to the obstacle the first leg goes straight sideways: never towards it
     before = point_at(points, max(0.05, first - clear_along))
     after = point_at(points, last + clear_along)
@@ -134,10 +146,10 @@ def detour(
     nearest = min(blocking, key=lambda pair: pair[1].along_m)[1]
     nx, ny = nearest.uy, -nearest.ux  # the right-hand normal of the path at the first obstacle
     start = points[0]
-    for side in (1.0, -1.0):
+    for offsets in sides:
         for offset in offsets:
-            p1 = (bx + side * nx * offset, by + side * ny * offset)
-            p2 = (ax + side * nx * offset, ay + side * ny * offset)
+            p1 = (bx + nx * offset, by + ny * offset)
+            p2 = (ax + nx * offset, ay + ny * offset)
             legs = [(start, p1), (p1, p2), (p2, rejoin[0])]
             if not all(grid.segment_is_free(a, b) for a, b in legs):
                 continue

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.obstacles import BED, PERSON, PeopleCircles
+from sim.occupancy import OccupancyGrid
 from sim.patients import stable_int
 from sim.world import World
 
@@ -33,6 +34,8 @@ VISITOR_PLACE_KINDS = frozenset({"entrance", "reception", "waiting"})
 VISITOR_ZONE_TAGS = frozenset({"corridor", "ward", "outpatient"})
 #: zone tags whose waypoints staff push beds to
 BED_ZONE_TAGS = frozenset({"corridor", "ward"})
+#: how far right of a route edge people walk, the widest the walls allow first
+KEEP_RIGHT_M = (0.75, 0.6, 0.45, 0.3, 0.15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,13 @@ class PeopleModel:
         self._pos: dict[str, tuple[float, float]] = {}
         walkers: list[_Walker] = []
         levels = sorted(world.levels) if config.levels is None else list(config.levels)
+        #: per (level, kind), where a person's (or a bed's) centre line may run
+        self._free: dict[tuple[int, str], OccupancyGrid] = {}
         for level in levels:
+            if level not in world.grids:
+                continue
+            self._free[(level, PERSON)] = world.grids[level].inflated(config.person_radius_m + 0.05)
+            self._free[(level, BED)] = world.grids[level].inflated(config.bed_radius_m + 0.05)
             visitor_nodes, bed_nodes = self._level_graph(world, level)
             for kind, dests, count in ((PERSON, visitor_nodes, config.visitors_per_level),
                                        (BED, bed_nodes, config.beds_per_level)):
@@ -155,7 +164,9 @@ class PeopleModel:
         if graph.number_of_nodes():
             main = max(nx.connected_components(graph), key=lambda c: (len(c), sorted(c)[0]))
             visitor = [n for n in visitor if n in main]
-            beds = [n for n in beds if n in main]
+            # a bed cannot turn round in a dead end with a robot in it: beds go only where the way
+            # goes on
+            beds = [n for n in beds if n in main and graph.degree(n) >= 2]
         return visitor, beds
 
     def _path(self, level: int, a: str, b: str) -> list[str]:
@@ -224,18 +235,17 @@ class PeopleModel:
                 self._pause[i] = w.rng.uniform(1.0, 3.0)
                 return
             w.ahead = [w.node]
-            self._start_segment(i, here, back)
+            self._start_segment(i, here, self._kept_right(w, here, back))
             return
         w.node = w.ahead.pop(0) if w.ahead else w.node
         if w.ahead:
-            self._start_segment(i, self._pos[w.node], self._pos[w.ahead[0]])
+            self._walk_on(i)
             return
         self._arrive(i)
 
     def _arrive(self, i: int) -> None:
         w = self._walkers[i]
-        x, y = self._pos[w.node]
-        self._ax[i], self._ay[i] = x, y
+        self._ax[i], self._ay[i] = self._here(i)  # where they stand: the right-hand side of the way
         self._s[i] = self._len[i] = 0.0
         lo, hi = self.config.pause_s
         self._pause[i] = w.rng.uniform(lo, hi)
@@ -249,7 +259,33 @@ class PeopleModel:
         if not w.ahead:
             self._arrive(i)
             return
-        self._start_segment(i, self._pos[w.node], self._pos[w.ahead[0]])
+        self._walk_on(i)
+
+    def _here(self, i: int) -> tuple[float, float]:
+        s = min(self._s[i], self._len[i])
+        return float(self._ax[i] + self._ux[i] * s), float(self._ay[i] + self._uy[i] * s)
+
+    def _walk_on(self, i: int) -> None:
+        """From where they stand along the next edge, on its right-hand side."""
+        w = self._walkers[i]
+        a, b = self._pos[w.node], self._pos[w.ahead[0]]
+        self._start_segment(i, self._here(i), self._kept_right(w, a, b))
+
+    def _kept_right(self, w: _Walker, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+        """The end `b` of the way a → b, moved to its right as far as the walls allow (up to
+        KEEP_RIGHT_M): people keep right, which leaves a corridor's middle to robots."""
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        length = float(np.hypot(dx, dy))
+        if length < 1e-6:
+            return b
+        nx, ny = dy / length, -dx / length
+        grid = self._free[(w.level, w.kind)]
+        for offset in KEEP_RIGHT_M:
+            a2 = (a[0] + nx * offset, a[1] + ny * offset)
+            b2 = (b[0] + nx * offset, b[1] + ny * offset)
+            if grid.segment_is_free(a2, b2):
+                return b2
+        return b
 
     def _start_segment(self, i: int, a: tuple[float, float], b: tuple[float, float]) -> None:
         dx, dy = b[0] - a[0], b[1] - a[1]

@@ -24,16 +24,18 @@ START_S = 1767596400.0
 DT = 0.2  # the scenarios' tick
 
 
-def corridor_world(tmp_path: Path, *, width_m: float = 2.6, length_m: float = 30.0, cross: bool = False) -> World:
+def corridor_world(tmp_path: Path, *, width_m: float = 2.6, length_m: float = 30.0, cross: bool = False,
+                   main_tag: str = "supply") -> World:
     """A straight corridor along x (centre line y = width/2), parking places at both ends; with
-    `cross`, a second corridor crosses it at x = 15 with waypoints at its north and south ends."""
+    `cross`, a second corridor crosses it at x = 15 with waypoints at its north and south ends.
+    `main_tag` "corridor" lets people walk the main corridor too (by default they only cross it)."""
     c = width_m / 2
     walls: list[dict[str, Any]] = [{"points": [[0, 0], [length_m, 0], [length_m, width_m], [0, width_m]],
                                     "closed": True}]
     waypoints = [{"name": f"w-{x:02d}", "x": x, "y": c} for x in (5, 10, 15, 20, 25)]
     edges = [["west", "w-05"], ["w-05", "w-10"], ["w-10", "w-15"], ["w-15", "w-20"], ["w-20", "w-25"],
              ["w-25", "east"]]
-    zones: list[dict[str, Any]] = [{"name": "main", "tag": "supply", "rect": [0.1, 0.1, length_m - 0.1, width_m - 0.1],
+    zones: list[dict[str, Any]] = [{"name": "main", "tag": main_tag, "rect": [0.1, 0.1, length_m - 0.1, width_m - 0.1],
                                     "speed_limit_mps": 1.0}]
     if cross:
         # open the main corridor's walls at x = 14..16 and run a corridor from y = -8 to y = width + 8
