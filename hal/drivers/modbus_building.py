@@ -272,7 +272,13 @@ class ModbusLiftCaller(LiftCaller):
         wait_s, lift = best
         levels = self.config.lifts[lift].levels
         return LiftRoute(lift, from_level, to_level, board_at=levels[from_level].lobby, car_from=levels[from_level].car,
-                         car_to=levels[to_level].car, leave_at=levels[to_level].lobby, expected_wait_s=wait_s)
+                         car_to=levels[to_level].car, leave_at=levels[to_level].lobby, expected_wait_s=wait_s,
+                         lobbies=tuple((level, places.lobby) for level, places in sorted(levels.items())))
+
+    def lobby(self, lift: str, level: int | None) -> str | None:
+        """The configured lobby place of `lift` on `level`."""
+        places = self._lift(lift).levels.get(level) if level is not None else None
+        return places.lobby if places is not None else None
 
     def start_call(self, route: LiftRoute) -> LiftHandle:
         """A car held by another robot is waited for (capacity one): the handle places the hall
@@ -327,24 +333,26 @@ class _CarHandle(LiftHandle):
             return self.status
         state = car.state
         self.set_feedback(state)
-        rider_level = state.open_at if self._riding else None  # where a rider gets off
         if car.fault_bits:
-            self.fail_with(LiftFailure(self._lift, LiftFailureKind.FAULT, mm.describe_faults(car.fault_bits),
-                                       level=rider_level))
+            self._fail(LiftFailureKind.FAULT, mm.describe_faults(car.fault_bits), state)
         elif state.mode is not LiftMode.NORMAL:
             if not self._riding or state.open_at is not None:
-                self.fail_with(LiftFailure(self._lift, _MODE_KIND[state.mode], _MODE_WORDS[state.mode],
-                                           level=rider_level))
+                self._fail(_MODE_KIND[state.mode], _MODE_WORDS[state.mode], state)
         elif not self.claimed:
             pass  # another robot still holds the car
         elif not state.held:
             holder = "free" if state.free else f"held by session {car.session}"
-            self.fail_with(LiftFailure(self._lift, LiftFailureKind.SESSION_LOST,
-                                       f"the controller ended this robot's session (car now {holder})",
-                                       level=rider_level))
+            self._fail(LiftFailureKind.SESSION_LOST, f"the controller ended this robot's session (car now {holder})",
+                       state)
         elif state.open_at == self._level:
             self.succeed(LiftStop(self._lift, self._level, state.stamp_s))
         return self.status
+
+    def _fail(self, kind: LiftFailureKind, reason: str, state: LiftState) -> None:
+        """A rider gets off where the car stands open (that floor's lobby next); a caller is not aboard."""
+        level = state.open_at if self._riding else None
+        self.fail_with(LiftFailure(self._lift, kind, reason, level=level,
+                                   leave_at=self._owner.lobby(self._lift, level)))
 
 
 # -- registration ----------------------------------------------------------------------------------

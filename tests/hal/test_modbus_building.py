@@ -168,7 +168,8 @@ def test_a_call_fails_at_once_when_the_car_goes_out_of_service(site: Site) -> No
     site.tick()
     assert call.poll() is HandleStatus.FAILED
     assert call.failure is not None
-    assert (call.failure.kind, call.failure.level) == (LiftFailureKind.OUT_OF_SERVICE, None)
+    assert (call.failure.kind, call.failure.level, call.failure.leave_at) == (
+        LiftFailureKind.OUT_OF_SERVICE, None, None)
     with pytest.raises(LiftUnavailable, match="car out of service") as refused:
         site.lifts.start_call(site.lifts.route(0, 1, avoid={"lift-b"}))
     assert refused.value.kind is LiftFailureKind.OUT_OF_SERVICE
@@ -195,7 +196,9 @@ def test_a_ride_cut_short_by_out_of_service_fails_where_the_car_stands_open(site
     site.tick()
     assert site.run(ride) is HandleStatus.FAILED
     assert ride.failure is not None
-    assert (ride.failure.kind, ride.failure.level) == (LiftFailureKind.OUT_OF_SERVICE, 1)
+    assert (ride.failure.kind, ride.failure.level, ride.failure.leave_at) == (
+        LiftFailureKind.OUT_OF_SERVICE, 1, "lobby-a-1")
+    assert route.lobby_at(1) == "lobby-a-1"
     assert site.lifts.status("lift-a").mode is LiftMode.OUT_OF_SERVICE
 
 

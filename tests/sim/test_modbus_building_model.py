@@ -105,6 +105,7 @@ def test_the_fire_alarm_recalls_a_riding_car_and_the_ride_fails_where_it_opens(h
     assert hospital.run(ride) is HandleStatus.FAILED
     assert ride.failure is not None and ride.failure.kind is LiftFailureKind.FIRE_SERVICE
     assert ride.failure.level is not None
+    assert ride.failure.leave_at == hospital.model.world.lifts[route.lift].lobbies[ride.failure.level]
     with pytest.raises(LiftUnavailable) as refused:
         hospital.lifts.route(0, 1)
     assert refused.value.kind is LiftFailureKind.FIRE_SERVICE
