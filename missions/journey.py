@@ -91,8 +91,8 @@ class Journey(Attempts[Any]):
         self._doors: list[str] = []
         self._op: Attempts[Any] | None = None
         self._route: LiftRoute | None = None
-        self._handle: LiftHandle | None = None
-        self._deadline: Deadline | None = None
+        self._lift_handle: LiftHandle | None = None
+        self._lift_deadline: Deadline | None = None
         self._held: str | None = None  # the lift this journey holds a session on
         self._calls = 0
         self._pending_failure: str | None = None  # fail with this once off the lift
@@ -119,9 +119,9 @@ class Journey(Attempts[Any]):
         if self._op is not None:
             self._op.cancel()
             self._op = None
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._lift_handle is not None:
+            self._lift_handle.cancel()
+            self._lift_handle = None
         self._release()
         if self.status is OpStatus.RUNNING:
             self._phase = _Phase.PLAN
@@ -234,9 +234,9 @@ class Journey(Attempts[Any]):
     def _call(self, now_s: float) -> None:
         lifts, route = self.lifts, self._route
         assert lifts is not None and route is not None
-        if self._handle is None:
+        if self._lift_handle is None:
             try:
-                self._handle = lifts.start_call(route)
+                self._lift_handle = lifts.start_call(route)
             except LiftUnavailable as exc:
                 self._lift_refused(route, exc.kind, exc.reason)
                 return
@@ -244,15 +244,15 @@ class Journey(Attempts[Any]):
                 self._fail(f"lift {route.lift}: {exc.reason}")
                 return
             self._held, self._calls = route.lift, self._calls + 1
-            self._deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
-        status = self._handle.poll()
+            self._lift_deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
+        status = self._lift_handle.poll()
         if status is HandleStatus.SUCCEEDED:
-            self._handle = None
+            self._lift_handle = None
             self._go(route.car_from, _Phase.TRAVEL)
         elif status is not HandleStatus.RUNNING or self._expired(now_s):
-            failure = self._handle.failure
-            self._handle.cancel()
-            self._handle = None
+            failure = self._lift_handle.failure
+            self._lift_handle.cancel()
+            self._lift_handle = None
             self._release()
             if failure is not None and failure.kind in (LiftFailureKind.FIRE_SERVICE, LiftFailureKind.OUT_OF_SERVICE):
                 self._lift_refused(route, failure.kind, failure.message)
@@ -263,9 +263,9 @@ class Journey(Attempts[Any]):
     def _travel(self, now_s: float) -> None:
         lifts, route = self.lifts, self._route
         assert lifts is not None and route is not None
-        if self._handle is None:
+        if self._lift_handle is None:
             try:
-                self._handle = lifts.start_travel(route)
+                self._lift_handle = lifts.start_travel(route)
             except LiftUnavailable as exc:  # refused while we boarded: get off where we are
                 self._get_off(route.board_at, route.lift, exc.kind, exc.reason)
                 return
@@ -273,16 +273,16 @@ class Journey(Attempts[Any]):
                 self._release()
                 self._fail(f"lift {route.lift} ride failed: {exc.reason}")
                 return
-            self._deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
-        status = self._handle.poll()
+            self._lift_deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
+        status = self._lift_handle.poll()
         if status is HandleStatus.SUCCEEDED:
-            self._handle = None
+            self._lift_handle = None
             self.lifts_ridden.append(route.lift)
             self._go(route.leave_at, _Phase.RELEASE)
         elif status is not HandleStatus.RUNNING or self._expired(now_s):
-            failure, error = self._handle.failure, self._handle.error
-            self._handle.cancel()
-            self._handle = None
+            failure, error = self._lift_handle.failure, self._lift_handle.error
+            self._lift_handle.cancel()
+            self._lift_handle = None
             lobby = None
             if failure is not None and failure.level is not None:
                 lobby = failure.leave_at or route.lobby_at(failure.level)
@@ -315,7 +315,7 @@ class Journey(Attempts[Any]):
             self.lifts_avoided.append(lift)
 
     def _expired(self, now_s: float) -> bool:
-        return self._deadline is not None and self._deadline.expired(now_s)
+        return self._lift_deadline is not None and self._lift_deadline.expired(now_s)
 
     def _lift_call(self, call: Callable[[LiftCaller], None]) -> None:
         lifts = self.lifts

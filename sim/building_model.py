@@ -31,31 +31,12 @@ from hal.clock import Clock
 from hal.geometry import Pose2D
 from sim.building_controllers import DoorPosition, DoorStatus, LiftMode, LiftRefused, LiftStatus, Motion
 from sim.building_doors import BuildingDoors
+from sim.building_records import RideRecord, WaitRecord, stats
 from sim.environment import SimEnvironment
 from sim.world import Lift, World
 
 CAR_RADIUS_M = 0.5  # a body this close to a car place is inside the car
 INF = float("inf")
-
-
-@dataclass
-class RideRecord:
-    """One session's use of a car: called at `from_level`, ridden to `to_level`."""
-
-    robot: str
-    lift: str
-    from_level: int
-    requested_s: float
-    to_level: int | None = None
-    answered_s: float | None = None  # the car stood open at from_level for the robot
-    boarded_s: float | None = None  # the car call (the robot is aboard)
-    arrived_s: float | None = None  # at to_level (done) or where it stopped (failed)
-    outcome: str = "running"  # "running" | "done" | "failed"
-    reason: str | None = None
-    stopped_level: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass
@@ -102,6 +83,8 @@ class BuildingModel:
         self._owners: dict[int, str] = {}
         self._rides: list[RideRecord] = []
         self.refusals: list[tuple[float, str, int, str]] = []  # (stamp, lift, session, reason)
+        self._waits: dict[tuple[str, int], list[float]] = {}  # (lift, session) → [since, last, level]
+        self._held_waits: list[WaitRecord] = []
 
     # ---- stepping ------------------------------------------------------------------------------
 
@@ -151,8 +134,12 @@ class BuildingModel:
         car = self._car(lift)
         self._refuse_unless_normal(car, session, now_s)
         if car.session not in (0, session):
-            self._refuse(car, session, now_s, "the car is held by another robot")
+            self._waits.setdefault((lift, session), [now_s, now_s, level])[1] = now_s
+            raise LiftRefused(lift, "the car is held by another robot")
         index = self._index(car, level, session, now_s)
+        wait = self._waits.pop((lift, session), None)
+        if wait is not None:  # it waited for another robot's ride: record how long
+            self._held_waits.append(WaitRecord(self._owner(session), lift, level, wait[0], now_s))
         if car.session == 0 or car.ride is None:
             car.ride = RideRecord(self._owner(session), lift, level, now_s)
             self._rides.append(car.ride)
@@ -277,6 +264,10 @@ class BuildingModel:
     def rides(self) -> list[RideRecord]:
         return list(self._rides)
 
+    def waits(self) -> list[WaitRecord]:
+        """Calls that waited for another robot's ride (the call wait itself is in each ride)."""
+        return list(self._held_waits)
+
     def summary(self) -> dict[str, Any]:
         done = [r for r in self._rides if r.outcome == "done"]
         failed = [r for r in self._rides if r.outcome == "failed"]
@@ -288,7 +279,8 @@ class BuildingModel:
         return {
             "rides": len(self._rides), "done": len(done), "failed": len(failed), "failures": reasons,
             "by_lift": {name: sum(1 for r in self._rides if r.lift == name) for name in self._cars},
-            "call_wait_s": _stats(waits), "ride_s": _stats(trips), "refused_calls": len(self.refusals),
+            "call_wait_s": stats(waits), "ride_s": stats(trips), "refused_calls": len(self.refusals),
+            "held_wait_s": stats([w.wait_s for w in self._held_waits]),
         }
 
     # ---- internals -----------------------------------------------------------------------------
@@ -457,12 +449,6 @@ class BuildingModel:
         for robot_id in car.riders:
             body = self._env.body(robot_id)
             body.pose = Pose2D(place.x_m, place.y_m, body.pose.yaw_rad, car.level)
-
-
-def _stats(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0, "mean": 0.0, "max": 0.0}
-    return {"n": len(values), "mean": round(sum(values) / len(values), 3), "max": round(max(values), 3)}
 
 
 _MODELS: weakref.WeakKeyDictionary[SimEnvironment, BuildingModel] = weakref.WeakKeyDictionary()

@@ -176,16 +176,24 @@ def test_fire_alarm_with_a_robot_in_a_lift(world: World, tmp_path: Path) -> None
 
 def test_capacity_one_second_robot_waits_for_the_car(world: World, tmp_path: Path) -> None:
     rig = Rig(world, {"r1": "dock-supply", "r2": "dock-kitchen"}, tmp_path)
-    rig.building.take_out_of_service("lift-2", rig.clock.now_s())  # one car for both
+    building = rig.building
+    building.take_out_of_service("lift-2", rig.clock.now_s())  # one car for everyone
+    other = building.session_for("porter-robot")  # another robot holds the car upstairs
+    building.hall_call("lift-1", 1, other)
     rig.go("r1", "ward-a-utility")
-    rig.run_until(lambda: rig.building.lift_status("lift-1").session != 0)
-    op2 = rig.go("r2", "ward-b-utility")
+    rig.run_until(lambda: rig.env.body("r1").pose.distance_to_m(world.places["lift-1-lobby-B1"].pose) < 0.5)
+    rig.run_until(lambda: rig.clock.now_s() >= START_S + 300)
+    assert building.lift_status("lift-1").session == other and not any(r.robot == "r1" for r in building.rides())
+    building.release("lift-1", other)
+    op2 = rig.go("r2", "ward-b-utility")  # comes to the car while r1 rides: waits for it too
     rig.run_until(lambda: all(op.status is not OpStatus.RUNNING for op in rig.ops.values()), 3600.0)
     assert rig.ops["r1"].status is OpStatus.SUCCEEDED and op2.status is OpStatus.SUCCEEDED, op2.reason
-    first, second = [r for r in rig.building.rides() if r.outcome == "done"]
-    assert (first.robot, second.robot) == ("r1", "r2")
-    assert second.boarded_s is not None and first.arrived_s is not None and second.boarded_s > first.arrived_s
-    assert rig.building.refusals == []  # r2's call waited; it was never refused
+    done = [r for r in building.rides() if r.outcome == "done"]
+    assert [r.robot for r in done] == ["r1", "r2"]
+    assert done[1].boarded_s is not None and done[0].arrived_s is not None and done[1].boarded_s > done[0].arrived_s
+    waits = [w for w in building.waits() if w.robot == "r1"]
+    assert [(w.lift, w.level) for w in waits] == [("lift-1", -1)] and waits[0].until_s == pytest.approx(START_S + 300.2)
+    assert building.refusals == []  # waiting calls are not refusals
     assert rig.level("r1") == 1 and rig.level("r2") == 1
 
 
