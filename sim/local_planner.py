@@ -1,17 +1,22 @@
-"""Local reaction of the sim navigator to robots and people on its path: geometry only.
+"""Local reaction of the sim navigator to robots and people on its path.
 
 Like Nav2's collision monitor and local planner, in the few lines a 2D sim needs: where an
 obstacle sits relative to the path ahead (`locate`), how fast the robot may go so that it stops
-short of it (`speed_cap`), and a lateral detour around it through free space (`detour`), right
-side first (keep right: two robots meeting head-on in a wide corridor both pass on their right).
+short of it (`speed_cap`, `crossing_cap`, `arc_is_clear`), a lateral detour around it through
+free space (`detour`), right side first (keep right: two robots meeting head-on in a wide
+corridor both pass on their right), and a route on the graph avoiding the edge it blocks
+(`route_around`).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+import networkx as nx
 
 from sim.obstacles import Obstacle
 
@@ -227,3 +232,35 @@ def _segment_distance(a: Point, b: Point, p: Point) -> float:
     seg2 = dx * dx + dy * dy
     t = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
     return math.hypot(p[0] - (a[0] + dx * t), p[1] - (a[1] + dy * t))
+
+
+def route_around(
+    graph: nx.DiGraph, nodes: list[str | None], blocked_segment: int, goal_node: str,
+    nearest_node: Callable[[], str],
+) -> list[str] | None:
+    """Route-graph nodes from the last node before the blocked path segment (`nodes[i]` →
+    `nodes[i + 1]`; None marks a point that is not a node) to `goal_node`, avoiding the edge the
+    segment lies on, or the node it leads to when it is not an edge; None when there is no
+    other way (or the goal itself is what is blocked)."""
+    i = blocked_segment
+    before = next((nodes[j] for j in range(min(i, len(nodes) - 1), -1, -1) if nodes[j]), None)
+    after = next((nodes[j] for j in range(i + 1, len(nodes)) if nodes[j]), None)
+    if after is None:
+        return None
+    avoid_edges: set[tuple[str, str]] = set()
+    avoid_nodes: set[str] = set()
+    if before is not None and before != after and graph.has_edge(before, after):
+        avoid_edges |= {(before, after), (after, before)}
+    elif after != goal_node:
+        avoid_nodes.add(after)
+    else:
+        return None
+    start = before or nearest_node()
+    if start in avoid_nodes:
+        return None
+    view = nx.subgraph_view(graph, filter_node=lambda n: n not in avoid_nodes,
+                            filter_edge=lambda u, v: (u, v) not in avoid_edges)
+    try:
+        return list(nx.shortest_path(view, start, goal_node, weight="length_m"))
+    except (nx.NetworkXNoPath, nx.NodeNotFound):
+        return None

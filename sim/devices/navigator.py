@@ -21,8 +21,6 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.geometry import Pose2D, Twist2D, wrap_angle_rad
@@ -430,28 +428,12 @@ class SimNavigator(Navigator):
         """Plan again on the route graph without the edge the obstacle sits on."""
         if goal.goal_node is None:
             return False
-        graph = self.sim.env.world.routes.graph
-        i = goal.segment + located.segment  # the blocked path segment is path[i] → path[i + 1]
-        before = next((goal.nodes[j] for j in range(min(i, len(goal.nodes) - 1), -1, -1) if goal.nodes[j]), None)
-        after = next((goal.nodes[j] for j in range(i + 1, len(goal.nodes)) if goal.nodes[j]), None)
-        if after is None:
-            return False
-        avoid_edges: set[tuple[str, str]] = set()
-        avoid_nodes: set[str] = set()
-        if before is not None and before != after and graph.has_edge(before, after):
-            avoid_edges |= {(before, after), (after, before)}
-        elif after != goal.goal_node:
-            avoid_nodes.add(after)
-        else:
-            return False
-        start = before or self.sim.env.world.routes.nearest_node(pose.x_m, pose.y_m, pose.level)
-        if start in avoid_nodes:
-            return False
-        view = nx.subgraph_view(graph, filter_node=lambda n: n not in avoid_nodes,
-                                filter_edge=lambda u, v: (u, v) not in avoid_edges)
-        try:
-            names = nx.shortest_path(view, start, goal.goal_node, weight="length_m")
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
+        world = self.sim.env.world
+        graph = world.routes.graph
+        names = local_planner.route_around(
+            graph, goal.nodes, goal.segment + located.segment, goal.goal_node,
+            lambda: world.routes.nearest_node(pose.x_m, pose.y_m, pose.level))
+        if names is None:
             return False
         points = [(float(graph.nodes[n]["pos"][0]), float(graph.nodes[n]["pos"][1])) for n in names]
         nodes: list[str | None] = list(names)
