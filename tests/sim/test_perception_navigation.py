@@ -143,3 +143,21 @@ def test_same_seed_same_people_and_same_robot_track(tmp_path: Path) -> None:
     assert first == second
     people_moved = {p[0] for step in first[0] for p in step}
     assert len(people_moved) == 4
+
+
+def test_waiting_for_an_obstacle_is_not_stuck_and_stops_the_goal_clock(tmp_path: Path) -> None:
+    # parked in a corridor too narrow to pass for 45 s: longer than the stuck timer, and the wait
+    # plus the drive is longer than the goal timeout; then it moves off and the robot goes on
+    rig = Rig(corridor_world(tmp_path, width_m=1.2))
+    nav = rig.add("nurse-a", "west", stuck_timeout_s=20.0, goal_timeout_s=60.0, blocked_timeout_s=90.0)
+    rig.add("nurse-b", "east")
+    rig.body("nurse-b").pose = Pose2D(15.0, 0.6, 0.0)
+    handle = nav.start_go_to(NavigationGoal(place="east"))
+    rig.run_while(lambda: rig.env.obstacles.waiting_for("nurse-a") is None, 60.0)
+    rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 45.0)
+    assert handle.poll() is HandleStatus.RUNNING
+    assert rig.env.obstacles.waiting_for("nurse-a") == "nurse-b"
+    rig.body("nurse-b").pose = Pose2D(29.9, 0.6, 0.0, level=1)  # taken away (to another floor)
+    rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 60.0)
+    assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
+    assert rig.env.obstacles.waiting_for("nurse-a") is None

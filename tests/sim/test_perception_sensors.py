@@ -152,3 +152,27 @@ def test_people_walk_at_walking_speed_and_stay_on_their_level(tmp_path: Path) ->
     assert len(circles.x_m) == 2 + 2  # a bed is two circles
     assert rig.env.enable_people(PeopleConfig(visitors_per_level=0, beds_per_level=0)) is None
     assert len(rig.env.obstacles.people.x_m) == 0
+
+
+def test_a_body_moves_on_its_own_levels_grid() -> None:
+    from sim.body import SimBody
+    from sim.occupancy import OccupancyGrid
+
+    bounds = (-1.0, -1.0, 11.0, 3.0)
+    walled = OccupancyGrid.from_walls([((5.0, -1.0), (5.0, 3.0))], bounds=bounds)  # level 0: a wall at x = 5
+    open_floor = OccupancyGrid.from_walls([], bounds=bounds)
+
+    class TwoFloors:
+        def __init__(self) -> None:
+            self.grids = {0: walled, 1: open_floor}
+
+        def docks(self) -> list[Any]:
+            return []
+
+    for level, passes in ((0, False), (1, True)):
+        body = SimBody("r1", Pose2D(4.0, 1.0, 0.0, level))
+        for _ in range(round(4.0 / DT)):
+            body.commanded = Twist2D(0.5, 0.0)
+            body.integrate(DT, TwoFloors())
+        assert (body.pose.x_m > 5.0) is passes
+        assert (body.last_contact == ("wall", "")) is not passes
