@@ -1,4 +1,5 @@
-"""Simulated contact bumper: the body's contact flag from its last integration step."""
+"""Simulated contact bumper: the body's contact flag from its last integration step (a wall, another
+robot's footprint or a person: `SimBody.last_contact` says which, `SimEnvironment.contacts` counts them)."""
 
 from __future__ import annotations
 
