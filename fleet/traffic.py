@@ -102,6 +102,7 @@ class TrafficArbiter:
         self._published_s = -math.inf
         self._alert = alert
         self._cycles_seen: set[frozenset[str]] = set()
+        self._conflicts: set[tuple[str, str]] = set()  # (robot, group) reported inside another's group
 
     # ---- robots -> arbiter ------------------------------------------------------------------
 
@@ -128,11 +129,13 @@ class TrafficArbiter:
             if holder is None:
                 self.owners[group] = robot_id
                 self._changed = True
-            elif holder != robot_id:
+            elif holder != robot_id and (robot_id, group) not in self._conflicts:
+                self._conflicts.add((robot_id, group))  # counted and alerted once per episode
                 self.figures.conflicts += 1
                 if self._alert is not None:
-                    self._alert(f"traffic-conflict-{group}", "warning",
+                    self._alert(f"traffic-conflict-{group}", "medium",
                                 f"{robot_id} reports being in {group}, which is reserved for {holder}", now_s)
+        self._conflicts -= {(robot_id, g) for g in robot.held - held}
         robot.held = held
         if not want_groups:
             robot.want = None
@@ -151,7 +154,7 @@ class TrafficArbiter:
             robot.want = None
         held = sorted(g for g, owner in self.owners.items() if owner == robot_id)
         if held and self._alert is not None:
-            self._alert(f"traffic-lost-{robot_id}", "warning",
+            self._alert(f"traffic-lost-{robot_id}", "medium",
                         f"{robot_id} went offline holding {', '.join(held)}: those stay reserved", now_s)
 
     def clear(self, robot_id: str) -> list[str]:
@@ -232,7 +235,7 @@ class TrafficArbiter:
             self._give_way_until[yielder] = now_s + GIVE_WAY_S
             self._changed = True
             if self._alert is not None:
-                self._alert(f"traffic-deadlock-{'-'.join(sorted(cycle))}", "warning",
+                self._alert(f"traffic-deadlock-{'-'.join(sorted(cycle))}", "medium",
                             f"traffic: {' -> '.join(cycle)} wait for each other; {yielder} gives way", now_s)
         if not graph.number_of_edges():
             self._cycles_seen.clear()

@@ -59,9 +59,9 @@ class TrafficMap:
     nodes: Mapping[str, tuple[float, float, int]]
     #: node → the groups it belongs to
     groups_of_node: Mapping[str, tuple[str, ...]]
-    #: group → its segments (a node alone is a zero-length segment), for "is the robot inside"
-    segments: Mapping[str, tuple[tuple[Point, Point], ...]]
-    group_level: Mapping[str, int]
+    #: group → its segments as (level, a, b) (a node alone is a zero-length segment), for "is the
+    #: robot inside"; a lift's group has segments on every floor it serves
+    segments: Mapping[str, tuple[tuple[int, Point, Point], ...]]
 
     @classmethod
     def build(cls, nodes: Mapping[str, tuple[float, float, int]], groups: Mapping[str, Iterable[str]],
@@ -72,22 +72,21 @@ class TrafficMap:
         for group, ns in sorted(members.items()):
             for node in ns:
                 of_node.setdefault(node, []).append(group)
-        segments: dict[str, list[tuple[Point, Point]]] = {g: [] for g in members}
+        segments: dict[str, list[tuple[int, Point, Point]]] = {g: [] for g in members}
         for group, ns in members.items():
             for node in sorted(ns):
-                x, y, _ = nodes[node]
-                segments[group].append(((x, y), (x, y)))
+                x, y, level = nodes[node]
+                segments[group].append((level, (x, y), (x, y)))
         seen: set[tuple[str, str]] = set()
         for a, b in edges:
             key = (a, b) if a < b else (b, a)
-            if key in seen:
+            if key in seen or nodes[a][2] != nodes[b][2]:
                 continue
             seen.add(key)
-            for group in set(of_node.get(a, ())) & set(of_node.get(b, ())):
-                segments[group].append((nodes[a][:2], nodes[b][:2]))
-        levels = {g: nodes[min(ns)][2] for g, ns in members.items() if ns}
+            for group in sorted(set(of_node.get(a, ())) & set(of_node.get(b, ()))):
+                segments[group].append((nodes[a][2], nodes[a][:2], nodes[b][:2]))
         return cls(dict(nodes), {n: tuple(gs) for n, gs in of_node.items()},
-                   {g: tuple(s) for g, s in segments.items()}, levels)
+                   {g: tuple(s) for g, s in segments.items()})
 
     @property
     def empty(self) -> bool:
@@ -104,7 +103,7 @@ def _segment_distance_m(px: float, py: float, a: Point, b: Point) -> float:
 
 class TrafficClient:
     def __init__(self, robot_id: str, traffic_map: TrafficMap, publish: Callable[[dict[str, Any], float], None], *,
-                 lookahead_m: float = 8.0, clearance_m: float = 0.9, max_wait_s: float = 600.0) -> None:
+                 lookahead_m: float = 8.0, clearance_m: float = 0.4, max_wait_s: float = 600.0) -> None:
         self.robot_id = robot_id
         self.map = traffic_map
         self._publish = publish
@@ -128,9 +127,8 @@ class TrafficClient:
         self._buckets: dict[tuple[int, int, int], list[str]] = {}
         pad = clearance_m
         for group, segments in traffic_map.segments.items():
-            level = traffic_map.group_level[group]
             cells: set[tuple[int, int, int]] = set()
-            for (ax, ay), (bx, by) in segments:
+            for level, (ax, ay), (bx, by) in segments:
                 xs = range(math.floor((min(ax, bx) - pad) / _BUCKET_M), math.floor((max(ax, bx) + pad) / _BUCKET_M) + 1)
                 ys = range(math.floor((min(ay, by) - pad) / _BUCKET_M), math.floor((max(ay, by) + pad) / _BUCKET_M) + 1)
                 cells.update((level, cx, cy) for cx in xs for cy in ys)
@@ -159,8 +157,8 @@ class TrafficClient:
         """The groups the robot is inside (within clearance of one of their nodes or edges)."""
         cell = (pose.level, math.floor(pose.x_m / _BUCKET_M), math.floor(pose.y_m / _BUCKET_M))
         inside = [g for g in self._buckets.get(cell, ())
-                  if any(_segment_distance_m(pose.x_m, pose.y_m, a, b) <= self.clearance_m
-                         for a, b in self.map.segments[g])]
+                  if any(level == pose.level and _segment_distance_m(pose.x_m, pose.y_m, a, b) <= self.clearance_m
+                         for level, a, b in self.map.segments[g])]
         return frozenset(inside)
 
     def step(self, now_s: float, pose: Pose2D, navigator: RouteFollower | None, *, priority: int,

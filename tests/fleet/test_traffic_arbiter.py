@@ -149,3 +149,15 @@ def test_both_shapes_of_the_traffic_body_match_the_contract() -> None:
         robot.encode(Channel.TRAFFIC, {"seq": 1, "held": ["Door A!"], "wanted": None}, SETTLED)
     with pytest.raises(PayloadError):
         fleet.encode(Channel.TRAFFIC, {"seq": 1, "owners": {"door:a": "R1"}}, SETTLED)
+
+
+def test_a_conflict_is_alerted_once_until_it_ends() -> None:
+    alerts: list[str] = []
+    arbiter = settled_arbiter(alerts)
+    arbiter.on_report("r1", state(["dock:1"], 1), T0)
+    for seq in range(1, 5):
+        arbiter.on_report("r2", state(["dock:1"], seq), T0 + seq)
+    assert arbiter.figures.conflicts == 1 and len(alerts) == 1
+    arbiter.on_report("r2", state([], 6), T0 + 6)
+    arbiter.on_report("r2", state(["dock:1"], 7), T0 + 7)
+    assert arbiter.figures.conflicts == 2

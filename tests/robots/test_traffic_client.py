@@ -154,3 +154,15 @@ def test_a_map_without_groups_makes_the_client_a_no_op() -> None:
     nav.ahead = ORDER
     assert client.step(0.0, at(0.0), nav, priority=50, task_id=None) is False
     assert sent == [] and nav.holds == []
+
+
+def test_a_lift_group_is_occupied_on_every_floor_it_serves() -> None:
+    nodes = {"lobby-L0": (50.0, 27.0, 0), "car-L0": (50.0, 30.0, 0), "lobby-L1": (50.0, 27.0, 1),
+             "car-L1": (50.0, 30.0, 1), "corridor-L1": (45.0, 27.0, 1)}
+    groups = {"lift:1": ["lobby-L0", "car-L0", "lobby-L1", "car-L1"]}
+    edges = [("lobby-L0", "car-L0"), ("lobby-L1", "car-L1"), ("corridor-L1", "lobby-L1")]
+    client = TrafficClient("r1", TrafficMap.build(nodes, groups, edges), lambda b, n: None)
+    assert client.occupied(Pose2D(50.0, 30.0, 0.0, 1)) == {"lift:1"}  # in the car, upstairs
+    assert client.occupied(Pose2D(50.0, 28.5, 0.0, 0)) == {"lift:1"}  # between lobby and car
+    assert client.occupied(Pose2D(45.0, 27.0, 0.0, 1)) == set()
+    assert client.occupied(Pose2D(50.0, 30.0, 0.0, 2)) == set()  # a floor the lift does not serve
