@@ -249,3 +249,24 @@ def test_during_a_fire_alarm_a_mission_needing_a_lift_fails_on_its_floor(world: 
     result = _mission_result(rig, "r1")
     assert result.outcome == "failed" and FIRE_NO_RIDES in (result.reason or ""), result.reason
     assert rig.level("r1") == 1 and rig.building.rides() == []
+
+
+def test_a_paused_or_cancelled_mission_releases_the_lift_and_resumes_by_lift(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-ward-a"}, tmp_path)
+    robot = rig.robots["r1"]
+    robot.dispatch("return_to_dock", {"dock": "dock-supply", "resume_soc_fraction": 0.05})
+    rig.run_until(lambda: any(rig.building.lift_status(n).session != 0 for n in world.lifts))
+    robot.pause()
+    rig.tick()
+    assert all(rig.building.lift_status(n).session == 0 for n in world.lifts)
+    for _ in range(50):
+        rig.tick()
+    robot.resume()
+    result = _mission_result(rig, "r1")
+    assert result.outcome == "succeeded", result.reason
+    assert rig.level("r1") == -1 and rig.building.rides()[-1].outcome == "done"
+    robot.dispatch("return_to_dock", {"dock": "dock-ward-a", "resume_soc_fraction": 0.05})
+    rig.run_until(lambda: any(rig.building.lift_status(n).session != 0 for n in world.lifts))
+    robot.cancel()
+    rig.tick()
+    assert all(rig.building.lift_status(n).session == 0 for n in world.lifts)
