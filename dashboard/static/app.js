@@ -17,6 +17,9 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const view = { me: null, map: null, robots: new Map(), alerts: new Map(), commands: new Map(), clinical: [],
   kpis: null, fleetTimeS: null, brokerConnected: false, tasks: new Map(), taskRequests: new Map(),
   fleetServices: new Map(),
+  // the floor the map shows (a level index of the map's `levels`); robots and pins of other floors are
+  // not drawn, the robot list says each robot's floor
+  level: 0,
   // what needs looking at is shown by default; done and cancelled tasks one click away
   taskFilter: new Set(["waiting", "assigned", "dispatched", "running", "failed", "rejected"]) };
 let socket = null;
@@ -60,6 +63,9 @@ async function start() {
   const map = await api("/api/map");
   // without --map the server answers {}: no map to draw, not a page that fails to start
   view.map = map.status === 200 && map.data && map.data.bounds_m ? map.data : null;
+  const levels = mapLevels();
+  view.level = levels.includes(0) ? 0 : levels[0];
+  buildFloorSelect();
   connect();
 }
 
@@ -144,35 +150,87 @@ function mapXY(x, y) {
   return [x - xmin + 2, ymax - y + 2];
 }
 
+// the map's floors, lowest first (`levels` keys are the level index as text); one floor without it
+function mapLevels() {
+  const levels = view.map && view.map.levels ? Object.keys(view.map.levels).map(Number) : [0];
+  return levels.length ? levels.sort((a, b) => a - b) : [0];
+}
+
+function floorName(level) {
+  const name = view.map && view.map.levels ? view.map.levels[String(level)] : null;
+  return name || `level ${level}`;
+}
+
+const levelOf = (thing) => (thing && Number.isInteger(thing.level) ? thing.level : 0);
+
+function buildFloorSelect() {
+  const box = $("#floor-select");
+  const levels = mapLevels();
+  box.hidden = levels.length < 2;
+  box.replaceChildren();
+  // top floor first, as a building's directory lists them
+  for (const level of [...levels].reverse()) {
+    const button = el("button", { type: "button", class: "floor", "data-level": String(level) });
+    button.append(el("span", { class: "name" }, floorName(level)), el("span", { class: "n" }, ""));
+    button.addEventListener("click", () => selectFloor(level));
+    box.append(button);
+  }
+}
+
+function selectFloor(level) {
+  if (!mapLevels().includes(level)) return;
+  view.level = level;
+  renderMap();
+}
+
 function buildMap() {
   const map = $("#map");
   const [xmin, ymin, xmax, ymax] = view.map ? view.map.bounds_m : [0, 0, 100, 60];
   map.setAttribute("viewBox", `0 0 ${xmax - xmin + 4} ${ymax - ymin + 4}`);
   if (view.map) {
-    const layer = svg("g", { class: "static" });
-    for (const z of view.map.zones.filter((z) => z.level === 0)) {
-      const points = z.polygon_m.map(([x, y]) => mapXY(x, y).join(",")).join(" ");
-      layer.append(svg("polygon", { class: "zone", points, fill: ZONE_COLOUR[z.tag] || "#eee" }));
-    }
-    for (const w of view.map.walls.filter((w) => w.level === 0)) {
-      const [x1, y1] = mapXY(...w.a); const [x2, y2] = mapXY(...w.b);
-      layer.append(svg("line", { class: "wall", x1, y1, x2, y2, "stroke-width": Math.max(w.thickness_m, 0.15) }));
-    }
-    for (const d of view.map.doors.filter((d) => d.level === 0)) {
-      const [x, y] = mapXY(d.x_m, d.y_m);
-      const door = svg("circle", { class: "door", cx: x, cy: y, r: 0.45 });
-      door.append(svg("title", {}, d.name));
-      layer.append(door);
-    }
-    for (const p of view.map.places.filter((p) => p.level === 0 && ["dock", "nurse_station", "reception", "pharmacy_counter", "lab_bench"].includes(p.kind))) {
-      const [x, y] = mapXY(p.x_m, p.y_m);
-      layer.append(svg("text", { class: "place-label", x, y }, p.name));
-    }
-    map.append(layer);
+    // every floor is built once, in one frame (a lift's shaft lines up across them); one is shown
+    for (const level of mapLevels()) map.append(floorLayer(level));
   }
   map.append(svg("g", { id: "alert-pins" }));
   map.append(svg("g", { id: "robot-layer" }));
   mapBuilt = true;
+}
+
+function floorLayer(level) {
+  const on = (items) => (items || []).filter((item) => levelOf(item) === level);
+  const layer = svg("g", { class: "static floor", "data-level": String(level) });
+  for (const z of on(view.map.zones)) {
+    const points = z.polygon_m.map(([x, y]) => mapXY(x, y).join(",")).join(" ");
+    layer.append(svg("polygon", { class: "zone", points, fill: ZONE_COLOUR[z.tag] || "#eee" }));
+  }
+  for (const st of (view.map.stairs || []).filter((st) => st.levels.includes(level))) {
+    const [x, y] = mapXY(st.x_m - st.width_m / 2, st.y_m + st.depth_m / 2);
+    const stairs = svg("rect", { class: "stairs", x, y, width: st.width_m, height: st.depth_m });
+    stairs.append(svg("title", {}, `${st.name} (stairs: robots cannot use them)`));
+    layer.append(stairs);
+  }
+  for (const w of on(view.map.walls)) {
+    const [x1, y1] = mapXY(...w.a); const [x2, y2] = mapXY(...w.b);
+    layer.append(svg("line", { class: "wall", x1, y1, x2, y2, "stroke-width": Math.max(w.thickness_m, 0.15) }));
+  }
+  for (const lift of (view.map.lifts || []).filter((l) => l.levels.includes(level))) {
+    const [x, y] = mapXY(lift.x_m, lift.y_m);
+    const car = svg("g", { class: "lift", "data-lift": lift.name, transform: `translate(${x},${y})` });
+    car.append(svg("title", {}, `${lift.name}: floors ${lift.levels.map(floorName).join(", ")}`));
+    car.append(svg("rect", { x: -1, y: -1.2, width: 2, height: 2.4 }), svg("path", { d: "M-1 -1.2 L1 1.2 M1 -1.2 L-1 1.2" }));
+    layer.append(car);
+  }
+  for (const d of on(view.map.doors)) {
+    const [x, y] = mapXY(d.x_m, d.y_m);
+    const door = svg("circle", { class: d.fire ? "door fire" : "door", cx: x, cy: y, r: 0.45 });
+    door.append(svg("title", {}, d.fire ? `${d.name} (fire door)` : d.name));
+    layer.append(door);
+  }
+  for (const p of on(view.map.places).filter((p) => ["dock", "nurse_station", "reception", "pharmacy_counter", "lab_bench"].includes(p.kind))) {
+    const [x, y] = mapXY(p.x_m, p.y_m);
+    layer.append(svg("text", { class: "place-label", x, y }, p.name));
+  }
+  return layer;
 }
 
 function robotColour(r) {
@@ -185,15 +243,32 @@ function robotColour(r) {
   return "#00897b";
 }
 
+function renderFloors() {
+  const counts = new Map();
+  for (const r of view.robots.values()) if (r.pose) counts.set(levelOf(r.pose), (counts.get(levelOf(r.pose)) || 0) + 1);
+  for (const layer of document.querySelectorAll("#map g.floor")) {
+    if (Number(layer.dataset.level) === view.level) layer.removeAttribute("display");
+    else layer.setAttribute("display", "none");
+  }
+  for (const button of document.querySelectorAll("#floor-select button.floor")) {
+    const level = Number(button.dataset.level);
+    button.setAttribute("aria-pressed", String(level === view.level));
+    button.querySelector(".n").textContent = counts.get(level) ? ` (${counts.get(level)})` : "";
+  }
+  $("#map").dataset.level = String(view.level);
+  $("#map").setAttribute("aria-label", `hospital map with robots: ${floorName(view.level)}`);
+}
+
 function renderMap() {
   if (!mapBuilt) buildMap();
+  renderFloors();
   const layer = $("#robot-layer");
   layer.replaceChildren();
   for (const r of view.robots.values()) {
-    if (!r.pose || (r.pose.level || 0) !== 0) continue;
+    if (!r.pose || levelOf(r.pose) !== view.level) continue;
     const [x, y] = mapXY(r.pose.x_m, r.pose.y_m);
     const g = svg("g", { class: "robot", "data-robot": r.key, "data-x": r.pose.x_m.toFixed(2), "data-y": r.pose.y_m.toFixed(2),
-      transform: `translate(${x.toFixed(2)},${y.toFixed(2)})` });
+      "data-level": String(levelOf(r.pose)), transform: `translate(${x.toFixed(2)},${y.toFixed(2)})` });
     g.append(svg("title", {}, `${r.robot_id} (${r.kind || "?"}) ${r.connection}`));
     g.append(svg("circle", { r: 1.1, fill: robotColour(r) }));
     const yaw = r.pose.yaw_rad || 0;
@@ -205,6 +280,7 @@ function renderMap() {
   pins.replaceChildren();
   for (const a of view.alerts.values()) {
     if (!a.where || a.acked_by || (a.where.x_m === 0 && a.where.y_m === 0)) continue;  // 0,0: "at a place", no position
+    if (levelOf(a.where) !== view.level) continue;
     const [x, y] = mapXY(a.where.x_m, a.where.y_m);
     const pin = svg("path", { class: "alert-pin", "data-alert": a.key, d: `M${x} ${y} l-0.9 -2 a1 1 0 1 1 1.8 0 z`,
       fill: SEVERITY_COLOUR[a.severity] || "#555" });
@@ -229,7 +305,14 @@ function renderRobots() {
     const devices = Object.entries(r.devices || {});
     const bad = devices.filter(([, h]) => h !== "ok");
     const tr = el("tr", { "data-robot": r.key });
-    tr.append(el("td", {}, r.robot_id), el("td", {}, r.kind || "?"),
+    // its floor: a click on it shows that floor on the map
+    const floor = el("td", { class: "floor" }, r.pose ? floorName(levelOf(r.pose)) : "–");
+    if (r.pose) {
+      floor.dataset.level = String(levelOf(r.pose));
+      floor.title = "show this floor on the map";
+      floor.addEventListener("click", () => selectFloor(levelOf(r.pose)));
+    }
+    tr.append(el("td", {}, r.robot_id), el("td", {}, r.kind || "?"), floor,
       el("td", { class: `connection conn-${r.connection}` }, r.connection + (stale ? " (stale)" : "")),
       el("td", {}, r.battery ? `${Math.round(100 * r.battery.soc_fraction)} %${r.battery.charging ? " ⚡" : ""}` : "–"),
       el("td", { class: "mode" }, (r.safety && r.safety.state !== "normal") ? `${r.operating_mode} · ${r.safety.state}` : (r.operating_mode || "–")),

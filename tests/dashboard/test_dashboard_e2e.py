@@ -96,7 +96,16 @@ def operator_page(fleet: tuple[PacedRun, RunningDashboard], chromium: Any) -> It
     page.close()
 
 
+def _show_floor(page: Any, level: str) -> None:
+    """The map shows one floor at a time: select `level` (a no-op on a one-floor map)."""
+    if page.locator("#map").get_attribute("data-level") != level:
+        page.locator(f'#floor-select button.floor[data-level="{level}"]').click()
+        page.wait_for_selector(f'#map[data-level="{level}"]')
+
+
 def _robot_xy(page: Any, robot_id: str) -> tuple[float, float]:
+    floor = page.wait_for_selector(f'#robots tr[data-robot="{SITE}/{robot_id}"] td.floor[data-level]', timeout=20_000)
+    _show_floor(page, floor.get_attribute("data-level"))
     marker = page.wait_for_selector(f'#map g.robot[data-robot="{SITE}/{robot_id}"]', timeout=20_000)
     return float(marker.get_attribute("data-x")), float(marker.get_attribute("data-y"))
 
@@ -153,6 +162,7 @@ def test_incident_alert_appears_with_its_evidence_image(fleet: tuple[PacedRun, R
     key = f"{SITE}/security-9/hot-spot-test"
     image = page.wait_for_selector(f'#alerts li.alert[data-key="{key}"] img.evidence', timeout=10_000)
     assert image.evaluate("img => img.complete && img.naturalWidth") == 160, "the JPEG decoded in the browser"
+    _show_floor(page, "0")
     assert page.locator(f'#map path.alert-pin[data-alert="{key}"]').count() == 1, "pinned where it happened"
     # acknowledge it: recorded with who and when
     page.locator(f'#alerts li.alert[data-key="{key}"] button.ack').click()
