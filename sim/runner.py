@@ -7,6 +7,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +24,7 @@ from robots.command_handler import attach_commands
 from robots.config import kind_config_path, load_robot_config
 from robots.plugins import load_device_registry
 from robots.robot import Robot, RobotIdentity, build_devices
+from sim.building_site import SimBuilding
 from sim.clinical_truth import grade_deterioration
 from sim.environment import SimEnvironment
 from sim.fleet_audit import AuditEvent, audit_fleet
@@ -106,6 +108,13 @@ class SimulationRun:
         self.hospital: dict[str, HospitalPart] = {}
         self.fleet: LoopbackFleet | None = None
         self._fire_panel = FirePanelSim(scenario.building, SIM_DAY_START_S, self.start_s, self._on_fire_panel)
+        try:
+            self.building = SimBuilding(self.env, scenario.building, SIM_DAY_START_S, self.start_s,
+                                        source=scenario.source)
+        except ValueError as exc:
+            raise ConfigError(scenario.source, "building", str(exc)) from None
+        # lifts go into fire service and fire doors close as the panel rings (the fleet parks robots)
+        self._fire_panel.add_listener(self.building.set_fire_alarm)
         self._ordered_robots: list[Robot] = []
         self._ordered_parts: list[HospitalPart] = []
         self._idle_every = 1
@@ -310,6 +319,9 @@ class SimulationRun:
                             self._ros.close()
                             self._ros = None
                         self._fleet_summary = self._fleet_figures()
+                        service = self.fleet.service if self.fleet is not None else None
+                        self._building_summary = self.building.summary(
+                            service.traffic if service is not None else None)
                         if self.fleet is not None:
                             self.fleet.close()
                         for robot in self.robots.values():
@@ -361,6 +373,7 @@ class SimulationRun:
         if self._happenings:
             self._happen(now_s)
         self._fire_panel.step(now_s)
+        self.building.step(now_s)
         for part in self._ordered_parts:
             part.step(now_s)
         if self.fleet is not None and tick % self._fleet_every == 0:
@@ -437,6 +450,7 @@ class SimulationRun:
             total_beds=len(self.world.beds()), telemetry_counts=dict(self.telemetry_counts),
         )
         summary["building_alarms"] = self._fleet_alarms
+        summary["building"] = getattr(self, "_building_summary", None) or self.building.summary(None)
         summary["fleet"] = getattr(self, "_fleet_summary", {})
         summary["hospital"] = {name: self.hospital[name].summary() for name in sorted(self.hospital)}
         summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
@@ -445,7 +459,8 @@ class SimulationRun:
     def write_report(self, report_dir: Path, summary: dict[str, Any]) -> None:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        tracks = {rid: list(self.env.body(rid).track) for rid in sorted(self.robots)}
+        tracks: dict[str, Sequence[tuple[float, float] | tuple[float, float, int]]] = {
+            rid: list(self.env.body(rid).track) for rid in sorted(self.robots)}
         render_tracks_png(self.world, tracks, report_dir / "map.png", markers=self.collector.alert_positions)
 
 

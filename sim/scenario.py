@@ -88,12 +88,25 @@ class FireAlarm(_Strict):
     reason: str = "fire alarm drill"
 
 
+class LiftOutage(_Strict):
+    """A lift taken out of service (a fault, an engineer's visit): it stops at the next floor, opens
+    and takes no calls until it is back."""
+
+    lift: str
+    at: ClockTime  # HH:MM sim time
+    duration_min: float = pydantic.Field(30.0, gt=0)
+
+
 class BuildingSettings(_Strict):
     #: a fire a robot confirms (camera and smoke sensor agree) sets off the building's alarm; the
     #: fire team clears it after this long
     fire_alarm_clear_after_min: float = pydantic.Field(20.0, gt=0)
     #: scheduled alarms (drills)
     fire_alarms: list[FireAlarm] = []
+    lift_outages: list[LiftOutage] = []
+    #: how the robots reach the lift and door controllers: in-process ("sim") or over Modbus TCP to
+    #: an emulator of the building's controllers ("modbus": the same path as a real building)
+    controllers: Literal["sim", "modbus"] = "sim"
 
 
 class TelemetryOverrides(_Strict):
