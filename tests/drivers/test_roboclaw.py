@@ -8,6 +8,7 @@ import math
 import struct
 import time
 from collections.abc import Iterator, Sequence
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ class _OpenGrid:
 
 
 class _OpenWorld:
-    grid = _OpenGrid()
+    grids: ClassVar[dict[int, _OpenGrid]] = {0: _OpenGrid()}  # a body moves on its own level's grid
 
     def docks(self) -> Sequence[Pose2D]:
         return []
