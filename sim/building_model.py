@@ -2,7 +2,8 @@
 
 `BuildingModel` implements `LiftControllers` and `DoorControllers` (sim/building_controllers.py)
 for a `World`. Each lift car has a level, doors (opening → open → closing → closed, `door_s` each
-way), travels `travel_s_per_level` per floor, and carries one robot (one session). A free car
+way), travels `travel_s_per_level` per floor, and carries one robot (one session); cars start at
+their lowest floor with their doors closed. A free car
 with its doors open closes them `dwell_s` after opening; a held car keeps them open until its
 session sends it somewhere or releases it (or `session_timeout_s` passes idle, so no robot holds a
 car forever).

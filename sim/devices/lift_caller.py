@@ -36,7 +36,7 @@ from hal.registry import BuildContext, DeviceConfig, DeviceRegistry
 from sim.body import SimBody
 from sim.building_controllers import LiftMode as CtlMode
 from sim.building_controllers import LiftRefused, LiftStatus, Motion
-from sim.building_model import BuildingModel, building_model
+from sim.building_model import CAR_RADIUS_M, BuildingModel, building_model
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
 
@@ -122,6 +122,10 @@ class SimLiftCaller(LiftCaller):
     def start_travel(self, route: LiftRoute) -> LiftHandle:
         self._require_open()
         self.sim.raise_on_fault()
+        car = self.sim.env.world.places[route.car_from]
+        pose = self.sim.body.pose
+        if pose.level != car.level or math.hypot(pose.x_m - car.x_m, pose.y_m - car.y_m) > CAR_RADIUS_M:
+            raise DeviceError(self.name, f"the robot is not in the car of lift {route.lift} ({route.car_from})")
         try:
             self.model.car_call(route.lift, route.to_level, self.session)
         except LiftRefused as exc:

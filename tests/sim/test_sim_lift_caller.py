@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from hal.clock import SimClock
+from hal.device import DeviceError
 from hal.handle import HandleStatus
 from hal.lift_caller import LiftFailureKind, LiftUnavailable
 from sim.body import SimBody
@@ -100,3 +101,11 @@ def test_fire_service_refuses_routes_and_calls(site: SimSite) -> None:
     with pytest.raises(LiftUnavailable) as refused:
         site.caller.start_call(route)
     assert refused.value.kind is LiftFailureKind.FIRE_SERVICE
+
+
+def test_travel_needs_the_robot_in_the_car(site: SimSite, world: World) -> None:
+    site.body.pose = world.places["lift-1-lobby-B1"].pose
+    route = site.caller.route(-1, 1, avoid=["lift-2"])
+    assert run(site, site.caller.start_call(route)) is HandleStatus.SUCCEEDED
+    with pytest.raises(DeviceError, match="not in the car"):
+        site.caller.start_travel(route)
