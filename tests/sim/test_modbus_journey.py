@@ -140,3 +140,16 @@ def test_a_lift_controller_that_stops_answering_mid_ride_fails_the_journey_namin
     assert op.status is OpStatus.FAILED
     assert op.reason is not None and f"unit {unit}" in op.reason and "did not answer" in op.reason, op.reason
     assert rig.lifts("r1").health().status.value == "error"
+
+
+def test_the_same_run_over_modbus_twice_gives_the_same_rides(world: World, tmp_path: Path) -> None:
+    records = []
+    for run in ("a", "b"):
+        rig = ModbusRig(world, {"r1": "dock-supply"}, tmp_path / run)
+        try:
+            rig.go("r1", "ward-a-utility")
+            assert rig.finish("r1").status is OpStatus.SUCCEEDED
+            records.append(([r.as_dict() for r in rig.building.rides()], rig.env.body("r1").pose))
+        finally:
+            rig.close()
+    assert records[0] == records[1]
