@@ -82,3 +82,30 @@ def test_every_bay_reachable_from_its_floors_docks(world: World) -> None:
             if dock.level == bay.level:
                 assert math.isfinite(world.routes.distance_m(dock.name, bay.name)), (dock.name, bay.name)
                 assert math.isfinite(world.routes.distance_m(bay.name, dock.name)), (bay.name, dock.name)
+
+
+@pytest.mark.parametrize(("area", "leaving", "goal", "incoming_from"), [
+    ("parking-ground-", "parking-ground-01", "clinical-lab", "main-entrance"),
+    ("parking-isolation-", "parking-isolation-03", "isolation-room-2-approach", "isolation-utility"),
+    ("parking-ward-a-", "parking-ward-a-02", "ward-a-bed-03", "ward-a-nurse-station"),
+    ("parking-logistics-", "parking-logistics-04", "central-supply", "goods-in"),
+    ("parking-robot-bay-", "parking-robot-bay-03", "ward-b-utility", "dock-first-floor-1"),
+])
+def test_a_full_park_lets_one_robot_out_and_another_into_its_last_bay(
+        world: World, area: str, leaving: str, goal: str, incoming_from: str) -> None:
+    """Robots parked on every other bay of the area are passed without a touch."""
+    from sim.people import PeopleConfig
+    from tests.sim.perception_rig import Rig
+
+    rig = Rig(world, people=PeopleConfig(visitors_per_level=0, beds_per_level=0))
+    bays = sorted(b.name for b in _robot_bays(world) if b.name.startswith(area))
+    last = [b for b in bays if b != leaving][-1]
+    for bay in bays:
+        if bay != last:
+            rig.add(f"r-{bay}", bay)
+    rig.add("incoming", incoming_from)
+    handles = rig.go({f"r-{leaving}": goal, "incoming": last}, max_s=600)
+    assert {rid: h.poll().name for rid, h in handles.items()} == {f"r-{leaving}": "SUCCEEDED", "incoming": "SUCCEEDED"}
+    assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+    parked = world.places[last]
+    assert math.hypot(rig.body("incoming").pose.x_m - parked.x_m, rig.body("incoming").pose.y_m - parked.y_m) < 0.3
