@@ -351,6 +351,16 @@ def test_a_silent_door_controller_fails_the_opening_within_the_bound(site: Site)
     assert site.doors.health().status is HealthStatus.ERROR
 
 
+def test_a_frozen_door_controller_fails_the_opening_as_a_fault(site: Site) -> None:
+    opening = site.doors.start_open("door-1")
+    assert opening.poll() is HandleStatus.RUNNING
+    site.emulator.freeze(101)  # hangs while the door is opening
+    assert site.run(opening, max_steps=20) is HandleStatus.FAILED
+    assert "unit 101" in (opening.error or "") and "heartbeat stuck" in (opening.error or "")
+    with pytest.raises(mm.ControllerFault, match="did not acknowledge"):
+        site.doors.start_open("door-1")  # stored by the gateway, never acted on
+
+
 def test_a_bad_door_position_names_the_register(site: Site) -> None:
     site.emulator.poke_input(101, mm.IR_DOOR_POSITION, 7)
     with pytest.raises(mm.BadRegisterValue, match="IR 6 DOOR_POSITION = 7"):
