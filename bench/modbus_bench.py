@@ -8,11 +8,15 @@ measured in the same run.
   against the raw client's FC 23 on a plain server;
 - the raw client against the emulator (``detail``) separates the emulator's handler from the
   driver's own work.
+
+The six loops run interleaved in short windows and each figure is its median window, so a load
+change on the machine hits a figure and its baseline alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -95,15 +99,22 @@ def _plain_server() -> Iterator[int]:
         thread.join(5.0)
 
 
-def _rate(seconds: float, call: Callable[[], object]) -> float:
-    call()  # connect outside the measurement
-    done = 0
-    started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        call()
-        done += 1
-    return done / (time.perf_counter() - started)
+def _rates(seconds: float, calls: dict[str, Callable[[], object]], *, rounds: int = 10) -> dict[str, float]:
+    """Calls per second of each, interleaved in `rounds` short windows (the median window counts):
+    the machine's load drifts, and every figure and its baseline then see the same drift."""
+    for call in calls.values():
+        call()  # connect outside the measurement
+    windows: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            done = 0
+            started = time.perf_counter()
+            deadline = started + seconds / rounds
+            while time.perf_counter() < deadline:
+                call()
+                done += 1
+            windows[name].append(done / (time.perf_counter() - started))
+    return {name: statistics.median(rates) for name, rates in windows.items()}
 
 
 def measure(seconds: float = 3.0) -> list[Result]:
@@ -118,23 +129,23 @@ def measure(seconds: float = 3.0) -> list[Result]:
         try:
             lifts.setup()
             lifts.start_call(lifts.route(0, 0))
-            raw_reads = _rate(seconds, lambda: raw_plain.read_input_registers(
-                0, count=mm.LIFT_INPUT_COUNT, device_id=1))
-            emulator_reads = _rate(seconds, lambda: raw_emulator.read_input_registers(
-                0, count=mm.LIFT_INPUT_COUNT, device_id=1))
-            driver_reads = _rate(seconds, lambda: lifts.status("lift-a"))
-            raw_commands = _rate(seconds, lambda: raw_plain.readwrite_registers(
-                read_address=mm.HR_RESULT_REQUEST_ID, read_count=2, write_address=0, values=write, device_id=1))
-            emulator_commands = _rate(seconds, lambda: raw_emulator.readwrite_registers(
-                read_address=mm.HR_RESULT_REQUEST_ID, read_count=2, write_address=0, values=write, device_id=1))
-            driver_commands = _rate(seconds, lambda: lifts.hold_door("lift-a"))
+            rate = _rates(seconds, {
+                "raw_reads": lambda: raw_plain.read_input_registers(0, count=mm.LIFT_INPUT_COUNT, device_id=1),
+                "emulator_reads": lambda: raw_emulator.read_input_registers(0, count=mm.LIFT_INPUT_COUNT, device_id=1),
+                "driver_reads": lambda: lifts.status("lift-a"),
+                "raw_commands": lambda: raw_plain.readwrite_registers(
+                    read_address=mm.HR_RESULT_REQUEST_ID, read_count=2, write_address=0, values=write, device_id=1),
+                "emulator_commands": lambda: raw_emulator.readwrite_registers(
+                    read_address=mm.HR_RESULT_REQUEST_ID, read_count=2, write_address=0, values=write, device_id=1),
+                "driver_commands": lambda: lifts.hold_door("lift-a"),
+            })
         finally:
             lifts.close()
             raw_plain.close()
             raw_emulator.close()
     return [
-        Result("modbus status (driver, FC 4)", driver_reads, "reads/s", raw_reads, "raw pymodbus reads/s",
-               detail={"raw_client_on_emulator_per_s": round(emulator_reads, 1)}),
-        Result("modbus command (driver, FC 23)", driver_commands, "commands/s", raw_commands,
-               "raw pymodbus FC 23/s", detail={"raw_client_on_emulator_per_s": round(emulator_commands, 1)}),
+        Result("modbus status (driver, FC 4)", rate["driver_reads"], "reads/s", rate["raw_reads"],
+               "raw pymodbus reads/s", detail={"raw_client_on_emulator_per_s": round(rate["emulator_reads"], 1)}),
+        Result("modbus command (driver, FC 23)", rate["driver_commands"], "commands/s", rate["raw_commands"],
+               "raw pymodbus FC 23/s", detail={"raw_client_on_emulator_per_s": round(rate["emulator_commands"], 1)}),
     ]
