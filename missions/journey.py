@@ -84,7 +84,8 @@ class Journey(Attempts[Any]):
         self.doors_opened: list[str] = []
         self.doors_refused: list[str] = []
         self.lifts_ridden: list[str] = []
-        self.lifts_avoided: list[str] = []
+        self.lifts_avoided: list[str] = []  # lifts that failed this journey, in order
+        self._avoid_reasons: dict[str, str] = {}
         self._phase = _Phase.PLAN
         self._target = destination  # where the current drive goes
         self._after = _Phase.DONE  # the phase after the drive
@@ -160,12 +161,12 @@ class Journey(Attempts[Any]):
         assert there is not None
         try:
             self._route = lifts.route(here, there, avoid=self.lifts_avoided)
-        except LiftUnavailable as exc:
-            self._fail(FIRE_NO_RIDES if exc.kind is LiftFailureKind.FIRE_SERVICE else exc.reason)
-            return
-        except NoLiftRoute as exc:
-            tried = f" (lifts out of service: {', '.join(self.lifts_avoided)})" if self.lifts_avoided else ""
-            self._fail(f"{exc.reason}{tried}")
+        except (LiftUnavailable, NoLiftRoute) as exc:
+            if isinstance(exc, LiftUnavailable) and exc.kind is LiftFailureKind.FIRE_SERVICE:
+                self._fail(FIRE_NO_RIDES)
+                return
+            tried = "; ".join(self._avoid_reasons[lift] for lift in self.lifts_avoided)
+            self._fail(f"{exc.reason} (before: {tried})" if tried else exc.reason)
             return
         self._calls = 0
         self._go(self._route.board_at, _Phase.CALL)
@@ -257,7 +258,9 @@ class Journey(Attempts[Any]):
             if failure is not None and failure.kind in (LiftFailureKind.FIRE_SERVICE, LiftFailureKind.OUT_OF_SERVICE):
                 self._lift_refused(route, failure.kind, failure.message)
             elif self._calls >= self.settings.lift_attempts:
-                self._avoid(route.lift)
+                waited = f"did not come within {self.settings.lift_timeout_s:g} s"
+                self._avoid(route.lift, failure.message if failure is not None else waited)
+                self._phase = _Phase.PLAN
             # else: call the same lift again on the next poll
 
     def _travel(self, now_s: float) -> None:
@@ -300,19 +303,20 @@ class Journey(Attempts[Any]):
         if kind is LiftFailureKind.FIRE_SERVICE:
             self._pending_failure = f"{FIRE_NO_RIDES} ({reason}; left at {lobby})"
         else:
-            self._avoid(lift)
+            self._avoid(lift, reason)
         self._go(lobby, _Phase.RELEASE)
 
     def _lift_refused(self, route: LiftRoute, kind: LiftFailureKind, reason: str) -> None:
         if kind is LiftFailureKind.FIRE_SERVICE:
             self._fail(FIRE_NO_RIDES)
         else:
-            self._avoid(route.lift)
+            self._avoid(route.lift, reason)
             self._phase = _Phase.PLAN
 
-    def _avoid(self, lift: str) -> None:
+    def _avoid(self, lift: str, reason: str) -> None:
         if lift not in self.lifts_avoided:
             self.lifts_avoided.append(lift)
+            self._avoid_reasons[lift] = reason
 
     def _expired(self, now_s: float) -> bool:
         return self._lift_deadline is not None and self._lift_deadline.expired(now_s)

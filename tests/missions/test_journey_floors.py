@@ -58,9 +58,9 @@ class Rig:
     def building(self) -> BuildingModel:
         return building_model(self.env)
 
-    def go(self, robot_id: str, place: str) -> Attempts[Any]:
+    def go(self, robot_id: str, place: str, settings: JourneySettings = SETTINGS) -> Attempts[Any]:
         op = go_to(self.robots[robot_id].devices, place, nav_timeout_s=900.0, nav_attempts=3, nav_retry_wait_s=5.0,
-                   journey=SETTINGS)
+                   journey=settings)
         self.ops[robot_id] = op
         return op
 
@@ -139,6 +139,7 @@ def test_out_of_service_with_no_other_lift_fails_with_the_reason(world: World, t
         rig.building.take_out_of_service(lift, rig.clock.now_s())
     assert rig.finish("r1").status is OpStatus.FAILED
     assert op.reason is not None and "out of service" in op.reason, op.reason
+    assert "lift-1" in op.reason and "lift-2" in op.reason  # both lifts' reasons
     assert rig.level("r1") == 0  # got off where the car stopped
     assert all(rig.building.lift_status(lift).session == 0 for lift in world.lifts)
 
@@ -172,6 +173,20 @@ def test_fire_alarm_with_a_robot_in_a_lift(world: World, tmp_path: Path) -> None
     again = rig.go("r1", "ward-a-utility")  # no new rides while the alarm rings
     assert rig.finish("r1").status is OpStatus.FAILED and again.reason == FIRE_NO_RIDES
     assert len(rig.building.rides()) == 1
+
+
+def test_a_lift_that_does_not_come_in_time_is_given_up_for_the_other(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    building = rig.building
+    other = building.session_for("porter-robot")
+    for lift in ("lift-1", "lift-2"):  # both busy: lift-1 (first by name) is called
+        building.hall_call(lift, 1, other)
+    op = rig.go("r1", "ward-a-utility", JourneySettings(lift_timeout_s=60.0, lift_attempts=1))
+    rig.run_until(lambda: rig.clock.now_s() >= START_S + 10)
+    building.release("lift-2", other)  # lift-2 is free now, lift-1 stays held
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert isinstance(op, Journey) and op.lifts_avoided == ["lift-1"] and op.lifts_ridden == ["lift-2"]
+    assert building.lift_status("lift-1").session == other
 
 
 def test_capacity_one_second_robot_waits_for_the_car(world: World, tmp_path: Path) -> None:
