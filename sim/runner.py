@@ -244,7 +244,12 @@ class SimulationRun:
                 config = config.model_copy(update={"telemetry": config.telemetry.model_copy(
                     update={"viz_period_s": self.scenario.telemetry.viz_period_s})})
             # the body is built to the kind's spec: top speed and battery as its config declares
-            body = self.env.add_robot(placement.id, placement.dock, max_speed_mps=config.safety.max_speed_mps,
+            start = placement.start or placement.dock
+            places = self.world.places
+            if start not in places or places[start].level != places[placement.dock].level:
+                raise ConfigError(self.scenario.source, f"robots[{placement.id}].start",
+                                  f"{start!r} is not a place on the floor of its dock {placement.dock}", [])
+            body = self.env.add_robot(placement.id, start, max_speed_mps=config.safety.max_speed_mps,
                                       battery_capacity_wh=config.safety.battery_capacity_wh)
             devices = build_devices(config, registry, self.clock, placement.id,
                                     {"sim_env": self.env, "sim_body": body})

@@ -39,6 +39,9 @@ class RobotPlacement(_Strict):
     serves: str | None = None
     #: the robot never leaves what it serves (infection control): the fleet gives it only that work
     confined: bool = False
+    #: where it stands when the run starts, if not on its dock (a parking bay when docks are
+    #: fewer than robots): a place on the dock's floor
+    start: str | None = None
 
 
 class PatientSettings(_Strict):

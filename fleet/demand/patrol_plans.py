@@ -101,7 +101,9 @@ def _plan(site: SiteMap, spec: PlanSpec, where: str) -> Plan:
         return Plan(spec.name, minute_of_day(spec.from_), {"route": spec.route}, None, spec.return_to_dock)
     checkpoints: list[dict[str, Any]] = []
     if spec.car_park:
-        bays = _walk(site, [p.name for p in site.places_of_kind("parking")])
+        # the car park's bays, not the robots' own parking bays inside the building
+        bays = _walk(site, [p.name for p in site.places_of_kind("parking")
+                            if (site.zone_of(p.name) or "").startswith("car-park")])
         if not bays:
             raise DemandError(f"{where}.car_park: site {site.name!r} has no parking places")
         checkpoints += [{"name": bay, "place": bay, "closed_hours": None, "check_door": False} for bay in bays]
