@@ -285,3 +285,17 @@ def test_a_paused_or_cancelled_mission_releases_the_lift_and_resumes_by_lift(wor
     robot.cancel()
     rig.tick()
     assert all(rig.building.lift_status(n).session == 0 for n in world.lifts)
+
+
+def test_a_fire_door_closed_by_the_alarm_stops_a_journey_through_it(world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-ward-a"}, tmp_path)
+    settings = JourneySettings(door_attempts=1, door_retry_wait_s=0.0)
+    through = Journey(rig.robots["r1"].devices, "ward-a-bed-01", settings)
+    rig.ops["r1"] = through
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, through.reason
+    assert through.doors_opened == ["ward-a-fire-door"]  # held open on its magnets: passes at once
+    rig.building.set_fire_alarm(True)
+    blocked = Journey(rig.robots["r1"].devices, "dock-ward-a", settings)  # back through it
+    rig.ops["r1"] = blocked
+    assert rig.finish("r1").status is OpStatus.FAILED
+    assert blocked.reason == "fire door ward-a-fire-door closed by the alarm"
