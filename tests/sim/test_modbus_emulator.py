@@ -229,3 +229,12 @@ def test_advance_steps_the_model_then_syncs(building: FakeBuilding, emulator: Mo
     emulator.advance(building.travel_s_per_level, building.step)
     r = inputs(client, LIFT_B)
     assert (mm.to_int16(r[mm.IR_CAR_LEVEL]), r[mm.IR_HEARTBEAT]) == (0, before + 1)
+
+
+def test_a_single_register_write_of_the_command_uses_the_stored_parameters(building: FakeBuilding,
+                                                                           client: ModbusTcpClient) -> None:
+    assert not client.write_registers(1, [1, 9, 12], device_id=LIFT_B).isError()  # level, session, request id
+    assert not client.write_register(0, mm.LiftCommand.HALL_CALL, device_id=LIFT_B).isError()  # FC 6
+    r = inputs(client, LIFT_B)
+    assert (r[mm.IR_LAST_REQUEST_ID], r[mm.IR_LAST_RESULT], r[mm.IR_SESSION]) == (12, mm.Result.OK, 9)
+    assert building.calls == [("hall_call", "lift-b", 9)]
