@@ -321,7 +321,7 @@ class BuildingModel:
     def _stop_at_next_floor(self, car: _Car, now_s: float) -> None:
         if car.motion is Motion.IDLE:
             car.target = None
-            if car.riders or car.session or car.door is not DoorPosition.CLOSED:
+            if car.session or car.door is not DoorPosition.CLOSED or self._bodies_in(car):  # let them out
                 self._reopen(car, now_s)
                 if car.door is DoorPosition.OPEN:
                     self._stopped(car, now_s)
@@ -403,7 +403,7 @@ class BuildingModel:
         self._carry(car)
         assert car.target is not None
         if car.index == car.target:
-            car.motion, car.next_at_s, car.target = Motion.IDLE, INF, None
+            car.motion, car.next_at_s, car.target, car.riders = Motion.IDLE, INF, None, []
             car.door, car.door_done_s = DoorPosition.OPENING, t + car.lift.door_s
         else:
             car.motion = Motion.UP if car.target > car.index else Motion.DOWN
