@@ -6,7 +6,9 @@ A robot's use of a lift is a *session* on one car (a car carries one robot):
    shortest expected wait — and names the places involved: the lobby where the robot waits, the
    car place it drives into on each floor, and the lobby it leaves to;
 2. `start_call(route)` claims the car and brings it to `from_level`; the handle succeeds once the
-   car is there with its doors open and held for this robot (at once when it already is);
+   car is there with its doors open and held for this robot (at once when it already is); a car
+   another robot holds (a car carries one robot) is waited for: the handle stays running, its
+   feedback showing the car, until the car is free and comes — the caller's deadline bounds it;
 3. the robot drives into the car (`route.car_from`);
 4. `start_travel(route)` closes the doors and takes the car to `to_level`; the handle succeeds
    there with the doors open, and FAILS with a `LiftFailure` when the car is taken out of service
@@ -18,7 +20,7 @@ A robot's use of a lift is a *session* on one car (a car carries one robot):
 call (a car not held by this robot is left alone), and a mission calls it on cancel, pause and
 failure too, so no car is held forever. Errors raised at once are `DeviceError`s:
 `NoLiftRoute` (no lift serves both floors, or every one is avoided) and `LiftUnavailable`
-(refused now: out of service, fire alarm, held by another robot).
+(refused now: out of service, fire alarm, a level the lift does not serve).
 """
 
 from __future__ import annotations
