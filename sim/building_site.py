@@ -21,7 +21,9 @@ from typing import Any
 from fleet.demand.daily import DAY_S, minute_of_day
 from fleet.traffic import TrafficArbiter
 from hal.clock import iso_utc
+from robots.config import RobotKindConfig
 from sim.building_model import BuildingModel, building_model
+from sim.emulators.modbus_building import ModbusBuildingEmulator, lift_caller_config
 from sim.environment import SimEnvironment
 from sim.scenario import BuildingSettings
 
@@ -50,7 +52,35 @@ class SimBuilding:
                 at_s += DAY_S
             self._outages.append(_Outage(outage.lift, at_s, at_s + outage.duration_min * 60.0))
         self._out: set[str] = set()
-        self._has_lifts = bool(lifts)
+        self.controllers = settings.controllers
+        self.emulator: ModbusBuildingEmulator | None = None
+
+    # ---- the controllers over Modbus ------------------------------------------------------------
+
+    def start(self) -> None:
+        """With `controllers: modbus`, serve the building model's lifts and doors on loopback
+        Modbus TCP (the robots' lift callers then drive it as they would a real building's)."""
+        if self.controllers != "modbus" or self.emulator is not None:
+            return
+        served = {name: lift.levels for name, lift in self.env.world.lifts.items()}
+        self.emulator = ModbusBuildingEmulator(lifts=self.model, doors=self.model, served_levels=served)
+        self.emulator.start()
+
+    def robot_config(self, robot_id: str, config: RobotKindConfig) -> RobotKindConfig:
+        """The kind's config for this robot: its lift caller on the Modbus emulator when there is one."""
+        if self.emulator is None:
+            return config
+        devices = dict(config.devices)
+        for name, spec in config.devices.items():
+            if spec.get("kind") == "lift_caller":
+                devices[name] = {"kind": "lift_caller", "model": "modbus", **lift_caller_config(
+                    self.env.world, self.emulator, session=self.model.session_for(robot_id))}
+        return config.model_copy(update={"devices": devices})
+
+    def close(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
 
     def step(self, now_s: float) -> None:
         for outage in self._outages:
@@ -62,6 +92,8 @@ class SimBuilding:
                 self._out.discard(outage.lift)
                 self.model.return_to_service(outage.lift)
         self.model.step(now_s)
+        if self.emulator is not None:
+            self.emulator.sync(now_s)
 
     def set_fire_alarm(self, active: bool) -> None:
         self.model.set_fire_alarm(active)
@@ -72,6 +104,7 @@ class SimBuilding:
                                                                           "grants": 0, "wait_s": {}}
         return {
             "floors": len(self.env.world.levels),
+            "controllers": self.controllers,
             "lift_rides": {"done": lifts["done"], "failed": lifts["failed"], "failures": lifts["failures"],
                            "by_lift": lifts["by_lift"], "call_wait_s": lifts["call_wait_s"],
                            "ride_s": lifts["ride_s"], "refused_calls": lifts["refused_calls"]},

@@ -234,12 +234,13 @@ class SimulationRun:
         policy = CommandPolicy.from_dict({**self.scenario.operators,
                                           fleet_user: {"role": "operator", "targets": [f"{self.scenario.site}/*"]}})
         traffic_map = traffic_map_of(self.world)
+        self.building.start()
         for placement in self.scenario.robots:
             if placement.dock not in self.world.places:
                 raise ConfigError(self.scenario.source, f"robots[{placement.id}].dock",
                                   f"no place {placement.dock!r} in the world",
                                   [p.name for p in self.world.docks()])
-            config = load_robot_config(kind_config_path(placement.kind))
+            config = self.building.robot_config(placement.id, load_robot_config(kind_config_path(placement.kind)))
             if self.scenario.telemetry.viz_period_s is not None:
                 config = config.model_copy(update={"telemetry": config.telemetry.model_copy(
                     update={"viz_period_s": self.scenario.telemetry.viz_period_s})})
@@ -331,6 +332,7 @@ class SimulationRun:
                             self.fleet.close()
                         for robot in self.robots.values():
                             robot.close()
+                        self.building.close()
         finally:
             if self._event_log is not None:
                 self._event_log.close()
