@@ -299,3 +299,22 @@ def test_a_fire_door_closed_by_the_alarm_stops_a_journey_through_it(world: World
     rig.ops["r1"] = blocked
     assert rig.finish("r1").status is OpStatus.FAILED
     assert blocked.reason == "fire door ward-a-fire-door closed by the alarm"
+
+
+def test_a_failure_naming_only_the_level_still_gets_the_robot_off_there(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Modbus backend reports it: the route's lobbies say where to drive out."""
+    import sim.devices.lift_caller as sim_lift_caller
+    from hal.lift_caller import LiftFailure
+
+    def level_only(lift: str, kind: Any, reason: str, level: int | None = None, leave_at: str | None = None) -> Any:
+        return LiftFailure(lift, kind, reason, level)
+
+    monkeypatch.setattr(sim_lift_caller, "LiftFailure", level_only)
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    op = rig.go("r1", "ward-a-utility")
+    rig.run_until(lambda: any(rig.riding(lift) for lift in world.lifts))
+    lift = next(name for name in world.lifts if rig.riding(name))
+    rig.building.take_out_of_service(lift, rig.clock.now_s())
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert rig.level("r1") == 1 and [r.outcome for r in rig.building.rides()] == ["failed", "done"]
