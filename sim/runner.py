@@ -33,6 +33,7 @@ from sim.hospital import HospitalContext, HospitalError, HospitalPart, load_hosp
 from sim.hospital.building import FirePanelSim
 from sim.map_render import render_tracks_png
 from sim.patients import PatientCensus
+from sim.people import PeopleConfig
 from sim.run_telemetry import ValidatingSink, _telemetry
 from sim.scenario import Scenario
 from sim.summary import RunCollector
@@ -99,7 +100,11 @@ class SimulationRun:
             deteriorating_fraction=scenario.patients.deteriorating_fraction,
             swapped_wristbands=scenario.patients.swapped_wristbands,
         )
-        self.env = SimEnvironment(self.world, self.census, self.clock, options.seed)
+        crowd = scenario.people
+        people = PeopleConfig(visitors_per_level=crowd.visitors_per_level, beds_per_level=crowd.beds_per_level,
+                              levels=tuple(crowd.levels) if crowd.levels is not None else None)
+        self.env = SimEnvironment(self.world, self.census, self.clock, options.seed,
+                                  people=people if people.enabled else None)
         self.collector = RunCollector()
         self.telemetry_counts: Counter[str] = Counter()
         self.robots: dict[str, Robot] = {}

@@ -112,6 +112,16 @@ class BuildingSettings(_Strict):
     controllers: Literal["sim", "modbus"] = "sim"
 
 
+class PeopleSettings(_Strict):
+    """People walking the building (sim/people.py): visitors, and porters pushing beds; seeded.
+    Robots see them and must never touch one; 0 and 0 leaves the corridors to the robots."""
+
+    visitors_per_level: int = pydantic.Field(0, ge=0, le=200)
+    beds_per_level: int = pydantic.Field(0, ge=0, le=50)
+    #: the floors they walk (None: every floor with somewhere to walk)
+    levels: list[int] | None = None
+
+
 class TelemetryOverrides(_Strict):
     viz_period_s: float | None = pydantic.Field(None, gt=0)
 
@@ -139,6 +149,7 @@ class Scenario(_Strict):
     fleet_restarts: list[FleetRestart] = []
     faults: list[DeviceFault] = []
     building: BuildingSettings = BuildingSettings()
+    people: PeopleSettings = PeopleSettings()
     #: who may command the simulated robots over MQTT (staff account -> role and targets); the
     #: dashboard's demo accounts by default
     operators: dict[str, dict[str, Any]] = {
