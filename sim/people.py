@@ -17,7 +17,7 @@ every trajectory, whatever the robots do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -36,6 +36,8 @@ VISITOR_ZONE_TAGS = frozenset({"corridor", "ward", "outpatient"})
 BED_ZONE_TAGS = frozenset({"corridor", "ward"})
 #: how far right of a route edge people walk, the widest the walls allow first
 KEEP_RIGHT_M = (0.75, 0.6, 0.45, 0.3, 0.15)
+#: beds walk only where they can keep at least this far right
+BED_MIN_RIGHT_M = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +72,15 @@ class _Walker:
     destinations: list[str]
     node: str  # the node last reached (or the segment's start)
     ahead: list[str]  # nodes still to walk to, in order
+    via: list[tuple[float, float]] = field(default_factory=list)  # a sidestep's points, before `ahead`
+    stepping_aside: bool = False  # walking a sidestep: the segment after it heads for ahead[0] again
 
 
 class PeopleModel:
     def __init__(self, world: World, config: PeopleConfig, seed: int) -> None:
         self.config = config
-        self._graphs: dict[int, nx.Graph] = {}
-        self._paths: dict[tuple[int, str], dict[str, list[str]]] = {}
+        self._graphs: dict[tuple[int, str], nx.Graph] = {}
+        self._paths: dict[tuple[int, str, str], dict[str, list[str]]] = {}
         self._pos: dict[str, tuple[float, float]] = {}
         walkers: list[_Walker] = []
         levels = sorted(world.levels) if config.levels is None else list(config.levels)
@@ -128,6 +132,9 @@ class PeopleModel:
         self._circle_r = np.concatenate((np.full(len(people_idx), config.person_radius_m),
                                          np.full(2 * len(bed_idx), config.bed_radius_m)))
         self._half = config.bed_half_length_m
+        empty = np.zeros(0)
+        self._robots: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64],
+                            npt.NDArray[np.float64]] = (empty, empty, np.zeros(0, dtype=np.int64), empty)
 
     def __len__(self) -> int:
         return len(self._walkers)
@@ -159,20 +166,27 @@ class PeopleModel:
         for a, b, data in routes.edges(data=True):
             if a in graph and b in graph:
                 graph.add_edge(a, b, length_m=float(data["length_m"]))
-        self._graphs[level] = graph
+        # Beds only along corridors wide enough to keep well right (a robot can pass one there),
+        # and only to nodes where the way goes on (a bed cannot turn round in a dead end with a
+        # robot in it).
+        bed_free = self._free[(level, BED)]
+        bed_graph = nx.Graph()
+        for a, b, data in graph.edges(data=True):
+            if all(_kept_right_free(bed_free, self._pos[u], self._pos[v], BED_MIN_RIGHT_M)
+                   for u, v in ((a, b), (b, a))):
+                bed_graph.add_edge(a, b, **data)
+        self._graphs[(level, PERSON)] = graph
+        self._graphs[(level, BED)] = bed_graph
         # keep destinations of the largest connected part only: every walk has a route
-        if graph.number_of_nodes():
-            main = max(nx.connected_components(graph), key=lambda c: (len(c), sorted(c)[0]))
-            visitor = [n for n in visitor if n in main]
-            # a bed cannot turn round in a dead end with a robot in it: beds go only where the way
-            # goes on
-            beds = [n for n in beds if n in main and graph.degree(n) >= 2]
+        visitor = [n for n in visitor if n in _largest_part(graph)]
+        bed_part = _largest_part(bed_graph)
+        beds = [n for n in beds if n in bed_part and bed_graph.degree(n) >= 2]
         return visitor, beds
 
-    def _path(self, level: int, a: str, b: str) -> list[str]:
-        key = (level, a)
+    def _path(self, level: int, kind: str, a: str, b: str) -> list[str]:
+        key = (level, kind, a)
         if key not in self._paths:
-            self._paths[key] = nx.single_source_dijkstra_path(self._graphs[level], a, weight="length_m")
+            self._paths[key] = nx.single_source_dijkstra_path(self._graphs[(level, kind)], a, weight="length_m")
         return self._paths[key].get(b, [a])
 
     # -- the step ---------------------------------------------------------------------------
@@ -203,6 +217,7 @@ class PeopleModel:
             ahead = (along > 0.0) & (along < reach + cfg.yield_gap_m + self._speed[:, None] * dt_s) & (lateral < width)
             blocked = walking & (ahead & (robots_level[None, :] == self.level[:, None])).any(axis=1)
         self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
+        self._robots = (robots_x_m, robots_y_m, robots_level, robots_radius_m)
         going = walking & ~blocked
         self._s = np.where(going, self._s + self._speed * dt_s, self._s)
         self.moving = going
@@ -222,8 +237,10 @@ class PeopleModel:
     def _advance(self, i: int) -> None:
         w = self._walkers[i]
         if self._blocked_s[i] >= self.config.patience_s:
-            # turn back to the node this segment started from, then walk somewhere else
             self._blocked_s[i] = 0.0
+            if self._sidestep(i):
+                return
+            # no way round: turn back to the node this segment started from, then walk elsewhere
             s = min(self._s[i], self._len[i])
             here = (float(self._ax[i] + self._ux[i] * s), float(self._ay[i] + self._uy[i] * s))
             back = self._pos[w.node]
@@ -237,11 +254,53 @@ class PeopleModel:
             w.ahead = [w.node]
             self._start_segment(i, here, self._kept_right(w, here, back))
             return
+        if w.via:
+            self._start_segment(i, self._here(i), w.via.pop(0))
+            return
+        if w.stepping_aside:
+            w.stepping_aside = False
+            if w.ahead:
+                self._walk_on(i)
+                return
         w.node = w.ahead.pop(0) if w.ahead else w.node
         if w.ahead:
             self._walk_on(i)
             return
         self._arrive(i)
+
+    def _sidestep(self, i: int) -> bool:
+        """Walk round the robot in the way when there is room beside it (as people do: a parked
+        robot does not stop a corridor's traffic for good); False when there is none."""
+        w = self._walkers[i]
+        rx, ry, rlevel, rr = self._robots
+        here = self._here(i)
+        ux, uy = float(self._ux[i]), float(self._uy[i])
+        nx, ny = uy, -ux  # right
+        dx, dy = rx - here[0], ry - here[1]
+        along = dx * ux + dy * uy
+        right = dx * nx + dy * ny
+        width = (self.config.bed_radius_m if w.kind == BED else self.config.person_radius_m) + rr + 0.1
+        front = np.flatnonzero((rlevel == w.level) & (along > 0.0) & (along < self._reach[i] + rr + 1.5)
+                               & (np.abs(right) < width))
+        if not len(front):
+            return False
+        k = int(front[np.argmin(along[front])])
+        beyond = float(along[k]) + self._reach[i] + float(rr[k]) + 0.3
+        grid = self._free[(w.level, w.kind)]
+        for offset in (float(right[k]) + float(width[k]) + 0.1, float(right[k]) - float(width[k]) - 0.1):
+            p1 = (here[0] + nx * offset, here[1] + ny * offset)
+            p2 = (p1[0] + ux * beyond, p1[1] + uy * beyond)
+            if not (grid.segment_is_free(here, p1) and grid.segment_is_free(p1, p2)):
+                continue
+            clear = np.hypot(rx - p2[0], ry - p2[1]) >= width + 0.1
+            mid = np.hypot(rx - (p1[0] + p2[0]) / 2, ry - (p1[1] + p2[1]) / 2) >= width
+            if not bool(np.all((clear & mid & (np.hypot(rx - p1[0], ry - p1[1]) >= width)) | (rlevel != w.level))):
+                continue
+            w.via = [p2]
+            w.stepping_aside = True
+            self._start_segment(i, here, p1)
+            return True
+        return False
 
     def _arrive(self, i: int) -> None:
         w = self._walkers[i]
@@ -254,7 +313,7 @@ class PeopleModel:
         w = self._walkers[i]
         others = [d for d in w.destinations if d != w.node]
         dest = others[int(w.rng.integers(len(others)))]
-        path = self._path(w.level, w.node, dest)
+        path = self._path(w.level, w.kind, w.node, dest)
         w.ahead = path[1:]
         if not w.ahead:
             self._arrive(i)
@@ -281,11 +340,10 @@ class PeopleModel:
         nx, ny = dy / length, -dx / length
         grid = self._free[(w.level, w.kind)]
         for offset in KEEP_RIGHT_M:
-            a2 = (a[0] + nx * offset, a[1] + ny * offset)
-            b2 = (b[0] + nx * offset, b[1] + ny * offset)
-            if grid.segment_is_free(a2, b2):
-                return b2
+            if _kept_right_free(grid, a, b, offset):
+                return (b[0] + nx * offset, b[1] + ny * offset)
         return b
+
 
     def _start_segment(self, i: int, a: tuple[float, float], b: tuple[float, float]) -> None:
         dx, dy = b[0] - a[0], b[1] - a[1]
@@ -317,3 +375,21 @@ class PeopleModel:
         """(ident, level, x, y) of every person, for tests and the map."""
         return [(ident, int(lv), float(x), float(y))
                 for ident, lv, x, y in zip(self.idents, self.level, self.x_m, self.y_m, strict=True)]
+
+
+def _kept_right_free(grid: OccupancyGrid, a: tuple[float, float], b: tuple[float, float], offset_m: float) -> bool:
+    """Whether the way a → b moved `offset_m` to its right is free on the (inflated) grid."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length = float(np.hypot(dx, dy))
+    if length < 1e-6:
+        return grid.is_free(*a)
+    nx, ny = dy / length, -dx / length
+    return grid.segment_is_free((a[0] + nx * offset_m, a[1] + ny * offset_m),
+                                (b[0] + nx * offset_m, b[1] + ny * offset_m))
+
+
+def _largest_part(graph: nx.Graph) -> set[str]:
+    if not graph.number_of_nodes():
+        return set()
+    parts: list[set[str]] = [set(c) for c in nx.connected_components(graph)]
+    return max(parts, key=lambda c: (len(c), sorted(c)[0]))

@@ -122,7 +122,7 @@ def test_hold_at_a_node_not_ahead_is_ignored(tmp_path: Path) -> None:
 
 
 def _run_with_people(tmp_path: Path) -> tuple[list[list[tuple[str, int, float, float]]], list[tuple[float, float]]]:
-    rig = Rig(corridor_world(tmp_path, cross=True, main_tag="corridor"), seed=7,
+    rig = Rig(corridor_world(tmp_path, cross=True, main_tag="corridor", width_m=3.2), seed=7,
               people=PeopleConfig(visitors_per_level=3, beds_per_level=1, pause_s=(1.0, 5.0)))
     assert rig.env.people is not None
     nav = rig.add("nurse-a", "west")

@@ -134,7 +134,7 @@ def test_robots_placed_on_one_dock_drive_off_without_contact(tmp_path: Path) -> 
 
 
 def test_people_walk_at_walking_speed_and_stay_on_their_level(tmp_path: Path) -> None:
-    rig = Rig(corridor_world(tmp_path, cross=True, main_tag="corridor"), seed=3,
+    rig = Rig(corridor_world(tmp_path, cross=True, main_tag="corridor", width_m=3.2), seed=3,
               people=PeopleConfig(visitors_per_level=2, beds_per_level=1, pause_s=(1.0, 3.0)))
     people = rig.env.people
     assert people is not None and people.idents == ["visitor-0", "visitor-1", "bed-0"]
