@@ -379,9 +379,12 @@ class SimNavigator(Navigator):
         goal.blocked_s += dt_s
         goal.blocked_since_try_s += dt_s
         if goal.blocked_s >= cfg.blocked_timeout_s:
-            goal.handle.fail(
-                f"path blocked by {goal.blocker} for {goal.blocked_s:.0f} s, "
-                f"{self._remaining_m(goal, pose):.1f} m short of {goal.name}")
+            gx, gy = goal.path[-1]
+            if math.hypot(obstacle.x_m - gx, obstacle.y_m - gy) < radius + obstacle.radius_m + cfg.goal_tolerance_m:
+                what = f"{goal.name} occupied by {goal.blocker} for {goal.blocked_s:.0f} s"
+            else:
+                what = f"path blocked by {goal.blocker} for {goal.blocked_s:.0f} s"
+            goal.handle.fail(f"{what}, {self._remaining_m(goal, pose):.1f} m short of {goal.name}")
             return 0.0
         if goal.blocked_since_try_s >= cfg.detour_after_s and goal.attempts < _MAX_DETOURS + _MAX_REPLANS:
             goal.blocked_since_try_s = 0.0

@@ -161,3 +161,13 @@ def test_waiting_for_an_obstacle_is_not_stuck_and_stops_the_goal_clock(tmp_path:
     rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 60.0)
     assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
     assert rig.env.obstacles.waiting_for("nurse-a") is None
+
+
+def test_a_goal_occupied_by_a_parked_robot_fails_saying_so(tmp_path: Path) -> None:
+    rig = Rig(corridor_world(tmp_path))
+    nav = rig.add("nurse-a", "west", blocked_timeout_s=20.0)
+    rig.add("nurse-b", "east")  # parked on nurse-a's goal
+    handle = rig.go({"nurse-a": "east"}, max_s=120.0)["nurse-a"]
+    assert handle.poll() is HandleStatus.FAILED
+    assert (handle.error or "").startswith("east occupied by robot nurse-b for 20 s"), handle.error
+    assert nav.route_nodes() == [] and rig.env.contact_summary()["total"] == 0
