@@ -97,10 +97,13 @@ def blocking_gap_m(located: Located, robot_radius_m: float, obstacle: Obstacle) 
     return located.along_m - touch_along - STOP_GAP_M
 
 
-def speed_cap(located: Located, robot_radius_m: float, obstacle: Obstacle, decel_mps2: float) -> float:
-    """The fastest the robot may go now and still stop short of the obstacle (inf: no limit)."""
+def speed_cap(located: Located, robot_radius_m: float, obstacle: Obstacle, decel_mps2: float,
+              latency_m: float = 0.0) -> float:
+    """The fastest the robot may go now and still stop short of the obstacle (inf: no limit).
+    `latency_m`: how far the robot goes before its next control step can brake."""
     gap = blocking_gap_m(located, robot_radius_m, obstacle)
     if gap is not None:
+        gap -= latency_m
         if obstacle.moving:
             gap /= 2  # it may be coming this way as fast: keep half the gap for its own stop
         return 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap)
@@ -174,7 +177,7 @@ CROSSING_HORIZON_S = (0.5, 1.0, 1.5, 2.0, 2.5)
 
 
 def crossing_cap(points: list[Point], obstacle: Obstacle, robot_radius_m: float, speed_mps: float,
-                 decel_mps2: float) -> float:
+                 decel_mps2: float, latency_m: float = 0.0) -> float:
     """The speed that gives way to a moving robot about to cross the path: where it will be in a
     second or two, if that is on the path about when this robot gets there, counts as an
     obstacle there. Only one of two robots gives way (the navigator asks it for one ranked
@@ -192,6 +195,7 @@ def crossing_cap(points: list[Point], obstacle: Obstacle, robot_radius_m: float,
             continue  # it will have crossed before this robot gets there
         gap = blocking_gap_m(located, robot_radius_m, obstacle)
         if gap is not None:
+            gap -= latency_m
             cap = min(cap, 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap))
     return cap
 
@@ -204,15 +208,15 @@ ARC_MARGIN_M = 0.05
 
 def arc_is_clear(
     x_m: float, y_m: float, yaw_rad: float, v_mps: float, w_radps: float, robot_radius_m: float,
-    obstacles: list[Obstacle],
+    obstacles: list[Obstacle], horizon_s: float = ARC_HORIZON_S,
 ) -> bool:
-    """Whether driving (v, w) for ARC_HORIZON_S keeps the footprint off every obstacle it is not
+    """Whether driving (v, w) for `horizon_s` keeps the footprint off every obstacle it is not
     already moving away from: the path ahead is a polyline, but a robot turning onto it drives
     an arc, and that is what touches (Nav2's collision monitor checks the command the same way)."""
     if v_mps <= 0.0:
         return True
     for k in (1, 2, 3, 4):
-        t = ARC_HORIZON_S * k / 4
+        t = horizon_s * k / 4
         if abs(w_radps) < 1e-9:
             px, py = x_m + v_mps * t * math.cos(yaw_rad), y_m + v_mps * t * math.sin(yaw_rad)
         else:

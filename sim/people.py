@@ -285,6 +285,10 @@ class PeopleModel:
         if not len(front):
             return False
         k = int(front[np.argmin(along[front])])
+        others = (rlevel == w.level) & (np.hypot(dx, dy) < 3.0)
+        others[k] = False
+        if others.any():
+            return False  # not with other robots about: stepping out in front of one is how people get hit
         beyond = float(along[k]) + self._reach[i] + float(rr[k]) + 0.3
         grid = self._free[(w.level, w.kind)]
         for offset in (float(right[k]) + float(width[k]) + 0.1, float(right[k]) - float(width[k]) - 0.1):

@@ -48,7 +48,7 @@ class SimNavigatorConfig(DeviceConfig):
     yaw_tolerance_rad: float = 0.2
     stuck_timeout_s: float = 30.0
     goal_timeout_s: float | None = None  # None: 120 s + 4 × the path's length at max speed
-    perception_range_m: float = 3.5  # how far ahead along the path obstacles are looked for
+    perception_range_m: float = 4.5  # how far ahead along the path obstacles are looked for
     detour_after_s: float = 3.0  # stopped for an obstacle this long: try to go round (or re-plan)
     blocked_timeout_s: float = 120.0  # stopped for obstacles this long without progress: fail
 
@@ -318,8 +318,10 @@ class SimNavigator(Navigator):
             return Twist2D.zero()
         lookahead = max(math.hypot(tx - pose.x_m, ty - pose.y_m), 1e-6)
         w = v * 2.0 * math.sin(alpha) / lookahead if v > 0.05 else 2.0 * alpha
+        # at least two control periods ahead: the robot drives one before it can think again
+        horizon_s = max(local_planner.ARC_HORIZON_S, 2.0 * dt_s)
         if self._near and not local_planner.arc_is_clear(pose.x_m, pose.y_m, pose.yaw_rad, v, w,
-                                                         self.sim.body.radius_m, self._near):
+                                                         self.sim.body.radius_m, self._near, horizon_s):
             v, w = 0.0, 2.0 * alpha  # the arc it would drive now touches something: turn first
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
 
@@ -351,6 +353,8 @@ class SimNavigator(Navigator):
             self._note_waiting(None)
             return math.inf
         radius = self.sim.body.radius_m
+        # the robot drives on for a control period before the next step can brake
+        latency_m = abs(self.sim.body.velocity.linear_mps) * dt_s
         ahead = self._path_ahead(goal, pose)
         cap = math.inf
         stopped_for: tuple[Obstacle, local_planner.Located] | None = None
@@ -362,14 +366,14 @@ class SimNavigator(Navigator):
                 continue
             if local_planner.blocking_gap_m(located, radius, obstacle) is not None:
                 on_path.append((obstacle, located))
-            limit = local_planner.speed_cap(located, radius, obstacle, cfg.max_decel_mps2)
+            limit = local_planner.speed_cap(located, radius, obstacle, cfg.max_decel_mps2, latency_m)
             if limit <= 0.0 and stopped_for is None:
                 stopped_for = (obstacle, located)
             cap = min(cap, limit)
             if obstacle.kind == ROBOT and obstacle.ident < me:
                 # crossing traffic: give way to where a robot ranked before this one is going
                 cap = min(cap, local_planner.crossing_cap(ahead, obstacle, radius, self.sim.body.velocity.linear_mps,
-                                                          cfg.max_decel_mps2))
+                                                          cfg.max_decel_mps2, latency_m))
         if stopped_for is None:
             self._note_waiting(None)
             return cap
