@@ -48,7 +48,7 @@ class SimNavigatorConfig(DeviceConfig):
     yaw_tolerance_rad: float = 0.2
     stuck_timeout_s: float = 30.0
     goal_timeout_s: float | None = None  # None: 120 s + 4 × the path's length at max speed
-    perception_range_m: float = 4.5  # how far ahead along the path obstacles are looked for
+    perception_range_m: float = 3.5  # how far ahead along the path obstacles are looked for
     detour_after_s: float = 3.0  # stopped for an obstacle this long: try to go round (or re-plan)
     blocked_timeout_s: float = 120.0  # stopped for obstacles this long without progress: fail
 
