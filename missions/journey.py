@@ -225,9 +225,13 @@ class Journey(Attempts[Any]):
             )
         status = self._op.poll(now_s)
         if status is OpStatus.SUCCEEDED:
+            last_leg = self._op.result
             self._op = None
             self._phase = self._after
             if self._after is _Phase.DONE:
+                # the last leg's navigation result, as a plain drive would give it (callers test
+                # `result is not None` for "arrived")
+                self.result = last_leg
                 self.status = OpStatus.SUCCEEDED
         elif status is OpStatus.FAILED:
             self._fail(f"navigation failed: {self._op.reason}")

@@ -227,7 +227,17 @@ def default_world_path() -> Path:
 
 
 def load_default_world() -> World:
+    """The default hospital: three floors joined by two lifts."""
     return load_world(default_world_path())
+
+
+def one_floor_world_path() -> Path:
+    return Path(__file__).resolve().parent / "worlds" / "one_floor_hospital.yaml"
+
+
+def load_one_floor_world() -> World:
+    """The one-floor hospital (a scenario option: `world: one_floor_hospital`)."""
+    return load_world(one_floor_world_path())
 
 
 def load_world(path: str | Path, *, resolution_m: float | None = None) -> World:

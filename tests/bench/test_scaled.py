@@ -13,7 +13,7 @@ from bench.scaled import scaled_robots, scaled_scenario, start_places, write_sca
 from sim.scenario import SCENARIOS_DIR, load_scenario
 from sim.world import World, load_world
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,10 @@ def test_placement_is_deterministic_and_bounded(world: World) -> None:
 
 
 def test_scaled_scenario_loads_with_the_placed_docks(tmp_path: Path) -> None:
-    path = write_scaled_scenario(12, tmp_path, world="multi_floor_hospital")
+    path = write_scaled_scenario(12, tmp_path, world="default_hospital")
     scenario = load_scenario(str(path))
-    assert scenario.world == "multi_floor_hospital" and len(scenario.robots) == 12
+    assert scenario.world == "default_hospital" and len(scenario.robots) == 12
     docks = {r.id: r.dock for r in scenario.robots}
     assert docks["epi-1"] == "dock-isolation-2" and docks["nurse-a-x1"] == "dock-first-floor-1"
-    data = scaled_scenario(12, world="multi_floor_hospital")
+    data = scaled_scenario(12, world="default_hospital")
     assert all("copy_of" not in r for r in data["robots"])

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 SITE = "general-hospital"
 TOKEN = "floors-operator-token"
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 #: robot -> (x, y, level): one on the wards' floor, one on the ground floor, one in the basement
 POSES = {"nurse-a": (22.0, 40.0, 1), "lab-1": (90.0, 37.0, 0), "logistics-1": (84.0, 37.0, -1)}
 

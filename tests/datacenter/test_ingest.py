@@ -42,7 +42,7 @@ def test_a_simulated_run_is_stored_exactly_once_and_its_fhir_validates(mosquitto
         assert run.fleet is not None
         # what the run's fleet service published on the broker under robot id "fleet" (its commands
         # go to the robots in-process, on the simulator's loopback)
-        fleet_expected = {ch: n for ch, n in run.fleet.published.items() if ch in ("tasks", "alerts")}
+        fleet_expected = {ch: n for ch, n in run.fleet.published.items() if ch in ("tasks", "alerts", "traffic")}
         robot_ids = sorted(summary["robots"]) if isinstance(summary.get("robots"), dict) else \
             [r.id for r in scenario.robots]
 

@@ -142,17 +142,22 @@ def test_fleet_restart_loses_nothing_and_runs_nothing_twice(fleet_restart) -> No
     restart = epoch("2026-01-05T11:30:00Z")
     assert any(t.created_s < restart < (t.finished_s or 0) for t in tasks if t.state is TaskState.DONE)
     # rounds due while the service was down or after it came back were still made
-    after = [t for t in tasks if t.kind == "nursing_round" and t.request.earliest_start_s >= restart]
-    assert after and sum(t.state is TaskState.DONE for t in after) >= len(after) - 2
+    # every re-check falling due after the restart is done, but for those due in the last quarter
+    # hour of the run (still queued at its end, as in the uninterrupted day)
+    end = epoch("2026-01-05T13:00:00Z")
+    after = [t for t in tasks if t.kind == "nursing_round" and restart <= t.request.earliest_start_s <= end - 900]
+    assert after and all(t.state is TaskState.DONE for t in after)
 
 
 def test_fleet_restart_day_matches_the_uninterrupted_day_in_what_was_done(fleet_restart, tmp_path: Path) -> None:
     summary, _, tasks = fleet_restart
     plain, _, plain_tasks = run_scenario(tmp_path / "plain", "hospital-day", 6.0)
-    done = {t.task_id for t in tasks if t.state is TaskState.DONE}
-    plain_done = {t.task_id for t in plain_tasks if t.state is TaskState.DONE}
-    # the restart costs at most a few minutes of work, never a task
-    assert len(plain_done - done) <= 3
+    # the restart costs at most a few minutes of work, never a task. Compared per kind, not by id:
+    # ids of derived work carry their times (a re-check due 12:34, a patrol lap started 11:40), and
+    # two minutes without the fleet shift those times, not the work
+    done = Counter(t.kind for t in tasks if t.state is TaskState.DONE)
+    plain_done = Counter(t.kind for t in plain_tasks if t.state is TaskState.DONE)
+    assert sum((plain_done - done).values()) <= 3, (plain_done, done)
     assert summary["patients"]["observation_sets"] >= plain["patients"]["observation_sets"] - 3
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from fleet.site import LIFT_EQUIVALENT_MPS, MAP_FORMAT, SiteError, SiteLift, lift_ride_s, site_from_json
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 
 
 def _node(name: str, x: float, level: int) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def test_malformed_lifts_and_groups_are_site_errors(change: Any, match: str) -> 
         site_from_json(data, "two-floors.json")
 
 
-def test_the_multi_floor_hospital_exported_for_the_fleet() -> None:
+def test_the_default_hospital_exported_for_the_fleet() -> None:
     from sim.world import load_world
     from sim.world_export import world_json
 

@@ -88,7 +88,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Rig:
-    return Rig(tmp_path, load_world(WORLDS_DIR / "default_hospital.yaml"), "dock-supply")
+    return Rig(tmp_path, load_world(WORLDS_DIR / "one_floor_hospital.yaml"), "dock-supply")
 
 
 def delivery(**overrides: Any) -> dict[str, Any]:
@@ -278,8 +278,8 @@ def test_asset_audit_finds_the_seeded_missing_and_misplaced_assets_and_nothing_e
 # ---- lifts -------------------------------------------------------------------------------------
 
 
-def test_lift_is_called_boarded_and_ridden_in_the_multi_floor_hospital(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, load_world(WORLDS_DIR / "multi_floor_hospital.yaml"), "dock-supply")
+def test_lift_is_called_boarded_and_ridden_in_the_default_hospital(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, load_world(WORLDS_DIR / "default_hospital.yaml"), "dock-supply")
     assert rig.world.places["central-supply"].level == -1 and rig.world.places["ward-a-utility"].level == 1
     rig.robot.dispatch("supply_delivery", delivery(), mission_id="d-001")
     rig.run_until(lambda: bool(rig.steps("custody.handed_over")))

@@ -16,7 +16,7 @@ from sim.scenario import SCENARIOS_DIR
 #: a scanner's fault is its camera's.
 DEVICE_FAULTS: tuple[tuple[str, str, str, float, str], ...] = (
     ("nurse-a", "thermometer", "09:00", 40, "thermometer probe fault"),
-    ("nurse-b", "drawer", "07:32", 60, "drawer lock jammed"),
+    ("nurse-a", "drawer", "07:32", 60, "drawer lock jammed"),  # its 07:40 drug round (nurse-b charges first)
     ("lab-1", "label_camera", "07:20", 30, "label scanner lens fogged"),
     ("imaging-1", "wristband_cam", "07:25", 45, "wristband scanner offline"),
     ("logistics-1", "compartments", "12:55", 30, "compartment latch fault"),

@@ -24,7 +24,8 @@ def test_estop_at_100_random_moments_zeroes_the_drive_on_that_tick(tmp_path: Pat
     # the timing below is in real control ticks
     data = yaml.safe_load((SCENARIOS_DIR / "hospital-day.yaml").read_text())
     data["tick_s"] = 0.2
-    data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "default_hospital.yaml")
+    # the one-floor hospital: its first 75 minutes mix at least six mission kinds to press in
+    data["world"] = str(SCENARIOS_DIR.parent / "worlds" / "one_floor_hospital.yaml")
     scenario = tmp_path / "hospital-day-5hz.yaml"
     scenario.write_text(yaml.safe_dump(data))
     # every robot every tick: an idle robot pressed on an arbitrary tick must zero its drive on it

@@ -21,7 +21,7 @@ START_S = 1000.0
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return load_world(WORLDS_DIR / "multi_floor_hospital.yaml")
+    return load_world(WORLDS_DIR / "default_hospital.yaml")
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import cv2
 import pytest
 
 from sim.map_render import render_map, render_tracks_png
-from sim.world import World, load_default_world
+from sim.world import World, load_one_floor_world
 
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return load_default_world()
+    return load_one_floor_world()
 
 
 def test_render_map_is_a_bgr_image_with_walls(world: World) -> None:

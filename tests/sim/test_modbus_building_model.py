@@ -27,7 +27,7 @@ building_model = pytest.importorskip("sim.building_model")
 
 pytestmark = pytest.mark.timeout(60)
 
-WORLD = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+WORLD = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 STEP_S = 0.5
 
 

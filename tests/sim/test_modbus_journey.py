@@ -37,7 +37,7 @@ SETTINGS = JourneySettings(lift_timeout_s=300.0)
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return load_world(WORLDS_DIR / "multi_floor_hospital.yaml")
+    return load_world(WORLDS_DIR / "default_hospital.yaml")
 
 
 class ModbusRig:

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from sim.routes import NoRoute, RouteGraph, polyline_length_m
-from sim.world import World, load_default_world, load_world
+from sim.world import World, load_one_floor_world, load_world
 
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return load_default_world()
+    return load_one_floor_world()
 
 
 def test_plan_ends_at_the_goal_and_matches_networkx(world: World) -> None:

@@ -26,7 +26,7 @@ DT_S = 0.5
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return load_world(WORLDS_DIR / "multi_floor_hospital.yaml")
+    return load_world(WORLDS_DIR / "default_hospital.yaml")
 
 
 @dataclass

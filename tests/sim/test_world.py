@@ -18,12 +18,12 @@ from sim.world import World, WorldError, default_world_path, load_default_world,
 REQUIRED_DEPARTMENT_TAGS = {"pharmacy", "kitchen", "supply", "lab", "radiology", "isolation", "outpatient"}
 
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+ONE_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "one_floor_hospital.yaml"
 
 
-@pytest.fixture(scope="module", params=["default", "multi-floor"])
+@pytest.fixture(scope="module", params=["default", "one-floor"])
 def world(request: pytest.FixtureRequest) -> World:
-    return load_default_world() if request.param == "default" else load_world(MULTI_FLOOR_PATH)
+    return load_default_world() if request.param == "default" else load_world(ONE_FLOOR_PATH)
 
 
 # -- the default hospital ---------------------------------------------------------------------

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from hal.geometry import Pose2D
-from sim.world import World, WorldError, default_world_path, load_default_world, load_world
+from sim.world import World, WorldError, load_one_floor_world, load_world, one_floor_world_path
 from sim.world_export import world_json
 from sim.world_floors import GROUP_KINDS, level_tag, lift_ride_s
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_three_floors_two_lifts_serving_all_of_them(world: World) -> None:
 
 
 def test_every_place_name_of_the_one_floor_hospital_is_kept(world: World) -> None:
-    one_floor = load_default_world()
+    one_floor = load_one_floor_world()
     assert set(one_floor.places) <= set(world.places)
     for name, place in one_floor.places.items():
         kept = world.places[name]
@@ -207,9 +207,9 @@ def test_export_has_lifts_groups_and_stairs(world: World) -> None:
 
 
 def test_one_floor_hospital_has_no_lifts_or_groups_and_its_declared_graph() -> None:
-    one_floor = load_default_world()
+    one_floor = load_one_floor_world()
     assert one_floor.lifts == {} and one_floor.mutex_groups == {} and one_floor.stairs == []
-    raw = yaml.safe_load(default_world_path().read_text(encoding="utf-8"))
+    raw = yaml.safe_load(one_floor_world_path().read_text(encoding="utf-8"))
     declared = {p["name"] for p in raw["places"]} | {w["name"] for w in raw["routes"]["waypoints"]}
     assert set(one_floor.routes.graph.nodes) == declared
     assert not any(d.fire for d in one_floor.doors.values())

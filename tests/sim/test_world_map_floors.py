@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sim.map_render import render_floors, render_map, render_tracks_png
-from sim.world import World, load_default_world, load_world
+from sim.world import World, load_one_floor_world, load_world
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_panels_draw_lifts_stairs_and_fire_doors(world: World) -> None:
 
 
 def test_one_floor_world_renders_as_before() -> None:
-    one_floor = load_default_world()
+    one_floor = load_one_floor_world()
     assert (render_floors(one_floor) == render_map(one_floor)).all()
 
 

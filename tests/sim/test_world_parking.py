@@ -12,7 +12,7 @@ import pytest
 from sim.world import World, load_world
 from sim.world_parts import Place
 
-MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "multi_floor_hospital.yaml"
+MULTI_FLOOR_PATH = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 ROBOT_RADIUS_M = 0.35
 
 
