@@ -29,6 +29,8 @@ from typing import Any
 
 import networkx as nx
 
+from fleet.site import SiteMap
+
 #: after a (re)start the arbiter grants nothing for this long: its first table shows robots that
 #: it does not know what they stand in, and they report it at once
 SETTLE_S = 5.0
@@ -79,10 +81,9 @@ class TrafficFigures:
                 "wait_s": per_kind}
 
 
-def group_kinds(site: Any) -> dict[str, str]:
+def group_kinds(site: SiteMap) -> dict[str, str]:
     """Group name → kind from the site map; a map without groups reserves nothing."""
-    groups = getattr(site, "mutex_groups", None) or {}
-    return {name: str(getattr(group, "kind", group)) for name, group in groups.items()}
+    return {name: group.kind for name, group in site.mutex_groups.items()}
 
 
 class TrafficArbiter:

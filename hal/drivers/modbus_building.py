@@ -49,14 +49,11 @@ from hal.device import DeviceError, DeviceHealth, HealthStatus
 from hal.drivers import modbus_map as mm
 from hal.drivers.modbus_doors import ModbusDoorOpener, ModbusDoorOpenerConfig, build_door_opener
 from hal.drivers.modbus_site import (
-    Gateways,
     ModbusLinkConfig,
     ModbusUnitConfig,
+    ModbusUnits,
     Position,
-    UnitHealth,
     default_session,
-    identify_units,
-    send_command,
 )
 from hal.handle import HandleStatus
 from hal.lift_caller import (
@@ -148,25 +145,23 @@ class ModbusLiftCaller(LiftCaller):
         self.config = config
         self.session = session
         self._levels = level_of(config)
-        self._gateways = Gateways(name, clock, config)
-        self._problem = UnitHealth()
+        self._units = ModbusUnits(name, clock, config)
 
     def setup(self) -> None:
         super().setup()
-        identify_units(self._gateways, self.config.lifts, mm.DeviceKind.LIFT_CAR, self._problem)
+        self._units.identify(self.config.lifts, mm.DeviceKind.LIFT_CAR)
 
     def close(self) -> None:
-        self._gateways.close()
+        self._units.close()
         super().close()
 
     @property
     def requests(self) -> int:
-        return self._gateways.requests
+        return self._units.gateways.requests
 
     def health(self) -> DeviceHealth:
-        if self._problem.error is not None:
-            return self._health(HealthStatus.ERROR, self._problem.error)
-        return self._health(HealthStatus.OK)
+        error = self._units.error
+        return self._health(HealthStatus.ERROR, error) if error is not None else self._health(HealthStatus.OK)
 
     def _lift(self, lift: str) -> ModbusLiftConfig:
         if lift not in self.config.lifts:
@@ -175,23 +170,20 @@ class ModbusLiftCaller(LiftCaller):
 
     def _read(self, lift: str) -> _Car:
         cfg = self._lift(lift)
-        reader = self._gateways.reader(cfg)
+        reader = self._units.gateways.reader(cfg)
         kind = mm.DeviceKind.LIFT_CAR
-        try:
+        with self._units.tracking(lift):
             r = reader.read(cfg.unit, kind)
             door = reader.decode(cfg.unit, kind, r, mm.IR_CAR_DOOR, Position)
             motion = reader.decode(cfg.unit, kind, r, mm.IR_MOTION, _Motion)
             mode = reader.decode(cfg.unit, kind, r, mm.IR_MODE, _Mode)
-        except DeviceError as exc:
-            self._problem.track(lift, exc)
-            raise
         target = mm.to_int16(r[mm.IR_TARGET_LEVEL])
         session = r[mm.IR_SESSION]
         state = LiftState(lift, mm.to_int16(r[mm.IR_CAR_LEVEL]), _DOOR[door], _MOTION[motion], _MODE[mode],
                           held=session == self.session, free=session == 0,
                           target_level=None if target == mm.NO_TARGET else target, stamp_s=self.clock.now_s())
         faults = r[mm.IR_FAULT]
-        self._problem.track(lift, f"lift {lift}: {mm.describe_faults(faults)}" if faults else None)
+        self._units.note_faults(lift, f"lift {lift}", faults)
         return _Car(state, session, faults)
 
     def _command(self, lift: str, command: mm.LiftCommand, argument: int = 0, *,
@@ -199,13 +191,7 @@ class ModbusLiftCaller(LiftCaller):
         """Send; `LiftUnavailable` with the reason in words when the controller refuses. With
         `wait_if_held`, a car held by another robot is not an error: False (call again later)."""
         self._require_open()
-        cfg = self._lift(lift)
-        reader = self._gateways.reader(cfg)
-        try:
-            result = send_command(reader, cfg.unit, self.session, command, argument)
-        except DeviceError as exc:
-            self._problem.track(lift, exc)
-            raise
+        result = self._units.command(lift, self._lift(lift), self.session, command, argument)
         if result is mm.Result.OK:
             return True
         if wait_if_held and result is mm.Result.HELD_BY_OTHER:

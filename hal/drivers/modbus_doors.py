@@ -20,14 +20,11 @@ from hal.device import DeviceError, DeviceHealth, HealthStatus
 from hal.door_opener import DoorHandle, DoorOpener, DoorState
 from hal.drivers import modbus_map as mm
 from hal.drivers.modbus_site import (
-    Gateways,
     ModbusLinkConfig,
     ModbusUnitConfig,
+    ModbusUnits,
     Position,
-    UnitHealth,
     default_session,
-    identify_units,
-    send_command,
 )
 from hal.handle import DrivenHandle, HandleStatus
 from hal.registry import BuildContext
@@ -52,21 +49,19 @@ class ModbusDoorOpener(DoorOpener):
         super().__init__(name, clock)
         self.config = config
         self.session = session
-        self._gateways = Gateways(name, clock, config)
-        self._problem = UnitHealth()
+        self._units = ModbusUnits(name, clock, config)
 
     def setup(self) -> None:
         super().setup()
-        identify_units(self._gateways, self.config.doors, mm.DeviceKind.DOOR, self._problem)
+        self._units.identify(self.config.doors, mm.DeviceKind.DOOR)
 
     def close(self) -> None:
-        self._gateways.close()
+        self._units.close()
         super().close()
 
     def health(self) -> DeviceHealth:
-        if self._problem.error is not None:
-            return self._health(HealthStatus.ERROR, self._problem.error)
-        return self._health(HealthStatus.OK)
+        error = self._units.error
+        return self._health(HealthStatus.ERROR, error) if error is not None else self._health(HealthStatus.OK)
 
     def _door(self, door: str) -> ModbusUnitConfig:
         if door not in self.config.doors:
@@ -77,17 +72,14 @@ class ModbusDoorOpener(DoorOpener):
         """(position, fire_closed, fault bits) of `door`."""
         self._require_open()
         cfg = self._door(door)
-        reader = self._gateways.reader(cfg)
+        reader = self._units.gateways.reader(cfg)
         kind = mm.DeviceKind.DOOR
-        try:
+        with self._units.tracking(door):
             r = reader.read(cfg.unit, kind)
             position = reader.decode(cfg.unit, kind, r, mm.IR_DOOR_POSITION, Position)
             fire_closed = reader.flag(cfg.unit, kind, r, mm.IR_FIRE_CLOSED)
-        except DeviceError as exc:
-            self._problem.track(door, exc)
-            raise
         faults = r[mm.IR_FAULT]
-        self._problem.track(door, f"door {door}: {mm.describe_faults(faults)}" if faults else None)
+        self._units.note_faults(door, f"door {door}", faults)
         return position, fire_closed, faults
 
     def doors_on_route(self, place: str, *, avoid: Collection[str] = ()) -> list[str] | None:
@@ -101,13 +93,7 @@ class ModbusDoorOpener(DoorOpener):
 
     def start_open(self, door: str) -> DoorHandle:
         self._require_open()
-        cfg = self._door(door)
-        reader = self._gateways.reader(cfg)
-        try:
-            result = send_command(reader, cfg.unit, self.session, mm.DoorCommand.OPEN)
-        except DeviceError as exc:
-            self._problem.track(door, exc)
-            raise
+        result = self._units.command(door, self._door(door), self.session, mm.DoorCommand.OPEN)
         handle = _DoorHandle(self, door)
         if result is mm.Result.DOOR_FIRE_CLOSED:
             handle.fail(f"door {door} is fire-closed by the alarm")

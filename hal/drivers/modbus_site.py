@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import enum
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pydantic
 
@@ -113,3 +114,39 @@ def identify_units(gateways: Gateways, units: Mapping[str, ModbusUnitConfig], ki
         except DeviceError as exc:
             problem.track(name, exc)
 
+
+
+class ModbusUnits:
+    """One device's units: their gateways, each unit's last problem, and the error tracking both
+    the lift caller and the door opener wrap around every read and command."""
+
+    def __init__(self, device: str, clock: Clock, config: ModbusLinkConfig) -> None:
+        self.gateways = Gateways(device, clock, config)
+        self.problems = UnitHealth()
+
+    @contextmanager
+    def tracking(self, name: str) -> Iterator[None]:
+        """A `DeviceError` inside is recorded as `name`'s problem (health says so) and re-raised."""
+        try:
+            yield
+        except DeviceError as exc:
+            self.problems.track(name, exc)
+            raise
+
+    def note_faults(self, name: str, label: str, faults: int) -> None:
+        """A read that answered: its fault bits become `name`'s problem, or clear it."""
+        self.problems.track(name, f"{label}: {mm.describe_faults(faults)}" if faults else None)
+
+    def command(self, name: str, unit: ModbusUnitConfig, session: int, command: int, argument: int = 0) -> mm.Result:
+        with self.tracking(name):
+            return send_command(self.gateways.reader(unit), unit.unit, session, command, argument)
+
+    def identify(self, units: Mapping[str, ModbusUnitConfig], kind: mm.DeviceKind) -> None:
+        identify_units(self.gateways, units, kind, self.problems)
+
+    @property
+    def error(self) -> str | None:
+        return self.problems.error
+
+    def close(self) -> None:
+        self.gateways.close()

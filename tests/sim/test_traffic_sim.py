@@ -95,7 +95,6 @@ class TrafficRig(Rig):
         self.arbiter = TrafficArbiter({g.name: g.kind for g in world.mutex_groups.values()})
         self.clients: dict[str, TrafficClient] = {}
         self.priority: dict[str, int] = {}
-        self.inside: dict[str, set[str]] = {}  # group → robots inside at once, ever
 
     def add_robot(self, robot_id: str, place: str, priority: int = 50) -> None:
         self.add(robot_id, place)
@@ -117,12 +116,12 @@ class TrafficRig(Rig):
             stop = client.step(now_s, body.pose, nav, priority=self.priority[robot_id], task_id=None)
             nav.step(now_s)
             base.command_velocity(Twist2D.zero() if stop else (nav.velocity_request() or Twist2D.zero()))
-            for group in client.occupied(body.pose):
-                self.inside.setdefault(group, set())
-        for group in self.inside:
-            now_inside = {rid for rid in self.robots if group in self.clients[rid].occupied(self.body(rid).pose)}
-            if len(now_inside) > 1:
-                raise AssertionError(f"{sorted(now_inside)} inside {group} at once")
+        inside: dict[str, list[str]] = {}
+        for robot_id in sorted(self.robots):
+            for group in self.clients[robot_id].occupied(self.body(robot_id).pose):
+                inside.setdefault(group, []).append(robot_id)
+        crowded = {group: robots for group, robots in inside.items() if len(robots) > 1}
+        assert not crowded, f"two robots in one resource at once: {crowded}"
         self.clock.advance(DT)
         self.env.step(DT)
 
