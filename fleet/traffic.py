@@ -60,7 +60,9 @@ class _RobotTraffic:
 class TrafficFigures:
     """What the arbiter measured: waits per group kind (request to grant), cycles, conflicts."""
 
+    #: per kind, every wait: granted ones, and ones the robot gave up (it waited all the same)
     waits_s: dict[str, list[float]] = field(default_factory=dict)
+    withdrawn: dict[str, int] = field(default_factory=dict)  # per kind: waits given up before a grant
     grants: int = 0
     deadlocks: int = 0
     #: a robot reported being inside a group another robot owned (two robots in one resource)
@@ -73,7 +75,8 @@ class TrafficFigures:
             return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 1)
 
         per_kind = {
-            kind: {"grants": len(v), "p50": pct(v, 0.5), "p99": pct(v, 0.99), "max": round(max(v), 1),
+            kind: {"grants": len(v) - self.withdrawn.get(kind, 0), "withdrawn": self.withdrawn.get(kind, 0),
+                   "p50": pct(v, 0.5), "p99": pct(v, 0.99), "max": round(max(v), 1),
                    "longest": {"group": self.longest_wait[kind][1], "robot": self.longest_wait[kind][2]}}
             for kind, v in sorted(self.waits_s.items()) if v
         }
@@ -115,6 +118,8 @@ class TrafficArbiter:
         if seq < robot.seq and robot.seq - seq < 1_000_000:
             return  # an older report overtaken by a newer one (restarted robots count from 0 again)
         robot.seq = seq
+        previous = robot.want  # still waiting for it (not all granted) before this report?
+        open_before = previous is not None and not all(self.owners.get(g) == robot_id for g in previous.groups)
         held = frozenset(g for g in body.get("held", ()) if g in self.group_kinds)
         # release what the robot no longer holds nor waits for
         wanted = body.get("wanted")
@@ -138,14 +143,22 @@ class TrafficArbiter:
                                 f"{robot_id} reports being in {group}, which is reserved for {holder}", now_s)
         self._conflicts -= {(robot_id, g) for g in robot.held - held}
         robot.held = held
+        if previous is not None and previous.groups == want_groups:
+            previous.priority = int(wanted.get("priority", previous.priority))  # type: ignore[union-attr]
+            return
+        since_s = now_s
+        if previous is not None and open_before:
+            if want_groups and self._kinds(previous.groups) & self._kinds(want_groups):
+                # the same wait for another resource of the kind (a robot that turned from a busy
+                # lift to the free one): counted from its start, and its place in the queue kept
+                since_s = previous.since_s
+            else:  # given up before a grant: a wait all the same, in the figures
+                self._record_wait(robot_id, previous, now_s, granted=False)
         if not want_groups:
             robot.want = None
             return
-        if robot.want is not None and robot.want.groups == want_groups:
-            robot.want.priority = int(wanted.get("priority", robot.want.priority))  # type: ignore[union-attr]
-            return
         robot.want = _Want(want_groups, int(wanted.get("priority", 50)), wanted.get("task_id"),  # type: ignore[union-attr]
-                           wanted.get("at"), now_s)  # type: ignore[union-attr]
+                           wanted.get("at"), since_s)  # type: ignore[union-attr]
 
     def robot_lost(self, robot_id: str, now_s: float) -> None:
         """Its Last Will: it waits for nothing any more. What it holds stays held — the robot is
@@ -205,11 +218,17 @@ class TrafficArbiter:
             else:
                 blocked |= want.groups
 
-    def _record_wait(self, robot_id: str, want: _Want, now_s: float) -> None:
+    def _kinds(self, groups: frozenset[str]) -> set[str]:
+        return {self.group_kinds[g] for g in groups}
+
+    def _record_wait(self, robot_id: str, want: _Want, now_s: float, *, granted: bool = True) -> None:
         wait_s = max(0.0, now_s - want.since_s)
-        self.figures.grants += 1
-        for kind in sorted({self.group_kinds[g] for g in want.groups}):
+        if granted:
+            self.figures.grants += 1
+        for kind in sorted(self._kinds(want.groups)):
             self.figures.waits_s.setdefault(kind, []).append(wait_s)
+            if not granted:
+                self.figures.withdrawn[kind] = self.figures.withdrawn.get(kind, 0) + 1
             longest = self.figures.longest_wait.get(kind)
             if longest is None or wait_s > longest[0]:
                 group = min(g for g in want.groups if self.group_kinds[g] == kind)

@@ -16,6 +16,11 @@ A robot's use of a lift is a *session* on one car (a car carries one robot):
    open: the robot drives out there);
 5. the robot drives out to `route.leave_at` and calls `release(lift)`.
 
+Lifts other robots have reserved through the fleet's traffic reservations (a robot heading for
+the lobby, boarding or riding, before the controller sees its call) are known to the robot, not to
+the controller: the robot passes them in with `use_reservations`, and `route` counts each as busy
+(`RESERVED_WAIT_S`), so a robot takes the free lift instead of queueing for the busy one.
+
 `hold_door` keeps the doors open while the robot boards or leaves. `release` is always safe to
 call (a car not held by this robot is left alone), and a mission calls it on cancel, pause and
 failure too, so no car is held forever. Errors raised at once are `DeviceError`s:
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import enum
 from abc import abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from hal.device import Device, DeviceError
@@ -157,8 +162,24 @@ class LiftUnavailable(DeviceError):
         self.kind = kind
 
 
+#: what a lift reserved by another robot adds to its expected wait: that robot's walk into the
+#: lobby, the car's call and ride, and its walk out (about one whole ride on the default hospital)
+RESERVED_WAIT_S = 60.0
+
+
 class LiftCaller(Device):
     kind = "lift_caller"
+
+    _reserved_elsewhere: Callable[[], Collection[str]] | None = None
+
+    def use_reservations(self, reserved_elsewhere: Callable[[], Collection[str]] | None) -> None:
+        """Where `route` learns which lifts other robots have reserved now (see the module docstring)."""
+        self._reserved_elsewhere = reserved_elsewhere
+
+    def reserved_elsewhere(self) -> frozenset[str]:
+        """The lifts another robot has reserved now (empty without a source)."""
+        source = self._reserved_elsewhere
+        return frozenset(source()) if source is not None else frozenset()
 
     @abstractmethod
     def place_level(self, place: str) -> int:
@@ -166,8 +187,9 @@ class LiftCaller(Device):
 
     @abstractmethod
     def route(self, from_level: int, to_level: int, *, avoid: Collection[str] = ()) -> LiftRoute:
-        """The lift serving both floors with the shortest expected wait, skipping lifts named in
-        `avoid` and lifts not in normal service. `NoLiftRoute` when no lift serves both floors;
+        """The lift serving both floors with the shortest expected wait (a lift another robot has
+        reserved counts `RESERVED_WAIT_S` more), skipping lifts named in `avoid` and lifts not in
+        normal service. `NoLiftRoute` when no lift serves both floors;
         `LiftUnavailable` when some do but none is in service now (kind FIRE_SERVICE during a
         fire alarm)."""
 

@@ -10,6 +10,10 @@ passing order (each bounded by `door_timeout_s`, retried `door_attempts` times; 
 does not open → a route around it, none → FAILED "door <name> did not open"), then drive there.
 Between floors, after the lift lobby is reached:
 
+0. on the way to the lobby (before calling), when another robot has reserved the chosen lift
+   through the fleet's traffic and another lift serving both floors is free, the journey takes
+   that one instead (checked every `REROUTE_CHECK_S`): a robot waits for a lift only when both are
+   busy;
 1. `start_call` (bounded by `lift_timeout_s`; a car another robot holds is waited for), then
    drive into the car (`route.car_from`) — at once when the car already stands open there;
 2. `start_travel` (bounded), then drive out to that floor's lobby and `release` the car;
@@ -42,6 +46,8 @@ from hal.lift_caller import LiftCaller, LiftFailureKind, LiftHandle, LiftRoute, 
 from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
 
 FIRE_NO_RIDES = "fire alarm: no lift rides"
+#: how often a robot heading for a lift another robot has reserved looks for a free one
+REROUTE_CHECK_S = 2.0
 
 
 class JourneySettings(BaseModel):
@@ -97,6 +103,8 @@ class Journey(Attempts[Any]):
         self._held: str | None = None  # the lift this journey holds a session on
         self._calls = 0
         self._pending_failure: str | None = None  # fail with this once off the lift
+        self._lift_checked_s = -float("inf")
+        self.lifts_switched = 0  # lifts given up on the way to the lobby for a free one
 
     @property
     def lifts(self) -> LiftCaller | None:
@@ -223,6 +231,8 @@ class Journey(Attempts[Any]):
                 navigator, self._target, timeout_s=self.settings.nav_timeout_s,
                 max_attempts=self.settings.nav_attempts, retry_wait_s=self.settings.nav_retry_wait_s,
             )
+        if self._after is _Phase.CALL and self._switch_to_free_lift(now_s):
+            return
         status = self._op.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             last_leg = self._op.result
@@ -301,6 +311,31 @@ class Journey(Attempts[Any]):
             self._fail(f"lift {route.lift} ride failed: {reason}")
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _switch_to_free_lift(self, now_s: float) -> bool:
+        """On the way to the lobby: when another robot has reserved our lift and a free one serves
+        both floors, head for that one instead. True when the drive was replaced."""
+        lifts, route = self.lifts, self._route
+        if lifts is None or route is None or self._held is not None or now_s - self._lift_checked_s < REROUTE_CHECK_S:
+            return False
+        self._lift_checked_s = now_s
+        reserved = lifts.reserved_elsewhere()
+        if route.lift not in reserved:
+            return False
+        try:
+            other = lifts.route(route.from_level, route.to_level, avoid=self.lifts_avoided)
+        except DeviceError:
+            return False  # nothing better now: keep waiting for ours
+        if other.lift == route.lift or other.lift in reserved:
+            return False
+        if self._op is not None:
+            self._op.cancel()
+            self._op = None
+        self._route, self._calls = other, 0
+        self.lifts_switched += 1
+        self._go(other.board_at, _Phase.CALL)
+        return True
+
 
     def _get_off(self, lobby: str, lift: str, kind: LiftFailureKind, reason: str) -> None:
         """Leave the car at the floor it stands open on, then release it and fail or re-route."""

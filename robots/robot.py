@@ -17,6 +17,7 @@ from hal.clock import Clock
 from hal.device import DeviceError, HealthStatus
 from hal.device_set import DeviceSet
 from hal.geometry import Pose2D, Twist2D
+from hal.lift_caller import LiftCaller
 from hal.registry import BuildContext, ConfigError, DeviceRegistry
 from hal.safety import SafetyInputs, SafetySupervisor
 from hal.safety_status import SafetyStatus
@@ -127,11 +128,23 @@ class Robot:
         self._is_set_up = False
         self._alarms = 0
         self.commands: CommandInbox | None = None
-        #: reservations of the building's shared resources through the fleet (None: not taking part)
-        self.traffic: TrafficClient | None = None
+        self._traffic: TrafficClient | None = None
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
         self._device_list = tuple(devices)  # the set is complete once built; iterated every health check
+
+    @property
+    def traffic(self) -> TrafficClient | None:
+        """Reservations of the building's shared resources through the fleet (None: not taking part)."""
+        return self._traffic
+
+    @traffic.setter
+    def traffic(self, client: TrafficClient | None) -> None:
+        # the lift caller picks a lift no other robot has reserved, from the same table
+        self._traffic = client
+        lifts = self.devices.find(LiftCaller)
+        if lifts is not None:
+            lifts.use_reservations(client.lifts_reserved_by_others if client is not None else None)
 
     # ---- lifecycle ------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 #: and again whenever the fleet's table does not show what it holds (a restarted fleet)
 REPORT_PERIOD_S = 30.0
 _BUCKET_M = 6.0
+#: a lift's mutex group is named after it (sim/world_floors.py: `lift:<name>`)
+LIFT_GROUP_PREFIX = "lift:"
 
 Point = tuple[float, float]
 
@@ -134,6 +136,12 @@ class TrafficClient:
                 cells.update((level, cx, cy) for cx in xs for cy in ys)
             for cell in cells:
                 self._buckets.setdefault(cell, []).append(group)
+
+    def lifts_reserved_by_others(self) -> frozenset[str]:
+        """Lifts whose group (`lift:<name>`, as the world loader names them) another robot holds in
+        the fleet's table now: what the lift caller's `route` counts as busy."""
+        return frozenset(group.removeprefix(LIFT_GROUP_PREFIX) for group, owner in self.owners.items()
+                         if group.startswith(LIFT_GROUP_PREFIX) and owner != self.robot_id)
 
     # ---- fleet -> robot -----------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ from hal.drivers.modbus_site import (
 )
 from hal.handle import HandleStatus
 from hal.lift_caller import (
+    RESERVED_WAIT_S,
     LiftCaller,
     LiftDoor,
     LiftFailure,
@@ -233,6 +234,7 @@ class ModbusLiftCaller(LiftCaller):
             why = "every lift serving them is avoided" if serving else "no lift serves both"
             raise NoLiftRoute(self.name, f"levels {from_level} -> {to_level}: {why}")
         best: tuple[float, str] | None = None
+        reserved = self.reserved_elsewhere()
         reasons: list[str] = []
         modes: set[LiftMode] = set()
         for lift in candidates:
@@ -249,6 +251,8 @@ class ModbusLiftCaller(LiftCaller):
             wait_s = abs(state.car_level - from_level) * self.config.travel_s_per_level + self.config.door_cycle_s
             if not (state.free or state.held):
                 wait_s += self.config.held_wait_s
+            if lift in reserved:
+                wait_s += RESERVED_WAIT_S
             if best is None or wait_s < best[0]:
                 best = (wait_s, lift)
         if best is None:  # fire service first: it means no rides at all

@@ -19,6 +19,7 @@ from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
 from hal.handle import HandleStatus
 from hal.lift_caller import (
+    RESERVED_WAIT_S,
     LiftCaller,
     LiftDoor,
     LiftFailure,
@@ -98,7 +99,9 @@ class SimLiftCaller(LiftCaller):
         if not candidates:
             avoided = f" (avoiding {', '.join(sorted(avoid))})" if serving else ""
             raise NoLiftRoute(self.name, f"no lift serves levels {from_level} and {to_level}{avoided}")
-        waits = {n: self.model.expected_wait_s(n, from_level, self.session) for n in candidates}
+        reserved = self.reserved_elsewhere()
+        waits = {n: self.model.expected_wait_s(n, from_level, self.session)
+                 + (RESERVED_WAIT_S if n in reserved else 0.0) for n in candidates}
         usable = [n for n in candidates if math.isfinite(waits[n])]
         if not usable:
             if self.model.fire_alarm:

@@ -161,3 +161,34 @@ def test_a_conflict_is_alerted_once_until_it_ends() -> None:
     arbiter.on_report("r2", state([], 6), T0 + 6)
     arbiter.on_report("r2", state(["dock:1"], 7), T0 + 7)
     assert arbiter.figures.conflicts == 2
+
+
+def test_a_robot_turning_to_another_lift_keeps_its_wait_and_its_place_in_the_queue() -> None:
+    kinds = {"lift:1": "lift", "lift:2": "lift"}
+    arbiter = TrafficArbiter(kinds)
+    arbiter.step(T0)
+    arbiter.on_report("rider", state(["lift:1"], 1), T0)
+    arbiter.on_report("late", want(["lift:2"]), SETTLED)  # lift 2 was free: granted at once
+    arbiter.step(SETTLED)
+    arbiter.on_report("late", state([], 2), SETTLED + 1)
+    arbiter.on_report("switcher", want(["lift:1"]), SETTLED + 2)
+    arbiter.step(SETTLED + 2)
+    # the switcher waited 10 s for lift 1, then heads for lift 2 (which "late" has just left)
+    arbiter.on_report("switcher", want(["lift:2"], seq=2), SETTLED + 12)
+    table = arbiter.step(SETTLED + 12)
+    assert table is not None and table["owners"]["lift:2"] == "switcher"
+    lift = arbiter.figures.summary()["wait_s"]["lift"]
+    assert lift["max"] == pytest.approx(10.0)  # counted from its first request, not from the switch
+    assert lift["grants"] == 2 and lift["withdrawn"] == 0
+
+
+def test_a_wait_given_up_before_a_grant_is_in_the_figures() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("holder", state(["door:a"], 1), T0)
+    arbiter.on_report("patient", want(["door:a"]), SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("patient", state([], 2), SETTLED + 600)  # gave up its goal after the bound
+    arbiter.step(SETTLED + 600)
+    door = arbiter.figures.summary()["wait_s"]["door"]
+    assert door["withdrawn"] == 1 and door["grants"] == 0 and door["max"] == pytest.approx(600.0)
+    assert arbiter.figures.grants == 0
