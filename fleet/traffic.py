@@ -38,6 +38,9 @@ SETTLE_S = 5.0
 TABLE_PERIOD_S = 10.0
 #: a robot asked to give way withdraws its wait for this long
 GIVE_WAY_S = 30.0
+#: a wait withdrawn and asked again (for the same kind of resource) within this long is one wait:
+#: a robot changing its goal (turning to the free lift) reports no wait for a tick or two between
+REWANT_GRACE_S = 5.0
 
 
 @dataclass
@@ -54,6 +57,7 @@ class _RobotTraffic:
     seq: int = -1
     held: frozenset[str] = frozenset()
     want: _Want | None = None
+    withdrawn: tuple[_Want, float] | None = None  # an open want just withdrawn, and when
 
 
 @dataclass
@@ -148,12 +152,15 @@ class TrafficArbiter:
             return
         since_s = now_s
         if previous is not None and open_before:
-            if want_groups and self._kinds(previous.groups) & self._kinds(want_groups):
+            robot.withdrawn = (previous, now_s)
+        if robot.withdrawn is not None and want_groups:
+            before, _ = robot.withdrawn
+            if self._kinds(before.groups) & self._kinds(want_groups):
                 # the same wait for another resource of the kind (a robot that turned from a busy
                 # lift to the free one): counted from its start, and its place in the queue kept
-                since_s = previous.since_s
-            else:  # given up before a grant: a wait all the same, in the figures
-                self._record_wait(robot_id, previous, now_s, granted=False)
+                since_s, robot.withdrawn = before.since_s, None
+            else:
+                self._flush_withdrawn(robot_id, robot)
         if not want_groups:
             robot.want = None
             return
@@ -185,6 +192,9 @@ class TrafficArbiter:
     def step(self, now_s: float) -> dict[str, Any] | None:
         if self._settle_until_s is None:
             self._settle_until_s = now_s + SETTLE_S
+        for robot_id, robot in self.robots.items():
+            if robot.withdrawn is not None:
+                self._flush_withdrawn(robot_id, robot, now_s)
         if now_s >= self._settle_until_s:
             self._grant(now_s)
             self._find_cycles(now_s)
@@ -217,6 +227,22 @@ class TrafficArbiter:
                 self._changed = True
             else:
                 blocked |= want.groups
+
+    def _flush_withdrawn(self, robot_id: str, robot: _RobotTraffic, now_s: float | None = None) -> None:
+        """A wait given up before a grant (and not asked again at once): in the figures all the
+        same, up to when it was withdrawn."""
+        if robot.withdrawn is None:
+            return
+        want, at_s = robot.withdrawn
+        if now_s is None or now_s - at_s >= REWANT_GRACE_S:
+            robot.withdrawn = None
+            self._record_wait(robot_id, want, at_s, granted=False)
+
+    def flush_figures(self) -> TrafficFigures:
+        """The figures with every withdrawn wait counted (at the end of a run)."""
+        for robot_id, robot in sorted(self.robots.items()):
+            self._flush_withdrawn(robot_id, robot)
+        return self.figures
 
     def _kinds(self, groups: frozenset[str]) -> set[str]:
         return {self.group_kinds[g] for g in groups}

@@ -100,7 +100,7 @@ class SimBuilding:
 
     def summary(self, traffic: TrafficArbiter | None) -> dict[str, Any]:
         lifts = self.model.summary()
-        figures = traffic.figures.summary() if traffic is not None else {"deadlocks": 0, "conflicts": 0,
+        figures = traffic.flush_figures().summary() if traffic is not None else {"deadlocks": 0, "conflicts": 0,
                                                                           "grants": 0, "wait_s": {}}
         return {
             "floors": len(self.env.world.levels),

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fleet.traffic import GIVE_WAY_S, SETTLE_S, TrafficArbiter
+from fleet.traffic import GIVE_WAY_S, REWANT_GRACE_S, SETTLE_S, TrafficArbiter
 from telemetry.codec import MessageEncoder
 from telemetry.topics import FLEET_ID, Channel
 from telemetry.validate import PayloadError
@@ -189,6 +189,24 @@ def test_a_wait_given_up_before_a_grant_is_in_the_figures() -> None:
     arbiter.step(SETTLED)
     arbiter.on_report("patient", state([], 2), SETTLED + 600)  # gave up its goal after the bound
     arbiter.step(SETTLED + 600)
+    assert "door" not in arbiter.figures.summary()["wait_s"]  # it may ask again at once: one wait then
+    arbiter.step(SETTLED + 600 + REWANT_GRACE_S)
     door = arbiter.figures.summary()["wait_s"]["door"]
     assert door["withdrawn"] == 1 and door["grants"] == 0 and door["max"] == pytest.approx(600.0)
     assert arbiter.figures.grants == 0
+
+
+def test_a_wait_withdrawn_for_a_moment_and_asked_again_for_another_lift_is_one_wait() -> None:
+    arbiter = TrafficArbiter({"lift:1": "lift", "lift:2": "lift"})
+    arbiter.step(T0)
+    arbiter.on_report("rider", state(["lift:1", "lift:2"], 1), T0)
+    arbiter.on_report("switcher", want(["lift:1"]), SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("switcher", state([], 2), SETTLED + 10)  # between two goals: no wait for a tick
+    arbiter.step(SETTLED + 10)
+    arbiter.on_report("switcher", want(["lift:2"], seq=3), SETTLED + 11)
+    arbiter.on_report("rider", state(["lift:1"], 2), SETTLED + 20)
+    table = arbiter.step(SETTLED + 20)
+    assert table is not None and table["owners"]["lift:2"] == "switcher"
+    lift = arbiter.flush_figures().summary()["wait_s"]["lift"]
+    assert lift["max"] == pytest.approx(20.0) and lift["withdrawn"] == 0 and lift["grants"] == 1
