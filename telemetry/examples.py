@@ -101,6 +101,11 @@ _EXAMPLES: dict[Channel, dict[str, Any]] = {
         "wanted": {"groups": ["door:ward-a-entrance", "lift:lift-1"], "priority": 60, "task_id": "deliver-0001",
                    "at": "ward-a-corridor-10"},
     },
+    # the HIS link's census: one bed occupied, as the hospital's ADT left it
+    Channel.CENSUS: {
+        "revision": 42,
+        "beds": [{"bed_id": "A-01", "ward": "ward-a", "patient_ref": "pt-3fa9c2d41b7e0a55"}],
+    },
     Channel.MEDIA: {
         "media_ref": "sha256:" + "ab" * 32,
         "media_kind": "evidence_image",

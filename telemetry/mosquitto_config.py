@@ -8,6 +8,10 @@ Who may do what (the ACL file this writes):
 | operator | username/password over TLS | every robot's ``commands`` | everything but clinical and media |
 | viewer | username/password over TLS | nothing | everything but clinical and media |
 | data center | username/password (or certificate) | nothing | everything, the only reader of clinical and media |
+| HIS link | username/password over TLS | its ``his/`` topics, ``fleet/tasks/request`` | the fleet's ``tasks`` |
+
+Every robot may also read the HIS link's census (the bed map a nursing robot checks a wristband
+against) and the fleet's traffic grant table.
 
 Robots are covered by ``pattern`` lines with ``%u``: with ``use_identity_as_username`` the user name
 is the certificate's CN, so a robot can write only under ``medbot/v1/<site>/<its id>/``. Pattern
@@ -20,13 +24,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from telemetry.topics import FLEET_ID, TOPIC_PREFIX, Channel, check_segment
+from telemetry.topics import FLEET_ID, HIS_ID, TOPIC_PREFIX, Channel, check_segment
 
 #: the fleet service's own channels (under the reserved id FLEET_ID): robots never write them
 FLEET_CHANNELS: frozenset[Channel] = frozenset({Channel.TASK_REQUESTS, Channel.TASKS})
-#: what a robot publishes (all but the command topic, which it only reads, and the fleet's topics)
+#: the HIS link's own channels (under the reserved id HIS_ID): robots never write them
+HIS_CHANNELS: frozenset[Channel] = frozenset({Channel.CENSUS})
+#: what a robot publishes (all but the command topic, which it only reads, and the fleet's and the
+#: HIS link's topics)
 ROBOT_WRITES: tuple[Channel, ...] = tuple(ch for ch in Channel if ch is not Channel.COMMANDS
-                                          and ch not in FLEET_CHANNELS)
+                                          and ch not in FLEET_CHANNELS and ch not in HIS_CHANNELS)
 #: channels only the data center may read
 DATACENTER_ONLY: frozenset[Channel] = frozenset({Channel.CLINICAL, Channel.MEDIA})
 STAFF_READS: tuple[Channel, ...] = tuple(ch for ch in Channel if ch not in DATACENTER_ONLY)
@@ -56,6 +63,9 @@ class BrokerPlan:
     #: the fleet service's account(s): commands every robot, reads every robot (clinical too: the ward
     #: chart is driven by NEWS2 results), publishes the fleet's topics, takes requests for work
     fleet: tuple[str, ...] = ("fleet-service",)
+    #: the HIS link's account(s) (`medbot his`): publishes the census, requests lab pick-ups and
+    #: their cancellation, reads the fleet's task states
+    his: tuple[str, ...] = ("his-service",)
     #: where the broker keeps sessions, subscriptions and queued QoS 1 messages across a restart.
     #: Without it a broker that dies forgets every consumer's subscription, and what robots replay
     #: before the data center is back goes nowhere (docs/telemetry.md, "Deploying the broker").
@@ -69,7 +79,7 @@ class BrokerPlan:
 
     def __post_init__(self) -> None:
         check_segment(self.site, "site")
-        users = [*self.operators, *self.viewers, *self.datacenter, *self.fleet]
+        users = [*self.operators, *self.viewers, *self.datacenter, *self.fleet, *self.his]
         for user in users:
             if _USER_RE.fullmatch(user) is None:
                 raise ValueError(f"user name {user!r} must match {_USER_RE.pattern}")
@@ -82,7 +92,7 @@ class BrokerPlan:
 
 def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
     """The ACL file. ``robot_ids`` (optional) are checked against role names for collisions."""
-    clash = set(robot_ids) & {*plan.operators, *plan.viewers, *plan.datacenter, *plan.fleet}
+    clash = set(robot_ids) & {*plan.operators, *plan.viewers, *plan.datacenter, *plan.fleet, *plan.his}
     if clash:
         raise ValueError(f"role users named like robots would inherit robot patterns: {sorted(clash)}")
     for rid in robot_ids:
@@ -97,6 +107,13 @@ def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
         lines += [f"topic write {fleet_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.TASKS,
                                                                     Channel.ALERTS, Channel.TRAFFIC)]
         lines.append("")
+    his_base = f"{base}/{HIS_ID}"
+    for user in plan.his:
+        lines += [f"user {user}", f"topic write {fleet_base}/{Channel.TASK_REQUESTS.value}",
+                  f"topic read {fleet_base}/{Channel.TASKS.value}"]
+        lines += [f"topic write {his_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.CENSUS)]
+        lines += [f"topic read {his_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.CENSUS)]
+        lines.append("")
     for user in plan.operators:
         lines += [f"user {user}", f"topic write {base}/+/{Channel.COMMANDS.value}",
                   f"topic write {fleet_base}/{Channel.TASK_REQUESTS.value}"]
@@ -110,6 +127,7 @@ def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
     lines += [f"pattern write {base}/%u/{ch.value}" for ch in ROBOT_WRITES]
     lines.append(f"pattern read {base}/%u/{Channel.COMMANDS.value}")
     lines.append(f"pattern read {fleet_base}/{Channel.TRAFFIC.value}")  # the grant table, for every robot
+    lines.append(f"pattern read {his_base}/{Channel.CENSUS.value}")  # the bed map, for every robot
     return "\n".join(lines) + "\n"
 
 

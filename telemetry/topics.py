@@ -37,6 +37,9 @@ class Channel(StrEnum):
     # shared-resource reservations: a robot's wants and holds on its own id; the fleet's grant
     # table on FLEET_ID (doors, single-lane stretches, lift lobbies, charger bays)
     TRAFFIC = "traffic"
+    # the HIS link's own topic, under the reserved robot_id segment HIS_ID: who lies in which bed,
+    # as pseudonymous patient refs (the hospital's identifiers never leave his/)
+    CENSUS = "census"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,13 @@ CHANNEL_SPECS: dict[Channel, ChannelSpec] = {
     Channel.TASK_REQUESTS: ChannelSpec(1, False, "a request for work must not be lost"),
     Channel.TASKS: ChannelSpec(1, False, "every task state change is a fact an operator relies on"),
     Channel.TRAFFIC: ChannelSpec(1, False, "a lost grant or release stalls robots; each message is a whole state"),
+    Channel.CENSUS: ChannelSpec(1, True, "a whole snapshot; robots and the fleet arriving late must know the beds"),
 }
 
 #: the robot_id segment of the fleet service's topics: ``medbot/v1/<site>/fleet/tasks``
 FLEET_ID = "fleet"
+#: the robot_id segment of the HIS link's topics: ``medbot/v1/<site>/his/census``
+HIS_ID = "his"
 
 
 def check_segment(value: str, what: str) -> str:

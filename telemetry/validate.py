@@ -44,6 +44,7 @@ BODY_SCHEMAS: dict[Channel, str] = {
     Channel.TASK_REQUESTS: "task_request",
     Channel.TASKS: "tasks",
     Channel.TRAFFIC: "traffic",
+    Channel.CENSUS: "census",
 }
 
 

@@ -46,9 +46,10 @@ def test_qos_and_retain_table() -> None:
     assert qos == {
         "connection": 1, "state": 0, "viz": 0, "events": 1, "alerts": 1,
         "clinical": 1, "factsheet": 1, "media": 1, "commands": 1, "commands/ack": 1,
-        "tasks/request": 1, "tasks": 1, "traffic": 1,
+        "tasks/request": 1, "tasks": 1, "traffic": 1, "census": 1,
     }  # fmt: skip
-    assert {ch for ch, spec in CHANNEL_SPECS.items() if spec.retain} == {Channel.CONNECTION, Channel.FACTSHEET}
+    assert {ch for ch, spec in CHANNEL_SPECS.items() if spec.retain} == {Channel.CONNECTION, Channel.FACTSHEET,
+                                                                          Channel.CENSUS}
 
 
 def test_parse_topic_round_trips_and_rejects_foreign_topics() -> None:
