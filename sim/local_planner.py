@@ -18,7 +18,7 @@ from typing import Protocol
 
 import networkx as nx
 
-from sim.obstacles import Obstacle
+from sim.obstacles import ROBOT, Obstacle
 
 Point = tuple[float, float]
 
@@ -26,6 +26,9 @@ Point = tuple[float, float]
 STOP_GAP_M = 0.4
 #: an obstacle this much wider than the footprints' sum beside the path still slows the robot
 SLOW_BAND_M = 0.4
+#: ... and a person this much wider: one standing by the way may step out into it at 1.3 m/s,
+#: faster than any robot stops from full speed
+PERSON_SLOW_BAND_M = 0.8
 #: speed near (not on) the path of an obstacle
 SLOW_SPEED_MPS = 0.4
 #: lateral clearance required beside the path, beyond both footprints
@@ -107,7 +110,8 @@ def speed_cap(located: Located, robot_radius_m: float, obstacle: Obstacle, decel
         if obstacle.moving:
             gap /= 2  # it may be coming this way as fast: keep half the gap for its own stop
         return 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap)
-    if located.along_m > -obstacle.radius_m and located.lateral_m < robot_radius_m + obstacle.radius_m + SLOW_BAND_M:
+    band = SLOW_BAND_M if obstacle.kind == ROBOT else PERSON_SLOW_BAND_M
+    if located.along_m > -obstacle.radius_m and located.lateral_m < robot_radius_m + obstacle.radius_m + band:
         return SLOW_SPEED_MPS
     return math.inf
 
@@ -198,6 +202,94 @@ def crossing_cap(points: list[Point], obstacle: Obstacle, robot_radius_m: float,
             gap -= latency_m
             cap = min(cap, 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap))
     return cap
+
+
+#: free space the braking envelope keeps to an obstacle's footprint (a worst case: less than STOP_GAP_M)
+COAST_GAP_M = 0.1
+
+
+def coast_cap(x_m: float, y_m: float, yaw_rad: float, robot_radius_m: float, obstacles: list[Obstacle],
+              decel_mps2: float, latency_m: float = 0.0) -> float:
+    """The fastest the robot may go now and still stop before touching anything straight ahead
+    of it (inf: no limit). The path ahead may turn, but a robot told to stop goes on along its
+    heading while it brakes: at a corner (a turn on the spot is a stop) it coasts straight past
+    the corner, v²/2a beyond it, into whatever stands there. So the braking envelope along the
+    heading must be free as well as the path (Nav2's collision monitor: the stopping polygon)."""
+    cos_yaw, sin_yaw = math.cos(yaw_rad), math.sin(yaw_rad)
+    cap = math.inf
+    for o in obstacles:
+        dx, dy = o.x_m - x_m, o.y_m - y_m
+        along = dx * cos_yaw + dy * sin_yaw
+        if along <= 0.0:
+            continue
+        reach = robot_radius_m + o.radius_m
+        lateral = abs(dy * cos_yaw - dx * sin_yaw)
+        if lateral >= reach + SIDE_MARGIN_M:
+            continue
+        touch = math.sqrt(max(0.0, reach * reach - lateral * lateral))
+        gap = along - touch - COAST_GAP_M - latency_m
+        if o.moving:
+            gap /= 2  # as `speed_cap`: it may be coming this way
+        cap = min(cap, 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap))
+    return cap
+
+
+#: a path vertex turning by more than this is a corner the robot slows for (the navigator turns
+#: on the spot beyond 0.7 rad to the carrot: at speed that is a stop, and a coast past the corner)
+CORNER_TURN_RAD = 0.7
+#: the speed a robot takes a corner at: what it coasts from when it turns on the spot there
+CORNER_SPEED_MPS = 0.4
+
+
+def corner_distances(points: list[Point]) -> list[float]:
+    """Per point of the polyline, the distance along it from that point to the first sharp corner
+    (a vertex turning by more than CORNER_TURN_RAD) at or after it; inf where none follows.
+    Computed once per plan, so that `corner_cap` costs a lookup per tick."""
+    n = len(points)
+    sharp = [False] * n
+    previous: int | None = None  # the last point before i that is not a repeat of it
+    for i in range(1, n - 1):
+        if math.dist(points[i], points[i - 1]) > 1e-6:
+            previous = i - 1
+        after = next((j for j in range(i + 1, n) if math.dist(points[j], points[i]) > 1e-6), None)
+        if previous is None or after is None:
+            continue
+        (ax, ay), (bx, by), (cx, cy) = points[previous], points[i], points[after]
+        turn = abs(math.atan2(cy - by, cx - bx) - math.atan2(by - ay, bx - ax))
+        sharp[i] = min(turn, 2 * math.pi - turn) > CORNER_TURN_RAD
+    distances = [math.inf] * n
+    for i in range(n - 2, -1, -1):
+        distances[i] = 0.0 if sharp[i] else distances[i + 1] + math.dist(points[i], points[i + 1])
+    return distances
+
+
+def corner_cap(corner_m: float, decel_mps2: float, latency_m: float = 0.0) -> float:
+    """The fastest the robot may go `corner_m` before a sharp corner and still be down to
+    CORNER_SPEED_MPS there: regulated pure pursuit's slowing for curvature, so that a robot takes
+    a blind corner at a pace it stops from within what it sees round it, and turns on the spot
+    there without coasting past (inf: no corner ahead)."""
+    if math.isinf(corner_m):
+        return math.inf
+    free = max(0.0, corner_m - latency_m)
+    return math.sqrt(CORNER_SPEED_MPS * CORNER_SPEED_MPS + 2.0 * decel_mps2 * free)
+
+
+def skip_turn_back(points: list[Point], grid: _Grid, max_m: float = 1.0, min_turn_rad: float = 2.8) -> list[Point]:
+    """The plan `points` (the robot's position first) starts at the route node nearest the
+    robot; a robot already on the edge beyond that node would drive back to it and turn round on
+    the spot, its carrot behind it and its arc into whoever stands there (a person waiting for it
+    to go on: neither ever moves). When the path turns back within `max_m` and the way straight
+    on is free (`grid` inflated by the robot's radius), the first waypoint becomes the robot's
+    position (the point keeps its node name: it is that close)."""
+    if len(points) < 3:
+        return points
+    (ax, ay), (bx, by), (cx, cy) = points[:3]
+    if not 1e-6 < math.hypot(bx - ax, by - ay) <= max_m or math.hypot(cx - bx, cy - by) <= 1e-6:
+        return points
+    turn = abs(math.atan2(cy - by, cx - bx) - math.atan2(by - ay, bx - ax))
+    if min(turn, 2 * math.pi - turn) < min_turn_rad or not grid.segment_is_free(points[0], points[2]):
+        return points
+    return [points[0], points[0], *points[2:]]
 
 
 #: how far ahead in time `arc_is_clear` follows the commanded arc

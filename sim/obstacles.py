@@ -17,7 +17,7 @@ Records carry robot ids and anonymous person ids only ("visitor-0-3"), never a p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ class Obstacle:
     level: int
     moving: bool  # moved in the last step
     waiting: bool  # stopped for something itself (a yielding person, a robot waiting for another)
-    vx_mps: float = 0.0  # a robot's velocity over the floor (people: 0, they yield)
+    vx_mps: float = 0.0  # velocity over the floor (a robot's odometry, a person's walk as a tracker sees it)
     vy_mps: float = 0.0
 
     def describe(self) -> str:
@@ -86,13 +86,17 @@ class PeopleCircles:
     kinds: list[str]  # per owner
     moving: npt.NDArray[np.bool_]  # per owner
     waiting: npt.NDArray[np.bool_]  # per owner
+    #: per owner, the velocity over the floor (0 while standing): what a robot's tracker estimates
+    #: from successive scans, so that it can tell where a person walking across its path will be
+    vx_mps: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    vy_mps: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
     @classmethod
     def empty(cls) -> PeopleCircles:
         f = np.zeros(0, dtype=np.float64)
         i = np.zeros(0, dtype=np.int64)
         b = np.zeros(0, dtype=bool)
-        return cls(f, f, f, i, i, [], [], b, b)
+        return cls(f, f, f, i, i, [], [], b, b, f, f)
 
 
 class ObstacleField:
@@ -238,9 +242,12 @@ class ObstacleField:
             d = np.hypot(people.x_m - x_m, people.y_m - y_m) - people.radius_m
             for i in np.flatnonzero((people.level == level) & (d <= radius_m)):
                 owner = int(people.owner[i])
+                velocity = ((float(people.vx_mps[owner]), float(people.vy_mps[owner]))
+                            if len(people.vx_mps) else (0.0, 0.0))
                 found.append((float(d[i]), Obstacle(
                     people.kinds[owner], people.idents[owner], float(people.x_m[i]), float(people.y_m[i]),
-                    float(people.radius_m[i]), level, bool(people.moving[owner]), bool(people.waiting[owner]))))
+                    float(people.radius_m[i]), level, bool(people.moving[owner]), bool(people.waiting[owner]),
+                    *velocity)))
         found.sort(key=lambda pair: (pair[0], pair[1].ident))
         return [obstacle for _, obstacle in found]
 

@@ -38,6 +38,8 @@ BED_ZONE_TAGS = frozenset({"corridor", "ward"})
 KEEP_RIGHT_M = (0.75, 0.6, 0.45, 0.3, 0.15)
 #: beds walk only where they can keep at least this far right
 BED_MIN_RIGHT_M = 0.6
+#: free space a bed swung onto a new heading keeps between its ends and any robot
+SWING_GAP_M = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +115,8 @@ class PeopleModel:
         self.y_m = np.array([self._pos[w.node][1] for w in walkers], dtype=np.float64)
         self._ax, self._ay = self.x_m.copy(), self.y_m.copy()
         self._ux, self._uy = np.ones(n), np.zeros(n)
+        # the way a bed's footprint lies: its heading until the porter swings it onto a new one
+        self._hx, self._hy = self._ux.copy(), self._uy.copy()
         self._len = np.zeros(n)
         self._s = np.zeros(n)
         lo, hi = config.speed_mps
@@ -204,7 +208,8 @@ class PeopleModel:
         cfg = self.config
         self._pause = np.maximum(0.0, self._pause - dt_s)
         walking = (self._pause <= 0.0) & (self._len > 0.0)
-        blocked = np.zeros_like(walking)
+        # a bed not yet swung onto its new heading (a robot stood where its ends would go) waits
+        blocked = walking & ((self._hx != self._ux) | (self._hy != self._uy))
         if len(robots_x_m) and walking.any():
             # a robot in front (along the heading, within the person's width plus the robot's)
             dx = robots_x_m[None, :] - self.x_m[:, None]
@@ -215,7 +220,7 @@ class PeopleModel:
             width = np.where(self._owner_is_bed()[:, None], cfg.bed_radius_m, cfg.person_radius_m) \
                 + robots_radius_m[None, :] + 0.1
             ahead = (along > 0.0) & (along < reach + cfg.yield_gap_m + self._speed[:, None] * dt_s) & (lateral < width)
-            blocked = walking & (ahead & (robots_level[None, :] == self.level[:, None])).any(axis=1)
+            blocked |= walking & (ahead & (robots_level[None, :] == self.level[:, None])).any(axis=1)
         self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
         self._robots = (robots_x_m, robots_y_m, robots_level, robots_radius_m)
         going = walking & ~blocked
@@ -230,6 +235,31 @@ class PeopleModel:
         s = np.minimum(self._s, self._len)
         self.x_m = self._ax + self._ux * s
         self.y_m = self._ay + self._uy * s
+        self._swing_beds()
+
+    def _swing_beds(self) -> None:
+        """Turn each bed whose walk turned onto its new heading, unless that would swing an end
+        into a robot: a porter does not sweep a bed's 1.3 m into a robot standing at the junction
+        (in one step its end would jump sideways faster than anyone walks, which no robot could
+        avoid); the bed waits, as for a robot in front, and its patience applies."""
+        turning = np.flatnonzero((self._hx != self._ux) | (self._hy != self._uy))
+        if not len(turning):
+            return
+        rx, ry, rlevel, rr = self._robots
+        half = self._half
+        need = self.config.bed_radius_m + rr + SWING_GAP_M
+        for i in turning:
+            ux, uy, hx, hy = self._ux[i], self._uy[i], self._hx[i], self._hy[i]
+            if self._reach[i] > self.config.person_radius_m and len(rx):
+                x, y = self.x_m[i], self.y_m[i]
+                new = np.minimum(np.hypot(rx - x - ux * half, ry - y - uy * half),
+                                 np.hypot(rx - x + ux * half, ry - y + uy * half))
+                now = np.minimum(np.hypot(rx - x - hx * half, ry - y - hy * half),
+                                 np.hypot(rx - x + hx * half, ry - y + hy * half))
+                # clear: every robot on the floor stays far enough off, or no nearer than now
+                if not np.all((rlevel != self.level[i]) | (new >= need) | (new >= now - 1e-9)):
+                    continue
+            self._hx[i], self._hy[i] = ux, uy
 
     def _owner_is_bed(self) -> npt.NDArray[np.bool_]:
         return self._reach > self.config.person_radius_m
@@ -238,6 +268,8 @@ class PeopleModel:
         w = self._walkers[i]
         if self._blocked_s[i] >= self.config.patience_s:
             self._blocked_s[i] = 0.0
+            if (self._hx[i] != self._ux[i] or self._hy[i] != self._uy[i]) and self._walk_without_turning(i):
+                return
             if self._sidestep(i):
                 return
             # no way round: turn back to the node this segment started from, then walk elsewhere
@@ -267,6 +299,32 @@ class PeopleModel:
             self._walk_on(i)
             return
         self._arrive(i)
+
+    def _walk_without_turning(self, i: int) -> bool:
+        """A bed that could not swing round (a robot stood in the way for its patience) is pushed on
+        straight, or back the way it came: a walk to another destination whose way leaves along
+        the bed's length. False when there is none."""
+        w = self._walkers[i]
+        hx, hy = float(self._hx[i]), float(self._hy[i])
+        here = self._here(i)
+        ways = []
+        for dest in w.destinations:
+            path = self._path(w.level, w.kind, w.node, dest) if dest != w.node else []
+            if len(path) < 2:
+                continue
+            dx, dy = self._pos[path[1]][0] - here[0], self._pos[path[1]][1] - here[1]
+            length = float(np.hypot(dx, dy))
+            if length > 1e-6 and abs(dx * hy - dy * hx) / length < 0.3:  # along its length, either way
+                ways.append(path)
+        if not ways:
+            return False
+        path = ways[int(w.rng.integers(len(ways)))]
+        w.ahead, w.via, w.stepping_aside = path[1:], [], False
+        self._walk_on(i)
+        # straight on or back: the footprint lies as it was (reversed, or turned by the few
+        # degrees of keeping right), so no swing to wait for
+        self._hx[i], self._hy[i] = self._ux[i], self._uy[i]
+        return True
 
     def _sidestep(self, i: int) -> bool:
         """Walk round the robot in the way when there is room beside it (as people do: a parked
@@ -364,8 +422,8 @@ class PeopleModel:
         owner = self._owner
         offset = self._sign * self._half
         return PeopleCircles(
-            self.x_m[owner] + self._ux[owner] * offset,
-            self.y_m[owner] + self._uy[owner] * offset,
+            self.x_m[owner] + self._hx[owner] * offset,
+            self.y_m[owner] + self._hy[owner] * offset,
             self._circle_r,
             self.level[owner],
             owner,
@@ -373,6 +431,8 @@ class PeopleModel:
             self.kinds,
             self.moving,
             self.waiting,
+            np.where(self.moving, self._ux * self._speed, 0.0),
+            np.where(self.moving, self._uy * self._speed, 0.0),
         )
 
     def positions(self) -> list[tuple[str, int, float, float]]:

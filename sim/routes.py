@@ -51,6 +51,7 @@ class RouteGraph:
             self._by_level[level] = (names, xy)
         self._lengths: dict[str, dict[str, float]] = {}
         self._paths: dict[str, dict[str, list[str]]] = {}
+        self._at: dict[Point, list[str]] | None = None  # position → the nodes there (`names_at`)
 
     @classmethod
     def build(
@@ -133,6 +134,27 @@ class RouteGraph:
         """Distance a robot at the start point travels to the goal: to the first waypoint, then along."""
         waypoints = self.plan(start_x_m, start_y_m, goal_place, level)
         return math.dist((start_x_m, start_y_m), waypoints[0]) + polyline_length_m(waypoints)
+
+    def names_at(self, points: Sequence[Point], level: int) -> list[str | None]:
+        """The route node at each planned point (`plan` returns positions): the node at that
+        position which the previous one has an edge to; None where none is."""
+        graph = self.graph
+        if self._at is None:
+            self._at = {}
+            for name, data in sorted(graph.nodes(data=True)):
+                x, y = data["pos"]
+                self._at.setdefault((float(x), float(y)), []).append(name)
+        names: list[str | None] = []
+        previous: str | None = None
+        for point in points:
+            candidates = self._at.get((float(point[0]), float(point[1])), [])
+            if previous is not None:
+                linked = [n for n in candidates if graph.has_edge(previous, n)]
+            else:
+                linked = [n for n in candidates if int(graph.nodes[n]["level"]) == level] or candidates
+            previous = linked[0] if linked else None
+            names.append(previous)
+        return names
 
     def is_strongly_connected(self) -> bool:
         return self.graph.number_of_nodes() > 0 and nx.is_strongly_connected(self.graph)

@@ -43,7 +43,10 @@ class SimNavigatorConfig(DeviceConfig):
     max_speed_mps: float = 0.8
     max_angular_radps: float = 1.0
     max_decel_mps2: float = 0.4
-    lookahead_m: float = 0.5
+    lookahead_m: float = 0.5  # the carrot's distance at walking pace and below
+    #: faster, the carrot is this many seconds of travel ahead (regulated pure pursuit): a robot
+    #: that drives further in a control period than its carrot is ahead weaves across the corridor
+    lookahead_time_s: float = 1.2
     goal_tolerance_m: float = 0.25
     yaw_tolerance_rad: float = 0.2
     stuck_timeout_s: float = 30.0
@@ -75,6 +78,7 @@ class _Goal:
     attempts: int = 0  # detours and re-plans tried since the last progress
     blocker: str = ""  # what the robot last stopped for, for the failure reason
     detour_end: int = 0  # path index where a detour rejoins the plan (slow until there)
+    corners: list[float] = field(default_factory=list)  # per path point, the distance on to the next sharp corner
 
 
 def _polyline_length(points: list[tuple[float, float]]) -> float:
@@ -91,7 +95,6 @@ class SimNavigator(Navigator):
         self._hold_node: str | None = None
         self._holding = False
         self._waiting_for: str | None = None  # what the environment was last told this robot waits for
-        self._names: dict[tuple[float, float], list[str]] | None = None
         self._near: list[Obstacle] = []  # obstacles near this tick (for the arc check)
 
     def known_places(self) -> list[str]:
@@ -129,8 +132,9 @@ class SimNavigator(Navigator):
         except NoRoute as exc:
             handle.fail(f"no route to {goal.describe()}: {exc}")
             return handle
-        path = [(pose.x_m, pose.y_m), *waypoints]
-        nodes = self._name_points(waypoints, pose.level)
+        grid = self.sim.env.inflated_grid(pose.level, self.sim.body.radius_m + 0.05)
+        path = local_planner.skip_turn_back([(pose.x_m, pose.y_m), *waypoints], grid)
+        nodes = self.sim.env.world.routes.names_at(waypoints, pose.level)
         if goal.place is None:
             nodes[-1] = None  # the pose itself is not a node
         goal_node = next((n for n in reversed(nodes) if n is not None), None)
@@ -150,30 +154,10 @@ class SimNavigator(Navigator):
             nodes=[None, *nodes],
             goal_node=goal_node,
         )
+        self._goal.corners = local_planner.corner_distances(path)
         self._set_hold_index(self._goal)
         handle.set_feedback(NavigationFeedback(length, pose, now_s))
         return handle
-
-    def _name_points(self, points: list[tuple[float, float]], level: int) -> list[str | None]:
-        """The route node at each planned point (the planner returns positions): the node at that
-        position which the previous one has an edge to; None where none is."""
-        graph = self.sim.env.world.routes.graph
-        if self._names is None:
-            self._names = {}
-            for name, data in sorted(graph.nodes(data=True)):
-                x, y = data["pos"]
-                self._names.setdefault((float(x), float(y)), []).append(name)
-        names: list[str | None] = []
-        previous: str | None = None
-        for point in points:
-            candidates = self._names.get((float(point[0]), float(point[1])), [])
-            if previous is not None:
-                linked = [n for n in candidates if graph.has_edge(previous, n)]
-            else:
-                linked = [n for n in candidates if int(graph.nodes[n]["level"]) == level] or candidates
-            previous = linked[0] if linked else None
-            names.append(previous)
-        return names
 
     # -- the traffic-reservation hook ------------------------------------------------------------
 
@@ -297,7 +281,7 @@ class SimNavigator(Navigator):
             return Twist2D(0.0, math.copysign(max(abs(w), 0.25), error))
 
         tx, ty = self._carrot(goal, pose)
-        if hold_m is not None and hold_m < cfg.lookahead_m:
+        if hold_m is not None and hold_m < self._lookahead_m():
             assert goal.hold_index is not None
             tx, ty = goal.path[goal.hold_index]  # no carrot past the hold point
         alpha = wrap_angle_rad(math.atan2(ty - pose.y_m, tx - pose.x_m) - pose.yaw_rad)
@@ -306,6 +290,10 @@ class SimNavigator(Navigator):
             return Twist2D(0.0, math.copysign(cfg.max_angular_radps, alpha))
         world = self.sim.env.world
         stop_m = remaining if hold_m is None else min(remaining, hold_m)
+        # the robot drives on for a control period before the next step can brake
+        latency_m = abs(body.velocity.linear_mps) * dt_s
+        nx_, ny_ = goal.path[goal.segment + 1]
+        corner_m = math.hypot(nx_ - pose.x_m, ny_ - pose.y_m) + goal.corners[goal.segment + 1]
         v = min(
             cfg.max_speed_mps,
             world.speed_limit_at_mps(pose.x_m, pose.y_m, pose.level),
@@ -313,8 +301,20 @@ class SimNavigator(Navigator):
             self._obstacle_speed_cap(goal, pose, now_s, dt_s),
             # a detour's zig-zag at walking pace: pure pursuit at full speed would cut its corners
             local_planner.SLOW_SPEED_MPS if goal.segment < goal.detour_end else math.inf,
+            # slow for a sharp corner: a turn on the spot at speed coasts on past it
+            local_planner.corner_cap(corner_m, cfg.max_decel_mps2, latency_m),
         ) * max(0.0, math.cos(alpha))
-        if goal.handle.status.done or v <= 0.0:
+        if goal.handle.status.done:
+            return Twist2D.zero()
+        if self._near and v > 0.0:
+            # and whatever it is told, it can still stop short of what stands straight ahead of it
+            coast = local_planner.coast_cap(pose.x_m, pose.y_m, pose.yaw_rad, body.radius_m, self._near,
+                                            cfg.max_decel_mps2, latency_m)
+            if coast <= 0.0:
+                # something right ahead that the path bends round: turn towards the path first
+                return Twist2D(0.0, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, 2.0 * alpha)))
+            v = min(v, coast)
+        if v <= 0.0:
             return Twist2D.zero()
         lookahead = max(math.hypot(tx - pose.x_m, ty - pose.y_m), 1e-6)
         w = v * 2.0 * math.sin(alpha) / lookahead if v > 0.05 else 2.0 * alpha
@@ -370,8 +370,9 @@ class SimNavigator(Navigator):
             if limit <= 0.0 and stopped_for is None:
                 stopped_for = (obstacle, located)
             cap = min(cap, limit)
-            if obstacle.kind == ROBOT and obstacle.ident < me:
-                # crossing traffic: give way to where a robot ranked before this one is going
+            if obstacle.ident < me if obstacle.kind == ROBOT else obstacle.moving:
+                # crossing traffic: give way to where a robot ranked before this one is going, and
+                # to where a person is walking (people give way only to a robot in front of them)
                 cap = min(cap, local_planner.crossing_cap(ahead, obstacle, radius, self.sim.body.velocity.linear_mps,
                                                           cfg.max_decel_mps2, latency_m))
         if stopped_for is None:
@@ -460,6 +461,7 @@ class SimNavigator(Navigator):
         goal.segment = 0
         goal.detour_end = 0
         goal.best_remaining_m = _polyline_length(goal.path)
+        goal.corners = local_planner.corner_distances(goal.path)
         self._set_hold_index(goal)
 
     def _project(self, goal: _Goal, pose: Pose2D) -> tuple[int, float]:
@@ -483,6 +485,9 @@ class SimNavigator(Navigator):
             goal.path[seg + 1 :]
         )
 
+    def _lookahead_m(self) -> float:
+        return max(self.config.lookahead_m, abs(self.sim.body.velocity.linear_mps) * self.config.lookahead_time_s)
+
     def _carrot(self, goal: _Goal, pose: Pose2D) -> tuple[float, float]:
         """The point `lookahead_m` ahead along the path from the robot's projection on it."""
         if len(goal.path) < 2:
@@ -490,7 +495,7 @@ class SimNavigator(Navigator):
         seg, t = self._project(goal, pose)
         (ax, ay), (bx, by) = goal.path[seg], goal.path[seg + 1]
         px, py = ax + (bx - ax) * t, ay + (by - ay) * t
-        budget = self.config.lookahead_m
+        budget = self._lookahead_m()
         points = [(px, py), *goal.path[seg + 1 :]]
         for (x0, y0), (x1, y1) in itertools.pairwise(points):
             d = math.hypot(x1 - x0, y1 - y0)

@@ -69,16 +69,18 @@ def corridor_world(tmp_path: Path, *, width_m: float = 2.6, length_m: float = 30
 class Rig:
     """Robots in one environment; `tick` runs each robot's loop (navigator → drive base), then the world."""
 
-    def __init__(self, world: World, *, seed: int = 1, people: PeopleConfig | None = None) -> None:
+    def __init__(self, world: World, *, seed: int = 1, people: PeopleConfig | None = None, dt_s: float = DT) -> None:
         self.world = world
+        self.dt_s = dt_s  # the control period (hospital-day ticks at 0.5 s)
         self.clock = SimClock(START_S)
         self.census = PatientCensus(seed, world.beds(), START_S)
         self.env = SimEnvironment(world, self.census, self.clock, seed, people=people)
         self.registry = sim_and_driver_registry()
         self.robots: dict[str, tuple[SimBody, SimNavigator, Any]] = {}
 
-    def add(self, robot_id: str, place: str, **navigator: Any) -> SimNavigator:
-        body = self.env.add_robot(robot_id, place)
+    def add(self, robot_id: str, place: str, *, body_kwargs: dict[str, Any] | None = None,
+            **navigator: Any) -> SimNavigator:
+        body = self.env.add_robot(robot_id, place, **(body_kwargs or {}))
         ctx = BuildContext(self.clock, robot_id, extras={"sim_env": self.env, "sim_body": body})
         nav: Any = self.registry.build("navigator", {"kind": "navigator", "model": "sim", **navigator}, ctx,
                                   source="robot.yaml", field_path="devices.navigator")
@@ -97,8 +99,8 @@ class Rig:
         for _, nav, base in self.robots.values():
             nav.step(now_s)
             base.command_velocity(nav.velocity_request() or Twist2D.zero())
-        self.clock.advance(DT)
-        self.env.step(DT)
+        self.clock.advance(self.dt_s)
+        self.env.step(self.dt_s)
 
     def go(self, goals: dict[str, str], max_s: float = 300.0) -> dict[str, NavigationHandle]:
         handles = {rid: self.robots[rid][1].start_go_to(NavigationGoal(place=place)) for rid, place in goals.items()}
@@ -109,7 +111,7 @@ class Rig:
         t = 0.0
         while condition() and t < max_s:
             self.tick()
-            t += DT
+            t += self.dt_s
 
 
 def ring_world(tmp_path: Path) -> World:

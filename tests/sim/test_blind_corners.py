@@ -1,0 +1,200 @@
+"""A robot at full speed round corners, with beds parked where it cannot see them until late.
+
+The real navigator, body and lidar, on the hospital day's 0.5 s control period, with the security
+robot's 1.3 m/s: told to stop (a turn on the spot at a corner is one), a body brakes at 0.5 m/s²
+and coasts v²/2a ≈ 1.7 m along its heading, past the corner, so the navigator must slow before
+sharp corners and keep its braking envelope along the heading free, not only the path.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hal.geometry import Pose2D
+from hal.handle import HandleStatus
+from hal.navigator import NavigationGoal
+from hal.registry import BuildContext
+from sim.obstacles import BED, PeopleCircles
+from sim.people import PeopleConfig, PeopleModel
+from sim.world import World, load_world
+from tests.sim.perception_rig import Rig, corridor_world
+
+TICK_S = 0.5  # hospital-day's tick
+FULL_SPEED = {"max_speed_mps": 1.3}  # the security robot's patrol pace
+BED_RADIUS_M = 0.55  # sim.people's default bed: two circles 0.65 m either side of its centre
+BED_HALF_M = 0.65
+ROBOT_RADIUS_M = 0.35
+
+
+def junction_world(tmp_path: Path) -> World:
+    """A 2.4 m corridor along x (centre line y = 1.2) from x = 0 to 30, and a 2.4 m branch north
+    from it at x = 14..16.4 (centre line x = 15.2) to y = 14: a T-junction whose inner corners
+    hide the branch from a robot coming along the corridor. Fast zones (1.5 m/s) everywhere."""
+    data: dict[str, Any] = {
+        "name": "Blind-corner test junction",
+        "walls": [{"points": [[0, 0], [30, 0], [30, 2.4], [16.4, 2.4], [16.4, 14], [14, 14], [14, 2.4], [0, 2.4]],
+                   "closed": True}],
+        "zones": [{"name": "main", "tag": "corridor", "rect": [0.1, 0.1, 29.9, 2.3], "speed_limit_mps": 1.5},
+                  {"name": "branch", "tag": "corridor", "rect": [14.1, 2.3, 16.3, 13.9], "speed_limit_mps": 1.5}],
+        "places": [
+            {"name": "west", "x": 1.5, "y": 1.2, "yaw_deg": 0, "kind": "parking"},
+            {"name": "east", "x": 28.5, "y": 1.2, "yaw_deg": 180, "kind": "parking"},
+            {"name": "north", "x": 15.2, "y": 12.5, "yaw_deg": 90, "kind": "parking"},
+        ],
+        "routes": {
+            "waypoints": [{"name": "w-05", "x": 5, "y": 1.2}, {"name": "w-10", "x": 10, "y": 1.2},
+                          {"name": "junction", "x": 15.2, "y": 1.2}, {"name": "w-20", "x": 20, "y": 1.2},
+                          {"name": "branch-mid", "x": 15.2, "y": 8}],
+            "edges": [["west", "w-05"], ["w-05", "w-10"], ["w-10", "junction"], ["junction", "w-20"],
+                      ["w-20", "east"], ["junction", "branch-mid"], ["branch-mid", "north"]],
+        },
+    }
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "junction.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_world(path)
+
+
+def park_bed(rig: Rig, x_m: float, y_m: float, yaw_rad: float) -> None:
+    """A bed left standing (its porter gone): two circles along its heading, not moving."""
+    ux, uy = math.cos(yaw_rad), math.sin(yaw_rad)
+    rig.env.obstacles.people = PeopleCircles(
+        np.array([x_m + ux * BED_HALF_M, x_m - ux * BED_HALF_M]),
+        np.array([y_m + uy * BED_HALF_M, y_m - uy * BED_HALF_M]),
+        np.full(2, BED_RADIUS_M), np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64), ["bed-0"], [BED],
+        np.zeros(1, dtype=bool), np.zeros(1, dtype=bool), np.zeros(1), np.zeros(1))
+
+
+def free_ahead_m(ranges: np.ndarray, angles: np.ndarray) -> float:
+    """How far the footprint can move straight ahead before touching what the scan shows."""
+    free = math.inf
+    for r, a in zip(ranges, angles, strict=True):
+        if not math.isfinite(r) or abs(a) >= math.pi / 2:
+            continue
+        lateral = abs(r * math.sin(a))
+        if lateral < ROBOT_RADIUS_M:
+            free = min(free, r * math.cos(a) - math.sqrt(ROBOT_RADIUS_M**2 - lateral**2))
+    return free
+
+
+def drive(rig: Rig, goal: str, max_s: float) -> tuple[HandleStatus, float, float]:
+    """Drive security-1 to `goal`, checking every tick that its braking distance fits inside the
+    free range its lidar sees ahead; (status, worst braking margin m, top speed m/s)."""
+    body = rig.body("security-1")
+    nav = rig.robots["security-1"][1]
+    ctx = BuildContext(rig.clock, "security-1", extras={"sim_env": rig.env, "sim_body": body})
+    lidar: Any = rig.registry.build("range_scanner", {"kind": "range_scanner", "model": "sim", "noise_sigma_m": 0.0},
+                                    ctx, source="robot.yaml", field_path="devices.lidar")
+    lidar.setup()
+    handle = nav.start_go_to(NavigationGoal(place=goal))
+    worst_margin, top_speed, t = math.inf, 0.0, 0.0
+    while handle.poll() is HandleStatus.RUNNING and t < max_s:
+        rig.tick()
+        t += rig.dt_s
+        scan = lidar.scan()
+        angles = scan.angle_min_rad + scan.angle_increment_rad * np.arange(len(scan.ranges_m))
+        v = body.velocity.linear_mps
+        braking_m = v * v / (2 * body.max_accel_mps2)
+        worst_margin = min(worst_margin, free_ahead_m(scan.ranges_m, angles) - braking_m)
+        top_speed = max(top_speed, v)
+    return handle.poll(), worst_margin, top_speed
+
+
+def test_a_robot_turning_at_full_speed_does_not_coast_into_a_bed_parked_straight_on(tmp_path: Path) -> None:
+    # the security robot's contact of the one-floor day: it turns north at the junction, and a
+    # bed stands in the corridor straight on, 0.9 m past its side wall, off its path
+    rig = Rig(junction_world(tmp_path), dt_s=TICK_S)
+    rig.add("security-1", "west", body_kwargs=FULL_SPEED, **FULL_SPEED)
+    park_bed(rig, 15.2 + 1.45 + BED_HALF_M, 1.2, 0.0)
+    status, margin, top = drive(rig, "north", 120.0)
+    assert status is HandleStatus.SUCCEEDED
+    assert top > 1.2  # it did drive at full speed along the corridor
+    assert margin >= 0.0  # it could always stop inside what its lidar saw ahead
+    assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+
+
+def test_a_robot_at_full_speed_stops_for_a_bed_parked_just_round_a_blind_corner(tmp_path: Path) -> None:
+    # the bed stands across the branch right behind the inner corner: hidden from the corridor
+    rig = Rig(junction_world(tmp_path), dt_s=TICK_S)
+    rig.add("security-1", "west", body_kwargs=FULL_SPEED, blocked_timeout_s=20.0, **FULL_SPEED)
+    bed_y = 2.4 + 1.3
+    park_bed(rig, 15.2, bed_y, 0.0)
+    status, margin, top = drive(rig, "north", 120.0)
+    assert status is HandleStatus.FAILED  # the bed blocks the branch: it waited, then gave up
+    assert top > 1.2
+    assert margin >= 0.0
+    body = rig.body("security-1")
+    assert body.pose.y_m < bed_y - BED_RADIUS_M - ROBOT_RADIUS_M  # stopped short of it
+    assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+
+
+def test_a_robot_takes_a_sharp_corner_slowly_and_a_straight_fast(tmp_path: Path) -> None:
+    rig = Rig(junction_world(tmp_path), dt_s=TICK_S)
+    nav = rig.add("security-1", "west", body_kwargs=FULL_SPEED, **FULL_SPEED)
+    body = rig.body("security-1")
+    handle = nav.start_go_to(NavigationGoal(place="north"))
+    at_corner, top, weave = math.inf, 0.0, 0.0
+    while handle.poll() is HandleStatus.RUNNING:
+        rig.tick()
+        pose = body.pose
+        if math.hypot(pose.x_m - 15.2, pose.y_m - 1.2) < 0.6:
+            at_corner = min(at_corner, body.velocity.linear_mps)
+        top = max(top, body.velocity.linear_mps)
+        if pose.y_m > 4.0:  # on the branch's straight: no weaving across it at full speed
+            weave = max(weave, abs(pose.x_m - 15.2))
+    assert handle.poll() is HandleStatus.SUCCEEDED
+    assert at_corner <= 0.5  # about CORNER_SPEED_MPS where it turns
+    assert top > 1.25
+    assert weave < 0.1
+    assert rig.env.contact_summary()["total"] == 0
+
+
+def test_a_bed_turning_at_a_junction_does_not_swing_its_end_into_a_robot(tmp_path: Path) -> None:
+    # a bed pushed south reaches the junction and turns east, where a robot stands 1.3 m off:
+    # turned at once, its front end would land 0.65 m from the robot's centre, inside it
+    world = corridor_world(tmp_path, width_m=3.4, main_tag="corridor")  # wide enough for beds
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=0, beds_per_level=1), seed=1)
+    assert len(model) == 1
+    model._ax[0], model._ay[0] = 15.0, 1.7  # at the junction, its walk now heading east ...
+    model._ux[0], model._uy[0] = 1.0, 0.0
+    model._hx[0], model._hy[0] = 0.0, -1.0  # ... its footprint still lying north-south
+    model._s[0], model._len[0], model._pause[0] = 0.0, 5.0, 0.0
+    level = np.zeros(1, dtype=np.int64)
+    radius = np.full(1, ROBOT_RADIUS_M)
+
+    def footprint() -> set[tuple[float, float]]:
+        c = model.circles()
+        return {(round(float(x), 2), round(float(y), 2)) for x, y in zip(c.x_m, c.y_m, strict=True)}
+
+    for _ in range(4):
+        model.step(TICK_S, np.array([16.3]), np.array([1.7]), level, radius)
+        assert footprint() == {(15.0, 1.05), (15.0, 2.35)}  # waits, still lying as it came
+        assert not model.moving[0] and model.waiting[0]
+    model.step(TICK_S, np.array([25.0]), np.array([1.7]), level, radius)  # the robot has gone
+    assert footprint() == {(14.35, 1.7), (15.65, 1.7)}  # swung east
+    model.step(TICK_S, np.array([25.0]), np.array([1.7]), level, radius)
+    assert model.moving[0]
+
+
+def test_a_robot_just_past_its_nearest_node_drives_on_without_turning_back(tmp_path: Path) -> None:
+    # the plan starts at the node nearest the robot, 0.3 m behind it: driving back to it would be
+    # a turn on the spot towards whoever walks behind (in the day: a visitor waiting for the robot
+    # to go on, and the robot, its carrot behind it, waiting for the visitor)
+    rig = Rig(corridor_world(tmp_path), dt_s=TICK_S)
+    nav = rig.add("nurse-a", "west")
+    body = rig.body("nurse-a")
+    body.pose = Pose2D(10.3, 1.3, 0.0)
+    handle = nav.start_go_to(NavigationGoal(place="east"))
+    assert nav.route_nodes()[0] == "w-10"  # the node keeps its name in the plan (reservations)
+    worst_yaw = 0.0
+    while handle.poll() is HandleStatus.RUNNING:
+        rig.tick()
+        if body.pose.x_m < 27.0:  # before it turns round to the place's yaw
+            worst_yaw = max(worst_yaw, abs(body.pose.yaw_rad))
+    assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
+    assert worst_yaw < 0.2
