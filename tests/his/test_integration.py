@@ -84,11 +84,15 @@ def his(mosquitto: Any, tmp_path: Path) -> Iterator[tuple[HisService, MllpServer
     server.stop()
     link.close()
     watcher.stop()
-    # the census is retained: leave the broker (shared by the session) without ours
+    # the census and our connection state are retained: leave the broker (shared by the session's
+    # tests, some of which count every robot id they see) without them
     mqtt_clear = mqtt.Client(CallbackAPIVersion.VERSION2)
     mqtt_clear.connect(mosquitto.host, mosquitto.port)
-    mqtt_clear.publish(topic_for(SITE, "his", Channel.CENSUS), b"", qos=1, retain=True).wait_for_publish(5)
+    mqtt_clear.loop_start()
+    for channel in (Channel.CENSUS, Channel.CONNECTION):
+        mqtt_clear.publish(topic_for(SITE, "his", channel), b"", qos=1, retain=True).wait_for_publish(5)
     mqtt_clear.disconnect()
+    mqtt_clear.loop_stop()
 
 
 def _beds(census: dict[str, Any]) -> dict[str, str]:
