@@ -276,14 +276,22 @@ class PeopleModel:
             s = min(self._s[i], self._len[i])
             here = (float(self._ax[i] + self._ux[i] * s), float(self._ay[i] + self._uy[i] * s))
             back = self._pos[w.node]
+            # and on from there by a way that does not lead back into the robot (walking
+            # elsewhere at random, people went that way again, and robot and person waited for
+            # each other all day)
+            away = self._way_avoiding(i, float(self._ux[i]), float(self._uy[i]))
             self._ux[i], self._uy[i] = -self._ux[i], -self._uy[i]  # facing away from the robot
             if abs(here[0] - back[0]) + abs(here[1] - back[1]) < 0.05:
+                if away:
+                    w.ahead = away
+                    self._walk_on(i)
+                    return
                 # blocked where the segment starts: stand aside a moment, then choose again
                 self._ax[i], self._ay[i] = here
                 self._s[i] = self._len[i] = 0.0
                 self._pause[i] = w.rng.uniform(1.0, 3.0)
                 return
-            w.ahead = [w.node]
+            w.ahead = [w.node, *away]
             self._start_segment(i, here, self._kept_right(w, here, back))
             return
         if w.via:
@@ -299,6 +307,22 @@ class PeopleModel:
             self._walk_on(i)
             return
         self._arrive(i)
+
+    def _way_avoiding(self, i: int, ux: float, uy: float) -> list[str]:
+        """The nodes after `node` of a walk to another destination whose way from the node does
+        not head along (ux, uy), where the robot stood; [] when every way does."""
+        w = self._walkers[i]
+        node_x, node_y = self._pos[w.node]
+        ways = []
+        for dest in w.destinations:
+            path = self._path(w.level, w.kind, w.node, dest) if dest != w.node else []
+            if len(path) < 2:
+                continue
+            dx, dy = self._pos[path[1]][0] - node_x, self._pos[path[1]][1] - node_y
+            length = float(np.hypot(dx, dy))
+            if length > 1e-6 and (dx * ux + dy * uy) / length < 0.5:
+                ways.append(path[1:])
+        return ways[int(w.rng.integers(len(ways)))] if ways else []
 
     def _walk_without_turning(self, i: int) -> bool:
         """A bed that could not swing round (a robot stood in the way for its patience) is pushed on

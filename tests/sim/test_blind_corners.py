@@ -198,3 +198,28 @@ def test_a_robot_just_past_its_nearest_node_drives_on_without_turning_back(tmp_p
             worst_yaw = max(worst_yaw, abs(body.pose.yaw_rad))
     assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
     assert worst_yaw < 0.2
+
+
+def test_a_visitor_a_robot_held_up_walks_on_by_another_way(tmp_path: Path) -> None:
+    # a visitor walking east from the crossing meets a robot standing in the way; after their
+    # patience they turn back, and walk on by a way that does not lead into the robot again
+    world = corridor_world(tmp_path, cross=True, main_tag="corridor")
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
+    walker = model._walkers[0]
+    walker.node, walker.ahead, walker.via = "w-15", ["w-20", "w-25"], []
+    model.x_m[0], model.y_m[0] = 15.0, 1.3
+    model._ax[0], model._ay[0], model._s[0], model._len[0] = 15.0, 1.3, 0.0, 0.0
+    model._walk_on(0)
+    model._pause[0] = 0.0
+    # where they walk at x = 17.5 (kept right of the centre line)
+    y = float(model._ay[0] + model._uy[0] * (17.5 - model._ax[0]) / model._ux[0])
+    # the robot in the way, and another in the crossing (with a robot that near, nobody steps
+    # round one: stepping out in front of the other is how people get hit)
+    level = np.zeros(2, dtype=np.int64)
+    robot = (np.array([17.5, 15.0]), np.array([y, 3.2]), level, np.full(2, ROBOT_RADIUS_M))
+    for _ in range(round(2 * model.config.patience_s / TICK_S)):
+        model.step(TICK_S, *robot)
+        if walker.ahead[:1] != ["w-20"]:
+            break  # their patience is up
+    assert walker.ahead and walker.ahead[0] == "w-15"  # back to the crossing ...
+    assert len(walker.ahead) > 1 and walker.ahead[1] != "w-20"  # ... and on, not into the robot again
