@@ -38,6 +38,8 @@ BED_ZONE_TAGS = frozenset({"corridor", "ward"})
 KEEP_RIGHT_M = (0.75, 0.6, 0.45, 0.3, 0.15)
 #: beds walk only where they can keep at least this far right
 BED_MIN_RIGHT_M = 0.6
+#: a person this close to a node stands at it (they stand kept right of it, up to KEEP_RIGHT_M off)
+NEAR_NODE_M = 1.0
 #: free space a bed swung onto a new heading keeps between its ends and any robot
 SWING_GAP_M = 0.25
 
@@ -281,7 +283,9 @@ class PeopleModel:
             # each other all day)
             away = self._way_avoiding(i, float(self._ux[i]), float(self._uy[i]))
             self._ux[i], self._uy[i] = -self._ux[i], -self._uy[i]  # facing away from the robot
-            if abs(here[0] - back[0]) + abs(here[1] - back[1]) < 0.05:
+            # within a step of the node (people stand kept right of it): no way back to walk,
+            # and keeping right on so short a way would lead anywhere, the robot included
+            if float(np.hypot(here[0] - back[0], here[1] - back[1])) < NEAR_NODE_M:
                 if away:
                     w.ahead = away
                     self._walk_on(i)
