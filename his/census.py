@@ -25,6 +25,7 @@ from typing import Any
 
 from his.hl7in import AdtMessage, Hl7Error, Location
 from his.pseudonym import Pseudonymizer
+from his.sealing import Sealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,8 @@ def _admit(c: sqlite3.Connection, pseudonyms: Pseudonymizer, msg: AdtMessage, ro
         _need_free(c, loc.bed, event, row.lookup if row is not None else None)
     if row is None:
         ref = pseudonyms.ref(msg.patient_id)
-        c.execute("INSERT INTO patients VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+        c.execute("INSERT INTO patients (lookup, key_id, patient_ref, status, ward, bed, updated_s) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
                   (pseudonyms.lookup(msg.patient_id), pseudonyms.key_id, ref, status, loc.ward, loc.bed, now_s))
         return CensusChange(event, ref, loc.bed, loc.ward, changed=True)
     _set(c, row, now_s, status=status, ward=loc.ward, bed=loc.bed, prior_ward=None, prior_bed=None)
@@ -186,6 +188,36 @@ def patient_location(c: sqlite3.Connection, pseudonyms: Pseudonymizer, identifie
     if row is None or row.status == "discharged":
         return None
     return row.patient_ref, Location(row.ward, row.bed)
+
+
+def keep_identifier(c: sqlite3.Connection, sealer: Sealer, patient_ref: str, identifier: str) -> None:
+    """Keep the patient's identifier, sealed, for their ORUs' PID-3 (sealed again under a new key).
+    A patient no longer in the census (A11) has no row, and nothing is kept."""
+    row = c.execute("SELECT identifier_key FROM patients WHERE patient_ref = ?", (patient_ref,)).fetchone()
+    if row is None or row[0] == sealer.key_id:
+        return
+    kid, blob = sealer.seal(identifier.encode("utf-8"), b"patient:" + patient_ref.encode())
+    c.execute("UPDATE patients SET identifier_key = ?, identifier = ? WHERE patient_ref = ?", (kid, blob, patient_ref))
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who an ORU is about: the identifier for PID-3 and, while in the census, where they lie (PV1-3)."""
+
+    identifier: str
+    location: Location
+
+
+def subject_for_ref(c: sqlite3.Connection, sealer: Sealer, patient_ref: str) -> Subject | None:
+    """The patient behind a ``pt-`` ref (also after discharge: a set measured before it is still
+    theirs), or None if the census never knew the ref or holds no identifier for it."""
+    row = c.execute("SELECT identifier_key, identifier, status, ward, bed FROM patients WHERE patient_ref = ?",
+                    (patient_ref,)).fetchone()
+    if row is None or row[1] is None:
+        return None
+    identifier = sealer.open(str(row[0]), bytes(row[1]), b"patient:" + patient_ref.encode()).decode("utf-8")
+    here = Location(row[3], row[4]) if row[2] != "discharged" else Location(None, None)
+    return Subject(identifier, here)
 
 
 def rows_by_key(c: sqlite3.Connection) -> dict[str, int]:

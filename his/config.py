@@ -10,6 +10,14 @@
       lab_place: clinical-lab
       pickup_window_min: 60
       stat_window_min: 20
+    results:                       # ORU^R01 out, with --record-system HOST:PORT
+      receiving_application: EHR   # their MSH-5 / MSH-6
+      receiving_facility: GENERAL-HOSPITAL
+      connect_timeout_s: 10
+      reply_timeout_s: 30          # an ACK not back by then: the link is broken, retried
+      backoff_base_s: 0.5          # the first retry after ~0.5 s, doubling ...
+      backoff_cap_s: 60            # ... up to a minute
+      alert_after_failures: 5      # one alert when the record system stays away
 
 Keys are files holding at least 32 hexadecimal digits (`medbot his new-key`), never the YAML:
 the configuration is shared and versioned; a key is a secret.
@@ -27,6 +35,7 @@ import yaml
 
 from his.hl7in import DEFAULT_VERSIONS
 from his.orders import OrderPolicy
+from his.oru import OruSettings
 from his.pseudonym import MIN_KEY_BYTES
 from his.service import HisSettings
 
@@ -48,6 +57,24 @@ class OrdersConfig(_Strict):
     stat_priority: int = pydantic.Field(85, ge=0, le=100)
 
 
+class ResultsConfig(_Strict):
+    receiving_application: str = pydantic.Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    receiving_facility: str = pydantic.Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    connect_timeout_s: float = pydantic.Field(10.0, gt=0, le=300)
+    reply_timeout_s: float = pydantic.Field(30.0, gt=0, le=600)
+    backoff_base_s: float = pydantic.Field(0.5, gt=0, le=600)
+    backoff_cap_s: float = pydantic.Field(60.0, gt=0, le=3600)
+    alert_after_failures: int = pydantic.Field(5, ge=1, le=10_000)
+    #: how long the broker keeps our session (subscription, queued records) while we are away
+    session_expiry_s: int = pydantic.Field(86_400, ge=0, le=7 * 86_400)
+
+    @pydantic.model_validator(mode="after")
+    def _cap_at_least_base(self) -> ResultsConfig:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be at least backoff_base_s")
+        return self
+
+
 class HisConfig(_Strict):
     application: str = pydantic.Field("MEDBOT", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     facility: str = pydantic.Field("", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
@@ -57,11 +84,19 @@ class HisConfig(_Strict):
     answered_keep_days: float = pydantic.Field(7.0, gt=0)
     resend_after_s: float = pydantic.Field(30.0, gt=0, le=3600)
     orders: OrdersConfig = OrdersConfig()
+    results: ResultsConfig = ResultsConfig()
 
     def settings(self) -> HisSettings:
         return HisSettings(application=self.application, facility=self.facility, versions=self.versions,
                            processing_ids=self.processing_ids, patient_id_type=self.patient_id_type,
                            answered_keep_s=self.answered_keep_days * 86400.0, resend_after_s=self.resend_after_s)
+
+    def oru_settings(self) -> OruSettings:
+        r = self.results
+        return OruSettings(application=self.application, facility=self.facility,
+                           receiving_application=r.receiving_application, receiving_facility=r.receiving_facility,
+                           processing_id=self.processing_ids[0] if self.processing_ids else "P",
+                           patient_id_type=self.patient_id_type)
 
     def policy(self) -> OrderPolicy:
         o = self.orders

@@ -5,8 +5,17 @@
 * ``medbot/v1/<site>/fleet/tasks/request`` — submits and cancels of lab pick-ups (QoS 1);
 * ``medbot/v1/<site>/fleet/tasks`` — read: each task's state, validated against the contract, so
   the service knows what the fleet has and whether a pick-up already started;
+* ``medbot/v1/<site>/+/clinical`` — read (when results go out): every robot's clinical records,
+  validated against the contract, each handed to the results intake and acknowledged to the broker
+  only after it returns (paho sends the PUBACK after the callback: the record is committed first);
+* ``medbot/v1/<site>/his/alerts`` — what an operator must look at: a result refused by the record
+  system, one about a patient the census does not know, the record system unreachable;
 * ``medbot/v1/<site>/his/connection`` — ONLINE after connect, OFFLINE on close, CONNECTION_BROKEN
   as the Last Will (the robots' and the fleet's convention).
+
+With ``session_expiry_s`` the broker keeps the link's session (subscriptions and the QoS 1
+messages for it) that long while the service is away, so records published during a restart are
+delivered when it is back.
 
 Every body is checked against its channel's schema before it is sent (telemetry.codec); a publish
 never raises (paho queues QoS 1 messages while the broker is away, bounded by ``max_queued``).
@@ -23,10 +32,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from telemetry.codec import MessageEncoder
 from telemetry.tls import TlsConfig
-from telemetry.topics import FLEET_ID, HIS_ID, Channel, check_segment, topic_for
+from telemetry.topics import FLEET_ID, HIS_ID, Channel, check_segment, parse_topic, subscription_filter, topic_for
 from telemetry.url import parse_broker_url
 from telemetry.validate import PayloadError, checker_for
 
@@ -34,13 +45,15 @@ log = logging.getLogger(__name__)
 
 #: on_task(task_id, state, reason), on paho's network thread
 TaskCallback = Callable[[str, str, str | None], None]
+#: on_clinical(robot_id, record body, stamp_s), on paho's network thread
+ClinicalCallback = Callable[[str, dict[str, Any], float], object]
 
 
 class HisLink:
     def __init__(self, broker_url: str, site: str, *, client_id: str | None = None, username: str | None = None,
                  password: str | None = None, tls: TlsConfig | None = None, mqtt5: bool = True,
                  connect_timeout_s: float = 10.0, keepalive_s: int = 30, max_queued: int = 10_000,
-                 clock_s: Callable[[], float] = time.time) -> None:
+                 session_expiry_s: int = 0, clock_s: Callable[[], float] = time.time) -> None:
         self.address = parse_broker_url(broker_url)
         self.site = check_segment(site, "site")
         self.client_id = client_id or f"medbot-his-{self.site}"
@@ -48,7 +61,10 @@ class HisLink:
         self._keepalive_s = keepalive_s
         self._clock_s = clock_s
         protocol = mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol)
+        self._mqtt5 = mqtt5
+        self.session_expiry_s = session_expiry_s
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=protocol,
+                                   clean_session=None if mqtt5 else session_expiry_s <= 0)
         if username is not None:
             self._client.username_pw_set(username, password)
         if self.address.tls:
@@ -62,10 +78,13 @@ class HisLink:
         self._fleet = MessageEncoder(self.site, FLEET_ID)
         self._tasks_topic = topic_for(self.site, FLEET_ID, Channel.TASKS)
         self._check_tasks = checker_for(Channel.TASKS)
+        self._check_clinical = checker_for(Channel.CLINICAL)
+        self._clinical_filter = subscription_filter(self.site, None, Channel.CLINICAL)
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._on_task: TaskCallback | None = None
+        self._on_clinical: ClinicalCallback | None = None
         self._last_census: tuple[dict[str, Any], float] | None = None
         self._closed = False
         self.published = 0
@@ -77,11 +96,19 @@ class HisLink:
                                 clock_s())
         self._client.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
 
-    def start(self, on_task: TaskCallback) -> None:
-        """Connect and subscribe; returns once subscribed, or raises TimeoutError after
-        ``connect_timeout_s`` (paho keeps trying in the background: the service runs on without)."""
+    def start(self, on_task: TaskCallback, on_clinical: ClinicalCallback | None = None) -> None:
+        """Connect and subscribe (to the clinical channel too with ``on_clinical``); returns once
+        subscribed, or raises TimeoutError after ``connect_timeout_s`` (paho keeps trying in the
+        background: the service runs on without)."""
         self._on_task = on_task
-        self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive_s)
+        self._on_clinical = on_clinical
+        if self._mqtt5 and self.session_expiry_s > 0:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive_s,
+                                       clean_start=False, properties=props)
+        else:
+            self._client.connect_async(self.address.host, self.address.port, keepalive=self._keepalive_s)
         self._client.loop_start()
         if not self._subscribed.wait(self.connect_timeout_s):
             raise TimeoutError(f"his link: no connection to {self.address.url} within {self.connect_timeout_s} s")
@@ -116,6 +143,9 @@ class HisLink:
     def request(self, body: dict[str, Any], stamp_s: float) -> None:
         self._publish(self._fleet, Channel.TASK_REQUESTS, body, stamp_s)
 
+    def alert(self, body: dict[str, Any], stamp_s: float) -> None:
+        self._publish(self._own, Channel.ALERTS, body, stamp_s)
+
     def _publish(self, encoder: MessageEncoder, channel: Channel, body: dict[str, Any], stamp_s: float) -> None:
         with self._lock:
             if self._closed:
@@ -142,6 +172,8 @@ class HisLink:
             return
         self._connected.set()
         client.subscribe(self._tasks_topic, qos=1)
+        if self._on_clinical is not None:
+            client.subscribe(self._clinical_filter, qos=1)
         wire = self._own.encode(Channel.CONNECTION, {"state": "ONLINE", "session": self._session}, self._clock_s())
         client.publish(wire.topic, wire.payload, qos=wire.qos, retain=wire.retain)
         with self._lock:
@@ -160,14 +192,22 @@ class HisLink:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         try:
             envelope = json.loads(message.payload)
-            self._check_tasks(envelope, message.topic)
-            body = envelope["body"]
-            callback = self._on_task
-            if callback is not None:
-                callback(str(body["task_id"]), str(body["state"]), body.get("reason"))
-        except (UnicodeDecodeError, json.JSONDecodeError, PayloadError, KeyError, TypeError) as exc:
+            if message.topic == self._tasks_topic:
+                self._check_tasks(envelope, message.topic)
+                body = envelope["body"]
+                on_task = self._on_task
+                if on_task is not None:
+                    on_task(str(body["task_id"]), str(body["state"]), body.get("reason"))
+                return
+            parts = parse_topic(message.topic)
+            on_clinical = self._on_clinical
+            if parts.channel is not Channel.CLINICAL or on_clinical is None:
+                return
+            self._check_clinical(envelope, message.topic)
+            on_clinical(parts.robot_id, envelope["body"], self._clock_s())
+        except (UnicodeDecodeError, json.JSONDecodeError, PayloadError, KeyError, TypeError, ValueError) as exc:
             self.rejected += 1
             log.warning("his link: dropped a message on %s: %s", message.topic, str(exc)[:200])
         except Exception:  # the network thread must survive anything (a store error in the callback)
             self.rejected += 1
-            log.exception("his link: handling a task state failed")
+            log.exception("his link: handling a message on %s failed", message.topic)

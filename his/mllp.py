@@ -321,6 +321,13 @@ class MllpClient:
             if blocks:
                 return blocks[0]
 
+    def interrupt(self) -> None:
+        """From another thread: end a send waiting on the peer now (it raises OSError)."""
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
     def close(self) -> None:
         if self._sock is not None:
             with contextlib.suppress(OSError):

@@ -25,6 +25,7 @@ REF_HEX_DIGITS = 16
 _REF_DOMAIN = b"medbot/patient-ref/v1\x00"
 _LOOKUP_DOMAIN = b"medbot/patient-lookup/v1\x00"
 _ORDER_DOMAIN = b"medbot/order-key/v1\x00"
+_AT_REST_DOMAIN = b"medbot/his-at-rest/v1\x00"
 
 
 def key_id(key: bytes) -> str:
@@ -56,6 +57,12 @@ class Pseudonymizer:
 
     def lookup(self, identifier: str) -> str:
         return _mac(self._key, _LOOKUP_DOMAIN, identifier)
+
+    def at_rest_keys(self) -> dict[str, bytes]:
+        """key id -> the 256-bit AES key derived from that pseudonymisation key (its own HMAC domain),
+        which seals what must be stored but must not be readable in the files: the identifier the
+        census needs for an ORU's PID-3, and the queued ORUs (his/sealing.py). The current key first."""
+        return {key_id(k): hmac.new(k, _AT_REST_DOMAIN, hashlib.sha256).digest() for k in (self._key, *self._previous)}
 
     def order_keys(self, namespace: str, placer_order: str) -> list[str]:
         """An order's key in our database and its task id's suffix (placer numbers stay inside), under

@@ -27,10 +27,11 @@ from typing import Any, Protocol
 
 from his import orders
 from his.ack import build_ack
-from his.census import apply_adt, rows_by_key, snapshot
+from his.census import apply_adt, keep_identifier, rows_by_key, snapshot
 from his.hl7in import DEFAULT_VERSIONS, AdtMessage, Header, Hl7Error, parse
 from his.orders import OrderPolicy, apply_order, on_task_state, pending_requests
 from his.pseudonym import Pseudonymizer
+from his.sealing import Sealer
 from his.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class HisService:
         self.bus = bus
         self.settings = settings or HisSettings()
         self.clock_s = clock_s
+        self.sealer = Sealer(pseudonyms)
         self.counts: Counter[str] = Counter()
         self._digest_key = hashlib.sha256(b"medbot/his-message-digest\x00" + pseudonyms.key_id.encode()).digest()
 
@@ -114,6 +116,7 @@ class HisService:
         with self.store.transaction() as c:
             if isinstance(msg, AdtMessage):
                 change = apply_adt(c, self.pseudonyms, msg, now_s)
+                keep_identifier(c, self.sealer, change.patient_ref, msg.patient_id)  # for ORU PID-3, sealed
                 if change.changed:
                     census = snapshot(c, self.store.bump_revision(c))
                 text = "" if change.changed else "no change: the census already says so"

@@ -1,10 +1,12 @@
-"""The HIS link's own database (SQLite, one file per site): census, orders, messages answered.
+"""The HIS link's own database (SQLite, one file per site): census, orders, messages answered, the
+results outbox.
 
 One writer (the MLLP worker thread) and short transactions: every inbound message is applied in
 one ``BEGIN IMMEDIATE`` transaction, committed before its ACK is sent, or rolled back whole (so a
 bad message changes nothing). WAL, ``synchronous=FULL`` (an ACKed message survives a power cut),
-and a bounded ``busy_timeout``. No column holds a patient identifier: patients are found by a
-keyed hash (his/pseudonym.py).
+and a bounded ``busy_timeout``. No column holds a patient identifier in the clear: patients are
+found by a keyed hash (his/pseudonym.py); the identifier an ORU's PID-3 needs, and the queued ORUs,
+are sealed with AES-GCM (his/sealing.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -28,7 +30,9 @@ CREATE TABLE IF NOT EXISTS patients (
     bed TEXT UNIQUE,                  -- one patient per bed (NULL: no bed)
     prior_ward TEXT,                  -- before the last transfer or discharge (A12, A13)
     prior_bed TEXT,
-    updated_s REAL NOT NULL
+    updated_s REAL NOT NULL,
+    identifier_key TEXT,              -- the at-rest key id the identifier is sealed under
+    identifier BLOB                   -- PID-3's identifier, sealed (his/sealing.py): for ORU PID-3 only
 );
 CREATE TABLE IF NOT EXISTS orders (
     order_key TEXT PRIMARY KEY,       -- HMAC of the placer order number
@@ -49,7 +53,26 @@ CREATE TABLE IF NOT EXISTS answered (
     PRIMARY KEY (sender, control_id)
 );
 CREATE INDEX IF NOT EXISTS answered_at ON answered (at_s);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order the ORUs go out in
+    record_key TEXT NOT NULL UNIQUE,        -- <robot id>/<record id>: one observation, one entry
+    control_id TEXT NOT NULL UNIQUE,        -- MSH-10, derived from record_key
+    record_type TEXT NOT NULL,
+    robot_id TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'accepted', 'refused', 'unsendable')),
+    key_id TEXT,                            -- the at-rest key the message is sealed under
+    message BLOB,                           -- the ORU (ER7), sealed: it carries PID-3
+    attempts INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,                           -- AA, or AE/AR and the reason, or why it was not sent
+    created_s REAL NOT NULL,
+    updated_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, seq);
 """
+#: from an older schema version to the next, run before the schema's own statements
+_MIGRATIONS = {
+    1: ("ALTER TABLE patients ADD COLUMN identifier_key TEXT", "ALTER TABLE patients ADD COLUMN identifier BLOB"),
+}
 
 
 class StoreError(RuntimeError):
@@ -69,16 +92,24 @@ class Store:
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         with self.transaction() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = SCHEMA_VERSION if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: schema version {version}, this medbot expects {SCHEMA_VERSION}")
+            while version < SCHEMA_VERSION:  # an older file: brought up to date, in this transaction
+                for statement in _MIGRATIONS[version]:
+                    c.execute(statement)
+                version += 1
             # (executescript would commit on its own: the statements run one by one, inside)
             for statement in (s.strip() for s in _SCHEMA.split(";")):
                 if statement:
                     c.execute(statement)
-            row = c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 c.execute("INSERT INTO meta VALUES ('revision', '0')")
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: schema version {row[0]}, this medbot expects {SCHEMA_VERSION}")
+            else:
+                c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -8,8 +8,9 @@ Who may do what (the ACL file this writes):
 | operator | username/password over TLS | every robot's ``commands`` | everything but clinical and media |
 | viewer | username/password over TLS | nothing | everything but clinical and media |
 | data center | username/password (or certificate) | nothing | everything, the only reader of clinical and media |
-| HIS link | username/password over TLS | its ``his/`` topics, ``fleet/tasks/request`` | the fleet's ``tasks`` |
+| HIS link | username/password over TLS | its ``his/`` topics, ``fleet/tasks/request`` | ``tasks``, ``+/clinical`` |
 
+The HIS link reads the clinical channel to send each result to the record system as an ORU^R01.
 Every robot may also read the HIS link's census (the bed map a nursing robot checks a wristband
 against) and the fleet's traffic grant table.
 
@@ -34,7 +35,7 @@ HIS_CHANNELS: frozenset[Channel] = frozenset({Channel.CENSUS})
 #: HIS link's topics)
 ROBOT_WRITES: tuple[Channel, ...] = tuple(ch for ch in Channel if ch is not Channel.COMMANDS
                                           and ch not in FLEET_CHANNELS and ch not in HIS_CHANNELS)
-#: channels only the data center may read
+#: channels only the data center may read (and the HIS link, the clinical channel: results out)
 DATACENTER_ONLY: frozenset[Channel] = frozenset({Channel.CLINICAL, Channel.MEDIA})
 STAFF_READS: tuple[Channel, ...] = tuple(ch for ch in Channel if ch not in DATACENTER_ONLY)
 _USER_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -63,8 +64,9 @@ class BrokerPlan:
     #: the fleet service's account(s): commands every robot, reads every robot (clinical too: the ward
     #: chart is driven by NEWS2 results), publishes the fleet's topics, takes requests for work
     fleet: tuple[str, ...] = ("fleet-service",)
-    #: the HIS link's account(s) (`medbot his`): publishes the census, requests lab pick-ups and
-    #: their cancellation, reads the fleet's task states
+    #: the HIS link's account(s) (`medbot his`): publishes the census and its alerts, requests lab
+    #: pick-ups and their cancellation, reads the fleet's task states and the robots' clinical records
+    #: (each result goes to the record system as an ORU^R01)
     his: tuple[str, ...] = ("his-service",)
     #: where the broker keeps sessions, subscriptions and queued QoS 1 messages across a restart.
     #: Without it a broker that dies forgets every consumer's subscription, and what robots replay
@@ -111,8 +113,9 @@ def acl_text(plan: BrokerPlan, robot_ids: tuple[str, ...] = ()) -> str:
     for user in plan.his:
         lines += [f"user {user}", f"topic write {fleet_base}/{Channel.TASK_REQUESTS.value}",
                   f"topic read {fleet_base}/{Channel.TASKS.value}"]
-        lines += [f"topic write {his_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.CENSUS)]
+        lines += [f"topic write {his_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.CENSUS, Channel.ALERTS)]
         lines += [f"topic read {his_base}/{ch.value}" for ch in (Channel.CONNECTION, Channel.CENSUS)]
+        lines.append(f"topic read {base}/+/{Channel.CLINICAL.value}")
         lines.append("")
     for user in plan.operators:
         lines += [f"user {user}", f"topic write {base}/+/{Channel.COMMANDS.value}",
