@@ -13,6 +13,14 @@ charger or in a lift car, whose way out is part of the same group or leads to a 
 arbiter still builds the wait-for graph every round; a cycle (which a hand-edited map could make) is
 counted, alerted, and broken by asking the lowest-priority robot of the cycle to give way.
 
+A robot names the first free node past its chain (`wanted.exit`: the pharmacy counter behind its
+door, its goal or on its way), and every robot at work reports where it is parked (`parked_at`).
+Such a chain is not granted while another robot is parked at that spot: otherwise the second robot
+stops in the doorway, holding the door the first needs to leave by, and both wait for good. The waiting robot
+holds nothing and holds nobody up (its groups do not stop others from passing it in the queue), and
+its wait for the spot is counted apart, as kind `workplace`. Two robots swapping spots through one
+chain (each parked at the other's exit spot) are let through as before: each spot is taken on arrival.
+
 State on both sides is whole, not incremental (see telemetry/schemas/traffic.json): a robot reports
 what it holds and wants; the arbiter publishes its grant table. A restarted arbiter therefore learns
 the holds from the robots' next reports, and grants nothing until every robot has had time to answer its first table
@@ -38,6 +46,12 @@ SETTLE_S = 5.0
 TABLE_PERIOD_S = 10.0
 #: a robot asked to give way withdraws its wait for this long
 GIVE_WAY_S = 30.0
+#: the figures' kind for waits because another robot was parked at the spot past the groups (a queue for a
+#: workplace, not for the groups in front of it)
+WORKPLACE_KIND = "workplace"
+#: a robot granted a chain to the spot where its route ends claims that spot this long, or until it
+#: is parked there and has left it: a robot still on its way to the counter is not yet parked at it
+CLAIM_S = 60.0
 #: a wait withdrawn and asked again (for the same kind of resource) within this long is one wait:
 #: a robot changing its goal (turning to the free lift) reports no wait for a tick or two between
 REWANT_GRACE_S = 5.0
@@ -50,12 +64,19 @@ class _Want:
     task_id: str | None
     at: str | None
     since_s: float
+    exit: str | None = None  # the first free node past the groups: where the robot must be able to stand
+    spot_s: float = 0.0  # time waited so far because another robot was parked at the exit spot
+    spot_from_s: float | None = None  # waiting for the exit spot since
+    waits_for_exit: bool = True  # False: it goes in even when the spot is taken (a patrol looking in)
+    stops_at_exit: bool = False  # the exit spot is where its route ends: it claims it on the grant
 
 
 @dataclass
 class _RobotTraffic:
     seq: int = -1
     held: frozenset[str] = frozenset()
+    parked_at: str | None = None
+    claim: tuple[str, float] | None = None  # the exit spot of its last grant, and when granted
     want: _Want | None = None
     withdrawn: tuple[_Want, float] | None = None  # an open want just withdrawn, and when
 
@@ -147,10 +168,20 @@ class TrafficArbiter:
                                 f"{robot_id} reports being in {group}, which is reserved for {holder}", now_s)
         self._conflicts -= {(robot_id, g) for g in robot.held - held}
         robot.held = held
+        parked = body.get("parked_at")
+        was_parked, robot.parked_at = robot.parked_at, (parked if isinstance(parked, str) else None)
+        if robot.claim is not None and (robot.parked_at not in (None, robot.claim[0])
+                                        or (was_parked == robot.claim[0] and robot.parked_at is None)):
+            robot.claim = None  # parked elsewhere, or it has left the spot it claimed
+        exit_node = (wanted or {}).get("exit")
+        exit_node = exit_node if isinstance(exit_node, str) else None
         if previous is not None and previous.groups == want_groups:
             previous.priority = int(wanted.get("priority", previous.priority))  # type: ignore[union-attr]
+            previous.exit = exit_node
+            previous.waits_for_exit = bool(wanted.get("wait_for_exit", True))  # type: ignore[union-attr]
+            previous.stops_at_exit = bool(wanted.get("stops_at_exit", False))  # type: ignore[union-attr]
             return
-        since_s = now_s
+        since_s, spot_s = now_s, 0.0
         if previous is not None and open_before:
             robot.withdrawn = (previous, now_s)
         if robot.withdrawn is not None and want_groups:
@@ -159,13 +190,16 @@ class TrafficArbiter:
                 # the same wait for another resource of the kind (a robot that turned from a busy
                 # lift to the free one): counted from its start, and its place in the queue kept
                 since_s, robot.withdrawn = before.since_s, None
+                spot_s = before.spot_s + (now_s - before.spot_from_s if before.spot_from_s is not None else 0.0)
             else:
                 self._flush_withdrawn(robot_id, robot)
         if not want_groups:
             robot.want = None
             return
         robot.want = _Want(want_groups, int(wanted.get("priority", 50)), wanted.get("task_id"),  # type: ignore[union-attr]
-                           wanted.get("at"), since_s)  # type: ignore[union-attr]
+                           wanted.get("at"), since_s, exit_node, spot_s,  # type: ignore[union-attr]
+                           waits_for_exit=bool(wanted.get("wait_for_exit", True)),  # type: ignore[union-attr]
+                           stops_at_exit=bool(wanted.get("stops_at_exit", False)))  # type: ignore[union-attr]
 
     def robot_lost(self, robot_id: str, now_s: float) -> None:
         """Its Last Will: it waits for nothing any more. What it holds stays held — the robot is
@@ -216,13 +250,40 @@ class TrafficArbiter:
                       and not all(self.owners.get(g) == rid for g in r.want.groups)]
         return sorted(open_wants, key=lambda rw: (-rw[1].priority, rw[1].since_s, rw[0]))
 
+    def _parked_at_exit(self, robot_id: str, want: _Want, now_s: float) -> str | None:
+        """Another robot parked at `want`'s exit spot or on its way there (its claim), None when
+        the spot is free, when the robot goes in regardless (`waits_for_exit` false), or when the
+        two swap spots (each parked at the other's exit spot: each takes its spot on arrival)."""
+        if want.exit is None or not want.waits_for_exit:
+            return None
+        mine = self.robots[robot_id].parked_at
+        for other_id, other in sorted(self.robots.items()):
+            if other_id == robot_id:
+                continue
+            if other.parked_at == want.exit:
+                swapping = mine is not None and other.want is not None and other.want.exit == mine
+                return None if swapping else other_id
+            if other.claim is not None and other.claim[0] == want.exit and now_s - other.claim[1] < CLAIM_S:
+                return other_id
+        return None
+
     def _grant(self, now_s: float) -> None:
         blocked: set[str] = set()  # groups a higher-placed waiter is waiting for: nobody jumps it
         for robot_id, want in self._waiting(now_s):
+            if self._parked_at_exit(robot_id, want, now_s) is not None:
+                # its spot is taken: it waits outside holding nothing, and nobody waits behind it
+                if want.spot_from_s is None:
+                    want.spot_from_s = now_s
+                continue
+            if want.spot_from_s is not None:
+                want.spot_s += now_s - want.spot_from_s
+                want.spot_from_s = None
             free = all(self.owners.get(g) in (None, robot_id) for g in want.groups)
             if free and not (want.groups & blocked):
                 for group in sorted(want.groups):
                     self.owners[group] = robot_id
+                if want.exit is not None and want.stops_at_exit:
+                    self.robots[robot_id].claim = (want.exit, now_s)
                 self._record_wait(robot_id, want, now_s)
                 self._changed = True
             else:
@@ -248,17 +309,21 @@ class TrafficArbiter:
         return {self.group_kinds[g] for g in groups}
 
     def _record_wait(self, robot_id: str, want: _Want, now_s: float, *, granted: bool = True) -> None:
-        wait_s = max(0.0, now_s - want.since_s)
+        spot_s = want.spot_s + (now_s - want.spot_from_s if want.spot_from_s is not None else 0.0)
+        wait_s = max(0.0, now_s - want.since_s - spot_s)  # for the groups themselves
         if granted:
             self.figures.grants += 1
-        for kind in sorted(self._kinds(want.groups)):
-            self.figures.waits_s.setdefault(kind, []).append(wait_s)
+        waits = [(kind, wait_s, min(g for g in want.groups if self.group_kinds[g] == kind))
+                 for kind in sorted(self._kinds(want.groups))]
+        if spot_s > 0 and want.exit is not None:
+            waits.append((WORKPLACE_KIND, spot_s, want.exit))
+        for kind, seconds, where in waits:
+            self.figures.waits_s.setdefault(kind, []).append(seconds)
             if not granted:
                 self.figures.withdrawn[kind] = self.figures.withdrawn.get(kind, 0) + 1
             longest = self.figures.longest_wait.get(kind)
-            if longest is None or wait_s > longest[0]:
-                group = min(g for g in want.groups if self.group_kinds[g] == kind)
-                self.figures.longest_wait[kind] = (wait_s, group, robot_id)
+            if longest is None or seconds > longest[0]:
+                self.figures.longest_wait[kind] = (seconds, where, robot_id)
 
     def _priority(self, robot_id: str) -> int:
         robot = self.robots.get(robot_id)
@@ -271,6 +336,9 @@ class TrafficArbiter:
                 owner = self.owners.get(group)
                 if owner is not None and owner != robot_id:
                     graph.add_edge(robot_id, owner)
+            parked = self._parked_at_exit(robot_id, want, now_s)
+            if parked is not None:
+                graph.add_edge(robot_id, parked)
         for cycle in nx.simple_cycles(graph):
             members = frozenset(cycle)
             if members in self._cycles_seen:

@@ -136,6 +136,10 @@ class Mission(ABC):
     FINAL_STEPS: ClassVar[frozenset[enum.Enum]]
     #: after a robot restart, resume from the journal (True) or end FAILED "interrupted by restart"
     resumable_after_restart: ClassVar[bool] = False
+    #: on its way to a workplace right behind a shared resource (the pharmacy counter behind its
+    #: door), wait outside while another robot works there (robots/traffic.py); a patrol that only
+    #: looks in does not need the spot and does not queue for it
+    waits_for_goal_spot: ClassVar[bool] = True
 
     state: Lifecycle  # set by the lifecycle machine
 

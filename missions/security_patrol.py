@@ -148,6 +148,7 @@ CHECKS_NEEDING = {
 
 class SecurityPatrol(Mission):
     kind = "security_patrol"
+    waits_for_goal_spot = False  # it looks from beside a robot at work; it never needs the spot itself
     Params = SecurityPatrolParams
     Step = Step
     STEP_TABLE = STEP_TABLE

@@ -78,6 +78,7 @@ class VisitorGuidanceParams(BaseModel):
 
 class VisitorGuidance(Mission):
     kind = "visitor_guidance"
+    waits_for_goal_spot = False  # it brings a visitor near the place; the spot itself is not needed
     Params = VisitorGuidanceParams
     Step = Step
     STEP_TABLE = STEP_TABLE

@@ -144,7 +144,10 @@ class Robot:
         self._traffic = client
         lifts = self.devices.find(LiftCaller)
         if lifts is not None:
-            lifts.use_reservations(client.lifts_reserved_by_others if client is not None else None)
+            if client is None:
+                lifts.use_reservations(None)
+            else:
+                lifts.use_reservations(client.lifts_reserved_by_others, client.lifts_reserved_for_self)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -219,7 +222,9 @@ class Robot:
         follower = navigator if isinstance(navigator, RouteFollower) else None
         return self.traffic.step(now_s, self.devices.drive_base.odometry().pose, follower,
                                  priority=mission.priority if mission is not None else 0,
-                                 task_id=self._task_of.get(mission.mission_id) if mission is not None else None)
+                                 task_id=self._task_of.get(mission.mission_id) if mission is not None else None,
+                                 working=mission is not None,
+                                 claim_goal=mission is None or mission.waits_for_goal_spot)
 
     def is_idle(self) -> bool:
         """Nothing to do and standing still: no mission running or queued, no command waiting,

@@ -8,6 +8,15 @@ tells the navigator to hold at the last free node before the chain. When the fle
 names it the owner of every group of the chain, the hold is lifted. Groups are released once the
 robot has left them (further than `clearance_m` from their nodes and edges) and they are not ahead.
 
+A workplace right behind a shared resource (the pharmacy counter behind its door) is a spot one
+robot stands at: a robot asking for a chain names the first free node past it (`wanted.exit`, the
+spot it must be able to stand at, its goal or on its way), every robot says where
+it is parked at work (`parked_at`: the node it came to rest at and has not left yet, while a
+mission runs), and the fleet grants the chain only once nobody else is parked at that spot — so a
+robot never stops in the doorway, holding the door that the robot at the counter needs to leave
+by. An idle robot does not claim the spot it happens to stand at: the robot coming in finds it in
+the room and waits beside it, as for any robot in the way.
+
 What the robot is inside is always reported as held, granted or not — after a restart, or at a
 dock at the start of the day — so the fleet adopts it (or counts a conflict). Waiting is bounded:
 after `max_wait_s` for one request the navigation goal is cancelled (the mission's bounded retries
@@ -120,9 +129,15 @@ class TrafficClient:
         self._want_since_s: float | None = None
         self._give_way_until_s = -math.inf
         self._seq = 0
-        self._sent: tuple[frozenset[str], frozenset[str], int] | None = None
+        self._sent: tuple[frozenset[str], frozenset[str], int, str | None, str | None, bool, bool] | None = None
         self._sent_s = -math.inf
         self._holding: str | None = None
+        self.parked_at: str | None = None
+        self._working = True
+        self._waits_for_exit = True
+        self._stops_at_exit = False
+        self._exit: str | None = None  # the first free node past the wanted chain, if any
+        self._parked_checked: tuple[float, float, int] | None = None
         self.waits = 0
         self.gave_up = 0
         # spatial buckets: (level, bx, by) → groups whose segments come within clearance of the bucket
@@ -142,6 +157,11 @@ class TrafficClient:
         the fleet's table now: what the lift caller's `route` counts as busy."""
         return frozenset(group.removeprefix(LIFT_GROUP_PREFIX) for group, owner in self.owners.items()
                          if group.startswith(LIFT_GROUP_PREFIX) and owner != self.robot_id)
+
+    def lifts_reserved_for_self(self) -> frozenset[str]:
+        """Lifts whose group the fleet's table gives this robot now."""
+        return frozenset(group.removeprefix(LIFT_GROUP_PREFIX) for group, owner in self.owners.items()
+                         if group.startswith(LIFT_GROUP_PREFIX) and owner == self.robot_id)
 
     # ---- fleet -> robot -----------------------------------------------------------------------
 
@@ -170,9 +190,12 @@ class TrafficClient:
         return frozenset(inside)
 
     def step(self, now_s: float, pose: Pose2D, navigator: RouteFollower | None, *, priority: int,
-             task_id: str | None) -> bool:
+             task_id: str | None, working: bool = True, claim_goal: bool = True) -> bool:
         """Update the wait and the holds; True when the robot must stop where it stands (the
-        resource starts at its very next node and is not granted)."""
+        resource starts at its very next node and is not granted). `working`: a mission runs (a
+        robot parked at work claims its spot; an idle one does not); `claim_goal`: the mission
+        waits for the spot past a group to be free (a patrol that only looks in does not)."""
+        self._working = working
         if self.map.empty:
             return False
         posted, self._posted = self._posted, None
@@ -180,7 +203,10 @@ class TrafficClient:
             self.on_table(posted, now_s)
         occupied = self.occupied(pose)
         upcoming = navigator.route_nodes() if navigator is not None else []
-        chain, hold_node = self._chain(pose, upcoming, occupied)
+        self._update_parked(pose, at_rest=not upcoming)
+        chain, hold_node, exit_node = self._chain(pose, upcoming, occupied)
+        self._waits_for_exit = claim_goal
+        self._stops_at_exit = bool(upcoming) and exit_node == upcoming[-1]
         mine = frozenset(g for g, owner in self.owners.items() if owner == self.robot_id)
         stop_now = False
         need = chain - mine - occupied
@@ -193,6 +219,7 @@ class TrafficClient:
             if self.wanted != chain:
                 self.wanted, self._want_at, self._want_since_s = chain, hold_node, now_s
                 self.waits += 1
+            self._exit = exit_node
             self._hold(navigator, hold_node)
             stop_now = hold_node is None
             if self._want_since_s is not None and now_s - self._want_since_s > self.max_wait_s and navigator:
@@ -209,9 +236,31 @@ class TrafficClient:
         self._report(now_s, priority, task_id)
         return stop_now
 
-    def _chain(self, pose: Pose2D, upcoming: list[str], occupied: frozenset[str]) -> tuple[frozenset[str], str | None]:
+    def _update_parked(self, pose: Pose2D, *, at_rest: bool) -> None:
+        """`parked_at`: the route node the robot came to rest at (within clearance), kept until it
+        has moved further than clearance from it."""
+        if self.parked_at is not None:
+            x, y, level = self.map.nodes[self.parked_at]
+            if level != pose.level or math.hypot(pose.x_m - x, pose.y_m - y) > self.clearance_m:
+                self.parked_at = None
+        if self.parked_at is not None or not at_rest:
+            return
+        here = (round(pose.x_m, 2), round(pose.y_m, 2), pose.level)
+        if here == self._parked_checked:
+            return  # standing where it was last looked up: nothing new nearby
+        self._parked_checked = here
+        r = self.clearance_m
+        near = [(math.hypot(pose.x_m - x, pose.y_m - y), node) for node, (x, y, level) in self.map.nodes.items()
+                if level == pose.level and abs(pose.x_m - x) <= r and abs(pose.y_m - y) <= r]
+        best = min(near, default=None)
+        if best is not None and best[0] <= r:
+            self.parked_at = best[1]
+
+    def _chain(self, pose: Pose2D, upcoming: list[str],
+               occupied: frozenset[str]) -> tuple[frozenset[str], str | None, str | None]:
         """The groups of the first run of grouped nodes ahead that are not all occupied already,
-        and the free node to hold at before it (None: the run starts at the very next node)."""
+        the free node to hold at before it (None: the run starts at the very next node), and the
+        first free node past the run (None: the route ends inside it)."""
         groups_of = self.map.groups_of_node
         travelled = 0.0
         x, y = pose.x_m, pose.y_m
@@ -225,16 +274,18 @@ class TrafficClient:
             groups = frozenset(groups_of.get(node, ()))
             if groups and not groups <= occupied:
                 run: set[str] = set(groups)
+                exit_node: str | None = None
                 for later in upcoming[i + 1:]:
                     more = groups_of.get(later)
                     if not more:
+                        exit_node = later
                         break
                     run.update(more)
-                return frozenset(run), previous
+                return frozenset(run), previous, exit_node
             if travelled > self.lookahead_m:
                 break
             previous = node if not groups else previous
-        return frozenset(), None
+        return frozenset(), None, None
 
     def _hold(self, navigator: RouteFollower | None, node: str | None) -> None:
         if navigator is not None and node != self._holding:
@@ -242,11 +293,12 @@ class TrafficClient:
             self._holding = node
 
     def _clear_want(self, navigator: RouteFollower | None) -> None:
-        self.wanted, self._want_at, self._want_since_s = frozenset(), None, None
+        self.wanted, self._want_at, self._want_since_s, self._exit = frozenset(), None, None, None
         self._hold(navigator, None)
 
     def _report(self, now_s: float, priority: int, task_id: str | None) -> None:
-        state = (self.held, self.wanted, priority)
+        parked = self.parked_at if self._working else None
+        state = (self.held, self.wanted, priority, parked, self._exit, self._waits_for_exit, self._stops_at_exit)
         if state == self._sent and (not self.wanted or now_s - self._sent_s < REPORT_PERIOD_S):
             return
         if state != self._sent:
@@ -255,8 +307,10 @@ class TrafficClient:
         wanted = None
         if self.wanted:
             wanted = {"groups": sorted(self.wanted), "priority": max(0, min(100, priority)), "task_id": task_id,
-                      "at": self._want_at}
-        self._publish({"seq": self._seq, "held": sorted(self.held), "wanted": wanted}, now_s)
+                      "at": self._want_at, "exit": self._exit, "wait_for_exit": self._waits_for_exit,
+                      "stops_at_exit": self._stops_at_exit}
+        self._publish({"seq": self._seq, "held": sorted(self.held), "parked_at": parked, "wanted": wanted},
+                      now_s)
 
 
 class FleetTopicPublisher(Protocol):

@@ -38,6 +38,8 @@ from sim.world import Lift, World
 
 CAR_RADIUS_M = 0.5  # a body this close to a car place is inside the car
 INF = float("inf")
+#: why a session ended when the robot released it (before boarding: a cancelled call)
+RELEASED = "released before the ride ended"
 
 
 @dataclass
@@ -186,7 +188,7 @@ class BuildingModel:
         car = self._car(lift)
         if car.session != session or session == 0:
             return
-        self._end_session(car, now_s, "released before the ride ended")
+        self._end_session(car, now_s, RELEASED)
 
     # ---- DoorControllers -----------------------------------------------------------------------
 
@@ -272,6 +274,7 @@ class BuildingModel:
     def summary(self) -> dict[str, Any]:
         done = [r for r in self._rides if r.outcome == "done"]
         failed = [r for r in self._rides if r.outcome == "failed"]
+        cancelled = [r for r in self._rides if r.outcome == "cancelled"]
         waits = [r.answered_s - r.requested_s for r in self._rides if r.answered_s is not None]
         trips = [r.arrived_s - r.boarded_s for r in done if r.arrived_s is not None and r.boarded_s is not None]
         reasons: dict[str, int] = {}
@@ -279,6 +282,7 @@ class BuildingModel:
             reasons[ride.reason or "?"] = reasons.get(ride.reason or "?", 0) + 1
         return {
             "rides": len(self._rides), "done": len(done), "failed": len(failed), "failures": reasons,
+            "cancelled_calls": len(cancelled),
             "by_lift": {name: sum(1 for r in self._rides if r.lift == name) for name in self._cars},
             "call_wait_s": stats(waits), "ride_s": stats(trips), "refused_calls": len(self.refusals),
             "held_wait_s": stats([w.wait_s for w in self._held_waits]),
@@ -427,7 +431,10 @@ class BuildingModel:
     def _end_session(self, car: _Car, t: float, reason: str) -> None:
         ride = car.ride
         if ride is not None and ride.outcome == "running":
-            ride.outcome, ride.reason = "failed", reason
+            # a call given up before the robot boarded (its mission paused, a robot that called on
+            # its way to the lobby and turned back) is a cancelled call, not a failed ride
+            cancelled = ride.boarded_s is None and reason == RELEASED
+            ride.outcome, ride.reason = ("cancelled", "released before boarding") if cancelled else ("failed", reason)
         car.session, car.ride, car.hold_until_s = 0, None, -INF
         if car.door is DoorPosition.OPEN:
             car.close_at_s = self._close_time(car, t)

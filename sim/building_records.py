@@ -19,7 +19,7 @@ class RideRecord:
     answered_s: float | None = None  # the car stood open at from_level for the robot
     boarded_s: float | None = None  # the car call (the robot is aboard)
     arrived_s: float | None = None  # at to_level (done) or where it stopped (failed)
-    outcome: str = "running"  # "running" | "done" | "failed"
+    outcome: str = "running"  # "running" | "done" | "failed" | "cancelled" (released before boarding)
     reason: str | None = None
     stopped_level: int | None = None
 

@@ -107,7 +107,8 @@ class SimBuilding:
             "controllers": self.controllers,
             "lift_rides": {"done": lifts["done"], "failed": lifts["failed"], "failures": lifts["failures"],
                            "by_lift": lifts["by_lift"], "call_wait_s": lifts["call_wait_s"],
-                           "ride_s": lifts["ride_s"], "refused_calls": lifts["refused_calls"]},
+                           "ride_s": lifts["ride_s"], "refused_calls": lifts["refused_calls"],
+                           "cancelled_calls": lifts["cancelled_calls"]},
             "lift_outages": [{"lift": o.lift, "from": iso_utc(o.from_s), "until": iso_utc(o.until_s)}
                              for o in self._outages],
             "contacts": self.env.contact_summary(),

@@ -210,3 +210,76 @@ def test_a_wait_withdrawn_for_a_moment_and_asked_again_for_another_lift_is_one_w
     assert table is not None and table["owners"]["lift:2"] == "switcher"
     lift = arbiter.flush_figures().summary()["wait_s"]["lift"]
     assert lift["max"] == pytest.approx(20.0) and lift["withdrawn"] == 0 and lift["grants"] == 1
+
+
+def parked(at: str | None, seq: int, exit_spot: str | None = None, groups: list[str] | None = None,
+           *, waits: bool = True, held: list[str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"seq": seq, "held": held or [], "parked_at": at, "wanted": None}
+    if groups:
+        body["wanted"] = {"groups": groups, "priority": 50, "task_id": None, "at": None, "exit": exit_spot,
+                          "wait_for_exit": waits, "stops_at_exit": True}
+    return body
+
+
+def test_a_chain_to_a_spot_another_robot_is_parked_at_waits_outside_and_holds_nobody_up() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("counter", parked("pharmacy", 1), SETTLED)  # at the pharmacy counter
+    arbiter.on_report("nurse", parked(None, 1, "pharmacy", ["door:a"]), SETTLED)  # holding on its way
+    arbiter.step(SETTLED)
+    assert "door:a" not in arbiter.owners  # it would stop in the doorway: it waits outside
+    arbiter.on_report("counter", parked("pharmacy", 2, "corridor", ["door:a"]), SETTLED + 60)
+    table = arbiter.step(SETTLED + 60)
+    assert table is not None and table["owners"] == {"door:a": "counter"}  # the robot inside leaves first
+    arbiter.on_report("counter", parked(None, 3), SETTLED + 70)  # through the door and away
+    table = arbiter.step(SETTLED + 70)
+    assert table is not None and table["owners"] == {"door:a": "nurse"}
+    waits = arbiter.figures.summary()["wait_s"]
+    assert waits["workplace"]["max"] == pytest.approx(70.0)  # the counter was taken, not the door
+    assert waits["workplace"]["longest"] == {"group": "pharmacy", "robot": "nurse"}
+    assert waits["door"]["max"] == pytest.approx(0.0)  # the door itself was never what it waited for
+
+
+def test_two_robots_swapping_spots_through_one_chain_are_let_through() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("west", parked("w", 1, "e", ["door:a"]), SETTLED)
+    arbiter.on_report("east", parked("e", 1, "w", ["door:a"]), SETTLED + 1)
+    table = arbiter.step(SETTLED + 1)
+    assert table is not None and table["owners"] == {"door:a": "west"}  # not a wait for each other's spot
+    assert arbiter.figures.deadlocks == 0
+
+
+def test_a_robot_on_its_way_to_the_spot_claims_it_before_it_is_parked_there() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("first", parked(None, 1, "pharmacy", ["door:a"]), SETTLED)
+    arbiter.step(SETTLED)
+    assert arbiter.owners == {"door:a": "first"}
+    arbiter.on_report("first", parked(None, 2), SETTLED + 5)  # through the door, still driving to the counter
+    arbiter.on_report("second", parked(None, 1, "pharmacy", ["door:a"]), SETTLED + 5)
+    arbiter.step(SETTLED + 5)
+    assert "door:a" not in arbiter.owners  # the counter is spoken for: it waits outside
+    arbiter.on_report("first", parked("pharmacy", 3), SETTLED + 20)
+    arbiter.step(SETTLED + 20)
+    assert "door:a" not in arbiter.owners
+    arbiter.on_report("first", parked(None, 4), SETTLED + 200)  # done and gone
+    table = arbiter.step(SETTLED + 200)
+    assert table is not None and table["owners"] == {"door:a": "second"}
+
+
+def test_a_robot_that_only_looks_in_goes_in_beside_a_robot_at_work() -> None:
+    arbiter = settled_arbiter()
+    arbiter.on_report("counter", parked("pharmacy", 1), SETTLED)
+    arbiter.on_report("patrol", parked(None, 1, "pharmacy", ["door:a"], waits=False), SETTLED)
+    table = arbiter.step(SETTLED)
+    assert table is not None and table["owners"] == {"door:a": "patrol"}
+
+
+def test_a_spot_a_robot_only_passes_is_not_claimed() -> None:
+    arbiter = settled_arbiter()
+    body = parked(None, 1, "corridor", ["door:a"])
+    body["wanted"]["stops_at_exit"] = False  # out of the room and on along the corridor
+    arbiter.on_report("leaving", body, SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("leaving", parked(None, 2), SETTLED + 5)
+    arbiter.on_report("next", parked(None, 1, "corridor", ["door:a"]), SETTLED + 6)
+    table = arbiter.step(SETTLED + 6)
+    assert table is not None and table["owners"] == {"door:a": "next"}

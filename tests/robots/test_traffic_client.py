@@ -55,7 +55,8 @@ def test_the_groups_ahead_are_asked_for_together_and_the_robot_holds_at_the_last
     nav = FakeNavigator()
     assert drive(client, nav, 3.0, 0.0) is False
     assert nav.holds == ["c1"]
-    assert sent[-1]["wanted"] == {"groups": ["door:a", "lane:x"], "priority": 70, "task_id": "task-1", "at": "c1"}
+    assert sent[-1]["wanted"] == {"groups": ["door:a", "lane:x"], "priority": 70, "task_id": "task-1", "at": "c1",
+                                  "exit": "c2", "wait_for_exit": True, "stops_at_exit": False}
     assert sent[-1]["held"] == []
 
 
@@ -73,7 +74,7 @@ def test_a_grant_lifts_the_hold_and_each_group_is_released_once_left_behind() ->
     assert client.held == {"lane:x"}
     drive(client, nav, 16.0, 12.0)  # past the lane by more than the clearance
     assert client.held == set()
-    assert sent[-1] == {"seq": sent[-1]["seq"], "held": [], "wanted": None}
+    assert sent[-1] == {"seq": sent[-1]["seq"], "held": [], "parked_at": None, "wanted": None}
 
 
 def test_a_group_that_starts_at_the_very_next_node_stops_the_robot_where_it_stands() -> None:
@@ -166,3 +167,39 @@ def test_a_lift_group_is_occupied_on_every_floor_it_serves() -> None:
     assert client.occupied(Pose2D(50.0, 28.5, 0.0, 0)) == {"lift:1"}  # between lobby and car
     assert client.occupied(Pose2D(45.0, 27.0, 0.0, 1)) == set()
     assert client.occupied(Pose2D(50.0, 30.0, 0.0, 2)) == set()  # a floor the lift does not serve
+
+
+def test_the_spot_past_the_groups_is_named_and_where_the_robot_rests_is_reported() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    nav.ahead = ["c1", "d1", "d2", "l1", "l2", "c2", "c3"]
+    client.step(0.0, at(3.0), nav, priority=70, task_id=None)
+    assert sent[-1]["wanted"]["exit"] == "c2"  # on its way: it must be able to stand there too
+    nav.ahead = ["c1", "d1", "d2"]  # a route that ends inside the door: nothing past it
+    client.step(1.0, at(3.0), nav, priority=70, task_id=None)
+    assert sent[-1]["wanted"]["exit"] is None
+    nav.ahead = []
+    client.step(2.0, at(22.1), nav, priority=0, task_id=None)  # at rest at c3
+    assert client.parked_at == "c3" and sent[-1]["parked_at"] == "c3"
+    nav.ahead = ["c2"]  # leaving: still parked there until it is further than the clearance
+    client.step(3.0, at(21.8), nav, priority=0, task_id=None)
+    assert client.parked_at == "c3"
+    client.step(4.0, at(21.0), nav, priority=0, task_id=None)
+    assert client.parked_at is None and sent[-1]["parked_at"] is None
+
+
+def test_an_idle_robot_does_not_claim_the_spot_it_stands_at() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    client.step(0.0, at(22.0), nav, priority=0, task_id=None, working=True)
+    assert sent[-1]["parked_at"] == "c3"  # at work there
+    client.step(1.0, at(22.0), nav, priority=0, task_id=None, working=False)
+    assert client.parked_at == "c3" and sent[-1]["parked_at"] is None  # its mission ended: nobody waits for it
+
+
+def test_a_mission_that_does_not_need_the_spot_says_it_goes_in_regardless() -> None:
+    client, sent = make_client()
+    nav = FakeNavigator()
+    nav.ahead = ["c1", "d1", "d2", "l1", "l2", "c2"]
+    client.step(0.0, at(3.0), nav, priority=40, task_id=None, claim_goal=False)  # a patrol looking in
+    assert sent[-1]["wanted"]["exit"] == "c2" and sent[-1]["wanted"]["wait_for_exit"] is False

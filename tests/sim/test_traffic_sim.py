@@ -5,6 +5,8 @@ passed in process every tick as the simulator's loopback does.
 - two robots meeting head-on at a single-lane corridor: one yields outside, both arrive, and a
   higher-priority robot is the one that goes first;
 - four robots converging on one doorway from both sides: one at a time through it, all arrive;
+- a robot heading for (or past) the spot right behind a door where another robot works waits
+  outside the door (not in it), the other leaves through the door first, then it goes in;
 - no contact anywhere, and the arbiter never sees two robots in one resource.
 """
 
@@ -57,8 +59,10 @@ def lane_world(tmp_path: Path) -> World:
     return load_world(path)
 
 
-def door_world(tmp_path: Path) -> World:
-    """Two halls with a wall between them and one powered door (a door group of its own)."""
+def door_world(tmp_path: Path, *, desk: bool = False) -> World:
+    """Two halls with a wall between them and one powered door (a door group of its own); with
+    `desk`, a workplace right behind the door on the east side (the door's end node) instead of
+    a waypoint."""
     data: dict[str, Any] = {
         "name": "Traffic test doorway",
         "walls": [
@@ -81,6 +85,11 @@ def door_world(tmp_path: Path) -> World:
         },
         "traffic": {},
     }
+    if desk:
+        data["places"].append({"name": "e-desk", "x": 15, "y": 5, "yaw_deg": 180, "kind": "storage"})
+        data["doors"][0]["between"] = ["w-door", "e-desk"]
+        data["routes"]["waypoints"] = [w for w in data["routes"]["waypoints"] if w["name"] != "e-door"]
+        data["routes"]["edges"][2] = ["e-a", "e-mid", "e-desk"]
     path = tmp_path / "door.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return load_world(path)
@@ -173,3 +182,31 @@ def test_four_robots_converging_on_one_doorway_pass_one_at_a_time(tmp_path: Path
     figures = rig.arbiter.figures.summary()
     assert figures["wait_s"]["door"]["grants"] == 4 and figures["conflicts"] == 0 and figures["deadlocks"] == 0
     assert rig.arbiter.owners == {}
+
+
+@pytest.mark.parametrize("goal", ["e-desk", "e-a"])  # the spot itself, or past it
+def test_a_robot_whose_spot_behind_the_door_is_taken_waits_outside_until_the_other_has_left(
+        tmp_path: Path, goal: str) -> None:
+    rig = TrafficRig(door_world(tmp_path, desk=True))
+    rig.add_robot("there", "e-a")
+    rig.add_robot("coming", "w-a")
+    first = rig.drive({"there": "e-desk"})  # the spot right behind the door, where it stays a while
+    assert first["handles"]["there"].poll() is HandleStatus.SUCCEEDED
+    coming = rig.robots["coming"][1].start_go_to(NavigationGoal(place=goal))
+    in_door_while_taken = 0
+    for _ in range(int(60 / DT)):  # a minute at work: the other robot waits at the door's near side
+        rig.tick()
+        in_door_while_taken += "door:hall-door" in rig.clients["coming"].occupied(rig.body("coming").pose)
+    assert coming.poll() is HandleStatus.RUNNING and rig.clients["coming"].wanted == {"door:hall-door"}
+    leaving = rig.robots["there"][1].start_go_to(NavigationGoal(place="w-b"))  # out through the door
+    t = 0.0
+    while t < 600.0 and HandleStatus.RUNNING in (coming.poll(), leaving.poll()):
+        rig.tick()
+        t += DT
+        in_door_while_taken += ("door:hall-door" in rig.clients["coming"].occupied(rig.body("coming").pose)
+                                and rig.clients["there"].parked_at == "e-desk")
+    assert leaving.poll() is HandleStatus.SUCCEEDED and coming.poll() is HandleStatus.SUCCEEDED
+    assert in_door_while_taken == 0 and contacts(rig) == 0
+    figures = rig.arbiter.flush_figures().summary()
+    assert figures["wait_s"]["workplace"]["max"] >= 60.0 and figures["deadlocks"] == 0
+    assert figures["wait_s"]["workplace"]["longest"] == {"group": "e-desk", "robot": "coming"}
