@@ -13,7 +13,16 @@ from bench.common import Result, format_row
 
 
 def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
-    from bench import fleet_alloc, fleet_scale, ingest_bench, modbus_bench, robot_bench, sim_speed, telemetry_bench
+    from bench import (
+        fleet_alloc,
+        fleet_scale,
+        his_bench,
+        ingest_bench,
+        modbus_bench,
+        robot_bench,
+        sim_speed,
+        telemetry_bench,
+    )
 
     return {
         # two simulated hours of the morning: the target is about a whole day, whose speed is the
@@ -32,12 +41,15 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         # greedy vs OR-Tools on the same seeded rounds; --quick: fewer rounds, no long-budget run
         "alloc": lambda: [*fleet_alloc.measure(rounds=2 if quick else 5, long_limit_s=None if quick else 10.0),
                           fleet_alloc.service_round(12, 500), fleet_alloc.service_round(200, 500)],
+        # the HIS link: ADT in with ACKs (one connection) and the results outbox drained to python-hl7
+        "his": lambda: his_bench.measure(listener_n=200 if quick else 2000, replay_n=300 if quick else 3000,
+                                         build_n=30 if quick else 200),
     }
 
 
 @click.command("bench")
 @click.option("--only", multiple=True, help="Run only these (sim, fleet, publisher, latency, spool, ingest, "
-                                            "control, estop, vision, memory, alloc, modbus); repeatable.")
+                                            "control, estop, vision, memory, alloc, modbus, his); repeatable.")
 @click.option("--quick", is_flag=True, help="Short runs (a smoke test; figures are noisier).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every result as JSON here.")

@@ -89,8 +89,11 @@ class RecordSystem:
                     return
                 with self._cond:
                     self.answers.append(answer)
-                writer.writemessage(self.ack(message, answer))
-                await writer.drain()
+                try:
+                    writer.writemessage(self.ack(message, answer))
+                    await writer.drain()
+                except ConnectionError:  # the sender is gone (a held reply after it was killed)
+                    return
         finally:
             self._writers.discard(writer)
             writer.close()
