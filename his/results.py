@@ -81,6 +81,18 @@ class ResultIntake:
         except NotAResult as exc:
             log.info("his: %s %s from %s: %s; nothing to send", kind, record_id, robot_id, exc)
             return self._count("nothing_measured")
+        except Exception as exc:  # a bug or a value hl7apy will not take: recorded, alerted, not lost silently
+            # (the type only: hl7apy's messages quote values, which could be the identifier)
+            log.error("his: building the ORU of %s %s from %s failed (%s); not sent", kind, record_id, robot_id,
+                      type(exc).__name__)
+            with self.store.transaction() as c:
+                outbox.enqueue(c, record_key=record_key, control_id=control, record_type=kind, robot_id=robot_id,
+                               now_s=now_s, outcome=f"ORU not built: {type(exc).__name__}")
+            self.alert({"alert_id": f"his-oru-{control}-unbuilt", "severity": "high", "category": "his.result",
+                        "summary": f"A {kind} result from {robot_id} (record {record_id}) could not be made into "
+                                   "an ORU; see the HIS link's log", "where": None, "evidence_ref": None,
+                        "data": {"control_id": control, "record_id": record_id, "robot_id": robot_id}}, now_s)
+            return self._count("unbuilt")
         if oru.unmapped:
             log.warning("his: %s %s from %s: no code for %s; sent without", kind, record_id, robot_id,
                         ", ".join(oru.unmapped))
