@@ -10,11 +10,16 @@ a time; a lost robot's charger is freed.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 from fleet.config import FleetConfig
 from fleet.robots import RobotView
 from fleet.site import SiteMap
+
+#: a robot this close to a charger stands on it
+ON_DOCK_M = 1.0
 
 
 class ChargePlanner:
@@ -41,10 +46,18 @@ class ChargePlanner:
     def needs_charge(self, robot: RobotView) -> bool:
         return robot.soc_fraction < self._config.work_threshold_soc and not self.charging(robot.robot_id)
 
-    def choose_charger(self, robot: RobotView) -> str | None:
-        chargers = [c.name for c in self._site.chargers() if c.name in self._site.graph]
-        taken = self.occupied()
-        free = [c for c in chargers if c not in taken]
+    def choose_charger(self, robot: RobotView, others: Iterable[RobotView] = ()) -> str | None:
+        """Its home dock when free, else the nearest free charger. Taken: booked for a charging
+        mission, or another robot stands on it (`others`: a robot that finished charging, or was
+        left there, keeps the dock until it drives off — the one sent there would wait for it)."""
+        chargers = [c for c in self._site.chargers() if c.name in self._site.graph]
+        taken = set(self.occupied())
+        for other in others:
+            if other.robot_id == robot.robot_id or not other.online:
+                continue
+            taken |= {c.name for c in chargers if c.level == other.level
+                      and math.hypot(c.x_m - other.x_m, c.y_m - other.y_m) <= ON_DOCK_M}
+        free = [c.name for c in chargers if c.name not in taken]
         if robot.home_dock in free:
             return robot.home_dock
         if not free:

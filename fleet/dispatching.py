@@ -77,12 +77,13 @@ class Dispatching:
 
     def _plan_charging(self, now_s: float) -> None:
         busy = self._on_robot()
-        for robot in self.robots_view.all():
+        robots = self.robots_view.all()
+        for robot in robots:
             if robot.robot_id in busy or robot.mission is not None or not robot.online or robot.estopped:
                 continue
             if not self.charging.needs_charge(robot):
                 continue
-            charger = self.charging.choose_charger(robot)
+            charger = self.charging.choose_charger(robot, robots)
             if charger is None:
                 continue
             mission_id = self.charging.start(robot, charger)

@@ -9,9 +9,10 @@ costmap) slow it and stop it short of them (`sim.local_planner`). Blocked for `d
 it tries a lateral detour through free space, then a re-plan on the route graph avoiding the
 blocked edge; waiting is not being stuck, but every wait is bounded by `blocked_timeout_s`.
 
-`route_nodes()` and `hold_at(node)` are the traffic-reservation hook: held, the robot stops at
-that node of its plan as at an intermediate goal and neither its goal timeout nor its stuck
-timer runs until `hold_at(None)`.
+`route_nodes()` and `hold_at(node)` are the traffic-reservation hook: held, the robot stops
+`HOLD_SHORT_M` before that node of its plan as at an intermediate goal (the node itself stays
+free for a robot coming out of the resource) and neither its goal timeout nor its stuck timer runs
+until `hold_at(None)`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from sim.environment import SimEnvironment
 from sim.obstacles import ROBOT, Obstacle
 from sim.routes import NoRoute
 
+#: a held robot stops this far short of its hold point: the hold point is a shared resource's
+#: doorstep (a door's end node, the node before a lift lobby), and a robot coming out of the
+#: resource must be able to step onto it and pass — not find the waiting robot standing there
+HOLD_SHORT_M = 1.2
 _PROGRESS_M = 0.1  # remaining distance must shrink by this much to count as progress
 _MAX_DETOURS = 2  # detour attempts per blockage before re-planning on the route graph
 _MAX_REPLANS = 2
@@ -326,15 +331,19 @@ class SimNavigator(Navigator):
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
 
     def _hold_distance_m(self, goal: _Goal, pose: Pose2D) -> float | None:
-        """Distance along the path to the node held at, or None when not holding."""
+        """Distance along the path to where the robot holds — `HOLD_SHORT_M` before the node held
+        at — or None when not holding."""
         h = goal.hold_index
         if h is None:
             return None
         hx, hy = goal.path[h]
         if h <= goal.segment + 1:
-            return math.hypot(hx - pose.x_m, hy - pose.y_m)
-        nx_, ny_ = goal.path[goal.segment + 1]
-        return math.hypot(nx_ - pose.x_m, ny_ - pose.y_m) + _polyline_length(goal.path[goal.segment + 1 : h + 1])
+            to_node_m = math.hypot(hx - pose.x_m, hy - pose.y_m)
+        else:
+            nx_, ny_ = goal.path[goal.segment + 1]
+            to_node_m = (math.hypot(nx_ - pose.x_m, ny_ - pose.y_m)
+                         + _polyline_length(goal.path[goal.segment + 1 : h + 1]))
+        return max(0.0, to_node_m - HOLD_SHORT_M)
 
     # -- robots and people in the way --------------------------------------------------------------
 

@@ -302,3 +302,13 @@ def test_a_task_not_started_by_its_deadline_is_told_to_the_ward_once(tmp_path: P
     assert "not started by its deadline" in overdue[0]["summary"] and "nurse-a" in overdue[0]["summary"]
     assert f.service.task("round-a").state is TaskState.ASSIGNED  # still queued for the robot
     assert f.service.kpis()["overdue_reports"] == 1
+
+
+def test_a_robot_is_not_sent_to_charge_on_a_dock_another_robot_stands_on(tmp_path: Path) -> None:
+    f = Fleet(tmp_path, FleetConfig(work_threshold_soc=0.3))
+    f.robot("nurse-a", "nursing", NURSING, at="bed-a1", serves="ward-a", soc=0.2, home_dock="dock-a")
+    # charged and idle, but still on nurse-a's home dock: that charger is not free
+    f.robot("nurse-b", "nursing", NURSING, at="dock-a", serves="ward-b", soc=0.9, home_dock="dock-iso")
+    f.step()
+    [charge] = f.outbox.commands("nurse-a", "dispatch")
+    assert charge["params"]["kind"] == "return_to_dock" and charge["params"]["params"]["dock"] == "dock-iso"

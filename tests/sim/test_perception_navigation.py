@@ -8,6 +8,7 @@ from pathlib import Path
 from hal.geometry import Pose2D, Twist2D
 from hal.handle import HandleStatus
 from hal.navigator import NavigationGoal
+from sim.devices.navigator import HOLD_SHORT_M
 from sim.people import PeopleConfig
 from tests.sim.perception_rig import DT, Rig, corridor_world, ring_world
 
@@ -87,7 +88,7 @@ def test_a_blocked_edge_is_replanned_around(tmp_path: Path) -> None:
 # -- the hold hook for traffic reservations ------------------------------------------------------------
 
 
-def test_hold_at_stops_at_the_node_and_resumes(tmp_path: Path) -> None:
+def test_hold_at_stops_short_of_the_node_and_resumes(tmp_path: Path) -> None:
     rig = Rig(corridor_world(tmp_path))
     nav = rig.add("nurse-a", "west", goal_timeout_s=40.0, stuck_timeout_s=10.0)
     handle = nav.start_go_to(NavigationGoal(place="east"))
@@ -99,7 +100,8 @@ def test_hold_at_stops_at_the_node_and_resumes(tmp_path: Path) -> None:
     assert nav.holding()
     rig.run_while(lambda: not rig.body("nurse-a").velocity.is_zero, 5.0)
     pose = rig.body("nurse-a").pose
-    assert math.hypot(pose.x_m - 15.0, pose.y_m - 1.3) <= 0.3
+    # HOLD_SHORT_M before the node: the node stays free for a robot coming out of the resource
+    assert math.hypot(pose.x_m - (15.0 - HOLD_SHORT_M), pose.y_m - 1.3) <= 0.3
     assert nav.route_nodes()[0] == "w-15"
     rig.run_while(lambda: True, 60.0)  # longer than the goal timeout and the stuck timer: held, not failed
     assert handle.poll() is HandleStatus.RUNNING and nav.holding()

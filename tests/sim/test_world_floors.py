@@ -132,7 +132,7 @@ def test_mutex_groups_of_every_kind(world: World) -> None:
     assert world.groups_of_node("lift-2-car-L1") == ("lift:lift-2",)
     assert world.groups_of_node("junction-main") == ()
     assert world.groups_of_node("dock-ward-a") == ("charger:dock-ward-a",)
-    assert len([g for g in world.mutex_groups.values() if g.kind == "anteroom"]) == 5  # 4 isolation, the wards lobby
+    assert len([g for g in world.mutex_groups.values() if g.kind == "anteroom"]) == 4
     assert len([g for g in world.mutex_groups.values() if g.kind == "lane"]) == 2
 
 
