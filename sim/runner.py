@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -43,6 +43,9 @@ from sim.world_export import world_json
 from telemetry.commands import CommandPolicy
 from telemetry.sinks import TelemetrySink
 from telemetry.topics import FLEET_ID
+
+if TYPE_CHECKING:
+    from sim.his_feed import HisFeed
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,16 @@ class SimulationRun:
             deteriorating_fraction=scenario.patients.deteriorating_fraction,
             swapped_wristbands=scenario.patients.swapped_wristbands,
         )
+        self.his_feed: HisFeed | None = None
+        if scenario.his.enabled:  # before anything reads a ref: the feed renames patients to the HIS link's
+            from sim.his_feed import HisFeed  # hl7apy and the HIS link load only when asked for
+
+            try:
+                self.his_feed = HisFeed(scenario.his, self.census, self.clock, options.seed,
+                                        day_start_s=SIM_DAY_START_S, start_s=self.start_s,
+                                        end_s=self.start_s + self.hours * 3600.0)
+            except ValueError as exc:
+                raise ConfigError(scenario.source, "his", str(exc)) from None
         crowd = scenario.people
         people = PeopleConfig(visitors_per_level=crowd.visitors_per_level, beds_per_level=crowd.beds_per_level,
                               levels=tuple(crowd.levels) if crowd.levels is not None else None)
@@ -324,8 +337,13 @@ class SimulationRun:
 
                         self._ros = RosFleetBridge(self.robots, realtime_factor=0.0)  # the loop paces
                     try:
+                        if self.his_feed is not None:  # the store beside the fleet's, kept when resuming
+                            his_dir = self.options.journal_dir or self.options.report_dir or journal_dir
+                            self.his_feed.start(his_dir / "his.db", fresh=self.options.journal_dir is None)
                         self._loop()
                     finally:
+                        if self.his_feed is not None:
+                            self.his_feed.close()
                         if self._ros is not None:
                             self._ros.close()
                             self._ros = None
@@ -385,6 +403,8 @@ class SimulationRun:
         if self._happenings:
             self._happen(now_s)
         self._fire_panel.step(now_s)
+        if self.his_feed is not None:
+            self.his_feed.step(now_s)
         self.building.step(now_s)
         for part in self._ordered_parts:
             part.step(now_s)
@@ -466,6 +486,8 @@ class SimulationRun:
         summary["fleet"] = getattr(self, "_fleet_summary", {})
         summary["hospital"] = {name: self.hospital[name].summary() for name in sorted(self.hospital)}
         summary["telemetry_contract_errors"] = dict(sorted(self._telemetry.errors.items()))
+        if self.his_feed is not None:
+            summary["his"] = self.his_feed.summary()
         return summary
 
     def write_report(self, report_dir: Path, summary: dict[str, Any]) -> None:

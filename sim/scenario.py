@@ -122,6 +122,23 @@ class PeopleSettings(_Strict):
     levels: list[int] | None = None
 
 
+class HisFeedSettings(_Strict):
+    """The simulated hospital speaking HL7 v2 over MLLP to an in-process `medbot his` (sim/his_feed.py):
+    an ADT A01 for every patient at the start, then one A03 discharge and one A02 transfer (into the
+    bed the discharge frees: every bed is occupied at the start). Off by default."""
+
+    enabled: bool = False
+    #: the time of day of the discharge (None: none)
+    discharge_at: ClockTime | None = "11:30"
+    #: the time of day of the transfer, after the discharge (None: none)
+    transfer_at: ClockTime | None = "12:30"
+    #: the pseudonymisation key: derived from the run's seed (the same refs every run: a seed
+    #: reproduces the day) or a fresh random one (refs differ run to run); never written to disk
+    key: Literal["seeded", "random"] = "seeded"
+    #: every MLLP wait (connect, ACK) is bounded by this
+    timeout_s: float = pydantic.Field(10.0, gt=0, le=120)
+
+
 class TelemetryOverrides(_Strict):
     viz_period_s: float | None = pydantic.Field(None, gt=0)
 
@@ -157,6 +174,8 @@ class Scenario(_Strict):
         "vw-demo": {"role": "viewer"},
     }
     telemetry: TelemetryOverrides = TelemetryOverrides()
+    #: the hospital's ADT over HL7 v2 / MLLP to the HIS link (off by default)
+    his: HisFeedSettings = HisFeedSettings()
     mode: Literal["simulation"] = "simulation"
     source: str = "<memory>"
 
