@@ -171,10 +171,20 @@ class LiftCaller(Device):
     kind = "lift_caller"
 
     _reserved_elsewhere: Callable[[], Collection[str]] | None = None
+    _reserved_here: Callable[[], Collection[str]] | None = None
 
-    def use_reservations(self, reserved_elsewhere: Callable[[], Collection[str]] | None) -> None:
-        """Where `route` learns which lifts other robots have reserved now (see the module docstring)."""
+    def use_reservations(self, reserved_elsewhere: Callable[[], Collection[str]] | None,
+                         reserved_here: Callable[[], Collection[str]] | None = None) -> None:
+        """Where `route` learns which lifts other robots have reserved now (see the module
+        docstring), and where a journey learns which are reserved for this robot (it may call the
+        car before it reaches the lobby)."""
         self._reserved_elsewhere = reserved_elsewhere
+        self._reserved_here = reserved_here
+
+    def reserved_here(self) -> frozenset[str]:
+        """The lifts reserved for this robot now (empty without a source)."""
+        source = self._reserved_here
+        return frozenset(source()) if source is not None else frozenset()
 
     def reserved_elsewhere(self) -> frozenset[str]:
         """The lifts another robot has reserved now (empty without a source)."""

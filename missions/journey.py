@@ -15,9 +15,9 @@ Between floors, after the lift lobby is reached:
    that one instead (checked every `REROUTE_CHECK_S`): a robot waits for a lift only when both are
    busy;
 1. `start_call` (bounded by `lift_timeout_s`; a car another robot holds is waited for), then
-   drive into the car (`route.car_from`) — at once when the car already stands open there (the
-   call goes out at the lobby, not on the way: a journey its mission drops on the way would leave
-   the car held for a robot that never comes);
+   drive into the car (`route.car_from`) — at once when the car already stands open there. Once
+   the fleet has reserved the lift for this robot, the call goes out on the way to the lobby: the
+   car comes while the robot drives the last metres, and the lift is held that much less;
 2. `start_travel` (bounded), then drive out to that floor's lobby and `release` the car;
 3. a car taken out of service on the way stops at the next floor with its doors open: the robot
    leaves there, releases it and takes another lift (`route(..., avoid=...)`), or fails with the
@@ -235,6 +235,10 @@ class Journey(Attempts[Any]):
             )
         if self._after is _Phase.CALL and self._switch_to_free_lift(now_s):
             return
+        if self._after is _Phase.CALL:
+            self._call_early(now_s)
+            if self._lift_handle is not None:
+                self._lift_handle.poll()  # keeps the call going (a car held by another is claimed once free)
         status = self._op.poll(now_s)
         if status is OpStatus.SUCCEEDED:
             last_leg = self._op.result
@@ -313,6 +317,20 @@ class Journey(Attempts[Any]):
             self._fail(f"lift {route.lift} ride failed: {reason}")
 
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _call_early(self, now_s: float) -> None:
+        """On the way to the lobby, with the lift reserved for this robot: call the car now."""
+        lifts, route = self.lifts, self._route
+        if lifts is None or route is None or self._lift_handle is not None or self._held is not None:
+            return
+        if route.lift not in lifts.reserved_here():
+            return
+        try:
+            self._lift_handle = lifts.start_call(route)
+        except DeviceError:
+            return  # refused now: the call at the lobby says why
+        self._held, self._calls = route.lift, self._calls + 1
+        self._lift_deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
 
     def _switch_to_free_lift(self, now_s: float) -> bool:
         """On the way to the lobby: when another robot has reserved our lift and a free one serves

@@ -144,7 +144,10 @@ class Robot:
         self._traffic = client
         lifts = self.devices.find(LiftCaller)
         if lifts is not None:
-            lifts.use_reservations(client.lifts_reserved_by_others if client is not None else None)
+            if client is None:
+                lifts.use_reservations(None)
+            else:
+                lifts.use_reservations(client.lifts_reserved_by_others, client.lifts_reserved_for_self)
 
     # ---- lifecycle ------------------------------------------------------------------------
 

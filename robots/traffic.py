@@ -158,6 +158,11 @@ class TrafficClient:
         return frozenset(group.removeprefix(LIFT_GROUP_PREFIX) for group, owner in self.owners.items()
                          if group.startswith(LIFT_GROUP_PREFIX) and owner != self.robot_id)
 
+    def lifts_reserved_for_self(self) -> frozenset[str]:
+        """Lifts whose group the fleet's table gives this robot now."""
+        return frozenset(group.removeprefix(LIFT_GROUP_PREFIX) for group, owner in self.owners.items()
+                         if group.startswith(LIFT_GROUP_PREFIX) and owner == self.robot_id)
+
     # ---- fleet -> robot -----------------------------------------------------------------------
 
     def on_table(self, body: Mapping[str, Any], now_s: float) -> None:

@@ -78,7 +78,24 @@ def test_the_robot_s_traffic_table_tells_its_lift_caller_what_others_reserved(wo
     assert lifts.reserved_elsewhere() == frozenset()
 
 
-def test_the_call_goes_out_at_the_lobby(world: World, tmp_path: Path) -> None:
+def test_with_the_lift_reserved_for_it_the_robot_calls_the_car_on_its_way_to_the_lobby(
+        world: World, tmp_path: Path) -> None:
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    lifts = rig.robots["r1"].devices.require(LiftCaller)
+    lifts.use_reservations(lambda: (), lambda: {"lift-1", "lift-2"})  # the fleet's table: both ours
+    op = rig.go("r1", "ward-a-utility")
+    assert isinstance(op, Journey)
+    rig.run_until(lambda: rig.building.lift_status("lift-1").session != 0)  # the car is called ...
+    route = op._route
+    assert route is not None
+    lobby = world.places[route.board_at]
+    pose = rig.env.body("r1").pose
+    assert ((pose.x_m - lobby.x_m) ** 2 + (pose.y_m - lobby.y_m) ** 2) ** 0.5 > 1.0  # ... before the lobby
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert [(r.lift, r.outcome) for r in rig.building.rides()] == [("lift-1", "done")]
+
+
+def test_without_the_reservation_the_call_waits_for_the_lobby(world: World, tmp_path: Path) -> None:
     rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
     op = rig.go("r1", "ward-a-utility")
     assert isinstance(op, Journey)
