@@ -52,6 +52,9 @@ class RobotView:
     safety_state: str = "normal"
     estop_latched: bool = False
     paused: bool = False
+    #: the first FATAL error of the last state ("device: reason"): the robot is not in running
+    #: condition (VDA 5050's meaning of FATAL) — its work is taken back until the error clears
+    fatal_error: str | None = None
     mission: dict[str, Any] | None = None
     has_state: bool = False
     state_s: float = float("-inf")
@@ -99,6 +102,8 @@ class RobotView:
         self.safety_state = str(safety.get("state", "normal"))
         self.estop_latched = bool(safety.get("estop_latched", False))
         self.paused = body.get("operating_mode") == "paused"
+        self.fatal_error = next((f"{e.get('device')}: {e.get('reason')}" for e in body.get("errors") or []
+                                 if e.get("level") == "FATAL"), None)
         self.mission = body.get("mission")
         self.has_state = True
         self.state_s = stamp_s
@@ -135,6 +140,8 @@ class RobotView:
             return "no state yet"
         if self.estopped:
             return "e-stopped"
+        if self.fatal_error is not None:
+            return f"fatal error ({self.fatal_error})"
         if self.paused:
             return "paused by an operator"
         if self.charging_planned:

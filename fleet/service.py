@@ -273,12 +273,14 @@ class FleetService(Dispatching):
                     self._alarm_command(robot, now_s)
             self._replan = True
         elif channel == Channel.STATE.value:
-            was_estopped = robot.estopped
+            was_estopped, was_fatal = robot.estopped, robot.fatal_error is not None
             robot.on_state(body, stamp_s)
             if robot.estopped and not was_estopped:
                 self._withdraw_all(robot, "robot e-stopped", now_s)
                 self._replan = True
-            elif was_estopped and not robot.estopped:
+            elif robot.fatal_error is not None and not was_fatal:
+                self._withdraw_all(robot, f"robot out of service (FATAL {robot.fatal_error})", now_s)
+            elif (was_estopped and not robot.estopped) or (was_fatal and robot.fatal_error is None):
                 self._replan = True
         elif channel == Channel.EVENTS.value:
             self._on_event(robot, body, stamp_s, now_s)
