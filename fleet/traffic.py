@@ -330,15 +330,21 @@ class TrafficArbiter:
         return robot.want.priority if robot is not None and robot.want is not None else 0
 
     def _find_cycles(self, now_s: float) -> None:
-        graph = nx.DiGraph()
+        edges: list[tuple[str, str]] = []
         for robot_id, want in self._waiting(now_s):
             for group in want.groups:
                 owner = self.owners.get(group)
                 if owner is not None and owner != robot_id:
-                    graph.add_edge(robot_id, owner)
+                    edges.append((robot_id, owner))
             parked = self._parked_at_exit(robot_id, want, now_s)
             if parked is not None:
-                graph.add_edge(robot_id, parked)
+                edges.append((robot_id, parked))
+        if not edges:
+            self._cycles_seen.clear()
+            return
+        if len(edges) < 2:
+            return  # a wait-for cycle needs two robots waiting (nobody waits for itself)
+        graph = nx.DiGraph(edges)
         for cycle in nx.simple_cycles(graph):
             members = frozenset(cycle)
             if members in self._cycles_seen:
@@ -351,5 +357,3 @@ class TrafficArbiter:
             if self._alert is not None:
                 self._alert(f"traffic-deadlock-{'-'.join(sorted(cycle))}", "medium",
                             f"traffic: {' -> '.join(cycle)} wait for each other; {yielder} gives way", now_s)
-        if not graph.number_of_edges():
-            self._cycles_seen.clear()

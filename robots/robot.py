@@ -129,6 +129,8 @@ class Robot:
         self._alarms = 0
         self.commands: CommandInbox | None = None
         self._traffic: TrafficClient | None = None
+        self._follower_of: object = None
+        self._follower: RouteFollower | None = None
         self._health_checked_s = float("-inf")
         self._health_signature: tuple[tuple[str, str], ...] = ()
         self._device_list = tuple(devices)  # the set is complete once built; iterated every health check
@@ -202,25 +204,32 @@ class Robot:
         (operator commands are taken just before it, so a remote e-stop counts this tick too)."""
         if self.commands is not None:
             self.commands.poll(now_s)
-        status = self.supervisor.update(now_s, self._read_safety_inputs())
+        # read once at the start of the tick: the traffic step and the state signature use them too
+        inputs = self._read_safety_inputs()
+        status = self.supervisor.update(now_s, inputs)
         self.runner.step(now_s, status)
         navigator = self.devices.navigator
         wish: Twist2D | None = None
-        stop_for_traffic = self.traffic is not None and self._step_traffic(now_s, navigator)
+        stop_for_traffic = self.traffic is not None and self._step_traffic(now_s, navigator, inputs.pose)
         if navigator is not None:
             navigator.step(now_s)
             wish = navigator.velocity_request()
         if stop_for_traffic:
             wish = Twist2D.zero()
         self.last_command_sent = self.supervisor.command_velocity(wish or Twist2D.zero())
-        self.telemetry.on_tick(now_s, self._signature(now_s, status), lambda: self.snapshot(status), self._viz)
+        self.telemetry.on_tick(now_s, self._signature(now_s, status, inputs.battery_charging),
+                               lambda: self.snapshot(status), self._viz)
         return status
 
-    def _step_traffic(self, now_s: float, navigator: object) -> bool:
-        assert self.traffic is not None and self.devices.drive_base is not None
+    def _step_traffic(self, now_s: float, navigator: object, pose: Pose2D) -> bool:
+        assert self.traffic is not None
         mission = self.runner.current
-        follower = navigator if isinstance(navigator, RouteFollower) else None
-        return self.traffic.step(now_s, self.devices.drive_base.odometry().pose, follower,
+        if navigator is not self._follower_of:
+            # a runtime Protocol check walks the protocol's members: once per navigator, not per tick
+            self._follower_of = navigator
+            self._follower = navigator if isinstance(navigator, RouteFollower) else None
+        follower = self._follower
+        return self.traffic.step(now_s, pose, follower,
                                  priority=mission.priority if mission is not None else 0,
                                  task_id=self._task_of.get(mission.mission_id) if mission is not None else None,
                                  working=mission is not None,
@@ -238,18 +247,17 @@ class Robot:
             and not self.site.fire_alarm_active
         )
 
-    def _signature(self, now_s: float, status: SafetyStatus) -> tuple[object, ...]:
+    def _signature(self, now_s: float, status: SafetyStatus, charging: bool) -> tuple[object, ...]:
         """Cheap summary of what counts as a relevant state change (not every centimetre)."""
         if now_s - self._health_checked_s >= HEALTH_CHECK_PERIOD_S:
             self._health_signature = tuple((d.name, d.health().status.value) for d in self._device_list)
             self._health_checked_s = now_s
         mission = self.runner.current
-        battery = self.devices.battery
         return (
             self.runner.paused,
             status.state,
             status.estop_latched,
-            battery.state().is_charging if battery is not None else None,
+            charging,
             (mission.mission_id, mission.state, mission.step) if mission is not None else None,
             self._health_signature,
         )

@@ -138,6 +138,7 @@ class TrafficClient:
         self._stops_at_exit = False
         self._exit: str | None = None  # the first free node past the wanted chain, if any
         self._parked_checked: tuple[float, float, int] | None = None
+        self._rest_key: tuple[float, float, int, bool, bool, int] | None = None
         self.waits = 0
         self.gave_up = 0
         # spatial buckets: (level, bx, by) → groups whose segments come within clearance of the bucket
@@ -171,6 +172,7 @@ class TrafficClient:
         self.owners = dict(body.get("owners", {}))
         if any(self.owners.get(g) != self.robot_id for g in self.held):
             self._sent = None  # the fleet does not know what we stand in (it restarted): tell it now
+            self._rest_key = None  # so the next step sends, even standing where it stood
         if self.robot_id in body.get("give_way", ()):
             self._give_way_until_s = now_s + 30.0
 
@@ -198,11 +200,16 @@ class TrafficClient:
         self._working = working
         if self.map.empty:
             return False
+        upcoming = navigator.route_nodes() if navigator is not None else []
+        rest_key = (pose.x_m, pose.y_m, pose.level, working, claim_goal, priority)
+        if not upcoming and self._posted is None and rest_key == self._rest_key:
+            # standing where it stood last tick with no route and no new table: a step with no
+            # route ahead is a fixed point (nothing wanted, held = where it is, nothing to send)
+            return False
         posted, self._posted = self._posted, None
         if posted is not None:
             self.on_table(posted, now_s)
         occupied = self.occupied(pose)
-        upcoming = navigator.route_nodes() if navigator is not None else []
         self._update_parked(pose, at_rest=not upcoming)
         chain, hold_node, exit_node = self._chain(pose, upcoming, occupied)
         self._waits_for_exit = claim_goal
@@ -234,6 +241,7 @@ class TrafficClient:
         ahead = chain if not need else frozenset()
         self.held = frozenset(occupied | (self.held & (ahead | occupied)) | (mine & ahead))
         self._report(now_s, priority, task_id)
+        self._rest_key = rest_key if not upcoming else None
         return stop_now
 
     def _update_parked(self, pose: Pose2D, *, at_rest: bool) -> None:

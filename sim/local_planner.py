@@ -57,6 +57,7 @@ def locate(points: list[Point], x_m: float, y_m: float, within_m: float) -> Loca
     within `within_m` of it (where the robot would first meet it), else on the nearest segment;
     None for a degenerate polyline."""
     nearest: Located | None = None
+    nearest_lateral_m = math.inf
     start_m = 0.0
     for k, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(points)):
         dx, dy = bx - ax, by - ay
@@ -66,14 +67,15 @@ def locate(points: list[Point], x_m: float, y_m: float, within_m: float) -> Loca
         ux, uy = dx / length, dy / length
         t = max(0.0, min(length, (x_m - ax) * ux + (y_m - ay) * uy))
         lateral = math.hypot(x_m - (ax + ux * t), y_m - (ay + uy * t))
-        if k == 0 and t == 0.0:  # behind the robot's own position: negative along
-            t = (x_m - ax) * ux + (y_m - ay) * uy
-        right = uy * (x_m - ax) - ux * (y_m - ay)
-        located = Located(start_m + t, lateral, k, ux, uy, right)
-        if lateral < within_m:
-            return located
-        if nearest is None or lateral < nearest.lateral_m - 1e-9:
-            nearest = located
+        # a Located is built only for the answer and the nearest so far: this runs for every
+        # obstacle near every driving robot, every tick
+        if lateral < within_m or nearest is None or lateral < nearest_lateral_m - 1e-9:
+            if k == 0 and t == 0.0:  # behind the robot's own position: negative along
+                t = (x_m - ax) * ux + (y_m - ay) * uy
+            located = Located(start_m + t, lateral, k, ux, uy, uy * (x_m - ax) - ux * (y_m - ay))
+            if lateral < within_m:
+                return located
+            nearest, nearest_lateral_m = located, lateral
         start_m += length
     return nearest
 

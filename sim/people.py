@@ -85,6 +85,8 @@ class PeopleModel:
         self.config = config
         self._graphs: dict[tuple[int, str], nx.Graph] = {}
         self._paths: dict[tuple[int, str, str], dict[str, list[str]]] = {}
+        # the walls do not move: where a way a → b kept right ends is looked up once per way
+        self._kept_right_ends: dict[tuple[int, str, tuple[float, float], tuple[float, float]], tuple[float, float]] = {}
         self._pos: dict[str, tuple[float, float]] = {}
         walkers: list[_Walker] = []
         levels = sorted(world.levels) if config.levels is None else list(config.levels)
@@ -423,6 +425,13 @@ class PeopleModel:
     def _kept_right(self, w: _Walker, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
         """The end `b` of the way a → b, moved to its right as far as the walls allow (up to
         KEEP_RIGHT_M): people keep right, which leaves a corridor's middle to robots."""
+        key = (w.level, w.kind, a, b)
+        end = self._kept_right_ends.get(key)
+        if end is None:
+            end = self._kept_right_ends[key] = self._find_kept_right(w, a, b)
+        return end
+
+    def _find_kept_right(self, w: _Walker, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
         dx, dy = b[0] - a[0], b[1] - a[1]
         length = float(np.hypot(dx, dy))
         if length < 1e-6:
