@@ -56,7 +56,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from telemetry.codec import MessageEncoder, WireMessage
 from telemetry.tls import TlsConfig
-from telemetry.topics import FLEET_ID, Channel, check_segment, parse_topic, subscription_filter, topic_for
+from telemetry.topics import FLEET_ID, HIS_ID, Channel, check_segment, parse_topic, subscription_filter, topic_for
 from telemetry.url import parse_broker_url
 from telemetry.validate import PayloadError, checker_for
 
@@ -69,6 +69,8 @@ ROBOT_CHANNELS: tuple[Channel, ...] = (
 )
 #: what it reads on its own topics
 FLEET_CHANNELS: tuple[Channel, ...] = (Channel.TASK_REQUESTS,)
+#: what it reads of the HIS link (``medbot/v1/<site>/his/census``: who lies in which bed)
+HIS_CHANNELS: tuple[Channel, ...] = (Channel.CENSUS,)
 
 #: handler(robot_id, channel, body, stamp_s): FleetService.on_message
 MessageHandler = Callable[[str, str, dict[str, Any], float], None]
@@ -152,7 +154,7 @@ class FleetLink:
 
         self._own = MessageEncoder(self.site, FLEET_ID)
         self._encoders: dict[str, MessageEncoder] = {FLEET_ID: self._own}
-        self._checkers = {ch: checker_for(ch) for ch in (*ROBOT_CHANNELS, *FLEET_CHANNELS)}
+        self._checkers = {ch: checker_for(ch) for ch in (*ROBOT_CHANNELS, *FLEET_CHANNELS, *HIS_CHANNELS)}
         self._handler: MessageHandler | None = None
         self._send_lock = threading.Lock()  # seq order == wire order per topic
         self._state_lock = threading.Lock()
@@ -339,6 +341,7 @@ class FleetLink:
         # it send the retained factsheets and connections, which a restarted service has to learn.
         filters = [subscription_filter(self.site, None, ch) for ch in ROBOT_CHANNELS]
         filters += [topic_for(self.site, FLEET_ID, ch) for ch in FLEET_CHANNELS]
+        filters += [topic_for(self.site, HIS_ID, ch) for ch in HIS_CHANNELS]
         if self.mqtt5:
             # noLocal: our own alerts, tasks and connection match `+/alerts` etc.; leave them out
             client.subscribe([(f, SubscribeOptions(qos=1, noLocal=True)) for f in filters])
@@ -416,6 +419,10 @@ class FleetLink:
             raise _Rejected("site", f"not site {self.site}")
         if parts.robot_id == FLEET_ID and parts.channel not in FLEET_CHANNELS:
             return None  # our own publications (3.1.1 has no noLocal): not an input
+        if (parts.robot_id == HIS_ID) != (parts.channel in HIS_CHANNELS):
+            if parts.robot_id == HIS_ID:
+                return None  # the HIS link's connection and alerts (robots' +/alerts): not the fleet's input
+            raise _Rejected("channel", f"{parts.channel.value} is the HIS link's, not {parts.robot_id}'s")
         if parts.channel not in self._checkers or (parts.robot_id == FLEET_ID) != (parts.channel in FLEET_CHANNELS):
             raise _Rejected("channel", f"{parts.channel.value} is not read by the fleet here")
         try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fleet.census import with_census
 from fleet.clock import ScaledClock
 from fleet.config import FleetConfig
 from fleet.demand import DemandContext, DemandError, load_demand_factory
@@ -65,11 +66,13 @@ class FleetRuntime:
         self.service = FleetService(self.config, self.site, TaskStore(self.store_url), self.link,
                                     site_id=self.site_id)
         start_s = self.clock.now_s()
+        # who lies in which bed comes from the HIS link's census topic (fleet/census.py)
+        hospital = with_census(self.hospital, self.service.census)
         try:
             for name, settings in sorted(self.config.demand.items()):
                 ctx = DemandContext(site=self.site, seed=self.seed, start_s=start_s, end_s=None,
                                     submit=functools.partial(self.service.submit_from_source, name),
-                                    hospital=self.hospital)
+                                    hospital=hospital)
                 self.service.add_source(load_demand_factory(name)(ctx, settings))
         except DemandError:
             self.service.close()

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from fleet import progress
 from fleet.alarm import BuildingAlarm, is_confirmed_fire, park_spots
 from fleet.allocator import Allocator, GreedyAuction, Plan
+from fleet.census import HisCensus
 from fleet.charging import ChargePlanner
 from fleet.config import FleetConfig
 from fleet.demand import DemandSource, RobotMessage
@@ -43,7 +44,7 @@ from fleet.tasks import FINAL_STATES, ON_ROBOT_STATES, TASK_ID_RE, Task, TaskErr
 from fleet.traffic import TrafficArbiter, group_kinds
 from telemetry.commands import command_body
 from telemetry.envelope import iso_timestamp
-from telemetry.topics import FLEET_ID, Channel
+from telemetry.topics import FLEET_ID, HIS_ID, Channel
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class FleetService(Dispatching):
         self.estimates = DurationEstimates()
         self.charging = ChargePlanner(site, config)
         self.traffic = TrafficArbiter(group_kinds(site), alert=self._traffic_alert)
+        #: the HIS link's census (medbot/v1/<site>/his/census), for the ward sources (fleet/census.py)
+        self.census = HisCensus()
         self._lock = threading.RLock()
         self._inbox: deque[tuple[str, str, dict[str, Any], float]] = deque()
         self._tasks: dict[str, Task] = {}
@@ -253,6 +256,10 @@ class FleetService(Dispatching):
         if robot_id == FLEET_ID:
             if channel == Channel.TASK_REQUESTS.value:
                 self._on_request(body, now_s)
+            return
+        if robot_id == HIS_ID:  # the HIS link is no robot: only its census is the fleet's business
+            if channel == Channel.CENSUS.value:
+                self.census.on_census(body, stamp_s)
             return
         if not self.robots_view.known(robot_id):
             self.robots_view.get(robot_id).charging_planned = self.charging.charging(robot_id)

@@ -10,6 +10,7 @@
       lab_place: clinical-lab
       pickup_window_min: 60
       stat_window_min: 20
+      pickups: all                 # or stat: routine tubes go with the lab's own rounds
     results:                       # ORU^R01 out, with --record-system HOST:PORT
       receiving_application: EHR   # their MSH-5 / MSH-6
       receiving_facility: GENERAL-HOSPITAL
@@ -28,7 +29,7 @@ from __future__ import annotations
 import binascii
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -55,6 +56,10 @@ class OrdersConfig(_Strict):
     stat_window_min: float = pydantic.Field(20.0, gt=0, le=24 * 60)
     priority: int = pydantic.Field(60, ge=0, le=100)
     stat_priority: int = pydantic.Field(85, ge=0, le=100)
+    #: which orders get a pick-up of their own: every one, or only stat orders (routine tubes then go
+    #: with the lab's scheduled rounds, fleet/demand/lab_pickups.py; their orders are still on record
+    #: here and a cancellation of one is acknowledged)
+    pickups: Literal["all", "stat"] = "all"
 
 
 class ResultsConfig(_Strict):
@@ -101,7 +106,8 @@ class HisConfig(_Strict):
     def policy(self) -> OrderPolicy:
         o = self.orders
         return OrderPolicy(stations=dict(o.stations), lab_place=o.lab_place, pickup_window_min=o.pickup_window_min,
-                           stat_window_min=o.stat_window_min, priority=o.priority, stat_priority=o.stat_priority)
+                           stat_window_min=o.stat_window_min, priority=o.priority, stat_priority=o.stat_priority,
+                           stat_only=o.pickups == "stat")
 
 
 def load_config(path: Path | None) -> HisConfig:

@@ -43,6 +43,8 @@ class OrderPolicy:
     priority: int = 60
     stat_priority: int = 85
     robot_kinds: tuple[str, ...] = ("lab",)
+    #: only stat orders get a pick-up of their own (routine ones are recorded: the lab's rounds fetch them)
+    stat_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,11 @@ def _new(c: sqlite3.Connection, pseudonyms: Pseudonymizer, policy: OrderPolicy, 
     station = _station(policy, location, n)
     key = pseudonyms.order_keys(item.placer_namespace, item.placer_order)[0]
     task_id = f"his-pickup-{key}"
+    if policy.stat_only and not item.stat:
+        # on record (a cancel finds it), no pick-up of its own: the tube goes with the lab's round
+        c.execute("INSERT INTO orders VALUES (?, ?, ?, 'requested', 'routine', ?, NULL, ?)",
+                  (key, task_id, patient_ref, json.dumps({}), now_s))
+        return OrderOutcome(task_id, "none", None)
     window_min = policy.stat_window_min if item.stat else policy.pickup_window_min
     body = {"action": "submit", "issued_by": dict(ISSUER), "task": {
         "task_id": task_id, "kind": "sample_pickup",
@@ -122,6 +129,9 @@ def _cancel(c: sqlite3.Connection, item: OrderItem, known: tuple[str, str, str |
         raise Hl7Error("AE", 204, "ORC-1 CA: no such order here (placer order number unknown)", f"ORC^{n}^2")
     task_id, state, fleet_state = known
     if state in ("cancel_requested", "cancelled"):
+        return OrderOutcome(task_id, "none", None)
+    if fleet_state == "routine":  # never requested of the fleet: cancelled here, nothing to withdraw
+        c.execute("UPDATE orders SET state = 'cancelled', updated_s = ? WHERE task_id = ?", (now_s, task_id))
         return OrderOutcome(task_id, "none", None)
     if fleet_state in STARTED_STATES:
         raise Hl7Error("AE", 206, f"unable to cancel: the pick-up is already {fleet_state}", f"ORC^{n}^1")

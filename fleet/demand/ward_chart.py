@@ -8,8 +8,13 @@ ward's robot dies and another robot takes its round, that robot's records keep t
 
 The chart never picks a robot: it submits `nursing_round` tasks for the ward (zone = ward) and the
 allocator decides. Who lies in a bed and their care flags come from the ward's census
-(`ctx.hospital["ward_census"]`, the narrow `WardCensus` protocol below): `his/` on a real site, the
-simulated hospital (`sim/hospital/nursing.py`) in `medbot sim`.
+(`ctx.hospital["ward_census"]`, the narrow `WardCensus` protocol below): on a real site, and in
+`medbot sim` with its HIS feed, the HIS link's census as the fleet reads it off the contract
+(`fleet/census.py`, topic ``his/census``); the simulated hospital's own (`sim/hospital/nursing.py`)
+in `medbot sim` without it. Each round's beds are read from the census when the round is booked, so
+an admission is in the next round, a patient transferred before it is visited in the new bed, and
+a discharged patient's bed is left out. A census that says it is not `ready` yet (no message from
+the HIS link so far) holds the rounds back until it is: a round of empty beds would be no round.
 
 Task ids are the idempotency key, so they are derived from what the task *is* (ward, due time,
 earliest-booked bed), never from a counter alone: a fleet restored from a snapshot older than its last step
@@ -156,6 +161,8 @@ class WardChart:
         ))
 
     def step(self, now_s: float) -> None:
+        if not getattr(self._census, "ready", True):
+            return  # the HIS census has not arrived yet: the rounds wait for it (not skipped)
         for name in sorted(self._wards):
             ward = self._wards[name]
             if now_s >= ward.next_round_s:
