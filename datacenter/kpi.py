@@ -26,30 +26,32 @@ FINAL_EVENTS = {"mission.succeeded": "succeeded", "mission.failed": "failed", "m
 
 
 def fleet_kpis(store: Store, *, site: str | None = None) -> dict[str, Any]:
+    """The KPIs of one site, or (``site=None``) of every site stored pooled together — a group's
+    roll-up, robots keyed ``<site>/<robot_id>`` (each site names its own robots)."""
     missions: dict[str, Counter[str]] = defaultdict(Counter)
-    answered: dict[str, int] = {}
-    for m in store.messages("events"):
-        if site is not None and m.site != site:
-            continue
+    # ids are a site's own: two sites may both have an alert-0001, a nurse-01
+    answered: dict[tuple[str, str], int] = {}
+    for m in store.messages("events", site=site):
         event = m.body["event"]
         if event in FINAL_EVENTS:
             missions[m.body["mission_kind"]][FINAL_EVENTS[event]] += 1
         alert_id = m.body.get("data", {}).get("alert_id")
         if event.startswith("alert.") and isinstance(alert_id, str):
-            answered.setdefault(alert_id, m.stamp_ms)
+            answered.setdefault((m.site, alert_id), m.stamp_ms)
     alerts_by_severity: Counter[str] = Counter()
     alerts_by_category: Counter[str] = Counter()
     response_s: list[float] = []
     unanswered = 0
-    seen_alerts: set[str] = set()
-    for m in store.messages("alerts"):
-        if (site is not None and m.site != site) or m.body["alert_id"] in seen_alerts:
+    seen_alerts: set[tuple[str, str]] = set()
+    for m in store.messages("alerts", site=site):
+        key = (m.site, m.body["alert_id"])
+        if key in seen_alerts:
             continue  # a journal re-emit after a restart is the same alert
-        seen_alerts.add(m.body["alert_id"])
+        seen_alerts.add(key)
         alerts_by_severity[m.body["severity"]] += 1
         alerts_by_category[m.body["category"]] += 1
-        if m.body["alert_id"] in answered:
-            response_s.append((answered[m.body["alert_id"]] - m.stamp_ms) / 1000.0)
+        if key in answered:
+            response_s.append((answered[key] - m.stamp_ms) / 1000.0)
         else:
             unanswered += 1
     robots: dict[str, dict[str, Any]] = {}
@@ -58,10 +60,8 @@ def fleet_kpis(store: Store, *, site: str | None = None) -> dict[str, Any]:
     charging_ms: Counter[str] = Counter()
     first_ms: dict[str, int] = {}
     cycles: Counter[str] = Counter()
-    for m in store.messages("state"):
-        if site is not None and m.site != site:
-            continue
-        rid = m.robot_id
+    for m in store.messages("state", site=site):
+        rid = m.robot_id if site is not None else f"{m.site}/{m.robot_id}"
         busy = m.body.get("mission") is not None
         charging = bool(m.body["battery"]["charging"])
         stamp = m.stamp_ms
@@ -162,9 +162,7 @@ def fleet_task_kpis(store: Store, *, site: str | None = None) -> dict[str, Any]:
     """
     histories: dict[tuple[str, str], _TaskHistory] = {}
     end_ms: int | None = None  # the newest moment the tasks messages speak of
-    for m in store.messages("tasks", robot_id=FLEET_ID):
-        if site is not None and m.site != site:
-            continue
+    for m in store.messages("tasks", robot_id=FLEET_ID, site=site):
         body = m.body
         order = (iso_to_ms(body["updated"]), m.stamp_ms, m.seq)
         end_ms = max(order[0], m.stamp_ms) if end_ms is None else max(end_ms, order[0], m.stamp_ms)
@@ -197,13 +195,13 @@ def fleet_task_kpis(store: Store, *, site: str | None = None) -> dict[str, Any]:
                 row["late"] += 1
 
     submitted: set[tuple[str, str]] = set()
-    for m in store.messages("tasks/request", robot_id=FLEET_ID):
-        if (site is None or m.site == site) and m.body["action"] == "submit":
+    for m in store.messages("tasks/request", robot_id=FLEET_ID, site=site):
+        if m.body["action"] == "submit":
             submitted.add((m.site, m.body["task"]["task_id"]))
     succeeded: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
-    for m in store.messages("events"):
+    for m in store.messages("events", site=site):
         task_id = m.body.get("task_id")
-        if (site is None or m.site == site) and m.body["event"] == "mission.succeeded" and task_id:
+        if m.body["event"] == "mission.succeeded" and task_id:
             succeeded[(m.site, task_id)].add((m.robot_id, m.body["mission_id"]))  # a redelivery is one
 
     per_kind: dict[str, dict[str, Any]] = {}
@@ -254,4 +252,71 @@ def render_report(kpis: dict[str, Any]) -> str:
     lines.append(f"  fleet-wide: re-allocations {f['reallocations']}, tasks lost {f['tasks_lost']}, "
                  f"tasks run twice {f['tasks_duplicated']}")
     lines.append("Messages stored: " + ", ".join(f"{k} {v}" for k, v in kpis["messages"].items()))
+    return "\n".join(lines)
+
+
+# -- a hospital group: every site side by side, and the group pooled ---------------------------------
+
+GROUP_ROW = "(group)"
+
+
+def site_summary(kpis: dict[str, Any]) -> dict[str, Any]:
+    """One line of figures from a site's (or the group's) KPIs: what a group manager compares."""
+    robots = list(kpis["robots"].values())
+    outcomes: Counter[str] = Counter()
+    for by_outcome in kpis["missions"].values():
+        outcomes.update(by_outcome)
+    tasks = list(kpis["fleet"]["tasks"].values())
+    on_time, late = sum(t["on_time"] for t in tasks), sum(t["late"] for t in tasks)
+    return {
+        "robots": len(robots),
+        "utilisation_fraction": round(sum(r["utilisation_fraction"] for r in robots) / len(robots), 3)
+        if robots else None,
+        "missions_succeeded": outcomes["succeeded"],
+        "missions_failed": outcomes["failed"],
+        "alerts": kpis["alerts"]["total"],
+        "alerts_unanswered": kpis["alerts"]["unanswered"],
+        "tasks_requested": kpis["fleet"]["requested"],
+        "tasks_done": sum(t["done"] for t in tasks),
+        "tasks_failed": sum(t["failed"] for t in tasks),
+        "on_time_share": round(on_time / (on_time + late), 3) if on_time + late else None,
+        "tasks_lost": kpis["fleet"]["tasks_lost"],
+        "tasks_duplicated": kpis["fleet"]["tasks_duplicated"],
+        "messages": sum(kpis["messages"].values()),
+    }
+
+
+def group_kpis(store: Store, sites: list[str] | None = None) -> dict[str, Any]:
+    """Per site (``sites``, default every site stored) and the group pooled.
+
+    ``group`` is :func:`fleet_kpis` over every stored site at once — not a sum of the sites' figures:
+    percentiles and shares are taken over the group's tasks, robots are keyed ``<site>/<robot_id>``.
+    ``table`` has one :func:`site_summary` row per site and a last row ``(group)``.
+    """
+    names = store.sites() if sites is None else sites
+    per_site = {site: fleet_kpis(store, site=site) for site in names}
+    group = fleet_kpis(store)
+    table = [{"site": site, **site_summary(k)} for site, k in per_site.items()]
+    table.append({"site": GROUP_ROW, **site_summary(group)})
+    return {"sites": per_site, "group": group, "table": table}
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def render_group_report(kpis: dict[str, Any]) -> str:
+    """The group's table (a line per site, then the group), then the group's pooled report."""
+    head = (f"{'site':<24} {'robots':>6} {'busy':>6} {'missions ok/failed':>18} {'alerts (unans.)':>15} "
+            f"{'tasks req/done/failed':>21} {'on time':>7} {'lost':>4} {'twice':>5} {'messages':>9}")
+    lines = ["Sites", head]
+    for row in kpis["table"]:
+        lines.append(
+            f"{row['site']:<24} {row['robots']:>6} {_share(row['utilisation_fraction']):>6} "
+            f"{row['missions_succeeded']:>9}/{row['missions_failed']:<8} "
+            f"{row['alerts']:>8} ({row['alerts_unanswered']:>4}) "
+            f"{row['tasks_requested']:>9}/{row['tasks_done']}/{row['tasks_failed']:<6} "
+            f"{_share(row['on_time_share']):>7} {row['tasks_lost']:>4} {row['tasks_duplicated']:>5} "
+            f"{row['messages']:>9}")
+    lines += ["", "Group (every site pooled)", render_report(kpis["group"])]
     return "\n".join(lines)

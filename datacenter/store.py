@@ -132,6 +132,14 @@ _INSERT_CLINICAL = (
 )
 
 
+def _message_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row[:4] + row[5:6]  # (site, robot_id, channel, seq, timestamp): the unique key
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
 class Store:
     """``Store("sqlite:///path/dc.db")`` (or a bare path) or ``Store("postgresql://user@host:port/db")``.
 
@@ -190,6 +198,11 @@ class Store:
                 body = m.body
                 clinical.append((body["record_id"], body["record_type"], body["patient_ref"], m.site, m.robot_id,
                                  stamp_ms, body_text))
+        if self.dialect == "postgresql":
+            # several workers write at once: rows taken in one key order lock in one order, so two
+            # batches holding the same redelivered messages wait for each other instead of deadlocking
+            rows.sort(key=_message_key)
+            clinical.sort(key=_first)
         with self._lock:
             try:
                 cur = self._db.cursor()
@@ -224,12 +237,13 @@ class Store:
         return {ch: int(n) for ch, n in self._query(sql + " GROUP BY channel ORDER BY channel", params)}
 
     def messages(self, channel: str | None = None, *, robot_id: str | None = None, since_ms: int | None = None,
-                 until_ms: int | None = None) -> Iterator[StoredMessage]:
-        """Stored messages in (robot, channel, time, seq) order."""
+                 until_ms: int | None = None, site: str | None = None) -> Iterator[StoredMessage]:
+        """Stored messages in (robot, channel, time, seq) order (robots of one id at several sites interleave
+        by time: key by ``(site, robot_id)``)."""
         sql = ("SELECT site, robot_id, channel, seq, timestamp, schema, body, received_ms, stamp_ms "
                "FROM messages WHERE 1=1")
         params: list[Any] = []
-        for column, value, op in (("channel", channel, "="), ("robot_id", robot_id, "="),
+        for column, value, op in (("channel", channel, "="), ("robot_id", robot_id, "="), ("site", site, "="),
                                   ("stamp_ms", since_ms, ">="), ("stamp_ms", until_ms, "<")):
             if value is not None:
                 sql += f" AND {column} {op} ?"
@@ -250,6 +264,10 @@ class Store:
                 params.append(value)
         rows = self._query(sql + " ORDER BY stamp_ms, record_id", params)
         return [(rid, int(stamp), json.loads(body)) for rid, stamp, body in rows]
+
+    def sites(self) -> list[str]:
+        """Every site with stored messages, sorted."""
+        return [r[0] for r in self._query("SELECT DISTINCT site FROM messages ORDER BY site")]
 
     def patient_refs(self) -> list[str]:
         return [r[0] for r in self._query("SELECT DISTINCT patient_ref FROM clinical_records ORDER BY patient_ref")]

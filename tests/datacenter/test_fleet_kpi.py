@@ -4,13 +4,8 @@ so this also shows fleet topics are stored like any other channel (robot_id colu
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from datacenter.ingest import decode_message
 from datacenter.kpi import fleet_kpis, fleet_task_kpis, percentile, render_report
@@ -21,22 +16,6 @@ from telemetry.examples import example_body
 from telemetry.topics import FLEET_ID, Channel
 
 SITE = "general-hospital"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'dc.db'}")
-    else:
-        import psycopg
-
-        base = request.getfixturevalue("postgres_url")
-        name = f"dc_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        s = Store(base.rsplit("/", 1)[0] + f"/{name}")
-    yield s
-    s.close()
 
 
 def at(hhmm: str) -> float:

@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from datacenter.store import Store, StoredMessage, iso_to_ms, ms_to_iso
 from telemetry.examples import example_body
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = Store(f"sqlite:///{tmp_path / 'dc.db'}")
-    else:
-        import psycopg
-
-        base = request.getfixturevalue("postgres_url")
-        name = f"dc_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-        s = Store(base.rsplit("/", 1)[0] + f"/{name}")
-    yield s
-    s.close()
 
 
 def _msg(channel: str, seq: int, ts: str = "2026-01-05T08:00:00.000Z", robot: str = "nurse-1",
