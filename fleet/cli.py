@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -71,10 +72,13 @@ def fleet_command() -> None:
 @click.option("--key-file", type=_EXISTING_FILE, default=None, help="mqtts: its key")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
+@click.option("--vda5050", "vda5050_path", type=_EXISTING_FILE, default=None,
+              help="VDA 5050 vehicles beside the robots (YAML, docs/vda5050.md)")
 def run(broker: str, site: str, store_url: str | None, map_path: Path, config_path: Path | None,
         http_bind: str | None, users_path: Path | None, time_scale: float, time_origin: float | None,
         client_id: str | None, mqtt_version: str, username: str | None, password: str | None,
-        ca_file: Path | None, cert_file: Path | None, key_file: Path | None, log_level: str) -> None:
+        ca_file: Path | None, cert_file: Path | None, key_file: Path | None, log_level: str,
+        vda5050_path: Path | None) -> None:
     """Run the fleet service until SIGTERM / Ctrl-C.
 
     It reads every robot of SITE through the contract (factsheet, connection, state, events,
@@ -103,8 +107,15 @@ def run(broker: str, site: str, store_url: str | None, map_path: Path, config_pa
     tls = TlsConfig(ca_file, cert_file, key_file) if broker.startswith("mqtts://") else None
     try:
         clock = ScaledClock(time_scale, time_origin)
-        link = FleetLink(broker, site, client_id=client_id, username=username, password=password, tls=tls,
-                         mqtt5=mqtt_version == "5", clock_s=clock.now_s)
+        link_options: dict[str, Any] = {"client_id": client_id, "username": username, "password": password, "tls": tls,
+                                        "mqtt5": mqtt_version == "5"}
+        if vda5050_path is not None:  # VDA 5050 vehicles too: only then is fleet.vda5050 imported
+            from fleet.vda5050.adapter import MixedFleetLink, load_vda5050_settings
+
+            link: FleetLink = MixedFleetLink(broker, site, load_vda5050_settings(vda5050_path), site_map,
+                                             clock_s=clock.now_s, **link_options)
+        else:
+            link = FleetLink(broker, site, clock_s=clock.now_s, **link_options)
         store = store_url or f"sqlite:///{Path.cwd() / f'medbot-fleet-{site}.db'}"
         runtime = FleetRuntime(config, site_map, store, link, clock, site,
                                http=HttpSettings(bind[0], bind[1], accounts or {}) if bind is not None else None)

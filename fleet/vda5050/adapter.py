@@ -26,9 +26,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import pydantic
+import yaml
 
 from fleet.mqtt_link import FleetLink, MessageHandler
 from fleet.site import SiteMap
@@ -76,6 +78,21 @@ class Vda5050Settings(pydantic.BaseModel):
     client_id: str | None = None
     username: str | None = None
     password: str | None = None
+
+
+def load_vda5050_settings(path: str | Path) -> Vda5050Settings:
+    """``--vda5050 FILE`` (YAML); ValueError naming the file and the field."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return Vda5050Settings.model_validate(data)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"{path}: {'.'.join(str(p) for p in first['loc']) or '<top>'}: {first['msg']}") from None
 
 
 class Vda5050Adapter:
@@ -190,7 +207,7 @@ class MixedFleetLink(FleetLink):
 
     def __init__(self, broker_url: str, site: str, settings: Vda5050Settings, site_map: SiteMap, *,
                  clock_s: Callable[[], float], **link_options: Any) -> None:
-        super().__init__(broker_url, site, **link_options)
+        super().__init__(broker_url, site, clock_s=clock_s, **link_options)
         self.vda5050 = Vda5050Adapter(settings, site_map, site, _Inner(self), broker_url=broker_url, clock_s=clock_s,
                                       connect_timeout_s=self.connect_timeout_s)
         self._fleet_clock_s = clock_s

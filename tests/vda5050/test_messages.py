@@ -158,3 +158,19 @@ def test_the_bridge_sends_only_valid_messages_and_refuses_what_it_cannot_run() -
     assert state["errors"][0]["errorType"] == "orderError"
     assert {"referenceKey": "orderId", "referenceValue": "m-1"} in state["errors"][0]["errorReferences"]
     assert json.dumps(state)  # plain JSON all through
+
+
+def test_fleet_run_says_what_is_wrong_with_a_vda5050_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from fleet.cli import fleet_command
+
+    map_path = tmp_path / "map.json"
+    map_path.write_text(json.dumps(one_floor_map()), encoding="utf-8")
+    bad = tmp_path / "vda5050.yaml"
+    bad.write_text("base_nodes: 0\n", encoding="utf-8")
+    result = CliRunner().invoke(fleet_command, ["run", "--broker", "mqtt://127.0.0.1:1", "--site", "s1",
+                                                "--map", str(map_path), "--vda5050", str(bad),
+                                                "--store", f"sqlite:///{tmp_path / 'f.db'}"])
+    assert result.exit_code != 0
+    assert "vda5050.yaml: base_nodes:" in result.output
