@@ -54,10 +54,13 @@ class StartPlace:
 
 
 def scaled_scenario(n_robots: int, *, base: str = "hospital-day", name: str | None = None,
-                    world: str | None = None) -> dict[str, Any]:
+                    world: str | None = None, his: bool = False) -> dict[str, Any]:
     """The scenario `base` with `n_robots` robots, each on a spot of its own; `world` replaces the
-    scenario's world (a name from sim/worlds)."""
+    scenario's world (a name from sim/worlds). The HIS feed (HL7 over MLLP, sim/his_feed.py) is off
+    unless `his`: the bench measures the simulator, and the feed's hl7apy message building cost
+    ~10 % of a 2-hour 12-robot run (docs/his.md, "Simulator")."""
     data: dict[str, Any] = yaml.safe_load((SCENARIOS_DIR / f"{base}.yaml").read_text(encoding="utf-8"))
+    data.setdefault("his", {})["enabled"] = his
     if world is not None:
         data["world"] = world
     robots = scaled_robots(list(data["robots"]), n_robots)

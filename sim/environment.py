@@ -186,7 +186,9 @@ class SimEnvironment:
             d = math.hypot(bed.x_m - pose.x_m, bed.y_m - pose.y_m)
             if d > best_d or abs(wrap_angle_rad(pose.yaw_rad - bed.yaw_rad)) > FACING_TOLERANCE_RAD:
                 continue
-            best, best_d = self.census.patient_at_bed(bed.bed_id), d
+            occupant = self.census.occupant(bed.bed_id)  # None: an empty bed (a discharge)
+            if occupant is not None:
+                best, best_d = occupant, d
         return best
 
     def rng_for(self, robot_id: str, device_name: str) -> np.random.Generator:

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fleet.census import with_census
 from fleet.config import FleetConfig
 from fleet.demand import DemandContext, load_demand_factory
 from fleet.service import FleetService
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 FLEET_CHANNELS = frozenset({Channel.FACTSHEET.value, Channel.CONNECTION.value, Channel.STATE.value,
                             Channel.EVENTS.value, Channel.CLINICAL.value, Channel.ALERTS.value,
                             Channel.COMMANDS_ACK.value, Channel.TRAFFIC.value})
-RETAINED = frozenset({Channel.FACTSHEET.value, Channel.CONNECTION.value})
+RETAINED = frozenset({Channel.FACTSHEET.value, Channel.CONNECTION.value, Channel.CENSUS.value})
 
 Message = tuple[str, str, dict[str, Any], float]
 
@@ -107,6 +108,10 @@ class LoopbackFleet:
         self.service: FleetService | None = None
         self.restarts = 0
         self.published: dict[str, int] = {}
+        #: other subscribers on the loopback: every message delivered to the fleet (robots' clinical
+        #: records for the simulated HIS link's results), and the fleet's own publications (task states)
+        self.taps: list[Callable[[str, str, dict[str, Any], float], None]] = []
+        self.fleet_taps: list[Callable[[Channel, dict[str, Any], float], None]] = []
         self._log = None if setup.messages_path is None else setup.messages_path.open("w", encoding="utf-8")
         subscribe = getattr(fleet_sink, "subscribe_commands", None)
         if subscribe is not None:  # a broker: operators' requests (the dashboard) reach the fleet too
@@ -131,9 +136,11 @@ class LoopbackFleet:
     def _start(self) -> None:
         s = self.setup
         service = FleetService(s.config, s.site, TaskStore(s.store_path), self, site_id=s.site_id)
+        # the HIS feed's census reaches the service as the retained his/census message (deliver)
+        hospital = with_census(s.hospital, service.census)
         for name, settings in sorted(s.config.demand.items()):
             ctx = DemandContext(site=s.site, seed=s.seed, start_s=s.start_s, end_s=s.end_s,
-                                submit=functools.partial(service.submit_from_source, name), hospital=s.hospital)
+                                submit=functools.partial(service.submit_from_source, name), hospital=hospital)
             service.add_source(load_demand_factory(name)(ctx, settings))
         self.service = service
         # what a new subscriber gets first from the broker: the retained messages, then its session
@@ -165,6 +172,8 @@ class LoopbackFleet:
 
     def deliver(self, robot_id: str, channel: str, body: dict[str, Any], stamp_s: float) -> None:
         message = (robot_id, channel, body, stamp_s)
+        for tap in self.taps:
+            tap(robot_id, channel, body, stamp_s)
         if channel in RETAINED:
             self._retained[(robot_id, channel)] = message
         if self.service is None:
@@ -184,6 +193,8 @@ class LoopbackFleet:
         if robot_id == FLEET_ID:
             if self._fleet_sink is not None:
                 self._fleet_sink.publish(channel, body, stamp_s)
+            for fleet_tap in self.fleet_taps:
+                fleet_tap(channel, body, stamp_s)
             if channel is Channel.TRAFFIC:  # the grant table: to every robot, not to the report log
                 for rid in sorted(self.traffic_callbacks):
                     self.traffic_callbacks[rid](body, stamp_s)

@@ -78,9 +78,12 @@ class NursingOrders:
             self._orders[patient.bed_id] = PatientOrders(patient.bed_id, diet, tuple(lines))
 
     def orders(self, bed_id: str) -> PatientOrders:
-        if bed_id not in self._orders:
+        """The drug chart and diet of the patient the census has in the bed (they follow a patient
+        transferred to another bed; keyed by the bed they were admitted to)."""
+        patient = self._census.assigned(bed_id)
+        if patient is None or patient.bed_id not in self._orders:
             raise KeyError(f"no orders for bed {bed_id!r}")
-        return self._orders[bed_id]
+        return self._orders[patient.bed_id]
 
     def diet(self, bed_id: str) -> str:
         return self.orders(bed_id).diet

@@ -193,6 +193,8 @@ class PatientCensus:
             bed: PatientModel(seed, bed, ward_of[bed], start_s, deteriorating=i in det) for i, bed in enumerate(bed_ids)
         }
         self._present = dict(self._assigned)
+        self._beds = tuple(bed_ids)
+        self._patients = tuple(self._assigned.values())
         self.swaps: list[tuple[str, str]] = []
         if swapped_wristbands:
             order = rng.permutation(len(bed_ids))[: 2 * swapped_wristbands]
@@ -203,25 +205,64 @@ class PatientCensus:
                 self.swaps.append((a, b))
 
     def bed_ids(self) -> list[str]:
-        return list(self._assigned)
+        return list(self._beds)
 
     def patients(self) -> list[PatientModel]:
-        return list(self._assigned.values())
+        """Everyone admitted today, in bed order of their admission (also after a discharge)."""
+        return list(self._patients)
 
     def patient_at_bed(self, bed_id: str) -> PatientModel:
-        """The patient actually lying in the bed (after any swap)."""
-        if bed_id not in self._present:
-            raise KeyError(f"no bed {bed_id!r} in the census (beds: {', '.join(self._assigned)})")
-        return self._present[bed_id]
+        """The patient actually lying in the bed (after any swap); KeyError for an empty bed."""
+        patient = self.occupant(bed_id)
+        if patient is None:
+            raise KeyError(f"bed {bed_id!r} is empty" if bed_id in self._beds else
+                           f"no bed {bed_id!r} in the census (beds: {', '.join(self._beds)})")
+        return patient
+
+    def occupant(self, bed_id: str) -> PatientModel | None:
+        """The patient lying in the bed, None for an empty (or unknown) one."""
+        return self._present.get(bed_id)
+
+    def assigned(self, bed_id: str) -> PatientModel | None:
+        """Who the ward's census system says is in the bed (None: empty, or no such bed)."""
+        return self._assigned.get(bed_id)
 
     def expected_ref(self, bed_id: str) -> str:
         """Who the ward's census system says is in the bed: what the robot is told."""
         if bed_id not in self._assigned:
-            raise KeyError(f"no bed {bed_id!r} in the census (beds: {', '.join(self._assigned)})")
+            raise KeyError(f"bed {bed_id!r} is empty in the census" if bed_id in self._beds else
+                           f"no bed {bed_id!r} in the census (beds: {', '.join(self._beds)})")
         return self._assigned[bed_id].patient_ref
+
+    # ---- what the patient administration system records (sim/his_feed.py sends it as ADT) ------
+
+    def discharge(self, bed_id: str) -> PatientModel:
+        """The patient the census has in the bed goes home: out of the census and out of their bed."""
+        patient = self._assigned.pop(bed_id)
+        self._present.pop(patient.current_bed_id, None)
+        return patient
+
+    def transfer(self, from_bed: str, to_bed: str) -> PatientModel:
+        """The patient the census has in `from_bed` is moved to the empty `to_bed`: wheeled over,
+        and the census says so."""
+        if to_bed in self._assigned or to_bed in self._present or to_bed not in self._beds:
+            raise ValueError(f"bed {to_bed!r} is not an empty bed of the census")
+        patient = self._assigned.pop(from_bed)
+        self._present.pop(patient.current_bed_id, None)
+        self._assigned[to_bed] = self._present[to_bed] = patient
+        patient.current_bed_id = to_bed
+        return patient
+
+    def correct(self, beds: Sequence[str]) -> None:
+        """The census is put right for these beds (a swap found on the ward): it now says who lies there."""
+        for bed in beds:
+            self._assigned.pop(bed, None)
+        for bed in beds:
+            if bed in self._present:
+                self._assigned[bed] = self._present[bed]
 
     def swapped_beds(self) -> list[str]:
         return sorted(bed for pair in self.swaps for bed in pair)
 
     def deteriorating(self) -> list[PatientModel]:
-        return [p for p in self._assigned.values() if p.deteriorating]
+        return [p for p in self._patients if p.deteriorating]

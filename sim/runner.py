@@ -172,7 +172,9 @@ class SimulationRun:
         settings = dict(self.scenario.fleet)
         # the scenario's staff accounts and the reception desk (visitors' requests) may ask for work
         settings.setdefault("requesters", {**{u: {"role": g.get("role")} for u, g in self.scenario.operators.items()},
-                                           "reception-desk": {"role": "operator"}})
+                                           "reception-desk": {"role": "operator"},
+                                           # the HIS link's lab pick-ups (sim/his_feed.py)
+                                           **({"his": {"role": "operator"}} if self.his_feed else {})})
         try:
             config = fleet_config_from(settings, f"{self.scenario.source}: fleet")
         except FleetConfigError as exc:
@@ -180,6 +182,10 @@ class SimulationRun:
         information: dict[str, Any] = {}
         for name in sorted(self.hospital):
             information.update(self.hospital[name].information())
+        if self.his_feed is not None:
+            # who lies in which bed: the HIS link's census, as the fleet reads it off the contract
+            # (fleet/census.py), with the ward's care plan for the flags
+            information.pop("ward_census", None)
         if self.options.journal_dir is not None:
             # the robots resume from the journals kept there, and so does the fleet that gave them
             # their work: a fresh fleet would book again, under new task ids, what they are finishing
@@ -304,6 +310,8 @@ class SimulationRun:
         self._idle_every = max(1, round(IDLE_TICK_S / self.scenario.tick_s))
         self._ordered_parts = [self.hospital[name] for name in sorted(self.hospital)]
         self._schedule_happenings()
+        if self.his_feed is not None:
+            self.his_feed.attach(self.fleet, self.hospital.get("lab"))
 
     def _on_event(self, event: Any) -> None:
         self._fire_panel.on_event(event)
@@ -387,6 +395,8 @@ class SimulationRun:
         figures["robots_failed"] = sorted(self.failed_robots)
         figures["charging_missions"] = service.charging.sent
         figures["sources"] = {s.name: s.summary() for s in service.sources}
+        if service.census.ready:  # the HIS link's census, as the fleet read it (the HIS feed)
+            figures["census"] = service.census.summary()
         return figures
 
     def step_site(self, tick: int, *, every_robot: bool = False) -> float:

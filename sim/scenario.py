@@ -124,14 +124,26 @@ class PeopleSettings(_Strict):
 
 class HisFeedSettings(_Strict):
     """The simulated hospital speaking HL7 v2 over MLLP to an in-process `medbot his` (sim/his_feed.py):
-    an ADT A01 for every patient at the start, then one A03 discharge and one A02 transfer (into the
-    bed the discharge frees: every bed is occupied at the start). Off by default."""
+    an ADT A01 for every patient at the start; one A03 discharge; the swapped-bed case put right by
+    A08 (through the bed the discharge freed: every bed is occupied at the start); one A02 transfer
+    into that bed; every specimen order as OML^O21 (stat ones become pick-ups of their own, one is
+    cancelled); every result back as ORU^R01 to a record system. Off unless a scenario turns it on."""
 
     enabled: bool = False
     #: the time of day of the discharge (None: none)
-    discharge_at: ClockTime | None = "11:30"
+    discharge_at: ClockTime | None = "10:30"
+    #: when ADT puts the swapped beds right (A08; needs a free bed: after the discharge; None: never)
+    swap_fix_at: ClockTime | None = "11:00"
     #: the time of day of the transfer, after the discharge (None: none)
     transfer_at: ClockTime | None = "12:30"
+    #: the lab's specimen orders go over OML^O21 (stat ones get a pick-up of their own)
+    orders: bool = True
+    #: the first stat order is cancelled (ORC-1 CA) this long after it was placed (None: none)
+    cancel_first_stat_after_min: float | None = pydantic.Field(1.0, ge=0, le=240)
+    #: results out: every vitals set and lab result as ORU^R01 to a record system
+    results: bool = True
+    #: the record system's MLLP listener, HOST:PORT (None: the simulator's own on loopback)
+    record_system: str | None = pydantic.Field(None, pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
     #: the pseudonymisation key: derived from the run's seed (the same refs every run: a seed
     #: reproduces the day) or a fresh random one (refs differ run to run); never written to disk
     key: Literal["seeded", "random"] = "seeded"
@@ -174,7 +186,7 @@ class Scenario(_Strict):
         "vw-demo": {"role": "viewer"},
     }
     telemetry: TelemetryOverrides = TelemetryOverrides()
-    #: the hospital's ADT over HL7 v2 / MLLP to the HIS link (off by default)
+    #: the hospital's ADT, orders and results over HL7 v2 / MLLP with the HIS link (off unless set)
     his: HisFeedSettings = HisFeedSettings()
     mode: Literal["simulation"] = "simulation"
     source: str = "<memory>"

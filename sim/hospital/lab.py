@@ -187,6 +187,8 @@ class LabHospital:
         world = self.ctx.world
         ward = world.place(station).zone
         beds = list(world.beds(ward)) if ward in world.wards() else world.beds()
+        # an empty bed (a discharge: the HIS feed) has nobody to draw from; all full, the draws are as before
+        beds = [b for b in beds if self.ctx.census.occupant(str(b.bed_id)) is not None]
         picks = self._rng.choice(len(beds), size=min(self.config.samples_per_station, len(beds)), replace=False)
         tubes, orders = [], []
         for index in sorted(int(i) for i in picks):

@@ -43,7 +43,7 @@ def test_the_census_says_who_should_be_in_the_bed() -> None:
     assert ward_census.bed(swapped).patient_ref != census.patient_at_bed(swapped).patient_ref
     assert ward_census.bed("no-such-bed") is None
     assert info.information()["mar"].doses_due("no-such-bed", "08:00", START_S) == []
-    assert set(info.information()) == {"ward_census", "mar", "diets"}
+    assert set(info.information()) == {"ward_census", "mar", "diets", "care_plan"}
     assert info.summary()["beds"] == len(census.bed_ids())
 
 
