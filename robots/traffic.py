@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: and again whenever the fleet's table does not show what it holds (a restarted fleet)
 REPORT_PERIOD_S = 30.0
 _BUCKET_M = 6.0
+#: two groups whose nodes are this close across one free node are asked for together (see `_chain`)
+JOIN_GAP_M = 6.0
 #: a lift's mutex group is named after it (sim/world_floors.py: `lift:<name>`)
 LIFT_GROUP_PREFIX = "lift:"
 
@@ -283,17 +285,35 @@ class TrafficClient:
             if groups and not groups <= occupied:
                 run: set[str] = set(groups)
                 exit_node: str | None = None
-                for later in upcoming[i + 1:]:
-                    more = groups_of.get(later)
-                    if not more:
-                        exit_node = later
+                k = i + 1
+                while k < len(upcoming):
+                    more = groups_of.get(upcoming[k])
+                    if more:
+                        run.update(more)
+                        k += 1
+                        continue
+                    if not self._joins_groups(upcoming, k):
+                        exit_node = upcoming[k]
                         break
-                    run.update(more)
+                    # one free node between two groups (a junction between two doors), passed on
+                    # the way: both in one request. Held one at a time, a robot leaving the one
+                    # waits there for the other still inside the first (it holds short of the
+                    # junction) — and one coming the other way does the same: a deadlock
+                    k += 1
                 return frozenset(run), previous, exit_node
             if travelled > self.lookahead_m:
                 break
             previous = node if not groups else previous
         return frozenset(), None, None
+
+    def _joins_groups(self, upcoming: list[str], k: int) -> bool:
+        """Whether the free node `upcoming[k]` is only passed (not the route's end) between two
+        grouped nodes no further than `JOIN_GAP_M` apart."""
+        if k + 1 >= len(upcoming) or not self.map.groups_of_node.get(upcoming[k + 1]):
+            return False
+        ax, ay, _ = self.map.nodes[upcoming[k - 1]]
+        bx, by, _ = self.map.nodes[upcoming[k + 1]]
+        return math.hypot(bx - ax, by - ay) <= JOIN_GAP_M
 
     def _hold(self, navigator: RouteFollower | None, node: str | None) -> None:
         if navigator is not None and node != self._holding:

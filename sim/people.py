@@ -188,7 +188,9 @@ class PeopleModel:
         # keep destinations of the largest connected part only: every walk has a route
         visitor = [n for n in visitor if n in _largest_part(graph)]
         bed_part = _largest_part(bed_graph)
-        beds = [n for n in beds if n in bed_part and bed_graph.degree(n) >= 2]
+        # a porter waits with a bed along a corridor, not in a junction: parked where ways cross,
+        # a bed boxes in the robots queueing there for the doors (and they it), for minutes
+        beds = [n for n in beds if n in bed_part and bed_graph.degree(n) >= 2 and graph.degree(n) <= 2]
         return visitor, beds
 
     def _path(self, level: int, kind: str, a: str, b: str) -> list[str]:

@@ -49,8 +49,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: control period of a robot with nothing to do (see Robot.is_idle)
-IDLE_TICK_S = 2.0
+#: control period of a robot with nothing to do (see Robot.is_idle): its health check period
+#: (robots/robot.py HEALTH_CHECK_PERIOD_S). Work, a command or the fire alarm makes it busy and
+#: ticked every step at once; an e-stop pressed meanwhile latches on that first tick, before it moves.
+IDLE_TICK_S = 5.0
 
 #: midnight UTC of the simulated day (2026-01-05, a Monday)
 SIM_DAY_START_S = 1767571200.0

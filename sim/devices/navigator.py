@@ -84,6 +84,10 @@ class _Goal:
     blocker: str = ""  # what the robot last stopped for, for the failure reason
     detour_end: int = 0  # path index where a detour rejoins the plan (slow until there)
     corners: list[float] = field(default_factory=list)  # per path point, the distance on to the next sharp corner
+    # the path's length on from `rest_from` (for `rest_path`, the path list it was taken of): asked every tick
+    rest_path: list[tuple[float, float]] | None = None
+    rest_from: int = -1
+    rest_m: float = 0.0
 
 
 def _polyline_length(points: list[tuple[float, float]]) -> float:
@@ -490,9 +494,9 @@ class SimNavigator(Navigator):
         if len(goal.path) < 2:
             return math.hypot(goal.path[-1][0] - pose.x_m, goal.path[-1][1] - pose.y_m)
         seg, _ = self._project(goal, pose)
-        return math.hypot(goal.path[seg + 1][0] - pose.x_m, goal.path[seg + 1][1] - pose.y_m) + _polyline_length(
-            goal.path[seg + 1 :]
-        )
+        if goal.rest_path is not goal.path or goal.rest_from != seg + 1:
+            goal.rest_path, goal.rest_from, goal.rest_m = goal.path, seg + 1, _polyline_length(goal.path[seg + 1 :])
+        return math.hypot(goal.path[seg + 1][0] - pose.x_m, goal.path[seg + 1][1] - pose.y_m) + goal.rest_m
 
     def _lookahead_m(self) -> float:
         return max(self.config.lookahead_m, abs(self.sim.body.velocity.linear_mps) * self.config.lookahead_time_s)
@@ -505,12 +509,13 @@ class SimNavigator(Navigator):
         (ax, ay), (bx, by) = goal.path[seg], goal.path[seg + 1]
         px, py = ax + (bx - ax) * t, ay + (by - ay) * t
         budget = self._lookahead_m()
-        points = [(px, py), *goal.path[seg + 1 :]]
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        x0, y0 = px, py
+        for x1, y1 in itertools.islice(goal.path, seg + 1, None):
             d = math.hypot(x1 - x0, y1 - y0)
             if d >= budget and d > 0:
                 return x0 + (x1 - x0) * budget / d, y0 + (y1 - y0) * budget / d
             budget -= d
+            x0, y0 = x1, y1
         return goal.path[-1]
 
 

@@ -203,3 +203,39 @@ def test_a_mission_that_does_not_need_the_spot_says_it_goes_in_regardless() -> N
     nav.ahead = ["c1", "d1", "d2", "l1", "l2", "c2"]
     client.step(0.0, at(3.0), nav, priority=40, task_id=None, claim_goal=False)  # a patrol looking in
     assert sent[-1]["wanted"]["exit"] == "c2" and sent[-1]["wanted"]["wait_for_exit"] is False
+
+
+def test_two_doors_across_one_junction_are_asked_for_together() -> None:
+    # ward A's door - junction - ward B's door (2 m apart): a robot leaving one to enter the other
+    # asks for both at once, so it never waits at the junction still standing in the first door
+    # (where a robot coming the other way would wait for it, and it for that one)
+    nodes = {"a0": (0.0, 0.0, 0), "a1": (46.0, 0.0, 0), "da": (49.0, 0.0, 0), "j": (50.0, 0.0, 0),
+             "db": (51.0, 0.0, 0), "b1": (54.0, 0.0, 0), "b2": (60.0, 0.0, 0)}
+    order = list(nodes)
+    groups = {"door:a": ["da"], "door:b": ["db"]}
+    sent: list[dict[str, Any]] = []
+    client = TrafficClient("r1", TrafficMap.build(nodes, groups, list(itertools.pairwise(order))),
+                           lambda body, now: sent.append(body))
+    nav = FakeNavigator()
+    nav.ahead = order[1:]
+    assert client.step(0.0, at(45.0), nav, priority=50, task_id=None) is False
+    assert sent[-1]["wanted"]["groups"] == ["door:a", "door:b"]
+    assert sent[-1]["wanted"]["at"] == "a1" and sent[-1]["wanted"]["exit"] == "b1"
+    assert nav.holds == ["a1"]
+
+
+def test_a_junction_where_the_route_ends_or_far_doors_keep_separate_requests() -> None:
+    nodes = {"a1": (40.0, 0.0, 0), "da": (45.0, 0.0, 0), "j": (50.0, 0.0, 0), "db": (55.0, 0.0, 0),
+             "b1": (60.0, 0.0, 0)}
+    order = list(nodes)
+    groups = {"door:a": ["da"], "door:b": ["db"]}
+    sent: list[dict[str, Any]] = []
+    client = TrafficClient("r1", TrafficMap.build(nodes, groups, list(itertools.pairwise(order))),
+                           lambda body, now: sent.append(body))
+    nav = FakeNavigator()
+    nav.ahead = order[1:]  # the doors are 10 m apart: two requests, one after the other
+    client.step(0.0, at(41.0), nav, priority=50, task_id=None)
+    assert sent[-1]["wanted"]["groups"] == ["door:a"] and sent[-1]["wanted"]["exit"] == "j"
+    nav.ahead = ["da", "j"]  # going to the junction itself
+    client.step(1.0, at(41.0), nav, priority=50, task_id=None)
+    assert sent[-1]["wanted"]["groups"] == ["door:a"] and sent[-1]["wanted"]["exit"] == "j"
