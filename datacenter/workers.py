@@ -59,7 +59,7 @@ def worker_specs(n: int, broker_url: str, store_url: str, *, client_id_prefix: s
 
 def _worker_main(spec: WorkerSpec, connected: multiprocessing.synchronize.Event,
                  go: multiprocessing.synchronize.Event | None, stop: multiprocessing.synchronize.Event,
-                 results: multiprocessing.Queue[tuple[str, dict[str, int]]]) -> None:
+                 results: multiprocessing.Queue[tuple[str, dict[str, int]]], stored: Any) -> None:
     """One worker: wait for ``go`` (if given), ingest until ``stop``, flush, report its stats."""
     # the pool decides when a worker stops: Ctrl-C reaches the whole process group, SIGTERM may too
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,7 +80,7 @@ def _worker_main(spec: WorkerSpec, connected: multiprocessing.synchronize.Event,
         ingest.start(timeout_s=spec.connect_timeout_s)
         connected.set()
         while not stop.wait(0.2):
-            pass
+            stored.value = ingest.stats.stored  # the pool's live view; the full stats come at the end
     finally:
         ingest.stop()
         store.close()
@@ -92,8 +92,13 @@ class _Worker:
     spec: WorkerSpec
     process: multiprocessing.context.SpawnProcess
     connected: multiprocessing.synchronize.Event
+    # its own, never shared: a process killed inside Event.wait() leaves that event's condition
+    # waiting for a wake-up it will never acknowledge, and the next set() hangs for ever
+    stop: multiprocessing.synchronize.Event
+    stored: Any  # a shared counter: rows this run of the worker stored
     restarts: int = 0
     last_start: float = 0.0
+    stored_before: int = 0  # by the worker's earlier runs (before a restart)
 
 
 class WorkerPool:
@@ -113,18 +118,20 @@ class WorkerPool:
         if len(set(ids)) != len(ids):
             raise ValueError(f"worker client ids must differ: {ids}")
         self.specs = specs
-        self._stop = _CTX.Event()
+        self._stopping = False
         self._go = _CTX.Event() if hold else None
         self._results: multiprocessing.Queue[tuple[str, dict[str, int]]] = _CTX.Queue()
         self._workers: list[_Worker] = []
         self.stats: dict[str, dict[str, int]] = {}
 
-    def _spawn(self, spec: WorkerSpec, restarts: int = 0) -> _Worker:
-        connected = _CTX.Event()
-        process = _CTX.Process(target=_worker_main, args=(spec, connected, self._go, self._stop, self._results),
+    def _spawn(self, spec: WorkerSpec, restarts: int = 0, stored_before: int = 0) -> _Worker:
+        connected, stop = _CTX.Event(), _CTX.Event()
+        stored = _CTX.Value("q", 0, lock=False)  # one writer (the worker), a word-sized read
+        process = _CTX.Process(target=_worker_main,
+                               args=(spec, connected, self._go, stop, self._results, stored),
                                name=f"medbot-dc-{spec.client_id}", daemon=False)
         process.start()
-        return _Worker(spec, process, connected, restarts, time.monotonic())
+        return _Worker(spec, process, connected, stop, stored, restarts, time.monotonic(), stored_before)
 
     def start(self, timeout_s: float = 60.0) -> WorkerPool:
         self._workers = [self._spawn(spec) for spec in self.specs]
@@ -154,6 +161,10 @@ class WorkerPool:
     def pids(self) -> dict[str, int | None]:
         return {w.spec.client_id: w.process.pid for w in self._workers}
 
+    def stored(self) -> dict[str, int]:
+        """Rows each worker has stored so far (updated by the workers every 0.2 s)."""
+        return {w.spec.client_id: w.stored_before + int(w.stored.value) for w in self._workers}
+
     @property
     def restarts(self) -> int:
         return sum(w.restarts for w in self._workers)
@@ -162,14 +173,15 @@ class WorkerPool:
         """Restart workers that died unasked; returns how many were restarted now."""
         restarted = 0
         for i, worker in enumerate(self._workers):
-            if self._stop.is_set() or worker.process.is_alive():
+            if self._stopping or worker.process.is_alive():
                 continue
             if time.monotonic() - worker.last_start < 1.0:
                 continue  # a worker that dies at once (database away, broker refusing) is retried each second
             log.warning("ingest worker %s exited with code %s; restarting it under the same client id",
                         worker.spec.client_id, worker.process.exitcode)
             worker.process.join(0)
-            self._workers[i] = self._spawn(worker.spec, worker.restarts + 1)
+            self._workers[i] = self._spawn(worker.spec, worker.restarts + 1,
+                                           worker.stored_before + int(worker.stored.value))
             restarted += 1
         return restarted
 
@@ -181,9 +193,12 @@ class WorkerPool:
 
     def stop(self, timeout_s: float = 30.0) -> dict[str, dict[str, int]]:
         """Flush, acknowledge, disconnect every worker (bounded); their stats by client id."""
-        self._stop.set()
+        self._stopping = True
         if self._go is not None:
             self._go.set()  # a held worker must get past its start line to see the stop
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.stop.set()
         deadline = time.monotonic() + timeout_s
         for worker in self._workers:
             worker.process.join(max(0.1, deadline - time.monotonic()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,12 @@ def new_database(postgres_url: str) -> str:
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
     return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def new_pg_database(postgres_url: str) -> Callable[[], str]:
+    """``new_pg_database()`` -> the URL of a fresh database on the session's PostgreSQL server."""
+    return lambda: new_database(postgres_url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
