@@ -98,6 +98,10 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout_s: float = 10.0) -> Mosquitto:
         self._proc = mosquitto.launch(self.binary, self.config_path)
         mosquitto.wait_until_listening(self._proc, self.host, self.port, timeout_s=timeout_s, poll_s=0.02)
