@@ -16,6 +16,7 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
     from bench import (
         fleet_alloc,
         fleet_scale,
+        group_ingest,
         his_bench,
         ingest_bench,
         modbus_bench,
@@ -33,6 +34,9 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         "latency": lambda: telemetry_bench.latency(2000.0, seconds=2.0 if quick else 10.0),
         "spool": lambda: telemetry_bench.spool_replay(10_000 if quick else 100_000),
         "ingest": lambda: ingest_bench.measure(10_000 if quick else 100_000),
+        # a group data center: 1, 2, 4 worker processes on one shared subscription into PostgreSQL,
+        # beside the broker drained alone and the database written alone
+        "group-ingest": lambda: group_ingest.measure(8_000 if quick else 40_000),
         "control": lambda: robot_bench.control_loop(seconds=3.0 if quick else 20.0),
         "estop": lambda: robot_bench.estop(trials=100 if quick else 1000),
         "vision": lambda: robot_bench.vision(frames=20 if quick else 100),
@@ -49,7 +53,8 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
 
 @click.command("bench")
 @click.option("--only", multiple=True, help="Run only these (sim, fleet, publisher, latency, spool, ingest, "
-                                            "control, estop, vision, memory, alloc, modbus, his); repeatable.")
+                                            "group-ingest, control, estop, vision, memory, alloc, modbus, his); "
+                                            "repeatable.")
 @click.option("--quick", is_flag=True, help="Short runs (a smoke test; figures are noisier).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every result as JSON here.")
