@@ -57,9 +57,10 @@ def worker_specs(n: int, broker_url: str, store_url: str, *, client_id_prefix: s
     return [WorkerSpec(broker_url, store_url, f"{client_id_prefix}-{i}", **options) for i in range(1, n + 1)]
 
 
-def _worker_main(spec: WorkerSpec, connected: multiprocessing.synchronize.Event,
-                 go: multiprocessing.synchronize.Event | None, stop: multiprocessing.synchronize.Event,
-                 results: multiprocessing.Queue[tuple[str, dict[str, int]]], stored: Any) -> None:
+def _worker_main(spec: WorkerSpec, ready: multiprocessing.synchronize.Event,
+                 connected: multiprocessing.synchronize.Event, go: multiprocessing.synchronize.Event | None,
+                 stop: multiprocessing.synchronize.Event, results: multiprocessing.Queue[tuple[str, dict[str, int]]],
+                 stored: Any) -> None:
     """One worker: wait for ``go`` (if given), ingest until ``stop``, flush, report its stats."""
     # the pool decides when a worker stops: Ctrl-C reaches the whole process group, SIGTERM may too
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -74,6 +75,7 @@ def _worker_main(spec: WorkerSpec, connected: multiprocessing.synchronize.Event,
     ingest = Ingestor(spec.broker_url, store, group=spec.group, client_id=spec.client_id, username=spec.username,
                       password=spec.password, tls=tls, batch_size=spec.batch_size,
                       flush_interval_s=spec.flush_interval_s, session_expiry_s=spec.session_expiry_s)
+    ready.set()
     if go is not None:
         go.wait()  # the benchmark starts every worker's clock at once
     try:
@@ -91,6 +93,7 @@ def _worker_main(spec: WorkerSpec, connected: multiprocessing.synchronize.Event,
 class _Worker:
     spec: WorkerSpec
     process: multiprocessing.context.SpawnProcess
+    ready: multiprocessing.synchronize.Event  # imports done, store connected
     connected: multiprocessing.synchronize.Event
     # its own, never shared: a process killed inside Event.wait() leaves that event's condition
     # waiting for a wake-up it will never acknowledge, and the next set() hangs for ever
@@ -125,13 +128,13 @@ class WorkerPool:
         self.stats: dict[str, dict[str, int]] = {}
 
     def _spawn(self, spec: WorkerSpec, restarts: int = 0, stored_before: int = 0) -> _Worker:
-        connected, stop = _CTX.Event(), _CTX.Event()
+        ready, connected, stop = _CTX.Event(), _CTX.Event(), _CTX.Event()
         stored = _CTX.Value("q", 0, lock=False)  # one writer (the worker), a word-sized read
         process = _CTX.Process(target=_worker_main,
-                               args=(spec, connected, self._go, stop, self._results, stored),
+                               args=(spec, ready, connected, self._go, stop, self._results, stored),
                                name=f"medbot-dc-{spec.client_id}", daemon=False)
         process.start()
-        return _Worker(spec, process, connected, stop, stored, restarts, time.monotonic(), stored_before)
+        return _Worker(spec, process, ready, connected, stop, stored, restarts, time.monotonic(), stored_before)
 
     def start(self, timeout_s: float = 60.0) -> WorkerPool:
         self._workers = [self._spawn(spec) for spec in self.specs]
@@ -139,23 +142,30 @@ class WorkerPool:
             self.wait_connected(timeout_s)
         return self
 
-    def release(self, timeout_s: float = 60.0) -> None:
-        """``hold=True``: let every worker connect now; returns once all are subscribed."""
+    def release(self, timeout_s: float = 60.0) -> float:
+        """``hold=True``: once every worker is ready (imports done, store connected), let them all connect
+        at once; returns that moment (``time.perf_counter()``) after all are subscribed."""
+        self._wait(lambda w: w.ready, "ready", timeout_s)
+        released = time.perf_counter()
         if self._go is not None:
             self._go.set()
         self.wait_connected(timeout_s)
+        return released
 
     def wait_connected(self, timeout_s: float) -> None:
+        self._wait(lambda w: w.connected, "subscribed", timeout_s)
+
+    def _wait(self, event: Any, what: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         for worker in self._workers:
-            while not worker.connected.wait(0.1):
+            while not event(worker).wait(0.1):
                 if not worker.process.is_alive():
                     self.stop()
                     raise RuntimeError(f"ingest worker {worker.spec.client_id} exited with code "
-                                       f"{worker.process.exitcode} before subscribing (see its log above)")
+                                       f"{worker.process.exitcode} before it was {what} (see its log above)")
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise TimeoutError(f"ingest worker {worker.spec.client_id} not subscribed within {timeout_s} s")
+                    raise TimeoutError(f"ingest worker {worker.spec.client_id} not {what} within {timeout_s} s")
 
     @property
     def pids(self) -> dict[str, int | None]:
