@@ -308,11 +308,15 @@ def measure(n: int = 40_000, workers: tuple[int, ...] = (1, 2, 4)) -> list[Resul
     results = []
     for k in workers:
         cpu = ingest_cpu[k]
+        # CPU per message of each part: what a bigger machine would run out of first (Mosquitto has
+        # one thread; the workers and PostgreSQL's backends spread over cores)
+        per_msg = {f"{part}_cpu_us_per_msg": round(cpu[f"cpu_{part}_cores"] / ingest_rate[k] * 1e6, 1)
+                   for part in ("broker", "workers", "postgres")}
         results.append(Result(
             f"group ingest, {k} worker{'s' if k > 1 else ''} (PostgreSQL)", ingest_rate[k], "msg/s", base,
             f"msg/s {workers[0]} worker", target="scales until broker or DB limit",
             detail={"messages": n, "cores": cores, "broker_alone_msg_per_s": round(broker_rate[k]),
                     "broker_alone_cpu": broker_cpu[k], "database_alone_msg_per_s": round(database_rate),
                     "share_of_broker_alone": round(ingest_rate[k] / broker_rate[k], 2),
-                    "share_of_database_alone": round(ingest_rate[k] / database_rate, 2), **cpu}))
+                    "share_of_database_alone": round(ingest_rate[k] / database_rate, 2), **cpu, **per_msg}))
     return results
