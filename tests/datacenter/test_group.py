@@ -259,6 +259,54 @@ def test_an_ingest_worker_killed_is_restarted_and_stores_what_the_broker_kept_fo
     assert sorted(seq for seq, _stamp in outage) == list(range(100)), "each once"
 
 
+def test_the_ingest_command_runs_n_workers_and_stops_on_sigterm_with_a_flush(
+        group: Group, new_pg_database: Callable[[], str]) -> None:
+    import sys
+
+    # a group and a database of its own: the fixture's workers keep theirs
+    store_url = new_pg_database()
+    env = {**os.environ, "MEDBOT_DC_PASSWORD": group.passwords["datacenter"]}
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "robots.cli", "datacenter", "ingest", "--broker", group.group_url, "--ca-file",
+         str(group.group_pki.ca_file), "--username", "datacenter", "--store", store_url, "--workers", "2",
+         "--group", "cli-check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    store = Store(store_url)
+    try:
+        assert cli.stdout is not None
+        first = cli.stdout.readline().decode()
+        assert "with 2 workers (dc-cli-check-1, dc-cli-check-2)" in first, first
+        robot = group.robot("south", "nurse-01")
+        try:
+            _events(robot, 20, first=4000)
+        finally:
+            robot.close()
+        wait_for("the command's workers to store the 20", lambda: len([
+            m for m in store.messages("events", site="south", robot_id="nurse-01")
+            if m.timestamp >= "2026-01-05T09:06"]) == 20, 20)
+        cli.send_signal(signal.SIGTERM)
+        out, _ = cli.communicate(timeout=30)
+    finally:
+        store.close()
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait(5)
+    assert cli.returncode == 0, out.decode()
+    summary = out.decode().strip().splitlines()[-1]
+    assert summary.startswith("received ") and "workers restarted 0 times" in summary, summary
+    stored = int(summary.split(", stored ")[1].split(",")[0])
+    assert stored >= 20, summary  # the 20 events (and the retained messages handed over on subscribe)
+
+
+def test_several_workers_on_sqlite_are_refused() -> None:
+    from click.testing import CliRunner
+
+    from datacenter.cli import datacenter_command
+
+    out = CliRunner().invoke(datacenter_command, ["ingest", "--broker", "mqtt://127.0.0.1:1", "--store",
+                                                  "sqlite:///dc.db", "--workers", "2"])
+    assert out.exit_code == 2 and "several workers need a database server" in out.output
+
+
 def test_a_site_broker_killed_and_restarted_loses_no_at_least_once_message(group: Group) -> None:
     north = group.sites["north"]
     robot = group.robot("north", "lab-01")  # a new process: its seq starts at 0 again
