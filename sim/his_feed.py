@@ -196,9 +196,11 @@ class HisFeed:
             world = lab.ctx.world
             self._stations = {str(world.place(st).zone): st for st in lab.stations}
 
-    def start(self, store_path: Path, *, fresh: bool) -> None:
+    def start(self, store_path: Path, *, fresh: bool, admitted_at_s: float | None = None) -> None:
         """Start the HIS link on a free loopback port (its store at `store_path`, emptied first when
-        `fresh`) and admit every patient of the census."""
+        `fresh`) and admit every patient of the census, stamped `admitted_at_s` (before the day: a
+        resumed run, starting later, sends the same admissions byte for byte, which the HIS link
+        answers as the repeats they are; stamped with its start they were refused, MSH-10 reused)."""
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{store_path}{suffix}").unlink(missing_ok=True)
@@ -225,7 +227,7 @@ class HisFeed:
         self._service.publish_census()
         for bed in sorted(self.patients):
             patient = self.patients[bed]
-            self._adt("A01", patient, bed)
+            self._adt("A01", patient, bed, at_s=admitted_at_s)
         self._client.close()  # one connection per burst: the listener closes idle ones
         log.info("sim his: %d patients admitted over MLLP to port %d", len(self.patients), self._server.port)
 
@@ -331,10 +333,11 @@ class HisFeed:
         return next((bed for bed in sorted(self.patients) if self.census.assigned(bed) is None
                      and self.census.occupant(bed) is None), None)
 
-    def _adt(self, event: str, patient: _Patient, bed: str | None, *, prior: str | None = None) -> None:
+    def _adt(self, event: str, patient: _Patient, bed: str | None, *, prior: str | None = None,
+             at_s: float | None = None) -> None:
         n = sum(self.sent.values()) + 1
         control_id = f"SIM{event}{n:06d}"  # deterministic: a resumed run's repeat is answered as one
-        raw = hl7.adt(event, control_id, patient.identifier, self.clock.now_s(),
+        raw = hl7.adt(event, control_id, patient.identifier, self.clock.now_s() if at_s is None else at_s,
                       ward=self._ward_of.get(bed) if bed else None, bed=bed,
                       prior_ward=self._ward_of.get(prior) if prior else None, prior_bed=prior)
         self._send(f"ADT^{event}", event, control_id, raw, f"patient {patient.model.patient_ref}, bed {bed or '-'}")

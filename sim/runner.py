@@ -349,7 +349,10 @@ class SimulationRun:
                     try:
                         if self.his_feed is not None:  # the store beside the fleet's, kept when resuming
                             his_dir = self.options.journal_dir or self.options.report_dir or journal_dir
-                            self.his_feed.start(his_dir / "his.db", fresh=self.options.journal_dir is None)
+                            # the census was admitted before the simulated day: stamped its midnight,
+                            # whatever time a (resumed) run starts at
+                            self.his_feed.start(his_dir / "his.db", fresh=self.options.journal_dir is None,
+                                                admitted_at_s=SIM_DAY_START_S)
                         self._loop()
                     finally:
                         if self.his_feed is not None:
