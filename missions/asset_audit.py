@@ -12,7 +12,7 @@ committed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -106,15 +106,17 @@ class AssetAudit(Mission):
         self._findings: dict[str, Any] | None = None
 
     def _advance(self, now_s: float) -> None:
-        handler: dict[enum.Enum, Callable[[float], None]] = {
-            Step.CHOOSE_ROOM: self._choose_room,
-            Step.GO_TO_ROOM: self._go_to_room,
-            Step.SCAN: self._scan,
-            Step.COMMIT_ROOM: self._commit_room,
-            Step.SKIP_ROOM: self._skip_room,
-            Step.REPORT: self._report,
-            Step.RETURN_HOME: self._return_home,
-        }
+        handler = self._step_handlers
+        if handler is None:
+            handler = self._step_handlers = {
+                Step.CHOOSE_ROOM: self._choose_room,
+                Step.GO_TO_ROOM: self._go_to_room,
+                Step.SCAN: self._scan,
+                Step.COMMIT_ROOM: self._commit_room,
+                Step.SKIP_ROOM: self._skip_room,
+                Step.REPORT: self._report,
+                Step.RETURN_HOME: self._return_home,
+            }
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -142,6 +142,8 @@ class Mission(ABC):
     waits_for_goal_spot: ClassVar[bool] = True
 
     state: Lifecycle  # set by the lifecycle machine
+    #: step -> handler, built by a mission's `_advance` on its first tick (not on every tick)
+    _step_handlers: dict[enum.Enum, Callable[[float], None]] | None = None
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from hal.device import DeviceError
@@ -133,11 +133,13 @@ class EpiSurvey(Mission):
 
     def _advance(self, now_s: float) -> None:
         self._pump_media()
-        handler: dict[enum.Enum, Callable[[float], None]] = {
-            Step.PLAN: self._plan, Step.APPROACH: self._approach, Step.CONSENT: self._ask_consent,
-            Step.INTERVIEW: self._interview, Step.WRAP_UP: self._wrap_up, Step.DISINFECT: self._disinfect,
-            Step.FILE: self._file, Step.RETURN_HOME: self._return_home, Step.HOLD: self._hold,
-        }
+        handler = self._step_handlers
+        if handler is None:
+            handler = self._step_handlers = {
+                Step.PLAN: self._plan, Step.APPROACH: self._approach, Step.CONSENT: self._ask_consent,
+                Step.INTERVIEW: self._interview, Step.WRAP_UP: self._wrap_up, Step.DISINFECT: self._disinfect,
+                Step.FILE: self._file, Step.RETURN_HOME: self._return_home, Step.HOLD: self._hold,
+            }
         if self.step in _PASSAGE_STEPS:
             self._pass(now_s)
         else:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import cv2
@@ -146,12 +146,15 @@ class ImagingExam(Mission):
     # ---- the step handlers ------------------------------------------------------------------
 
     def _advance(self, now_s: float) -> None:
-        handler: dict[enum.Enum, Callable[[float], None]] = {
-            Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify, Step.CHECK_EQUIPMENT: self._check_equipment,
-            Step.SELF_TEST: self._self_test, Step.POSITION: self._position, Step.CHECK_INTERLOCKS: self._interlocks,
-            Step.EXPOSE: self._expose, Step.ASSESS: self._assess, Step.SCAN: self._scan_step,
-            Step.REPORT: self._report,
-        }
+        handler = self._step_handlers
+        if handler is None:
+            handler = self._step_handlers = {
+                Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
+                Step.CHECK_EQUIPMENT: self._check_equipment,
+                Step.SELF_TEST: self._self_test, Step.POSITION: self._position, Step.CHECK_INTERLOCKS: self._interlocks,
+                Step.EXPOSE: self._expose, Step.ASSESS: self._assess, Step.SCAN: self._scan_step,
+                Step.REPORT: self._report,
+            }
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:

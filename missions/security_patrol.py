@@ -175,15 +175,17 @@ class SecurityPatrol(Mission):
     # ---- the step handlers ------------------------------------------------------------------
 
     def _advance(self, now_s: float) -> None:
-        handler: dict[enum.Enum, Callable[[float], None]] = {
-            Step.CHOOSE_CHECKPOINT: self._choose,
-            Step.NAVIGATE: self._navigate,
-            Step.CAPTURE: self._capture,
-            Step.ANALYSE: self._analyse,
-            Step.COMMIT: self._commit_visit,
-            Step.SKIP_CHECKPOINT: self._skip,
-            Step.RETURN_HOME: self._return_home,
-        }
+        handler = self._step_handlers
+        if handler is None:
+            handler = self._step_handlers = {
+                Step.CHOOSE_CHECKPOINT: self._choose,
+                Step.NAVIGATE: self._navigate,
+                Step.CAPTURE: self._capture,
+                Step.ANALYSE: self._analyse,
+                Step.COMMIT: self._commit_visit,
+                Step.SKIP_CHECKPOINT: self._skip,
+                Step.RETURN_HOME: self._return_home,
+            }
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:

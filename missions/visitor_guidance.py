@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,13 +102,15 @@ class VisitorGuidance(Mission):
         return self.params.destination_label or self.params.destination.replace("-", " ")
 
     def _advance(self, now_s: float) -> None:
-        handler: dict[enum.Enum, Callable[[float], None]] = {
-            Step.GO_TO_MEET: self._go_to_meet,
-            Step.FIND_VISITOR: self._find_visitor,
-            Step.LEAD: self._lead,
-            Step.WAIT_FOR_VISITOR: self._wait_for_visitor,
-            Step.ANNOUNCE: self._announce,
-        }
+        handler = self._step_handlers
+        if handler is None:
+            handler = self._step_handlers = {
+                Step.GO_TO_MEET: self._go_to_meet,
+                Step.FIND_VISITOR: self._find_visitor,
+                Step.LEAD: self._lead,
+                Step.WAIT_FOR_VISITOR: self._wait_for_visitor,
+                Step.ANNOUNCE: self._announce,
+            }
         handler[self.step](now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:

@@ -132,7 +132,7 @@ class Robot:
         self._follower_of: object = None
         self._follower: RouteFollower | None = None
         self._health_checked_s = float("-inf")
-        self._health_signature: tuple[tuple[str, str], ...] = ()
+        self._health_signature: tuple[tuple[str, HealthStatus], ...] = ()
         self._device_list = tuple(devices)  # the set is complete once built; iterated every health check
 
     @property
@@ -250,7 +250,7 @@ class Robot:
     def _signature(self, now_s: float, status: SafetyStatus, charging: bool) -> tuple[object, ...]:
         """Cheap summary of what counts as a relevant state change (not every centimetre)."""
         if now_s - self._health_checked_s >= HEALTH_CHECK_PERIOD_S:
-            self._health_signature = tuple((d.name, d.health().status.value) for d in self._device_list)
+            self._health_signature = tuple((d.name, d.health().status) for d in self._device_list)
             self._health_checked_s = now_s
         mission = self.runner.current
         return (

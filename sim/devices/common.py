@@ -49,10 +49,12 @@ class SimLink:
         return self.env.rng_for(self.robot_id, self._device.name)
 
     def health(self) -> DeviceHealth:
-        now_s = self._device.clock.now_s()
-        if not self._device.is_open:
+        device = self._device
+        now_s = device.clock.now_s()
+        if not device.is_open:
             return DeviceHealth(HealthStatus.STALE, "not set up", now_s)
-        reason = self.fault()
-        if reason is not None:
-            return DeviceHealth(HealthStatus.ERROR, reason, now_s)
+        if self.env.has_faults(self.robot_id):  # else no fault to look up (the common case)
+            reason = self.fault()
+            if reason is not None:
+                return DeviceHealth(HealthStatus.ERROR, reason, now_s)
         return DeviceHealth(HealthStatus.OK, "", now_s)
