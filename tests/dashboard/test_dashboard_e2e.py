@@ -161,7 +161,9 @@ def test_incident_alert_appears_with_its_evidence_image(fleet: tuple[PacedRun, R
     page = operator_page
     key = f"{SITE}/security-9/hot-spot-test"
     image = page.wait_for_selector(f'#alerts li.alert[data-key="{key}"] img.evidence', timeout=10_000)
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 160, "the JPEG decoded in the browser"
+    # the element appears before the browser has fetched and decoded its source: wait for that (bounded)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image, timeout=10_000)
+    assert image.evaluate("img => img.naturalWidth") == 160, "the JPEG decoded in the browser"
     _show_floor(page, "0")
     assert page.locator(f'#map path.alert-pin[data-alert="{key}"]').count() == 1, "pinned where it happened"
     # acknowledge it: recorded with who and when

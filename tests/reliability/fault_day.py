@@ -34,6 +34,8 @@ def fault_day_scenario(folder: Path, *, start: str = "07:00") -> Path:
     data["faults"] = [{"robot": r, "device": d, "at": at, "duration_min": m, "reason": why}
                       for r, d, at, m, why in DEVICE_FAULTS]
     data["hospital"]["logistics"]["stuck_door"] = {"door": "ward-b-entrance", "at": "08:00", "duration_min": 45}
+    # device faults on the morning's own work; the HIS link's day is tested on its own (test_his_feed)
+    data["his"]["enabled"] = False
     path = folder / "hospital-day-faults.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

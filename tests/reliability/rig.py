@@ -114,6 +114,8 @@ class FleetStepper:
             # what run() does once a robot is up: its publisher's connection message reaches the
             # fleet, which gives work only to robots it knows are online
             run.fleet.deliver(robot_id, "connection", {"state": "ONLINE", "session": 1}, run.clock.now_s())
+        if run.his_feed is not None:  # what run() starts before its loop: the HIS link on loopback
+            run.his_feed.start(journal_dir / "his.db", fresh=True, admitted_at_s=SIM_DAY_START_S)
         self.robots = [run.robots[rid] for rid in sorted(run.robots)]
         self.dt_s = run.scenario.tick_s
         self.n_ticks = round(run.hours * 3600.0 / self.dt_s)
@@ -126,6 +128,8 @@ class FleetStepper:
         return now_s
 
     def close(self) -> None:
+        if self.run.his_feed is not None:
+            self.run.his_feed.close()
         if self.run.fleet is not None:
             self.run.fleet.close()
         for robot in self.robots:
