@@ -1,0 +1,77 @@
+"""One run of a sweep: the task a process-pool worker or a Ray worker executes. Everything it needs
+travels in the `RunTask` (the scenario as data, the world too when the sweep changed it), so a
+worker on another machine needs only medbot installed, not the sweep file or the driver's paths."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: columns of a row that differ between two executions of the same run (not compared)
+TIMING_COLUMNS = ("wall_s", "worker")
+
+
+@dataclass(frozen=True)
+class RunTask:
+    run_id: str
+    label: str  # "sweep <name> run <run_id>": where errors say they come from
+    seed: int
+    hours: float
+    point: dict[str, Any]
+    scenario: dict[str, Any]
+    world: dict[str, Any] | None
+    #: KPI name -> dotted path into summary.json (None: a built-in KPI)
+    kpis: dict[str, str | None]
+    fleet_size: int
+    robots_by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    status: str  # "ok" or "failed"
+    kpis: dict[str, float | None]
+    error: str | None
+    #: KPIs whose summary path this run's summary does not have (why they are None)
+    missing: tuple[str, ...]
+    wall_s: float
+    worker: str
+
+
+def execute(task: RunTask) -> RunOutcome:
+    """Run the simulated hospital for the task's hours without MQTT or a report folder, and collect
+    its KPIs. Never raises for the run's own failure: that comes back with its traceback."""
+    started = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        kpis, missing = _run(task)
+    except Exception:
+        return RunOutcome(task.run_id, "failed", {}, traceback.format_exc(), (), time.perf_counter() - started,
+                          worker)
+    return RunOutcome(task.run_id, "ok", kpis, None, tuple(missing), time.perf_counter() - started, worker)
+
+
+def _run(task: RunTask) -> tuple[dict[str, float | None], list[str]]:
+    # the simulator loads in the worker only (the driver plans with the scenario model alone)
+    from sim.runner import SimOptions, SimulationRun
+    from sim.scenario import Scenario
+    from sweep.kpis import collect
+
+    with tempfile.TemporaryDirectory(prefix="medbot-sweep-") as tmp:
+        data = dict(task.scenario)
+        if task.world is not None:
+            world_file = Path(tmp) / "world.yaml"
+            world_file.write_text(yaml.safe_dump(task.world, sort_keys=False), encoding="utf-8")
+            data["world"] = str(world_file)
+        scenario = Scenario.model_validate({**data, "source": task.label})
+        run = SimulationRun(scenario, SimOptions(seed=task.seed, hours=task.hours, broker=None, progress=False))
+        summary = run.run()
+    return collect(summary, task.kpis)
