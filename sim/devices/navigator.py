@@ -42,6 +42,13 @@ HOLD_SHORT_M = 1.2
 _PROGRESS_M = 0.1  # remaining distance must shrink by this much to count as progress
 _MAX_DETOURS = 2  # detour attempts per blockage before re-planning on the route graph
 _MAX_REPLANS = 2
+#: stopped this long face to face with a person who waits for it too, the robot backs off
+#: `BACK_OFF_M` along the way it came (once per blockage), slowly: the person can pass, or stop
+#: waiting between it and a robot coming the other way (people step aside only from a robot in
+#: front of them, and two robots either side of a visitor left both waiting for minutes)
+BACK_OFF_AFTER_S = 8.0
+BACK_OFF_M = 1.2
+BACK_OFF_SPEED_MPS = 0.25
 
 
 class SimNavigatorConfig(DeviceConfig):
@@ -84,6 +91,8 @@ class _Goal:
     blocker: str = ""  # what the robot last stopped for, for the failure reason
     detour_end: int = 0  # path index where a detour rejoins the plan (slow until there)
     corners: list[float] = field(default_factory=list)  # per path point, the distance on to the next sharp corner
+    backing_to: tuple[float, float] | None = None  # where a back-off for a waiting person ends
+    backed_off: bool = False  # this blockage's back-off is done (reset by progress)
     # the path's length on from `rest_from` (for `rest_path`, the path list it was taken of): asked every tick
     rest_path: list[tuple[float, float]] | None = None
     rest_from: int = -1
@@ -258,11 +267,14 @@ class SimNavigator(Navigator):
         if now_s >= goal.deadline_s:
             goal.handle.fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
             return Twist2D.zero()
+        if goal.backing_to is not None:
+            return self._back_off(goal, pose, now_s)
         if remaining < goal.best_remaining_m - _PROGRESS_M or goal.aligning:
             goal.best_remaining_m = min(goal.best_remaining_m, remaining)
             goal.stalled_s = 0.0
             goal.blocked_s = goal.blocked_since_try_s = 0.0
             goal.attempts = 0
+            goal.backed_off = False
         elif self._holding or self._waiting_for is not None:
             # held, or stopped for an obstacle: waiting, not stuck; the goal's clock stops too
             goal.stalled_s = 0.0
@@ -396,6 +408,13 @@ class SimNavigator(Navigator):
         goal.blocker = obstacle.describe()
         goal.blocked_s += dt_s
         goal.blocked_since_try_s += dt_s
+        if (obstacle.kind != ROBOT and obstacle.waiting and not goal.backed_off
+                and goal.blocked_s >= BACK_OFF_AFTER_S):
+            goal.backed_off = True
+            behind = self._clear_behind(pose, near)
+            if behind is not None:
+                goal.backing_to = behind
+                return 0.0
         if goal.blocked_s >= cfg.blocked_timeout_s:
             gx, gy = goal.path[-1]
             if math.hypot(obstacle.x_m - gx, obstacle.y_m - gy) < radius + obstacle.radius_m + cfg.goal_tolerance_m:
@@ -414,6 +433,52 @@ class SimNavigator(Navigator):
             else:
                 self._try_replan(goal, pose, located, now_s)
         return 0.0
+
+    def _clear_behind(self, pose: Pose2D, near: list[Obstacle]) -> tuple[float, float] | None:
+        """The point `BACK_OFF_M` straight behind the robot, when the walls and everything near
+        leave room to reverse there; else None (it waits where it is)."""
+        radius = self.sim.body.radius_m
+        bx = pose.x_m - math.cos(pose.yaw_rad) * BACK_OFF_M
+        by = pose.y_m - math.sin(pose.yaw_rad) * BACK_OFF_M
+        grid = self.sim.env.inflated_grid(pose.level, radius + 0.05)
+        if not grid.segment_is_free((pose.x_m, pose.y_m), (bx, by)):
+            return None
+        for obstacle in near:
+            # anything within reach of the way back (its far end included) keeps the robot where it is
+            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
+            dx, dy = bx - pose.x_m, by - pose.y_m
+            t = max(0.0, min(1.0, (ax * dx + ay * dy) / (BACK_OFF_M * BACK_OFF_M)))
+            if math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + 0.3 and t > 0.0:
+                return None
+        return bx, by
+
+    def _back_off(self, goal: _Goal, pose: Pose2D, now_s: float) -> Twist2D:
+        """Reverse straight back to `goal.backing_to`, stopping early for anything behind."""
+        assert goal.backing_to is not None
+        bx, by = goal.backing_to
+        left_m = math.hypot(bx - pose.x_m, by - pose.y_m)
+        near = self.sim.env.obstacles_near(pose.level, pose.x_m, pose.y_m, self.config.perception_range_m,
+                                           exclude=self.sim.robot_id)
+        if left_m <= 0.1 or self._clear_behind_from(pose, near, left_m) is False:
+            goal.backing_to = None
+            goal.stalled_s = 0.0
+            self._note_waiting(None)
+            return Twist2D.zero()
+        self._note_waiting(None)
+        return Twist2D(-min(BACK_OFF_SPEED_MPS, math.sqrt(2 * self.config.max_decel_mps2 * left_m)), 0.0)
+
+    def _clear_behind_from(self, pose: Pose2D, near: list[Obstacle], left_m: float) -> bool:
+        radius = self.sim.body.radius_m
+        bx = pose.x_m - math.cos(pose.yaw_rad) * min(left_m + 0.3, BACK_OFF_M)
+        by = pose.y_m - math.sin(pose.yaw_rad) * min(left_m + 0.3, BACK_OFF_M)
+        for obstacle in near:
+            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
+            dx, dy = bx - pose.x_m, by - pose.y_m
+            seg2 = dx * dx + dy * dy
+            t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, (ax * dx + ay * dy) / seg2))
+            if t > 0.0 and math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + 0.15:
+                return False
+        return True
 
     def _path_ahead(self, goal: _Goal, pose: Pose2D) -> list[tuple[float, float]]:
         """The robot's position then the path's points ahead, as far as the perception range."""

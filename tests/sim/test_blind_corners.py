@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import yaml
 
 from hal.geometry import Pose2D
@@ -223,3 +224,41 @@ def test_a_visitor_a_robot_held_up_walks_on_by_another_way(tmp_path: Path) -> No
             break  # their patience is up
     assert walker.ahead and walker.ahead[0] == "w-15"  # back to the crossing ...
     assert len(walker.ahead) > 1 and walker.ahead[1] != "w-20"  # ... and on, not into the robot again
+
+
+def stand_visitor(rig: Rig, x_m: float, y_m: float, *, waiting: bool) -> None:
+    """A visitor standing still (waiting for the robot in front of them, or not)."""
+    rig.env.obstacles.people = PeopleCircles(
+        np.array([x_m]), np.array([y_m]), np.full(1, 0.3), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
+        ["visitor-0"], ["visitor"], np.zeros(1, dtype=bool), np.full(1, waiting), np.zeros(1), np.zeros(1))
+
+
+def test_a_robot_face_to_face_with_a_waiting_visitor_backs_off_once(tmp_path: Path) -> None:
+    # a visitor who waits for the robot (it stands in their way) and a robot that waits for them:
+    # after BACK_OFF_AFTER_S the robot reverses BACK_OFF_M along the way it came, without touching
+    # anything, then waits again; a visitor who is only standing there (not waiting) gets no back-off
+    from sim.devices.navigator import BACK_OFF_AFTER_S, BACK_OFF_M
+
+    def run(waiting: bool) -> list[float]:
+        rig = Rig(junction_world(tmp_path / str(waiting)), dt_s=TICK_S)
+        nav = rig.add("security-1", "west", blocked_timeout_s=60.0)
+        stand_visitor(rig, 8.0, 1.2, waiting=waiting)
+        handle = nav.start_go_to(NavigationGoal(place="east"))
+        xs = []
+        for _ in range(round(30.0 / TICK_S)):
+            rig.tick()
+            xs.append(rig.body("security-1").pose.x_m)
+        handle.cancel()
+        assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+        return xs
+
+    xs = run(True)
+    stopped = max(xs)
+    at = next(i for i, x in enumerate(xs) if x >= stopped - 0.01)  # where it first stopped
+    assert stopped < 8.0 - 0.3 - ROBOT_RADIUS_M  # short of the visitor
+    assert all(x >= stopped - 0.01 for x in xs[at:at + round(BACK_OFF_AFTER_S / TICK_S) - 2])  # waited there
+    assert min(xs[at:]) == pytest.approx(stopped - BACK_OFF_M, abs=0.25)  # then backed off
+    # came up again (the visitor did not move here) and waits: one back-off per blockage
+    assert all(x == pytest.approx(stopped, abs=0.02) for x in xs[-round(4.0 / TICK_S):])
+    still = run(False)
+    assert min(still[still.index(max(still)):]) > max(still) - 0.05  # a visitor not waiting: it waits
