@@ -59,7 +59,7 @@ def sweep_command(sweep_file: Path, out_dir: Path | None, workers: int | None, r
         raise click.ClickException(str(exc)) from None
     out = out_dir or Path(f"sweep-{spec.name}")
     results = out / "results.parquet"
-    failed = 0
+    failed = planned = 0
     if not report_only:
         store = ResultStore(results, spec)
         executor = _executor(ray_address, workers, _runtime_env(runtime_env_file))
@@ -68,7 +68,7 @@ def sweep_command(sweep_file: Path, out_dir: Path | None, workers: int | None, r
             outcome = run_sweep(sweep_plan, store, executor, console=console, progress=not no_progress)
         finally:
             executor.close()
-        failed = outcome.failed
+        failed, planned = outcome.failed, outcome.planned
         console.print(f"{outcome.planned} runs: {outcome.skipped} already done, {outcome.ok} ok, {outcome.failed} "
                       f"failed ({outcome.retried} retried) in {time.perf_counter() - started:.1f} s on "
                       f"{executor.name} → {results}")
@@ -80,7 +80,7 @@ def sweep_command(sweep_file: Path, out_dir: Path | None, workers: int | None, r
         console.print(line, highlight=False)
     console.print(f"report: {page}")
     if failed:
-        raise click.ClickException(f"{failed} runs failed (their tracebacks are above and in the report)")
+        raise click.ClickException(f"{failed} of {planned} runs failed (their tracebacks are above and in the report)")
 
 
 def _executor(ray_address: str | None, workers: int | None, runtime_env: dict[str, Any] | None) -> Any:

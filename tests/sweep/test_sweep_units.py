@@ -1,0 +1,136 @@
+"""The pieces without a simulator: KPIs from a summary, confidence intervals and the recommendation,
+and the driver's retry with a scripted executor (a fake: the real pool and Ray are in
+test_sweep_ray.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from sweep.driver import run_sweep
+from sweep.kpis import KpiPathError, at_path, collect
+from sweep.plan import plan
+from sweep.report import recommendation_text
+from sweep.results import ResultStore, read_rows
+from sweep.spec import SweepSpec, load_sweep
+from sweep.stats import kpi_stat, point_stats, recommend
+from sweep.task import RunOutcome, RunTask
+
+
+def _summary(cases: list[dict[str, Any]], med: dict[str, Any] | None = None) -> dict[str, Any]:
+    by_kind = {"medication_round": med} if med else {}
+    return {"hours": 3.0, "deteriorating_patients": {"cases": cases}, "patients": {"observation_sets": 7},
+            "fleet": {"by_kind": by_kind, "robot_busy_s": {"nurse-a": 12.5}, "unassignable_reports": 2}}
+
+
+def test_a_patient_never_alerted_counts_until_the_end_of_the_run() -> None:
+    cases = [{"urgent_from_min": 10.0, "alert_delay_min": 5.0}, {"urgent_from_min": 60.0, "alert_delay_min": None},
+             {"urgent_from_min": None, "alert_delay_min": None}]  # never urgent: not a case
+    values, missing = collect(_summary(cases), {"deterioration_to_alert_max_min": None,
+                                                "deterioration_to_alert_mean_min": None, "urgent_not_alerted": None})
+    assert values == {"deterioration_to_alert_max_min": 120.0, "deterioration_to_alert_mean_min": 62.5,
+                      "urgent_not_alerted": 1.0}
+    assert missing == []
+    nobody, _ = collect(_summary(cases[2:]), {"deterioration_to_alert_max_min": None})
+    assert nobody == {"deterioration_to_alert_max_min": None}  # nothing to measure is no data, not 0
+
+
+def test_drug_rounds_on_time_count_the_failed_ones_as_late() -> None:
+    med = {"requested": 6, "done": 4, "on_time_share": 0.75}
+    values, _ = collect(_summary([], med), {"drug_rounds_on_time": None})
+    assert values["drug_rounds_on_time"] == 0.5  # 3 on time of 6 due
+
+
+def test_a_path_kpi_missing_from_a_run_is_no_data_but_a_non_number_is_an_error() -> None:
+    summary = _summary([])
+    values, missing = collect(summary, {"busy": "fleet.robot_busy_s.nurse-a", "lab": "fleet.by_kind.lab_run.done"})
+    assert values == {"busy": 12.5, "lab": None}
+    assert "no 'lab_run' under fleet.by_kind" in missing[0]
+    with pytest.raises(KpiPathError, match="not a number"):
+        at_path(summary, "fleet.by_kind")
+
+
+def test_the_confidence_interval_is_students_t_over_the_seeds() -> None:
+    from sweep.spec import KpiTarget
+
+    stat = kpi_stat([10.0, 12.0, 14.0], KpiTarget(max=13.0), "mean")
+    assert stat.mean == 12.0 and stat.half_width == pytest.approx(4.303 * 2.0 / 3 ** 0.5, rel=1e-3)
+    assert stat.met is True and stat.worst == 14.0
+    assert kpi_stat([10.0, 12.0, 14.0], KpiTarget(max=13.0), "worst").met is False
+
+
+def _spec(write_sweep: Callable[..., Path], **over: Any) -> SweepSpec:
+    return load_sweep(write_sweep(**over))
+
+
+def _rows(nursing_kpi: dict[int, list[float]]) -> list[dict[str, Any]]:
+    return [{"run_id": f"{n}-{i}", "sweep": "tiny", "robots.nursing": n, "seed": i + 1, "fleet_size": 5 + n,
+             "status": "ok", "observation_sets": v, "drug_rounds_on_time": None, "busy_nurse_a_s": 1.0}
+            for n, values in nursing_kpi.items() for i, v in enumerate(values)]
+
+
+def test_the_recommendation_is_the_smallest_fleet_meeting_every_target(write_sweep: Callable[..., Path]) -> None:
+    spec = _spec(write_sweep, axes={"robots.nursing": [1, 2, 3]}, kpis={"observation_sets": {"min": 10}})
+    stats = point_stats(spec, _rows({1: [4, 6], 2: [11, 12], 3: [20, 22]}))
+    lines = recommendation_text(spec, recommend(spec, stats))
+    assert lines == ["the smallest fleet meeting every target is robots.nursing=2 (7 robots in all)."]
+
+
+def test_a_sweep_where_no_fleet_meets_the_targets_says_so(write_sweep: Callable[..., Path]) -> None:
+    spec = _spec(write_sweep, axes={"robots.nursing": [1, 2]}, kpis={"observation_sets": {"min": 50}})
+    lines = recommendation_text(spec, recommend(spec, point_stats(spec, _rows({1: [4, 6], 2: [11, 12]}))))
+    assert len(lines) == 1 and lines[0].startswith("NO fleet in this sweep meets every target")
+    assert "observation_sets 11.5 (target >= 50)" in lines[0]
+
+
+class ScriptedExecutor:
+    """Outcomes by (run id, attempt): a fake executor for the driver's bookkeeping."""
+
+    name = "scripted"
+    workers = 1
+
+    def __init__(self, fail: dict[str, int]) -> None:
+        self.fail = fail  # run id -> how many first attempts fail
+        self.queue: list[RunTask] = []
+        self.tries: dict[str, int] = {}
+
+    def submit(self, task: RunTask) -> None:
+        self.queue.append(task)
+
+    def pending(self) -> int:
+        return len(self.queue)
+
+    def finished(self) -> Iterator[tuple[RunTask, RunOutcome]]:
+        task = self.queue.pop(0)
+        n = self.tries[task.run_id] = self.tries.get(task.run_id, 0) + 1
+        if n <= self.fail.get(task.run_id, 0):
+            yield task, RunOutcome(task.run_id, "failed", {}, f"Traceback (most recent call last):\nBoom {n}", (),
+                                   0.1, "w")
+        else:
+            yield task, RunOutcome(task.run_id, "ok", {"observation_sets": 3.0}, None, (), 0.1, "w")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_run_is_reported_and_retried_once_and_the_rest_go_on(write_sweep: Callable[..., Path],
+                                                                        tmp_path: Path) -> None:
+    spec = _spec(write_sweep)
+    sweep = plan(spec)
+    flaky, broken = sweep.tasks[0].run_id, sweep.tasks[1].run_id
+    executor = ScriptedExecutor({flaky: 1, broken: 5})
+    console = Console(record=True, width=200)
+    store = ResultStore(tmp_path / "results.parquet", spec)
+    outcome = run_sweep(sweep, store, executor, console=console, progress=False)
+    assert (outcome.ok, outcome.failed, outcome.retried) == (3, 1, 2)
+    assert executor.tries == {flaky: 2, broken: 2, sweep.tasks[2].run_id: 1, sweep.tasks[3].run_id: 1}
+    rows = {r["run_id"]: r for r in read_rows(store.path)}
+    assert rows[flaky]["status"] == "ok" and rows[flaky]["attempts"] == 2
+    assert rows[broken]["status"] == "failed" and rows[broken]["attempts"] == 2
+    assert rows[broken]["error"].startswith("Traceback") and "Boom 2" in rows[broken]["error"]
+    text = console.export_text()
+    assert f"run {broken}" in text and "attempt 1 of 2" in text and "attempt 2 of 2" in text and "Boom 1" in text
