@@ -22,6 +22,7 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         modbus_bench,
         robot_bench,
         sim_speed,
+        sweep_bench,
         telemetry_bench,
     )
 
@@ -48,12 +49,14 @@ def _suite(quick: bool) -> dict[str, Callable[[], list[Result]]]:
         # the HIS link: ADT in with ACKs (one connection) and the results outbox drained to python-hl7
         "his": lambda: his_bench.measure(listener_n=200 if quick else 2000, replay_n=300 if quick else 3000,
                                          build_n=30 if quick else 200),
+        # medbot sweep: the same runs on the local pool with 1 and 2 workers, and on Ray beside the pool
+        "sweep": lambda: sweep_bench.measure(runs=4 if quick else 8, hours=0.05 if quick else 0.5),
     }
 
 
 @click.command("bench")
 @click.option("--only", multiple=True, help="Run only these (sim, fleet, publisher, latency, spool, ingest, "
-                                            "group-ingest, control, estop, vision, memory, alloc, modbus, his); "
+                                            "group-ingest, control, estop, vision, memory, alloc, modbus, his, sweep); "
                                             "repeatable.")
 @click.option("--quick", is_flag=True, help="Short runs (a smoke test; figures are noisier).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
