@@ -44,12 +44,15 @@ def sweep_command(sweep_file: Path, out_dir: Path | None, workers: int | None, r
                   runtime_env_file: Path | None, report_only: bool, no_progress: bool) -> None:
     """Run a scenario many times with settings varied (robots per kind, beds, fault rates, ...) and
     report the KPIs against each setting, and the smallest fleet meeting the targets."""
-    from sweep.driver import run_sweep
-    from sweep.plan import plan
-    from sweep.report import recommendation_text, write_report
-    from sweep.results import ResultStore, read_rows
-    from sweep.spec import load_sweep
-    from sweep.stats import point_stats, recommend
+    try:  # pyarrow and matplotlib come with the `sweep` extra, not with the base install
+        from sweep.driver import run_sweep
+        from sweep.plan import plan
+        from sweep.report import recommendation_text, write_report
+        from sweep.results import ResultStore, read_rows
+        from sweep.spec import load_sweep
+        from sweep.stats import point_stats, recommend
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"medbot sweep needs {exc.name}: pip install -e '.[sweep]'") from None
 
     console = Console()
     try:
@@ -90,8 +93,10 @@ def _executor(ray_address: str | None, workers: int | None, runtime_env: dict[st
         from sweep.executors import LocalPool
 
         return LocalPool(workers)
-    from sweep.executors import RayCluster
-
+    try:
+        from sweep.executors import RayCluster
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(f"--ray needs {exc.name}: pip install -e '.[sweep]'") from None
     try:
         return RayCluster(ray_address, workers=workers, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as exc:
