@@ -50,7 +50,8 @@ def plan(spec: SweepSpec) -> SweepPlan:
             run_id = _run_id(point.as_dict(), data, settings.world, world_digest, seed, spec.hours)
             tasks.append(RunTask(run_id=run_id, label=f"sweep {spec.name} run {run_id}", seed=seed, hours=spec.hours,
                                  point=point.as_dict(), scenario=data, world=settings.world, kpis=kpis,
-                                 fleet_size=len(robots), robots_by_kind=by_kind))
+                                 fleet_size=len(robots), robots_by_kind=by_kind,
+                                 timeout_s=spec.run_timeout_s))
     return SweepPlan(spec, scenario.name, tasks)
 
 

@@ -85,6 +85,9 @@ class SweepSpec(_Strict):
     faults: FaultSettings = FaultSettings()
     #: a point meets a target when the mean over its seeds does, or only when every seed does
     judge: Literal["mean", "worst"] = "mean"
+    #: wall seconds one run may take before it is stopped and counted as failed (a 24 h day of the
+    #: default hospital takes a few minutes on one core)
+    run_timeout_s: float = pydantic.Field(3600.0, gt=0, le=7 * 24 * 3600)
     source: str = "<memory>"
 
     @pydantic.field_validator("axes")

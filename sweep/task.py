@@ -4,11 +4,15 @@ worker on another machine needs only medbot installed, not the sweep file or the
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,8 @@ class RunTask:
     kpis: dict[str, str | None]
     fleet_size: int
     robots_by_kind: dict[str, int] = field(default_factory=dict)
+    #: wall seconds the run may take before it is stopped as failed (None: no limit)
+    timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,37 @@ def execute(task: RunTask) -> RunOutcome:
     started = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        kpis, missing = _run(task)
+        with _time_limit(task.timeout_s):
+            kpis, missing = _run(task)
     except Exception:
         return RunOutcome(task.run_id, "failed", {}, traceback.format_exc(), (), time.perf_counter() - started,
                           worker)
     return RunOutcome(task.run_id, "ok", kpis, None, tuple(missing), time.perf_counter() - started, worker)
+
+
+class RunTimedOut(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise RunTimedOut in the run where it is after `seconds` of wall time (its traceback then
+    says where a hung run was). A pool worker and a Ray task both run on the process's main
+    thread, where signals are delivered; elsewhere there is no limit."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise RunTimedOut(f"the run took longer than its limit of {seconds:g} s (run_timeout_s)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _run(task: RunTask) -> tuple[dict[str, float | None], list[str]]:

@@ -134,3 +134,12 @@ def test_a_failed_run_is_reported_and_retried_once_and_the_rest_go_on(write_swee
     assert rows[broken]["error"].startswith("Traceback") and "Boom 2" in rows[broken]["error"]
     text = console.export_text()
     assert f"run {broken}" in text and "attempt 1 of 2" in text and "attempt 2 of 2" in text and "Boom 1" in text
+
+
+def test_a_run_over_its_time_limit_is_stopped_and_fails_saying_where(write_sweep: Callable[..., Path]) -> None:
+    from sweep.task import execute
+
+    task = plan(_spec(write_sweep, hours=2, run_timeout_s=0.5, seeds=[1])).tasks[0]
+    outcome = execute(task)
+    assert outcome.status == "failed" and outcome.wall_s < 5.0
+    assert "RunTimedOut" in str(outcome.error) and "limit of 0.5 s" in str(outcome.error)
