@@ -100,13 +100,30 @@ def recommendation_text(spec: SweepSpec, recs: list[Recommendation]) -> list[str
         prefix = f"With {where}: " if where else ""
         if rec.best is not None:
             fleet = ", ".join(f"{k}={v}" for k, v in rec.best.point.items() if k not in rec.context)
-            lines.append(f"{prefix}the smallest fleet meeting every target is {fleet} "
-                         f"({rec.best.fleet_size} robots in all).")
+            line = f"{prefix}the smallest fleet meeting every target is {fleet} ({rec.best.fleet_size} robots in all)."
+            close = _uncertain(spec, rec.best)
+            if close:
+                line += (f" Its 95 % confidence interval over the seeds crosses the target of {', '.join(close)}: "
+                         "more seeds would settle it.")
+            lines.append(line)
         else:
             closest = rec.closest
             why = "" if closest is None else f" Closest: {closest.point} — {closest.why_not(spec.targets())}."
             lines.append(f"{prefix}NO fleet in this sweep meets every target.{why}")
     return lines
+
+
+def _uncertain(spec: SweepSpec, stat: PointStat) -> list[str]:
+    """KPIs whose confidence interval reaches past a bound of their target."""
+    out = []
+    for name, target in spec.targets().items():
+        s = stat.kpis[name]
+        if s.mean is None or s.half_width is None:
+            continue
+        low, high = s.mean - s.half_width, s.mean + s.half_width
+        if (target.max is not None and high > target.max) or (target.min is not None and low < target.min):
+            out.append(name)
+    return out
 
 
 def _page(spec: SweepSpec, rows: list[dict[str, Any]], stats: list[PointStat], recs: list[Recommendation],
