@@ -119,3 +119,10 @@ def test_the_shipped_sweep_plans_twelve_runs() -> None:
     tasks = plan(spec).tasks
     assert len(tasks) == 12
     assert sorted({t.robots_by_kind["nursing"] for t in tasks}) == [1, 2, 3, 4]
+
+
+def test_a_scenario_file_is_found_beside_the_sweep_file(write_sweep: Callable[..., Path], tmp_path: Path) -> None:
+    (tmp_path / "my-day.yaml").write_text("extends: hospital-day\nname: my-day\ntick_s: 0.25\n", encoding="utf-8")
+    sweep = plan(load_sweep(write_sweep(scenario="my-day.yaml", seeds=[1])))
+    assert sweep.scenario_name == "my-day"
+    assert {t.scenario["tick_s"] for t in sweep.tasks} == {0.25}
