@@ -101,6 +101,7 @@ def recommendation_text(spec: SweepSpec, recs: list[Recommendation]) -> list[str
         if rec.best is not None:
             fleet = ", ".join(f"{k}={v}" for k, v in rec.best.point.items() if k not in rec.context)
             line = f"{prefix}the smallest fleet meeting every target is {fleet} ({rec.best.fleet_size} robots in all)."
+            line = line[0].upper() + line[1:]
             close = _uncertain(spec, rec.best)
             if close:
                 line += (f" Its 95 % confidence interval over the seeds crosses the target of {', '.join(close)}: "
@@ -141,7 +142,7 @@ def _page(spec: SweepSpec, rows: list[dict[str, Any]], stats: list[PointStat], r
            f"({ok} ok, {len(failed)} failed); targets judged on the {e(spec.judge)} over seeds.</p>",
            "<h2>Recommendation</h2>"]
     out += [f"<p>{e(line)}</p>" for line in recommendation_text(spec, recs)]
-    out.append("<table><tr><th>point</th><th>robots</th><th>runs</th>" + "".join(
+    out.append("<div style='overflow-x:auto'><table><tr><th>point</th><th>robots</th><th>runs</th>" + "".join(
         f"<th>{e(k)}<br><small>target {e(targets[k].describe())}</small></th>" for k in spec.kpis) +
         "<th>meets all</th></tr>")
     for stat in stats:
@@ -156,7 +157,7 @@ def _page(spec: SweepSpec, rows: list[dict[str, Any]], stats: list[PointStat], r
         verdict = "<span class='yes'>yes</span>" if stat.meets_all else "<span class='no'>no</span>"
         out.append(f"<tr><td>{e(point)}</td><td>{stat.fleet_size}</td><td>{e(runs)}</td>{''.join(cells)}"
                    f"<td>{verdict}</td></tr>")
-    out.append("</table><p><small>mean ± half-width of the 95 % confidence interval over seeds "
+    out.append("</table></div><p><small>mean ± half-width of the 95 % confidence interval over seeds "
                "(Student's t).</small></p>")
     empty = [k for k in spec.kpis if not any(r.get(k) is not None for r in rows if r["status"] == "ok")]
     if empty:

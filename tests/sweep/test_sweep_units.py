@@ -78,12 +78,12 @@ def test_the_recommendation_is_the_smallest_fleet_meeting_every_target(write_swe
     stats = point_stats(spec, _rows({1: [4, 6], 2: [11, 12], 3: [20, 22]}))
     lines = recommendation_text(spec, recommend(spec, stats))
     assert len(lines) == 1
-    assert lines[0].startswith("the smallest fleet meeting every target is robots.nursing=2 (7 robots in all).")
+    assert lines[0].startswith("The smallest fleet meeting every target is robots.nursing=2 (7 robots in all).")
     # two seeds 11 and 12: the mean meets >= 10, its confidence interval does not yet
     assert "crosses the target of observation_sets: more seeds would settle it" in lines[0]
     settled = point_stats(spec, _rows({1: [4, 6], 2: [20, 20.5, 21], 3: [20, 22]}))
     assert recommendation_text(spec, recommend(spec, settled)) == [
-        "the smallest fleet meeting every target is robots.nursing=2 (7 robots in all)."]
+        "The smallest fleet meeting every target is robots.nursing=2 (7 robots in all)."]
 
 
 def test_a_sweep_where_no_fleet_meets_the_targets_says_so(write_sweep: Callable[..., Path]) -> None:
