@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sweep.code import code_digest
 from sweep.executors import Executor
 from sweep.plan import SweepPlan
 from sweep.results import ResultStore, row_of
@@ -32,11 +33,16 @@ class SweepRun:
 def run_sweep(plan: SweepPlan, store: ResultStore, executor: Executor, *, console: Console | None = None,
               progress: bool = True, on_outcome: Callable[[RunTask, RunOutcome, int], None] | None = None) -> SweepRun:
     console = console or Console(stderr=True)
-    done = store.done(list(plan.spec.kpis))
+    code = code_digest()
+    done = store.done(list(plan.spec.kpis), code)
     todo = [t for t in plan.tasks if t.run_id not in done]
     skipped = len(plan.tasks) - len(todo)
     if skipped:
         console.print(f"resuming: {skipped} of {len(plan.tasks)} runs already done in {store.path}")
+    older = sum(1 for t in todo if t.run_id in store.rows and store.rows[t.run_id].get("status") == "ok")
+    if older:
+        console.print(f"{older} runs done by another version of the simulator run again (code {code})")
+    warned = False
     attempts: dict[str, int] = {}
     ok = failed = retried = 0
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -51,6 +57,10 @@ def run_sweep(plan: SweepPlan, store: ResultStore, executor: Executor, *, consol
         while executor.pending():
             for task, outcome in executor.finished():
                 tries = attempts[task.run_id]
+                if outcome.code and outcome.code != code and not warned:
+                    warned = True  # a cluster's workers with another medbot installed than this driver's
+                    console.print(f"[yellow]worker {escape(outcome.worker)} runs simulator code {outcome.code}, this "
+                                  f"driver {code}: its rows will not count as done when resuming here[/]")
                 if outcome.status != "ok":
                     console.print(f"[red]run {task.run_id} ({escape(_describe(task))}) failed, attempt {tries} of "
                                   f"{ATTEMPTS}:[/]\n{escape(outcome.error or '')}", highlight=False)

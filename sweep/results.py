@@ -21,7 +21,7 @@ BASE_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 STATUS_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("status", pa.string()), ("attempts", pa.int64()), ("error", pa.string()), ("missing_kpis", pa.string()),
-    ("wall_s", pa.float64()), ("worker", pa.string()),
+    ("code", pa.string()), ("wall_s", pa.float64()), ("worker", pa.string()),
 )
 RESERVED = frozenset(name for name, _ in BASE_COLUMNS + STATUS_COLUMNS)
 
@@ -48,7 +48,7 @@ def row_of(spec: SweepSpec, scenario: str, task: RunTask, outcome: RunOutcome, a
     kpis = {name: outcome.kpis.get(name) for name in spec.kpis}
     return {"run_id": task.run_id, "sweep": spec.name, "scenario": scenario, "seed": task.seed, "hours": task.hours,
             "fleet_size": task.fleet_size, **point, **kpis, "status": outcome.status, "attempts": attempts,
-            "error": outcome.error, "missing_kpis": "\n".join(outcome.missing) or None,
+            "error": outcome.error, "missing_kpis": "\n".join(outcome.missing) or None, "code": outcome.code,
             "wall_s": round(outcome.wall_s, 3), "worker": outcome.worker}
 
 
@@ -70,12 +70,12 @@ class ResultStore:
             for row in table.to_pylist():
                 self.rows[str(row["run_id"])] = row
 
-    def done(self, kpi_names: list[str]) -> set[str]:
-        """Runs that finished ok and have every KPI asked for now (a KPI added to the sweep file
-        since is a reason to run again; a failed run is run again)."""
+    def done(self, kpi_names: list[str], code: str) -> set[str]:
+        """Runs that finished ok, on the simulator `code` (sweep/code.py), and have every KPI asked
+        for now (a KPI added to the sweep file since is a reason to run again; so is a failed run)."""
         if not set(kpi_names) <= self._had_columns:
             return set()
-        return {run_id for run_id, row in self.rows.items() if row.get("status") == "ok"}
+        return {run_id for run_id, row in self.rows.items() if row.get("status") == "ok" and row.get("code") == code}
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows[str(row["run_id"])] = row

@@ -50,20 +50,25 @@ class RunOutcome:
     missing: tuple[str, ...]
     wall_s: float
     worker: str
+    #: the digest of the simulator's code the worker ran (sweep/code.py)
+    code: str = ""
 
 
 def execute(task: RunTask) -> RunOutcome:
     """Run the simulated hospital for the task's hours without MQTT or a report folder, and collect
     its KPIs. Never raises for the run's own failure: that comes back with its traceback."""
+    from sweep.code import code_digest
+
     started = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    code = code_digest()
     try:
         with _time_limit(task.timeout_s):
             kpis, missing = _run(task)
     except Exception:
         return RunOutcome(task.run_id, "failed", {}, traceback.format_exc(), (), time.perf_counter() - started,
-                          worker)
-    return RunOutcome(task.run_id, "ok", kpis, None, tuple(missing), time.perf_counter() - started, worker)
+                          worker, code)
+    return RunOutcome(task.run_id, "ok", kpis, None, tuple(missing), time.perf_counter() - started, worker, code)
 
 
 class RunTimedOut(Exception):

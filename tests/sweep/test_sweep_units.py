@@ -149,3 +149,28 @@ def test_a_run_over_its_time_limit_is_stopped_and_fails_saying_where(write_sweep
     outcome = execute(task)
     assert outcome.status == "failed" and outcome.wall_s < 5.0
     assert "RunTimedOut" in str(outcome.error) and "limit of 0.5 s" in str(outcome.error)
+
+
+def test_rows_of_another_simulator_version_are_run_again_on_resume(write_sweep: Callable[..., Path],
+                                                                     tmp_path: Path) -> None:
+    from sweep.code import code_digest
+
+    spec = _spec(write_sweep)
+    sweep = plan(spec)
+    store = ResultStore(tmp_path / "results.parquet", spec)
+    run_sweep(sweep, store, ScriptedExecutor({}), console=Console(record=True), progress=False)
+    for row in store.rows.values():
+        row["code"] = "0123456789abcdef"  # as an older simulator would have left them
+    store.write()
+    console = Console(record=True, width=200)
+    again = ScriptedExecutor({})
+    run_sweep(sweep, ResultStore(store.path, spec), again, console=console, progress=False)
+    assert len(again.tries) == 4
+    assert "4 runs done by another version of the simulator run again" in console.export_text()
+    current = ResultStore(store.path, spec)
+    for row in current.rows.values():
+        row["code"] = code_digest()
+    current.write()
+    idle = ScriptedExecutor({})
+    outcome = run_sweep(sweep, ResultStore(store.path, spec), idle, console=Console(record=True), progress=False)
+    assert idle.tries == {} and outcome.skipped == 4
