@@ -126,3 +126,16 @@ def test_a_scenario_file_is_found_beside_the_sweep_file(write_sweep: Callable[..
     sweep = plan(load_sweep(write_sweep(scenario="my-day.yaml", seeds=[1])))
     assert sweep.scenario_name == "my-day"
     assert {t.scenario["tick_s"] for t in sweep.tasks} == {0.25}
+
+
+def test_medbot_sweep_refuses_a_bad_file_before_running_anything(write_sweep: Callable[..., Path],
+                                                                    tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sweep.cli import sweep_command
+
+    path = write_sweep(axes={"patients.no_such_setting": [1]})
+    result = CliRunner().invoke(sweep_command, [str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert result.exit_code == 1
+    assert f"Error: {path}: axes.patients.no_such_setting: names nothing" in result.output
+    assert not (tmp_path / "out").exists()
