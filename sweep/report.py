@@ -114,6 +114,28 @@ def recommendation_text(spec: SweepSpec, recs: list[Recommendation]) -> list[str
     return lines
 
 
+def _recommendation_table(spec: SweepSpec, recs: list[Recommendation]) -> str:
+    """One row per combination of the axes that are not robot counts: the smallest fleet meeting
+    every target, or that none does and what the closest point missed."""
+    e = html.escape
+    context_keys = list(recs[0].context) if recs else []
+    head = "".join(f"<th>{e(k)}</th>" for k in context_keys)
+    rows = []
+    for rec in recs:
+        cells = "".join(f"<td>{e(str(v))}</td>" for v in rec.context.values())
+        if rec.best is not None:
+            fleet = ", ".join(f"{k}={v}" for k, v in rec.best.point.items() if k not in rec.context)
+            close = _uncertain(spec, rec.best)
+            note = f"CI crosses the target of {', '.join(close)}" if close else "every target met"
+            rows.append(f"<tr>{cells}<td class='yes'>{e(fleet)}</td><td>{rec.best.fleet_size}</td>"
+                        f"<td>{e(note)}</td></tr>")
+        else:
+            why = "" if rec.closest is None else f"closest {rec.closest.point}: {rec.closest.why_not(spec.targets())}"
+            rows.append(f"<tr>{cells}<td class='no'>none in this sweep</td><td>—</td><td>{e(why)}</td></tr>")
+    return (f"<table><tr>{head}<th>smallest fleet meeting every target</th><th>robots in all</th><th>note</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def _uncertain(spec: SweepSpec, stat: PointStat) -> list[str]:
     """KPIs whose confidence interval reaches past a bound of their target."""
     out = []
@@ -142,6 +164,7 @@ def _page(spec: SweepSpec, rows: list[dict[str, Any]], stats: list[PointStat], r
            f"({ok} ok, {len(failed)} failed); targets judged on the {e(spec.judge)} over seeds.</p>",
            "<h2>Recommendation</h2>"]
     out += [f"<p>{e(line)}</p>" for line in recommendation_text(spec, recs)]
+    out.append(_recommendation_table(spec, recs))
     out.append("<div style='overflow-x:auto'><table><tr><th>point</th><th>robots</th><th>runs</th>" + "".join(
         f"<th>{e(k)}<br><small>target {e(targets[k].describe())}</small></th>" for k in spec.kpis) +
         "<th>meets all</th></tr>")

@@ -174,3 +174,15 @@ def test_rows_of_another_simulator_version_are_run_again_on_resume(write_sweep: 
     idle = ScriptedExecutor({})
     outcome = run_sweep(sweep, ResultStore(store.path, spec), idle, console=Console(record=True), progress=False)
     assert idle.tries == {} and outcome.skipped == 4
+
+
+def test_the_report_has_a_plot_per_kpi_and_axis_and_the_recommendation_table(write_sweep: Callable[..., Path],
+                                                                              tmp_path: Path) -> None:
+    from sweep.report import write_report
+
+    spec = _spec(write_sweep, axes={"robots.nursing": [1, 2]}, kpis={"observation_sets": {"min": 50}})
+    page = write_report(spec, _rows({1: [4, 6], 2: [11, 12]}), tmp_path / "report")
+    assert (tmp_path / "report" / "observation_sets--robots-nursing.png").read_bytes()[:4] == b"\x89PNG"
+    text = page.read_text()
+    assert "<th>smallest fleet meeting every target</th>" in text and "none in this sweep" in text
+    assert "NO fleet in this sweep meets every target" in text
