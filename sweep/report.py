@@ -94,6 +94,8 @@ def write_report(spec: SweepSpec, rows: list[dict[str, Any]], folder: Path) -> P
 
 
 def recommendation_text(spec: SweepSpec, recs: list[Recommendation]) -> list[str]:
+    if all(t.min is None and t.max is None for t in spec.targets().values()):
+        return ["No KPI of the sweep file has a target: there is nothing to recommend a fleet on."]
     lines = []
     for rec in recs:
         where = ", ".join(f"{k}={v}" for k, v in rec.context.items())

@@ -186,3 +186,9 @@ def test_the_report_has_a_plot_per_kpi_and_axis_and_the_recommendation_table(wri
     text = page.read_text()
     assert "<th>smallest fleet meeting every target</th>" in text and "none in this sweep" in text
     assert "NO fleet in this sweep meets every target" in text
+
+
+def test_without_targets_nothing_is_recommended(write_sweep: Callable[..., Path]) -> None:
+    spec = _spec(write_sweep, kpis={"observation_sets": None})
+    lines = recommendation_text(spec, recommend(spec, point_stats(spec, _rows({1: [4], 2: [11]}))))
+    assert lines == ["No KPI of the sweep file has a target: there is nothing to recommend a fleet on."]
