@@ -166,7 +166,8 @@ def _page(spec: SweepSpec, rows: list[dict[str, Any]], stats: list[PointStat], r
            f"({ok} ok, {len(failed)} failed); targets judged on the {e(spec.judge)} over seeds.</p>",
            "<h2>Recommendation</h2>"]
     out += [f"<p>{e(line)}</p>" for line in recommendation_text(spec, recs)]
-    out.append(_recommendation_table(spec, recs))
+    if any(t.min is not None or t.max is not None for t in targets.values()):
+        out.append(_recommendation_table(spec, recs))
     out.append("<div style='overflow-x:auto'><table><tr><th>point</th><th>robots</th><th>runs</th>" + "".join(
         f"<th>{e(k)}<br><small>target {e(targets[k].describe())}</small></th>" for k in spec.kpis) +
         "<th>meets all</th></tr>")
