@@ -43,21 +43,13 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 def _wires(n: int) -> list[tuple[str, bytes]]:
     """``n`` QoS 1 messages of two sites' robots: events, clinical records, alerts (at-least-once)."""
+    from bench.ingest_bench import example_wires
     from telemetry.codec import MessageEncoder
-    from telemetry.examples import example_body
     from telemetry.topics import Channel
 
     encoders = [MessageEncoder(site, f"robot-{i}") for site in SITES for i in range(ROBOTS_PER_SITE)]
     channels = (Channel.EVENTS, Channel.EVENTS, Channel.CLINICAL, Channel.ALERTS)
-    wires = []
-    for i in range(n):
-        channel = channels[i % len(channels)]
-        body = dict(example_body(channel))
-        if channel is Channel.CLINICAL:
-            body["record_id"] = f"rec-{i:08d}"
-        wire = encoders[i % len(encoders)].encode(channel, body, 1767571200.0 + i * 0.001)
-        wires.append((wire.topic, wire.payload))
-    return wires
+    return [(wire.topic, wire.payload) for wire in example_wires(n, encoders, channels)]
 
 
 def _client(client_id: str) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import Result
 from datacenter.ingest import decode_message
 from datacenter.store import _DDL, _TABLES, Store, StoredMessage
-from telemetry.codec import MessageEncoder
+from telemetry.codec import MessageEncoder, WireMessage
 from telemetry.examples import example_body
 from telemetry.topics import Channel
 
@@ -54,9 +54,9 @@ class _Raw:
         self.elapsed_s += time.perf_counter() - started
 
 
-def measure(n: int = 50_000) -> list[Result]:
-    channels = (Channel.EVENTS, Channel.STATE, Channel.VIZ, Channel.CLINICAL, Channel.ALERTS)
-    encoders = [MessageEncoder("bench-site", f"robot-{i}") for i in range(8)]
+def example_wires(n: int, encoders: list[MessageEncoder], channels: tuple[Channel, ...]) -> list[WireMessage]:
+    """``n`` messages of the contract's example bodies, round-robin over the robots' encoders and the
+    channels, a millisecond apart; each clinical record a record id of its own."""
     wires = []
     for i in range(n):
         channel = channels[i % len(channels)]
@@ -64,6 +64,12 @@ def measure(n: int = 50_000) -> list[Result]:
         if channel is Channel.CLINICAL:
             body["record_id"] = f"rec-{i:08d}"
         wires.append(encoders[i % len(encoders)].encode(channel, body, 1767571200.0 + i * 0.001))
+    return wires
+
+
+def measure(n: int = 50_000) -> list[Result]:
+    channels = (Channel.EVENTS, Channel.STATE, Channel.VIZ, Channel.CLINICAL, Channel.ALERTS)
+    wires = example_wires(n, [MessageEncoder("bench-site", f"robot-{i}") for i in range(8)], channels)
     clinical_rows = 0
     with tempfile.TemporaryDirectory(prefix="medbot-bench-ingest-") as tmp:
         store = Store(f"sqlite:///{tmp}/dc.db")

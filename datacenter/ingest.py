@@ -14,12 +14,10 @@ kept in the ``rejected`` table with the reason, and acknowledged, so a poison me
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import queue
-import socket
 import threading
 import time
 import uuid
@@ -36,6 +34,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from datacenter.store import Store, StoredMessage, iso_to_ms
+from telemetry.subscriber import cut_like_a_dead_process
 from telemetry.tls import TlsConfig
 from telemetry.topics import TOPIC_PREFIX, Channel, parse_topic
 from telemetry.url import parse_broker_url
@@ -143,11 +142,7 @@ class Ingestor:
         self._hold_acks = True
         self._stopping.set()
         self._inbox.put(None)
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._client.loop_stop()
+        cut_like_a_dead_process(self._client)
         if self._writer is not None:
             self._writer.join(5)
 

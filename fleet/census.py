@@ -28,21 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fleet.demand.ward_chart import CareFlags
+
 log = logging.getLogger(__name__)
 
 #: the contract's name for the HIS link's census channel and robot-id segment (telemetry.topics)
 CENSUS_CHANNEL = "census"
-
-
-class CareFlags(Protocol):
-    @property
-    def on_oxygen(self) -> bool: ...
-    @property
-    def spo2_scale(self) -> int: ...
-    @property
-    def measure_glucose(self) -> bool: ...
-    @property
-    def measure_weight(self) -> bool: ...
 
 
 class CarePlan(Protocol):

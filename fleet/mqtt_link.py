@@ -35,11 +35,9 @@ and keeps wire order equal to ``seq`` order under one lock.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import socket
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -55,6 +53,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from telemetry.codec import MessageEncoder, WireMessage
+from telemetry.subscriber import cut_like_a_dead_process
 from telemetry.tls import TlsConfig
 from telemetry.topics import FLEET_ID, HIS_ID, Channel, check_segment, parse_topic, subscription_filter, topic_for
 from telemetry.url import parse_broker_url
@@ -232,11 +231,7 @@ class FleetLink:
         """Tests: die like a killed process — no OFFLINE, no DISCONNECT (the broker publishes the
         will), nothing pending acknowledged."""
         self._closed = True
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._client.loop_stop()
+        cut_like_a_dead_process(self._client)
 
     @property
     def connected(self) -> bool:

@@ -12,7 +12,7 @@ committed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -105,19 +105,19 @@ class AssetAudit(Mission):
         self._attempt: Attempts[Any] | None = None
         self._findings: dict[str, Any] | None = None
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.CHOOSE_ROOM: self._choose_room,
+            Step.GO_TO_ROOM: self._go_to_room,
+            Step.SCAN: self._scan,
+            Step.COMMIT_ROOM: self._commit_room,
+            Step.SKIP_ROOM: self._skip_room,
+            Step.REPORT: self._report,
+            Step.RETURN_HOME: self._return_home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.CHOOSE_ROOM: self._choose_room,
-                Step.GO_TO_ROOM: self._go_to_room,
-                Step.SCAN: self._scan,
-                Step.COMMIT_ROOM: self._commit_room,
-                Step.SKIP_ROOM: self._skip_room,
-                Step.REPORT: self._report,
-                Step.RETURN_HOME: self._return_home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._journey = None

@@ -142,7 +142,7 @@ class Mission(ABC):
     waits_for_goal_spot: ClassVar[bool] = True
 
     state: Lifecycle  # set by the lifecycle machine
-    #: step -> handler, built by a mission's `_advance` on its first tick (not on every tick)
+    #: `_handlers()`, built on the mission's first tick (not on every tick)
     _step_handlers: dict[enum.Enum, Callable[[float], None]] | None = None
 
     def __init__(
@@ -222,6 +222,16 @@ class Mission(ABC):
     def fail(self, reason: str) -> None:
         if not self.finished:
             self._lifecycle.events["give_up"].trigger(self, reason=reason)
+
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        """Step -> its handler, for missions whose `_advance` dispatches on the step."""
+        raise NotImplementedError(f"{type(self).__name__} has no step handlers")
+
+    def _step_handler(self) -> Callable[[float], None]:
+        """The current step's handler from `_handlers()`, whose table is built once per mission."""
+        if self._step_handlers is None:
+            self._step_handlers = self._handlers()
+        return self._step_handlers[self.step]
 
     def advance(self, now_s: float) -> None:
         """One non-blocking tick of the current step (only while RUNNING)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hal.device import DeviceError
@@ -131,19 +131,19 @@ class EpiSurvey(Mission):
 
     # ---- the tick -----------------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.PLAN: self._plan, Step.APPROACH: self._approach, Step.CONSENT: self._ask_consent,
+            Step.INTERVIEW: self._interview, Step.WRAP_UP: self._wrap_up, Step.DISINFECT: self._disinfect,
+            Step.FILE: self._file, Step.RETURN_HOME: self._return_home, Step.HOLD: self._hold,
+        }
+
     def _advance(self, now_s: float) -> None:
         self._pump_media()
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.PLAN: self._plan, Step.APPROACH: self._approach, Step.CONSENT: self._ask_consent,
-                Step.INTERVIEW: self._interview, Step.WRAP_UP: self._wrap_up, Step.DISINFECT: self._disinfect,
-                Step.FILE: self._file, Step.RETURN_HOME: self._return_home, Step.HOLD: self._hold,
-            }
         if self.step in _PASSAGE_STEPS:
             self._pass(now_s)
         else:
-            handler[self.step](now_s)
+            self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt = None

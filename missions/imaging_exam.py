@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import cv2
@@ -145,17 +145,17 @@ class ImagingExam(Mission):
 
     # ---- the step handlers ------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
+            Step.CHECK_EQUIPMENT: self._check_equipment,
+            Step.SELF_TEST: self._self_test, Step.POSITION: self._position, Step.CHECK_INTERLOCKS: self._interlocks,
+            Step.EXPOSE: self._expose, Step.ASSESS: self._assess, Step.SCAN: self._scan_step,
+            Step.REPORT: self._report,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
-                Step.CHECK_EQUIPMENT: self._check_equipment,
-                Step.SELF_TEST: self._self_test, Step.POSITION: self._position, Step.CHECK_INTERLOCKS: self._interlocks,
-                Step.EXPOSE: self._expose, Step.ASSESS: self._assess, Step.SCAN: self._scan_step,
-                Step.REPORT: self._report,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt, self._wait, self._announced = None, None, False

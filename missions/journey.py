@@ -107,14 +107,12 @@ class Journey(Attempts[Any]):
         self._pending_failure: str | None = None  # fail with this once off the lift
         self._lift_checked_s = -float("inf")
         self.lifts_switched = 0  # lifts given up on the way to the lobby for a free one
-        self._lifts: tuple[LiftCaller | None] | None = None
+        # looked up once: `find` scans every device, and the journey asks on every poll
+        self._lifts = devices.find(LiftCaller)
 
     @property
     def lifts(self) -> LiftCaller | None:
-        if self._lifts is None:
-            # looked up once: `find` scans every device and the journey asks on every poll
-            self._lifts = (self.devices.find(LiftCaller),)
-        return self._lifts[0]
+        return self._lifts
 
     # ---- the Attempts protocol -----------------------------------------------------------------
 

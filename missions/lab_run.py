@@ -130,25 +130,25 @@ class LabRun(LabPlanning, LabMission):
 
     # ---- step handlers ------------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.ARRIVE: self._arrive,
+            Step.CHECK_FRIDGE: self._check_fridge,
+            Step.CHOOSE_TUBE: self._choose_tube,
+            Step.PICK: self._pick,
+            Step.READ: self._read,
+            Step.ROUTE: self._route,
+            Step.CENTRIFUGE: self._centrifuge,
+            Step.LOAD: self._load,
+            Step.QC: self._run_qc,
+            Step.ANALYZE: self._analyze,
+            Step.DISCARD: self._discard,
+            Step.HOLD: self._hold,
+            Step.RETURN_HOME: self._return_home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.ARRIVE: self._arrive,
-                Step.CHECK_FRIDGE: self._check_fridge,
-                Step.CHOOSE_TUBE: self._choose_tube,
-                Step.PICK: self._pick,
-                Step.READ: self._read,
-                Step.ROUTE: self._route,
-                Step.CENTRIFUGE: self._centrifuge,
-                Step.LOAD: self._load,
-                Step.QC: self._run_qc,
-                Step.ANALYZE: self._analyze,
-                Step.DISCARD: self._discard,
-                Step.HOLD: self._hold,
-                Step.RETURN_HOME: self._return_home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt = None

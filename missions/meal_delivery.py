@@ -11,7 +11,7 @@ come from `missions.meal_orders`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -96,15 +96,15 @@ class MealDelivery(MealMission):
         self._hand_over: HandOver | None = None
         self._back = False
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            D.GO_KITCHEN: self._go_kitchen, D.LOAD: self._load, D.CHOOSE: self._choose, D.NAVIGATE: self._navigate,
+            D.IDENTIFY: self._identify, D.SERVE: self._serve, D.CONFIRM: self._confirm, D.SECURE: self._secure,
+            D.NOT_SERVED: self._not_served, D.GO_BACK: self._go_back, D.RETURN_HOME: self._home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                D.GO_KITCHEN: self._go_kitchen, D.LOAD: self._load, D.CHOOSE: self._choose, D.NAVIGATE: self._navigate,
-                D.IDENTIFY: self._identify, D.SERVE: self._serve, D.CONFIRM: self._confirm, D.SECURE: self._secure,
-                D.NOT_SERVED: self._not_served, D.GO_BACK: self._go_back, D.RETURN_HOME: self._home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         super()._on_step_start(step)

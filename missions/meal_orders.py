@@ -11,7 +11,7 @@ delivered later by `missions.meal_delivery`.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -82,16 +82,16 @@ class MealOrders(MealMission):
         self._kitchen_reached = True
         self._sent = False
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            OrderStep.CHOOSE_BED: self._choose, OrderStep.NAVIGATE: self._navigate,
+            OrderStep.IDENTIFY: self._identify, OrderStep.ORDER: self._order, OrderStep.SKIP_BED: self._skip,
+            OrderStep.GO_KITCHEN: self._go_kitchen, OrderStep.SEND: self._send,
+            OrderStep.RETURN_HOME: self._home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                OrderStep.CHOOSE_BED: self._choose, OrderStep.NAVIGATE: self._navigate,
-                OrderStep.IDENTIFY: self._identify, OrderStep.ORDER: self._order, OrderStep.SKIP_BED: self._skip,
-                OrderStep.GO_KITCHEN: self._go_kitchen, OrderStep.SEND: self._send,
-                OrderStep.RETURN_HOME: self._home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         super()._on_step_start(step)

@@ -20,7 +20,7 @@ doses are returned, and the mission fails with the fault as its reason.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hal.badge_reader import BadgeScan
@@ -124,18 +124,18 @@ class MedicationRound(Mission):
 
     # ---- step handlers ----------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.GO_PHARMACY: self._go_pharmacy, Step.PHARMACIST: self._pharmacist, Step.LOAD: self._load,
+            Step.CHOOSE: self._choose, Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
+            Step.VERIFY: self._verify, Step.AUTHORISE: self._authorise, Step.HAND_OUT: self._hand_out,
+            Step.CONFIRM: self._confirm, Step.SECURE: self._secure, Step.NOT_GIVEN: self._not_given,
+            Step.GO_RETURN: self._go_return, Step.RETURN_AUTH: self._pharmacist, Step.RETURN: self._return,
+            Step.RETURN_HOME: self._return_home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.GO_PHARMACY: self._go_pharmacy, Step.PHARMACIST: self._pharmacist, Step.LOAD: self._load,
-                Step.CHOOSE: self._choose, Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
-                Step.VERIFY: self._verify, Step.AUTHORISE: self._authorise, Step.HAND_OUT: self._hand_out,
-                Step.CONFIRM: self._confirm, Step.SECURE: self._secure, Step.NOT_GIVEN: self._not_given,
-                Step.GO_RETURN: self._go_return, Step.RETURN_AUTH: self._pharmacist, Step.RETURN: self._return,
-                Step.RETURN_HOME: self._return_home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt = None

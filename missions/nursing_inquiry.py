@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -84,15 +84,15 @@ class NursingInquiry(BedsideMission):
         self._answers: dict[str, str | None] = {}
         self._item: Item | None = None
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.CHOOSE_BED: self._choose, Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
+            Step.ASK: self._ask, Step.COMMIT: self._commit_bed, Step.SKIP_BED: self._skip_bed,
+            Step.RETURN_HOME: self._home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.CHOOSE_BED: self._choose, Step.NAVIGATE: self._navigate, Step.IDENTIFY: self._identify,
-                Step.ASK: self._ask, Step.COMMIT: self._commit_bed, Step.SKIP_BED: self._skip_bed,
-                Step.RETURN_HOME: self._home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         super()._on_step_start(step)

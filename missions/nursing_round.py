@@ -182,20 +182,20 @@ class NursingRound(Mission):
 
     # ---- the step handlers ------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.CHOOSE_BED: self._choose_bed,
+            Step.NAVIGATE: self._navigate,
+            Step.IDENTIFY: self._identify,
+            Step.INQUIRE: self._inquire,
+            Step.MEASURE: self._measure,
+            Step.COMMIT: self._commit_bed,
+            Step.SKIP_BED: self._skip_bed,
+            Step.RETURN_HOME: self._return_home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.CHOOSE_BED: self._choose_bed,
-                Step.NAVIGATE: self._navigate,
-                Step.IDENTIFY: self._identify,
-                Step.INQUIRE: self._inquire,
-                Step.MEASURE: self._measure,
-                Step.COMMIT: self._commit_bed,
-                Step.SKIP_BED: self._skip_bed,
-                Step.RETURN_HOME: self._return_home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt = None

@@ -119,18 +119,18 @@ class SamplePickup(LabMission):
     def _handler(self) -> TubeHandler:
         return self.ctx.devices.require(TubeHandler)
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.GO_TO_STATION: self._go_to_station,
+            Step.AUTHENTICATE: self._authenticate,
+            Step.RECEIVE: self._receive,
+            Step.VERIFY: self._verify,
+            Step.GO_TO_LAB: self._go_to_lab,
+            Step.UNLOAD: self._unload,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.GO_TO_STATION: self._go_to_station,
-                Step.AUTHENTICATE: self._authenticate,
-                Step.RECEIVE: self._receive,
-                Step.VERIFY: self._verify,
-                Step.GO_TO_LAB: self._go_to_lab,
-                Step.UNLOAD: self._unload,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._attempt, self._mover = None, None

@@ -174,19 +174,19 @@ class SecurityPatrol(Mission):
 
     # ---- the step handlers ------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.CHOOSE_CHECKPOINT: self._choose,
+            Step.NAVIGATE: self._navigate,
+            Step.CAPTURE: self._capture,
+            Step.ANALYSE: self._analyse,
+            Step.COMMIT: self._commit_visit,
+            Step.SKIP_CHECKPOINT: self._skip,
+            Step.RETURN_HOME: self._return_home,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.CHOOSE_CHECKPOINT: self._choose,
-                Step.NAVIGATE: self._navigate,
-                Step.CAPTURE: self._capture,
-                Step.ANALYSE: self._analyse,
-                Step.COMMIT: self._commit_visit,
-                Step.SKIP_CHECKPOINT: self._skip,
-                Step.RETURN_HOME: self._return_home,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._nav = None

@@ -24,7 +24,7 @@ the journal is never handed over again (the ledger is the proof); one still "loa
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -155,23 +155,23 @@ class SupplyDelivery(Mission):
 
     # ---- the step handlers ------------------------------------------------------------------
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.PLAN: self._plan,
+            Step.GO_TO_ORIGIN: lambda t: self._travel(t, self.params.origin),
+            Step.AUTH_SENDER: lambda t: self._authenticate(t, self.params.sender_role, "load supplies"),
+            Step.LOAD: self._load,
+            Step.GO_TO_WARD: self._go_to_ward,
+            Step.AUTH_RECIPIENT: lambda t: self._authenticate(t, self.params.recipient_role, "receive supplies"),
+            Step.HAND_OVER: self._hand_over,
+            Step.GO_BACK: lambda t: self._travel(t, self.params.origin),
+            Step.AUTH_RETURN: lambda t: self._authenticate(t, self.params.sender_role, "take back supplies"),
+            Step.UNLOAD_RETURN: self._unload_return,
+            Step.RETURN_HOME: lambda t: self._travel(t, self.ctx.home_dock),
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.PLAN: self._plan,
-                Step.GO_TO_ORIGIN: lambda t: self._travel(t, self.params.origin),
-                Step.AUTH_SENDER: lambda t: self._authenticate(t, self.params.sender_role, "load supplies"),
-                Step.LOAD: self._load,
-                Step.GO_TO_WARD: self._go_to_ward,
-                Step.AUTH_RECIPIENT: lambda t: self._authenticate(t, self.params.recipient_role, "receive supplies"),
-                Step.HAND_OVER: self._hand_over,
-                Step.GO_BACK: lambda t: self._travel(t, self.params.origin),
-                Step.AUTH_RETURN: lambda t: self._authenticate(t, self.params.sender_role, "take back supplies"),
-                Step.UNLOAD_RETURN: self._unload_return,
-                Step.RETURN_HOME: lambda t: self._travel(t, self.ctx.home_dock),
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._journey = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,17 +102,17 @@ class VisitorGuidance(Mission):
     def _label(self) -> str:
         return self.params.destination_label or self.params.destination.replace("-", " ")
 
+    def _handlers(self) -> dict[enum.Enum, Callable[[float], None]]:
+        return {
+            Step.GO_TO_MEET: self._go_to_meet,
+            Step.FIND_VISITOR: self._find_visitor,
+            Step.LEAD: self._lead,
+            Step.WAIT_FOR_VISITOR: self._wait_for_visitor,
+            Step.ANNOUNCE: self._announce,
+        }
+
     def _advance(self, now_s: float) -> None:
-        handler = self._step_handlers
-        if handler is None:
-            handler = self._step_handlers = {
-                Step.GO_TO_MEET: self._go_to_meet,
-                Step.FIND_VISITOR: self._find_visitor,
-                Step.LEAD: self._lead,
-                Step.WAIT_FOR_VISITOR: self._wait_for_visitor,
-                Step.ANNOUNCE: self._announce,
-            }
-        handler[self.step](now_s)
+        self._step_handler()(now_s)
 
     def _on_step_start(self, step: enum.Enum) -> None:
         self._nav = None

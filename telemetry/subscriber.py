@@ -7,7 +7,9 @@ predicate over that list holds.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -179,3 +181,13 @@ class TelemetrySubscriber:
         with self._cond:
             self._messages.append(received)
             self._cond.notify_all()
+
+
+def cut_like_a_dead_process(client: mqtt.Client) -> None:
+    """Tests: drop a paho client's connection as a killed process would — no DISCONNECT, nothing
+    pending acknowledged — so that the broker publishes its Last Will."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    client.loop_stop()

@@ -54,11 +54,9 @@ SNAPSHOT_VERSION = 1
 # ---- what the chart reads of the hospital (implemented by his/ or the simulated hospital) ------
 
 
-class BedCensus(Protocol):
-    """What the ward's census says about the patient in one bed (pseudonymous, never a name)."""
+class CareFlags(Protocol):
+    """What a round measures for one patient, by the ward's care plan."""
 
-    @property
-    def patient_ref(self) -> str: ...
     @property
     def on_oxygen(self) -> bool: ...
     @property
@@ -67,6 +65,13 @@ class BedCensus(Protocol):
     def measure_glucose(self) -> bool: ...
     @property
     def measure_weight(self) -> bool: ...
+
+
+class BedCensus(CareFlags, Protocol):
+    """What the ward's census says about the patient in one bed (pseudonymous, never a name)."""
+
+    @property
+    def patient_ref(self) -> str: ...
 
 
 class WardCensus(Protocol):

@@ -268,7 +268,7 @@ class SimNavigator(Navigator):
             goal.handle.fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
             return Twist2D.zero()
         if goal.backing_to is not None:
-            return self._back_off(goal, pose, now_s)
+            return self._back_off(goal, pose)
         if remaining < goal.best_remaining_m - _PROGRESS_M or goal.aligning:
             goal.best_remaining_m = min(goal.best_remaining_m, remaining)
             goal.stalled_s = 0.0
@@ -437,48 +437,40 @@ class SimNavigator(Navigator):
     def _clear_behind(self, pose: Pose2D, near: list[Obstacle]) -> tuple[float, float] | None:
         """The point `BACK_OFF_M` straight behind the robot, when the walls and everything near
         leave room to reverse there; else None (it waits where it is)."""
-        radius = self.sim.body.radius_m
         bx = pose.x_m - math.cos(pose.yaw_rad) * BACK_OFF_M
         by = pose.y_m - math.sin(pose.yaw_rad) * BACK_OFF_M
-        grid = self.sim.env.inflated_grid(pose.level, radius + 0.05)
-        if not grid.segment_is_free((pose.x_m, pose.y_m), (bx, by)):
+        grid = self.sim.env.inflated_grid(pose.level, self.sim.body.radius_m + 0.05)
+        wall_free = grid.segment_is_free((pose.x_m, pose.y_m), (bx, by))
+        if not wall_free or not self._room_behind(pose, near, BACK_OFF_M, margin_m=0.3):
             return None
-        for obstacle in near:
-            # anything within reach of the way back (its far end included) keeps the robot where it is
-            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
-            dx, dy = bx - pose.x_m, by - pose.y_m
-            t = max(0.0, min(1.0, (ax * dx + ay * dy) / (BACK_OFF_M * BACK_OFF_M)))
-            if math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + 0.3 and t > 0.0:
-                return None
         return bx, by
 
-    def _back_off(self, goal: _Goal, pose: Pose2D, now_s: float) -> Twist2D:
+    def _room_behind(self, pose: Pose2D, near: list[Obstacle], length_m: float, *, margin_m: float) -> bool:
+        """Whether nothing near comes within `margin_m` of the robot's footprint reversed
+        `length_m` straight back (what stands beside or ahead of it does not count)."""
+        radius = self.sim.body.radius_m
+        dx, dy = -math.cos(pose.yaw_rad) * length_m, -math.sin(pose.yaw_rad) * length_m
+        seg2 = dx * dx + dy * dy
+        for obstacle in near:
+            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
+            t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, (ax * dx + ay * dy) / seg2))
+            if t > 0.0 and math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + margin_m:
+                return False
+        return True
+
+    def _back_off(self, goal: _Goal, pose: Pose2D) -> Twist2D:
         """Reverse straight back to `goal.backing_to`, stopping early for anything behind."""
         assert goal.backing_to is not None
         bx, by = goal.backing_to
         left_m = math.hypot(bx - pose.x_m, by - pose.y_m)
         near = self.sim.env.obstacles_near(pose.level, pose.x_m, pose.y_m, self.config.perception_range_m,
                                            exclude=self.sim.robot_id)
-        if left_m <= 0.1 or self._clear_behind_from(pose, near, left_m) is False:
+        self._note_waiting(None)
+        if left_m <= 0.1 or not self._room_behind(pose, near, min(left_m + 0.3, BACK_OFF_M), margin_m=0.15):
             goal.backing_to = None
             goal.stalled_s = 0.0
-            self._note_waiting(None)
             return Twist2D.zero()
-        self._note_waiting(None)
         return Twist2D(-min(BACK_OFF_SPEED_MPS, math.sqrt(2 * self.config.max_decel_mps2 * left_m)), 0.0)
-
-    def _clear_behind_from(self, pose: Pose2D, near: list[Obstacle], left_m: float) -> bool:
-        radius = self.sim.body.radius_m
-        bx = pose.x_m - math.cos(pose.yaw_rad) * min(left_m + 0.3, BACK_OFF_M)
-        by = pose.y_m - math.sin(pose.yaw_rad) * min(left_m + 0.3, BACK_OFF_M)
-        for obstacle in near:
-            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
-            dx, dy = bx - pose.x_m, by - pose.y_m
-            seg2 = dx * dx + dy * dy
-            t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, (ax * dx + ay * dy) / seg2))
-            if t > 0.0 and math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + 0.15:
-                return False
-        return True
 
     def _path_ahead(self, goal: _Goal, pose: Pose2D) -> list[tuple[float, float]]:
         """The robot's position then the path's points ahead, as far as the perception range."""

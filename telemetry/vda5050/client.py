@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetry.subscriber import cut_like_a_dead_process
 from telemetry.tls import TlsConfig
 from telemetry.url import parse_broker_url
 from telemetry.vda5050.protocol import TOPIC_SPECS, Topic, TopicParts, Vda5050Error, decode, encode, parse_topic
@@ -111,11 +111,7 @@ class Vda5050Client:
     def abort(self) -> None:
         """Tests: drop the connection like a dead process (the broker publishes the Last Will)."""
         self._closed = True
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._client.loop_stop()
+        cut_like_a_dead_process(self._client)
 
     @property
     def connected(self) -> bool:

@@ -205,37 +205,43 @@ def test_a_mission_that_does_not_need_the_spot_says_it_goes_in_regardless() -> N
     assert sent[-1]["wanted"]["exit"] == "c2" and sent[-1]["wanted"]["wait_for_exit"] is False
 
 
+def two_doors(door_a_x: float, door_b_x: float) -> tuple[TrafficClient, list[dict[str, Any]], list[str]]:
+    """A corridor a1 - door:a - junction j (x = 50) - door:b - b1 - b2; the client, what it sent,
+    and the route's nodes in order."""
+    nodes = {"a1": (door_a_x - 3.0, 0.0, 0), "da": (door_a_x, 0.0, 0), "j": (50.0, 0.0, 0),
+             "db": (door_b_x, 0.0, 0), "b1": (door_b_x + 3.0, 0.0, 0), "b2": (door_b_x + 9.0, 0.0, 0)}
+    order = list(nodes)
+    sent: list[dict[str, Any]] = []
+    client = TrafficClient("r1", TrafficMap.build(nodes, {"door:a": ["da"], "door:b": ["db"]},
+                                                  list(itertools.pairwise(order))),
+                           lambda body, now: sent.append(body))
+    return client, sent, order
+
+
 def test_two_doors_across_one_junction_are_asked_for_together() -> None:
     # ward A's door - junction - ward B's door (2 m apart): a robot leaving one to enter the other
     # asks for both at once, so it never waits at the junction still standing in the first door
     # (where a robot coming the other way would wait for it, and it for that one)
-    nodes = {"a0": (0.0, 0.0, 0), "a1": (46.0, 0.0, 0), "da": (49.0, 0.0, 0), "j": (50.0, 0.0, 0),
-             "db": (51.0, 0.0, 0), "b1": (54.0, 0.0, 0), "b2": (60.0, 0.0, 0)}
-    order = list(nodes)
-    groups = {"door:a": ["da"], "door:b": ["db"]}
-    sent: list[dict[str, Any]] = []
-    client = TrafficClient("r1", TrafficMap.build(nodes, groups, list(itertools.pairwise(order))),
-                           lambda body, now: sent.append(body))
+    client, sent, order = two_doors(49.0, 51.0)
     nav = FakeNavigator()
-    nav.ahead = order[1:]
+    nav.ahead = order
     assert client.step(0.0, at(45.0), nav, priority=50, task_id=None) is False
     assert sent[-1]["wanted"]["groups"] == ["door:a", "door:b"]
     assert sent[-1]["wanted"]["at"] == "a1" and sent[-1]["wanted"]["exit"] == "b1"
     assert nav.holds == ["a1"]
 
 
-def test_a_junction_where_the_route_ends_or_far_doors_keep_separate_requests() -> None:
-    nodes = {"a1": (40.0, 0.0, 0), "da": (45.0, 0.0, 0), "j": (50.0, 0.0, 0), "db": (55.0, 0.0, 0),
-             "b1": (60.0, 0.0, 0)}
-    order = list(nodes)
-    groups = {"door:a": ["da"], "door:b": ["db"]}
-    sent: list[dict[str, Any]] = []
-    client = TrafficClient("r1", TrafficMap.build(nodes, groups, list(itertools.pairwise(order))),
-                           lambda body, now: sent.append(body))
+def test_doors_further_apart_than_the_join_gap_keep_separate_requests() -> None:
+    client, sent, order = two_doors(45.0, 55.0)  # 10 m apart: two requests, one after the other
     nav = FakeNavigator()
-    nav.ahead = order[1:]  # the doors are 10 m apart: two requests, one after the other
+    nav.ahead = order
     client.step(0.0, at(41.0), nav, priority=50, task_id=None)
     assert sent[-1]["wanted"]["groups"] == ["door:a"] and sent[-1]["wanted"]["exit"] == "j"
-    nav.ahead = ["da", "j"]  # going to the junction itself
-    client.step(1.0, at(41.0), nav, priority=50, task_id=None)
+
+
+def test_a_route_ending_at_the_junction_asks_only_for_the_door_before_it() -> None:
+    client, sent, order = two_doors(49.0, 51.0)  # close enough to join, but the robot stops at j
+    nav = FakeNavigator()
+    nav.ahead = order[: order.index("j") + 1]
+    client.step(0.0, at(45.0), nav, priority=50, task_id=None)
     assert sent[-1]["wanted"]["groups"] == ["door:a"] and sent[-1]["wanted"]["exit"] == "j"
