@@ -2,14 +2,16 @@
 
 Raised by a fire that a robot confirms (an `alerts` message, category fire, `data.confirmed`) or by
 the building's fire panel (`FleetService.fire_panel`, the HTTP API); cleared only by the fire panel
-(the fire team). While it is on, every online robot is told to park at its nearest free safe spot
-(a dock or parking place, by route length, robots in id order so that the assignment is
-reproducible) and the fleet dispatches nothing; each robot keeps its interrupted mission and
-resumes it when the alarm clears (the robot re-queues it with its progress).
+(the fire team). While it is on, every online robot is told to park at a free safe spot — its own
+dock when that is about as near, else the nearest free dock or parking place by route length,
+robots in id order so that the assignment is reproducible — and the fleet dispatches nothing; each
+robot keeps its interrupted mission and resumes it when the alarm clears (the robot re-queues it
+with its progress), and one that had nothing to resume drives back to its own dock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ class AlarmEpisode:
     ended_s: float | None = None
     robots: int = 0
     parked: dict[str, float] = field(default_factory=dict)
+    spots: dict[str, str] = field(default_factory=dict)  # robot -> the spot it was sent to
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"from": iso_timestamp(self.started_s), "reason": self.reason}
@@ -72,16 +75,43 @@ def is_confirmed_fire(alert_body: dict[str, Any]) -> bool:
     return alert_body.get("category") == "fire" and bool((alert_body.get("data") or {}).get("confirmed"))
 
 
-def park_spots(site: SiteMap, robots: list[RobotView]) -> dict[str, str]:
-    """Nearest free safe spot per robot, by route length, robots in id order — on the robot's own
-    floor: there are no lift rides during a fire alarm (a floor without a spot falls back to all)."""
+#: a robot's own dock is its spot while the alarm is on when it is no more than this much further
+#: than the nearest free one: parked at home, it is home once the alarm clears — parked on another
+#: robot's dock, it keeps that one's owner waiting outside at the end of its next mission
+HOME_DOCK_SLACK_M = 15.0
+
+
+def park_spots(site: SiteMap, robots: list[RobotView], *, taken: Collection[str] = ()) -> dict[str, str]:
+    """A free safe spot per robot on its own floor — there are no lift rides during a fire alarm (a
+    floor without a spot falls back to all). First every robot whose home dock is on its floor and
+    at most `HOME_DOCK_SLACK_M` further than its nearest spot gets its home dock; then the others,
+    in id order, the nearest free spot by route length (reproducible). `taken`: spots robots not
+    in `robots` were sent to already."""
     spots = [p for p in site.places_of_kind("dock", "parking")]
-    taken: set[str] = set()
+    taken = set(taken)
     out: dict[str, str] = {}
-    for robot in sorted(robots, key=lambda r: r.robot_id):
-        floor = [p.name for p in spots if p.level == robot.level] or [p.name for p in spots]
+
+    def floor_of(robot: RobotView) -> list[str]:
+        return [p.name for p in spots if p.level == robot.level] or [p.name for p in spots]
+
+    def distance_m(robot: RobotView, spot: str) -> float:
+        return site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, spot)
+
+    ordered = sorted(robots, key=lambda r: r.robot_id)
+    for robot in ordered:
+        floor = floor_of(robot)
+        home = robot.home_dock
+        if home is None or home not in floor or home in taken:
+            continue
+        if distance_m(robot, home) <= min(distance_m(robot, s) for s in floor) + HOME_DOCK_SLACK_M:
+            taken.add(home)
+            out[robot.robot_id] = home
+    for robot in ordered:
+        if robot.robot_id in out:
+            continue
+        floor = floor_of(robot)
         free = [s for s in floor if s not in taken] or floor
-        best = min(free, key=lambda s: (site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, s), s))
+        best = min(free, key=lambda s: (distance_m(robot, s), s))
         taken.add(best)
         out[robot.robot_id] = best
     return out

@@ -64,11 +64,13 @@ class ChargePlanner:
             return None
         return min(free, key=lambda c: (self._site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, c), c))
 
-    def start(self, robot: RobotView, charger: str) -> str:
-        """Book `charger` for `robot`; returns the charging mission's id."""
+    def start(self, robot: RobotView, charger: str, *, counted: bool = True) -> str:
+        """Book `charger` for `robot`; returns the charging mission's id. `counted`: a charge
+        (`sent`), not a robot only sent back to its dock."""
         self._count += 1
-        self.sent += 1
-        mission_id = f"charge-{robot.robot_id}-{self._count:04d}"
+        if counted:
+            self.sent += 1
+        mission_id = f"{'charge' if counted else 'dock'}-{robot.robot_id}-{self._count:04d}"
         self._missions[mission_id] = (robot.robot_id, charger)
         robot.charging_planned = True
         return mission_id

@@ -5,11 +5,12 @@ in, handles failures and keeps the state; both share the state declared here."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from fleet import progress
 from fleet.allocator import Allocator, Plan
-from fleet.charging import ChargePlanner
+from fleet.charging import ON_DOCK_M, ChargePlanner
 from fleet.config import FleetConfig
 from fleet.estimates import DurationEstimates
 from fleet.planning import build_problem, unassignable_reason
@@ -19,6 +20,12 @@ from fleet.tasks import ON_ROBOT_STATES, Task, TaskState
 
 #: the priority the fleet gives its own charging missions (above work, below a building alarm)
 CHARGE_PRIORITY = 90
+DOCK_KIND = "return_to_dock"
+#: an idle robot standing away from every dock and parking spot this long is sent to its dock: a
+#: robot whose mission failed on the way (a corridor blocked for its bounded wait) otherwise stands
+#: where it failed for good, and people and robots pile up round it (on the 12-robot day, a knot
+#: of seven visitors and a nurses' robot round an idle one in the ward A fire door, for hours)
+STRAY_IDLE_S = 60.0
 
 
 class Dispatching:
@@ -37,6 +44,7 @@ class Dispatching:
     _plan: Plan | None
     _replan: bool
     _last_round_s: float
+    _stray_since: dict[str, float]
     _kv_dirty: bool
     _counters: dict[str, int]
 
@@ -88,9 +96,37 @@ class Dispatching:
                 continue
             mission_id = self.charging.start(robot, charger)
             self._command(robot.robot_id, "dispatch", {
-                "kind": "return_to_dock", "params": {"dock": charger, "resume_soc_fraction": self.config.resume_soc},
+                "kind": DOCK_KIND, "params": {"dock": charger, "resume_soc_fraction": self.config.resume_soc},
                 "priority": CHARGE_PRIORITY, "mission_id": mission_id}, now_s, command_id=f"{mission_id}.dispatch")
             self._kv_dirty = True  # persist the booking
+
+    def _send_strays_home(self, now_s: float) -> None:
+        """Send each robot idle for `STRAY_IDLE_S` away from every dock and parking spot to a
+        dock (its home one when free), booked like a charger; it is free for work once docked."""
+        busy = self._on_robot()
+        robots = self.robots_view.all()
+        spots = self.site.places_of_kind("dock", "parking")
+        for robot in robots:
+            rid = robot.robot_id
+            idle = (rid not in busy and robot.mission is None and robot.online and not robot.estopped
+                    and robot.fatal_error is None and not robot.charging_planned and DOCK_KIND in robot.missions)
+            at_rest = any(p.level == robot.level and math.hypot(p.x_m - robot.x_m, p.y_m - robot.y_m) <= ON_DOCK_M
+                          for p in spots)
+            if not idle or at_rest:
+                self._stray_since.pop(rid, None)
+                continue
+            if now_s - self._stray_since.setdefault(rid, now_s) < STRAY_IDLE_S:
+                continue
+            dock = self.charging.choose_charger(robot, robots)
+            if dock is None:
+                continue
+            del self._stray_since[rid]
+            mission_id = self.charging.start(robot, dock, counted=False)
+            # docked, it is done at once: it goes home, not to charge (that is `_plan_charging`'s)
+            self._command(rid, "dispatch", {
+                "kind": DOCK_KIND, "params": {"dock": dock, "resume_soc_fraction": 0.05},
+                "priority": CHARGE_PRIORITY, "mission_id": mission_id}, now_s, command_id=f"{mission_id}.dispatch")
+            self._kv_dirty = True
 
     def _allocate(self, now_s: float) -> None:
         self._replan = False

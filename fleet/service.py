@@ -88,6 +88,7 @@ class FleetService(Dispatching):
         self._outgoing: list[tuple[str, Channel, dict[str, Any], float]] = []
         self._replan = True
         self._last_round_s = float("-inf")
+        self._stray_since: dict[str, float] = {}  # idle robot away from every dock -> since when
         self._last_snapshot_s = float("-inf")
         self._source_activity = False
         #: withdrawn missions or charger bookings changed: persisted at this step's commit
@@ -222,6 +223,7 @@ class FleetService(Dispatching):
             self._resend_unacked(now_s)
             if not self.alarm.active:
                 self._plan_charging(now_s)
+                self._send_strays_home(now_s)
                 if self._replan or now_s - self._last_round_s >= self.config.allocation_period_s:
                     self._allocate(now_s)
                 self._dispatch_idle(now_s)
@@ -282,6 +284,8 @@ class FleetService(Dispatching):
         elif channel == Channel.STATE.value:
             was_estopped, was_fatal = robot.estopped, robot.fatal_error is not None
             robot.on_state(body, stamp_s)
+            if self.alarm.active:
+                self._repark_if_moved_floor(robot, now_s)
             if robot.estopped and not was_estopped:
                 self._withdraw_all(robot, "robot e-stopped", now_s)
                 self._replan = True
@@ -520,14 +524,33 @@ class FleetService(Dispatching):
         self._alert(f"fire-alarm-{len(self.alarm.history):03d}", "critical",
                     f"building alarm: {reason}: every robot parks", now_s, category="fire_alarm")
         spots = park_spots(self.site, online)
+        episode = self.alarm.current
+        assert episode is not None
+        episode.spots.update(spots)
         for robot in online:
             self._command(robot.robot_id, "building_alarm",
                           {"active": True, "park_at": spots[robot.robot_id], "reason": "fire alarm"}, now_s)
 
     def _alarm_command(self, robot: RobotView, now_s: float) -> None:
-        spot = park_spots(self.site, [robot])[robot.robot_id]
+        """A robot coming online during the alarm: a spot none of the others was sent to."""
+        episode = self.alarm.current
+        assert episode is not None
+        taken = {spot for other, spot in episode.spots.items() if other != robot.robot_id}
+        spot = park_spots(self.site, [robot], taken=taken)[robot.robot_id]
+        episode.spots[robot.robot_id] = spot
         self._command(robot.robot_id, "building_alarm", {"active": True, "park_at": spot, "reason": "fire alarm"},
                       now_s)
+
+    def _repark_if_moved_floor(self, robot: RobotView, now_s: float) -> None:
+        """A robot not yet parked that is now on another floor than its spot (a lift car recalled
+        by the alarm with it inside) gets a spot on the floor it is on: no lift takes it back."""
+        episode = self.alarm.current
+        if episode is None or not robot.online or robot.robot_id in episode.parked:
+            return
+        spot = episode.spots.get(robot.robot_id)
+        if spot is None or spot not in self.site.graph or self.site.place(spot).level == robot.level:
+            return
+        self._alarm_command(robot, now_s)
 
     # ---- commands and alerts ------------------------------------------------------------------
 

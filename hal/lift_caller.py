@@ -23,7 +23,8 @@ the controller: the robot passes them in with `use_reservations`, and `route` co
 
 `hold_door` keeps the doors open while the robot boards or leaves. `release` is always safe to
 call (a car not held by this robot is left alone), and a mission calls it on cancel, pause and
-failure too, so no car is held forever. Errors raised at once are `DeviceError`s:
+failure too, so no car is held forever — except for a robot standing in the car (`aboard`): its
+next journey drives it out first, then releases the car. Errors raised at once are `DeviceError`s:
 `NoLiftRoute` (no lift serves both floors, or every one is avoided) and `LiftUnavailable`
 (refused now: out of service, fire alarm, a level the lift does not serve).
 """
@@ -172,6 +173,18 @@ class LiftCaller(Device):
 
     _reserved_elsewhere: Callable[[], Collection[str]] | None = None
     _reserved_here: Callable[[], Collection[str]] | None = None
+    _aboard: LiftRoute | None = None
+
+    @property
+    def aboard(self) -> LiftRoute | None:
+        """The route of the car this robot is in — boarding, riding or leaving it — as the journey
+        using it noted (`note_aboard`). A robot's mission can end or be pre-empted while it stands
+        in a car (the fire alarm parks every robot); the car is then still held for it, and the
+        next journey first drives out where the car stands open and releases it."""
+        return self._aboard
+
+    def note_aboard(self, route: LiftRoute | None) -> None:
+        self._aboard = route
 
     def use_reservations(self, reserved_elsewhere: Callable[[], Collection[str]] | None,
                          reserved_here: Callable[[], Collection[str]] | None = None) -> None:

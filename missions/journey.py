@@ -17,7 +17,9 @@ Between floors, after the lift lobby is reached:
 1. `start_call` (bounded by `lift_timeout_s`; a car another robot holds is waited for), then
    drive into the car (`route.car_from`) — at once when the car already stands open there. Once
    the fleet has reserved the lift for this robot, the call goes out on the way to the lobby: the
-   car comes while the robot drives the last metres, and the lift is held that much less;
+   car comes while the robot drives the last metres, and the lift is held that much less. Should
+   the reservation go before the lobby (the drive failed and dropped its route, or the robot gives
+   way), the early call is taken back at once: the fleet may now let another robot at the car;
 2. `start_travel` (bounded), then drive out to that floor's lobby and `release` the car;
 3. a car taken out of service on the way stops at the next floor with its doors open: the robot
    leaves there, releases it and takes another lift (`route(..., avoid=...)`), or fails with the
@@ -44,7 +46,16 @@ from hal.device import DeviceError
 from hal.device_set import DeviceSet
 from hal.door_opener import DoorOpener
 from hal.handle import HandleStatus
-from hal.lift_caller import LiftCaller, LiftFailureKind, LiftHandle, LiftRoute, LiftUnavailable, NoLiftRoute
+from hal.lift_caller import (
+    LiftCaller,
+    LiftDoor,
+    LiftFailureKind,
+    LiftHandle,
+    LiftMotion,
+    LiftRoute,
+    LiftUnavailable,
+    NoLiftRoute,
+)
 from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
 
 FIRE_NO_RIDES = "fire alarm: no lift rides"
@@ -67,6 +78,7 @@ class JourneySettings(BaseModel):
 
 class _Phase(enum.Enum):
     PLAN = "plan"
+    EXIT = "exit"  # started in a car (a ride pre-empted): wait for its doors to open, then out
     DOORS = "doors"
     DRIVE = "drive"
     CALL = "call"
@@ -107,6 +119,7 @@ class Journey(Attempts[Any]):
         self._pending_failure: str | None = None  # fail with this once off the lift
         self._lift_checked_s = -float("inf")
         self.lifts_switched = 0  # lifts given up on the way to the lobby for a free one
+        self.early_calls_withdrawn = 0  # early calls taken back when the reservation went
         # looked up once: `find` scans every device, and the journey asks on every poll
         self._lifts = devices.find(LiftCaller)
 
@@ -128,14 +141,19 @@ class Journey(Attempts[Any]):
 
     def cancel(self) -> None:
         """Stop what is in flight and release the lift; a later poll plans again from where the
-        robot stands."""
+        robot stands. A robot in a car keeps it (`LiftCaller.aboard`): released, the car would
+        carry it off (a fire recall takes it to the recall floor); the next journey drives it out."""
         if self._op is not None:
             self._op.cancel()
             self._op = None
         if self._lift_handle is not None:
             self._lift_handle.cancel()
             self._lift_handle = None
-        self._release()
+        lifts = self.lifts
+        if lifts is not None and lifts.aboard is not None:
+            self._held = None  # the car stays held for the robot inside, not for this journey
+        else:
+            self._release()
         if self.status is OpStatus.RUNNING:
             self._phase = _Phase.PLAN
 
@@ -144,7 +162,9 @@ class Journey(Attempts[Any]):
     def _step(self, now_s: float) -> None:
         phase = self._phase
         if phase is _Phase.PLAN:
-            self._plan()
+            self._plan(now_s)
+        elif phase is _Phase.EXIT:
+            self._exit_car(now_s)
         elif phase is _Phase.DOORS:
             self._open_doors(now_s)
         elif phase is _Phase.DRIVE:
@@ -155,6 +175,8 @@ class Journey(Attempts[Any]):
             self._travel(now_s)
         elif phase is _Phase.RELEASE:
             self._release()
+            if self.lifts is not None:
+                self.lifts.note_aboard(None)  # out of the car
             if self._pending_failure is not None:
                 self._fail(self._pending_failure)
             else:
@@ -164,8 +186,12 @@ class Journey(Attempts[Any]):
         base = self.devices.drive_base
         return base.odometry().pose.level if base is not None else None
 
-    def _plan(self) -> None:
+    def _plan(self, now_s: float) -> None:
         lifts, here = self.lifts, self._level_here()
+        if lifts is not None and lifts.aboard is not None:
+            self._phase = _Phase.EXIT
+            self._lift_deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
+            return
         there = lifts.place_level(self.destination) if lifts is not None and here is not None else here
         if lifts is None or here is None or here == there:
             self._go(self.destination, _Phase.DONE)
@@ -238,6 +264,7 @@ class Journey(Attempts[Any]):
         if self._after is _Phase.CALL and self._switch_to_free_lift(now_s):
             return
         if self._after is _Phase.CALL:
+            self._withdraw_early_call()
             self._call_early(now_s)
             if self._lift_handle is not None:
                 self._lift_handle.poll()  # keeps the call going (a car held by another is claimed once free)
@@ -271,6 +298,7 @@ class Journey(Attempts[Any]):
         status = self._lift_handle.poll()
         if status is HandleStatus.SUCCEEDED:
             self._lift_handle = None
+            lifts.note_aboard(route)  # from here until it has driven out, the car is the robot's
             self._go(route.car_from, _Phase.TRAVEL)
         elif status is not HandleStatus.RUNNING or self._expired(now_s):
             failure = self._lift_handle.failure
@@ -320,6 +348,38 @@ class Journey(Attempts[Any]):
 
     # ---- helpers -------------------------------------------------------------------------------
 
+    def _exit_car(self, now_s: float) -> None:
+        """Started in a car: once it stands open at a floor, drive out to that floor's lobby and
+        release it, then plan from there. A car standing shut is asked to open; waiting is bounded
+        by `lift_timeout_s`."""
+        lifts = self.lifts
+        assert lifts is not None
+        route = lifts.aboard
+        if route is None:
+            self._phase = _Phase.PLAN
+            return
+        try:
+            state = lifts.status(route.lift)
+        except DeviceError as exc:
+            self._fail(f"in the car of lift {route.lift}: {exc.reason}")
+            return
+        if not state.held:  # not ours (any more): the robot is not in it, or lost it; plan from here
+            lifts.note_aboard(None)
+            self._phase = _Phase.PLAN
+            return
+        level = state.open_at
+        lobby = route.lobby_at(level) if level is not None else None
+        if lobby is not None:
+            self._route, self._held = route, route.lift
+            self._go(lobby, _Phase.RELEASE)
+            return
+        if self._expired(now_s):
+            self._fail(f"in the car of lift {route.lift}: its doors did not open within "
+                       f"{self.settings.lift_timeout_s:g} s")
+            return
+        if state.motion is LiftMotion.IDLE and state.door is LiftDoor.CLOSED:
+            self._lift_call(lambda lifts: lifts.hold_door(route.lift))  # stood shut: open up
+
     def _call_early(self, now_s: float) -> None:
         """On the way to the lobby, with the lift reserved for this robot: call the car now."""
         lifts, route = self.lifts, self._route
@@ -333,6 +393,21 @@ class Journey(Attempts[Any]):
             return  # refused now: the call at the lobby says why
         self._held, self._calls = route.lift, self._calls + 1
         self._lift_deadline = Deadline.after(now_s, self.settings.lift_timeout_s)
+
+    def _withdraw_early_call(self) -> None:
+        """On the way to the lobby, the fleet no longer reserves our lift for us (the robot lost its
+        reservation: a failed drive dropped its route, or it gives way): take back the early call.
+        A car held for a robot the fleet lets another use blocks that one until the controller's
+        session timeout; the call goes out again once the lift is ours again."""
+        lifts, route = self.lifts, self._route
+        if lifts is None or route is None or self._held != route.lift or route.lift in lifts.reserved_here():
+            return
+        if self._lift_handle is not None:
+            self._lift_handle.cancel()
+            self._lift_handle = None
+        self._release()
+        self._calls = max(0, self._calls - 1)  # a call taken back is not a failed call
+        self.early_calls_withdrawn += 1
 
     def _switch_to_free_lift(self, now_s: float) -> bool:
         """On the way to the lobby: when another robot has reserved our lift and a free one serves
@@ -411,6 +486,10 @@ def go_to(devices: DeviceSet, place: str, *, nav_timeout_s: float, nav_attempts:
     if navigator is None:
         raise DeviceError("navigator", "this robot has no navigator configured")
     lifts, base = devices.find(LiftCaller), devices.drive_base
+    if lifts is not None and lifts.aboard is not None:  # in a car: out first, wherever it goes
+        settings = journey or JourneySettings(nav_timeout_s=nav_timeout_s, nav_attempts=nav_attempts,
+                                              nav_retry_wait_s=nav_retry_wait_s)
+        return Journey(devices, place, settings, doors=devices.find(DoorOpener) is not None)
     if lifts is not None and base is not None:
         try:
             there = lifts.place_level(place)

@@ -4,6 +4,11 @@ until the alarm is cleared (DOMAIN.md §7: fire alarm → every robot clears the
 Runs above every other mission (the runner pre-empts and re-queues the interrupted one) and is
 not interrupted for the battery reserve: a safe spot that is a dock charges the robot anyway.
 After a restart it is not resumed: the fleet sends a new one if the alarm is still on.
+
+When the alarm clears, a robot that had nothing to resume (`return_home`) and is not parked at its
+own dock drives home before the mission ends: left on the spot, it would stand on another robot's
+dock (the fleet parks robots at the nearest free spot), and that robot would wait outside its own
+dock at the end of its next mission.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from missions.base import Mission
-from missions.timing import Attempts, Deadline, OpStatus, navigation_attempts
+from missions.journey import go_to
+from missions.timing import Attempts, Deadline, OpStatus
 
 
 class Step(enum.Enum):
     NAVIGATE = "navigate"
     HOLD = "hold"
+    GO_HOME = "go_home"  # the alarm cleared and nothing else waits: back to the robot's own dock
     DONE = "done"
     ABANDONED = "abandoned"
 
@@ -30,10 +37,14 @@ WORKING = [Step.NAVIGATE, Step.HOLD]
 STEP_TABLE = (
     ("parked",   Step.NAVIGATE,  Step.HOLD),
     ("cleared",  WORKING,        Step.DONE),       # the alarm was cleared (also while still driving)
+    ("go_home",  WORKING,        Step.GO_HOME),    # ... with nothing to resume, away from its dock
+    ("home",     Step.GO_HOME,   Step.DONE),
+    ("fault",    Step.GO_HOME,   Step.ABANDONED),
     ("fault",    Step.NAVIGATE,  Step.HOLD),       # spot unreachable: stop where it is, out of the way
+    ("redirect", WORKING,        Step.NAVIGATE),   # a new spot from the fleet (on the floor it is on)
     ("fault",    Step.HOLD,      Step.ABANDONED),
-    ("abandon",  WORKING,        Step.ABANDONED),
-    ("restart",  WORKING,        "="),
+    ("abandon",  [*WORKING, Step.GO_HOME], Step.ABANDONED),
+    ("restart",  [*WORKING, Step.GO_HOME], "="),
 )  # fmt: skip
 
 
@@ -45,6 +56,8 @@ class ParkParams(BaseModel):
     nav_timeout_s: float = Field(default=600.0, gt=0)
     nav_attempts: int = Field(default=2, ge=1, le=10)
     max_hold_s: float = Field(default=8 * 3600.0, gt=0)
+    #: drive back to the home dock once the alarm clears (the robot sets it when nothing waits)
+    return_home: bool = False
 
 
 class Park(Mission):
@@ -70,7 +83,13 @@ class Park(Mission):
             self._hold_deadline = Deadline.after(self.ctx.clock.now_s(), self.params.max_hold_s)
 
     def _advance(self, now_s: float) -> None:
+        if self.step is Step.GO_HOME:
+            self._go_home(now_s)
+            return
         if not self.ctx.site.fire_alarm_active:
+            if self.params.return_home and self._parked_at != self.ctx.home_dock:
+                self._go("go_home")
+                return
             self._go("cleared")
             self._succeed()
             return
@@ -81,9 +100,10 @@ class Park(Mission):
 
     def _navigate(self, now_s: float) -> None:
         if self._nav is None:
-            navigator = self._require(self.ctx.devices.navigator, "navigator")
-            self._nav = navigation_attempts(navigator, self.params.place, timeout_s=self.params.nav_timeout_s,
-                                            max_attempts=self.params.nav_attempts, retry_wait_s=2.0)
+            self._require(self.ctx.devices.navigator, "navigator")
+            # go_to: a robot still in a lift car (its ride pre-empted by the alarm) drives out first
+            self._nav = go_to(self.ctx.devices, self.params.place, nav_timeout_s=self.params.nav_timeout_s,
+                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=2.0)
             self._op = self._nav
         status = self._nav.poll(now_s)
         if status is OpStatus.SUCCEEDED:
@@ -93,8 +113,33 @@ class Park(Mission):
             self._parked_at = "where it stopped"
             self._step_fault(f"could not reach {self.params.place}: {self._nav.reason}; holding where it stopped")
 
+    def redirect(self, place: str) -> bool:
+        """Park at `place` instead — the fleet's new spot for a robot that reached another floor
+        than its first spot's (a lift car recalled with it inside). False once parked at its spot
+        or past the alarm."""
+        if self.step not in WORKING or place == self.params.place:
+            return False
+        if self.step is Step.HOLD and self._parked_at == self.params.place:
+            return False
+        self.params.place = place
+        self._go("redirect")
+        return True
+
+    def _go_home(self, now_s: float) -> None:
+        if self._nav is None:
+            self._nav = go_to(self.ctx.devices, self.ctx.home_dock, nav_timeout_s=self.params.nav_timeout_s,
+                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=2.0)
+            self._op = self._nav
+        status = self._nav.poll(now_s)
+        if status is OpStatus.SUCCEEDED:
+            self._parked_at = self.ctx.home_dock
+            self._go("home")
+            self._succeed()
+        elif status is OpStatus.FAILED:
+            self._step_fault(f"alarm cleared, but could not drive back to {self.ctx.home_dock}: {self._nav.reason}")
+
     def _progress_fraction(self) -> float:
-        progress = {Step.NAVIGATE: 0.0, Step.HOLD: 0.5, Step.DONE: 1.0}
+        progress = {Step.NAVIGATE: 0.0, Step.HOLD: 0.5, Step.GO_HOME: 0.9, Step.DONE: 1.0}
         return progress.get(Step(self.step.value), 0.0)
 
     def _result_data(self) -> dict[str, Any]:

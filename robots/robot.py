@@ -28,6 +28,7 @@ from missions.context import MissionContext
 from missions.events import MissionEvent
 from missions.journal import Journal
 from missions.media import InMemoryMediaStore
+from missions.park import Park
 from missions.runner import MissionRunner
 from missions.site import SiteConditions
 from robots.config import RobotKindConfig
@@ -322,16 +323,21 @@ class Robot:
     def set_building_alarm(self, active: bool, *, park_at: str | None = None, reason: str = "fire alarm") -> None:
         """The building's fire alarm (from the fleet / building management system): clear the
         corridors — park at `park_at` and hold until it is cleared; the interrupted mission is
-        re-queued with its progress and resumes afterwards."""
+        re-queued with its progress and resumes afterwards; a robot with nothing to resume drives back
+        to its own dock once the alarm clears."""
         site = self.site
         if active and not site.fire_alarm_active:
             site.fire_alarm_active, site.fire_alarm_reason = True, reason
             self._alarms += 1
+            params = {"place": park_at or self.identity.home_dock, "reason": reason,
+                      "return_home": not self.runner.has_work}
             self.runner.preempt(
-                MissionRequest(kind="park", params={"place": park_at or self.identity.home_dock, "reason": reason},
+                MissionRequest(kind="park", params=params,
                                priority=PARK_PRIORITY, mission_id=f"{self.identity.robot_id}-park-{self._alarms:03d}"),
                 f"{reason}: clearing the corridors",
             )
+        elif active and park_at is not None and isinstance(self.runner.current, Park):
+            self.runner.current.redirect(park_at)  # a new spot: the robot reached another floor
         elif not active:
             site.fire_alarm_active, site.fire_alarm_reason = False, ""
 

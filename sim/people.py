@@ -6,8 +6,11 @@ along corridors. Both follow the world's route graph on their own level (no lift
 changes floor leaves this model's concern) at 1.0–1.3 m/s, and pause where they arrive.
 
 People yield: a person stops when a robot stands right in front, and after `patience_s` of that
-turns back and walks elsewhere. So a contact with a person is always a robot's doing, which is
-what the contact count is meant to measure.
+walks round it when there is room, or turns back and walks elsewhere — unless a robot stands
+behind them too: then they step to the wall and wait there a moment, letting both pass (turning
+back and forth between two robots that each wait for them, a knot of visitors and two nurses'
+robots stood in a ward door for eight hours). So a contact with a person is always a robot's
+doing, which is what the contact count is meant to measure.
 
 Cheap by construction: the state of every person is a row of numpy arrays, a step is a handful of
 vectorised operations, and only people reaching the end of a route segment (every few seconds)
@@ -42,6 +45,12 @@ BED_MIN_RIGHT_M = 0.6
 NEAR_NODE_M = 1.0
 #: free space a bed swung onto a new heading keeps between its ends and any robot
 SWING_GAP_M = 0.25
+#: how far sideways a person caught between two robots steps to the wall, the furthest first
+STAND_ASIDE_M = (1.5, 1.2, 0.9, 0.6, 0.3)
+#: ... so that this much room is left between them and the line the two robots stand on
+STAND_ASIDE_CLEAR_M = 0.25
+#: and how long they stand there, letting the robots pass, before walking on
+STAND_ASIDE_S = (8.0, 15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ class _Walker:
     ahead: list[str]  # nodes still to walk to, in order
     via: list[tuple[float, float]] = field(default_factory=list)  # a sidestep's points, before `ahead`
     stepping_aside: bool = False  # walking a sidestep: the segment after it heads for ahead[0] again
+    standing_aside: bool = False  # walking to the wall between two robots: waits there, then walks on
 
 
 class PeopleModel:
@@ -274,9 +284,12 @@ class PeopleModel:
         w = self._walkers[i]
         if self._blocked_s[i] >= self.config.patience_s:
             self._blocked_s[i] = 0.0
+            w.standing_aside = False
             if (self._hx[i] != self._ux[i] or self._hy[i] != self._uy[i]) and self._walk_without_turning(i):
                 return
             if self._sidestep(i):
+                return
+            if self._stand_aside(i):
                 return
             # no way round: turn back to the node this segment started from, then walk elsewhere
             s = min(self._s[i], self._len[i])
@@ -301,6 +314,12 @@ class PeopleModel:
                 return
             w.ahead = [w.node, *away]
             self._start_segment(i, here, self._kept_right(w, here, back))
+            return
+        if w.standing_aside:
+            w.standing_aside = False
+            self._ax[i], self._ay[i] = self._here(i)  # at the wall: wait there, then a new walk
+            self._s[i] = self._len[i] = 0.0
+            self._pause[i] = w.rng.uniform(*STAND_ASIDE_S)
             return
         if w.via:
             self._start_segment(i, self._here(i), w.via.pop(0))
@@ -396,6 +415,48 @@ class PeopleModel:
             return True
         return False
 
+    def _stand_aside(self, i: int) -> bool:
+        """Caught between a robot in front and one behind (each waiting for them): step sideways to
+        the wall, out of the line the two stand on, and wait there (`standing_aside`). False when
+        no robot stands behind, or there is no such room (a door's frame)."""
+        w = self._walkers[i]
+        rx, ry, rlevel, rr = self._robots
+        if not len(rx):
+            return False
+        here = self._here(i)
+        ux, uy = float(self._ux[i]), float(self._uy[i])
+        nx, ny = uy, -ux  # right
+        dx, dy = rx - here[0], ry - here[1]
+        along = dx * ux + dy * uy
+        lateral = np.abs(dx * nx + dy * ny)
+        radius = self.config.bed_radius_m if w.kind == BED else self.config.person_radius_m
+        width = radius + rr + 0.1
+        near = (rlevel == w.level) & (lateral < width)
+        reach = self._reach[i] + rr + 2.0
+        front = np.flatnonzero(near & (along > 0.0) & (along < reach))
+        behind = np.flatnonzero(near & (along < 0.0) & (-along < reach))
+        if not len(front) or not len(behind):
+            return False
+        kf = int(front[np.argmin(along[front])])
+        kb = int(behind[np.argmax(along[behind])])
+        a = (float(rx[kf]), float(ry[kf]))
+        b = (float(rx[kb]), float(ry[kb]))
+        need = radius + max(float(rr[kf]), float(rr[kb])) + STAND_ASIDE_CLEAR_M
+        grid = self._free[(w.level, w.kind)]
+        others = rlevel == w.level
+        for side in (1.0, -1.0):  # the right-hand wall first, as people keep right
+            for offset in STAND_ASIDE_M:
+                spot = (here[0] + side * nx * offset, here[1] + side * ny * offset)
+                if _point_segment_m(spot, a, b) < need or not grid.segment_is_free(here, spot):
+                    continue
+                gap = np.hypot(rx - spot[0], ry - spot[1])
+                if not bool(np.all(~others | (gap >= width))):
+                    continue
+                w.standing_aside, w.via, w.stepping_aside = True, [], False
+                self._start_segment(i, here, spot)
+                return True
+        return False
+
     def _arrive(self, i: int) -> None:
         w = self._walkers[i]
         self._ax[i], self._ay[i] = self._here(i)  # where they stand: the right-hand side of the way
@@ -489,6 +550,13 @@ def _kept_right_free(grid: OccupancyGrid, a: tuple[float, float], b: tuple[float
     nx, ny = dy / length, -dx / length
     return grid.segment_is_free((a[0] + nx * offset_m, a[1] + ny * offset_m),
                                 (b[0] + nx * offset_m, b[1] + ny * offset_m))
+
+
+def _point_segment_m(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    seg2 = dx * dx + dy * dy
+    t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
+    return float(np.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy)))
 
 
 def _largest_part(graph: nx.Graph) -> set[str]:

@@ -77,6 +77,7 @@ class _Goal:
     start_s: float
     start_distance_m: float
     deadline_s: float
+    level: int = 0  # the floor the path was planned on
     segment: int = 0
     aligning: bool = False
     best_remaining_m: float = math.inf
@@ -97,6 +98,13 @@ class _Goal:
     rest_path: list[tuple[float, float]] | None = None
     rest_from: int = -1
     rest_m: float = 0.0
+
+
+def _point_segment_m(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    seg2 = dx * dx + dy * dy
+    t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
+    return math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy))
 
 
 def _polyline_length(points: list[tuple[float, float]]) -> float:
@@ -168,6 +176,7 @@ class SimNavigator(Navigator):
             now_s,
             self.sim.body.distance_travelled_m,
             now_s + timeout,
+            level=pose.level,
             best_remaining_m=length,
             nodes=[None, *nodes],
             goal_node=goal_node,
@@ -264,6 +273,12 @@ class SimNavigator(Navigator):
         goal.last_step_s = now_s
         remaining = self._remaining_m(goal, pose)
         goal.handle.set_feedback(NavigationFeedback(remaining, pose, now_s))
+        if pose.level != goal.level:
+            # carried to another floor (a lift car recalled by the fire alarm with the robot in it):
+            # the plan is of the floor it left, and followed here it leads through walls
+            goal.handle.fail(f"the robot is now on level {pose.level}, not level {goal.level} where the way to "
+                             f"{goal.name} was planned")
+            return Twist2D.zero()
         if now_s >= goal.deadline_s:
             goal.handle.fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
             return Twist2D.zero()
@@ -308,7 +323,7 @@ class SimNavigator(Navigator):
         alpha = wrap_angle_rad(math.atan2(ty - pose.y_m, tx - pose.x_m) - pose.yaw_rad)
         if abs(alpha) > 0.7:  # face the path first: turning on the spot keeps off the walls
             self._note_waiting(None)
-            return Twist2D(0.0, math.copysign(cfg.max_angular_radps, alpha))
+            return Twist2D(0.0, self._turn_while_braking(pose, math.copysign(cfg.max_angular_radps, alpha)))
         world = self.sim.env.world
         stop_m = remaining if hold_m is None else min(remaining, hold_m)
         # the robot drives on for a control period before the next step can brake
@@ -345,6 +360,27 @@ class SimNavigator(Navigator):
                                                          self.sim.body.radius_m, self._near, horizon_s):
             v, w = 0.0, 2.0 * alpha  # the arc it would drive now touches something: turn first
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
+
+    def _turn_while_braking(self, pose: Pose2D, w_radps: float) -> float:
+        """The turn rate for a turn on the spot: a body still rolling brakes along an arc while it
+        turns, and at a corner that arc can sweep its front into a person walking past beside
+        the turn (a patrol robot did, at 0.45 m/s); then it brakes straight first."""
+        rolling = self.sim.body.velocity.linear_mps
+        if rolling <= 0.1:
+            return w_radps
+        near = self.sim.env.obstacles_near(pose.level, pose.x_m, pose.y_m, self.config.perception_range_m,
+                                           exclude=self.sim.robot_id)
+        if not near:
+            return w_radps
+        radius = self.sim.body.radius_m
+        # braking from v at the drive's deceleration covers v²/2a: v held for v/2a
+        horizon_s = rolling / (2 * self.config.max_decel_mps2)
+        turning = local_planner.arc_is_clear(pose.x_m, pose.y_m, pose.yaw_rad, rolling, w_radps, radius, near,
+                                             horizon_s)
+        if turning or not local_planner.arc_is_clear(pose.x_m, pose.y_m, pose.yaw_rad, rolling, 0.0, radius,
+                                                     near, horizon_s):
+            return w_radps
+        return 0.0
 
     def _hold_distance_m(self, goal: _Goal, pose: Pose2D) -> float | None:
         """Distance along the path to where the robot holds — `HOLD_SHORT_M` before the node held
@@ -543,9 +579,22 @@ class SimNavigator(Navigator):
             t = 1.0 if seg2 == 0 else ((pose.x_m - ax) * dx + (pose.y_m - ay) * dy) / seg2
             last = goal.segment + 2 >= len(goal.path)
             near_end = math.hypot(bx - pose.x_m, by - pose.y_m) < self.config.lookahead_m * 0.5
-            if last or (t < 1.0 and not near_end):
+            if last or (t < 1.0 and not near_end and not self._nearer_next(goal, pose, t)):
                 return goal.segment, min(1.0, max(0.0, t))
             goal.segment += 1
+
+    @staticmethod
+    def _nearer_next(goal: _Goal, pose: Pose2D, t: float) -> bool:
+        """Whether the robot, past the middle of its segment, stands nearer the next one: off the
+        path just past a sharp corner, projected on the segment it has all but finished, the
+        point a lookahead on lies right beside it, and its bearing swings round with every
+        centimetre it turns (one spun on the spot for 25 s, holding a lift)."""
+        if t <= 0.5:
+            return False
+        (ax, ay), (bx, by) = goal.path[goal.segment], goal.path[goal.segment + 1]
+        cx, cy = goal.path[goal.segment + 2]
+        here = (pose.x_m, pose.y_m)
+        return _point_segment_m(here, (bx, by), (cx, cy)) < _point_segment_m(here, (ax, ay), (bx, by))
 
     def _remaining_m(self, goal: _Goal, pose: Pose2D) -> float:
         if len(goal.path) < 2:

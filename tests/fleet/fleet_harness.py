@@ -59,9 +59,10 @@ class RecordingOutbox:
 class Fleet:
     """The service under test, with helpers to play robots."""
 
-    def __init__(self, tmp: Path, config: FleetConfig | None = None, store_name: str = "fleet.db") -> None:
+    def __init__(self, tmp: Path, config: FleetConfig | None = None, store_name: str = "fleet.db",
+                 site: SiteMap | None = None) -> None:
         self.tmp = tmp
-        self.site = tiny_site()
+        self.site = site or tiny_site()
         self.config = config or FleetConfig()
         self.outbox = RecordingOutbox()
         self.store_path = tmp / store_name
@@ -97,7 +98,7 @@ class Fleet:
         place = self.site.place(at) if at else None
         self.service.on_message(robot_id, "state", {
             "pose": {"x_m": place.x_m if place else 20.0, "y_m": place.y_m if place else 10.0, "yaw_rad": 0.0,
-                     "level": 0},
+                     "level": place.level if place else 0},
             "velocity": {"linear_mps": 0.0, "angular_radps": 0.0},
             "battery": {"soc_fraction": soc, "charging": False}, "operating_mode": "automatic",
             "safety": {"state": "estop" if estop else "normal", "estop_latched": estop, "reason": ""},

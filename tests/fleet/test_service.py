@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 from fleet.config import FleetConfig
+from fleet.site import site_from_json
 from fleet.tasks import TaskState
+from sim.scenario import WORLDS_DIR
+from sim.world import load_world
+from sim.world_export import world_json
 from telemetry.topics import Channel
 from tests.fleet.fleet_harness import ROUND_SCHEMA, Fleet, round_params
 
@@ -223,6 +227,68 @@ def test_a_confirmed_fire_parks_every_robot_and_holds_dispatch_until_cleared(tmp
     f.service.fire_panel(False, "cleared", f.now_s)
     f.step()
     assert len(f.outbox.commands(command="dispatch")) == 1
+
+
+def test_on_a_fire_alarm_each_robot_parks_at_its_own_dock_when_about_as_near(tmp_path: Path) -> None:
+    f = Fleet(tmp_path)
+    # both by the isolation ward: the isolation dock is the nearest spot for each of them
+    f.robot("nurse-a", "nursing", NURSING, at="bed-iso1", home_dock="dock-a")
+    f.robot("nurse-b", "nursing", NURSING, at="bed-iso1", home_dock="dock-b")
+    f.step()
+    f.service.fire_panel(True, "drill", f.now_s)
+    f.step()
+    spots = {c["target"]["robot_id"]: c["params"]["park_at"] for c in f.outbox.commands(command="building_alarm")}
+    # a robot parked on another's dock would stand there after the all-clear, its owner waiting
+    # outside at the end of its next mission
+    assert spots == {"nurse-a": "dock-a", "nurse-b": "dock-b"}
+    # one coming online during the alarm, at its own dock, is sent where none of the others was
+    f.robot("nurse-c", "nursing", NURSING, at="dock-a", home_dock="dock-a")
+    f.step()
+    [late] = f.outbox.commands("nurse-c", "building_alarm")
+    assert late["params"]["park_at"] == "dock-iso"
+
+
+def test_a_robot_carried_to_another_floor_during_the_alarm_gets_a_spot_on_that_floor(tmp_path: Path) -> None:
+    # a lift car recalled by the alarm with the robot inside stops at the next floor: no lift
+    # takes it to the spot it was first sent to, so the fleet sends one on the floor it is on
+    site = site_from_json(world_json(load_world(WORLDS_DIR / "default_hospital.yaml")), "default")
+    f = Fleet(tmp_path, site=site)
+    f.robot("nurse-a", "nursing", NURSING, at="lift-1-car-L1", home_dock="dock-ward-a")
+    f.step()
+    f.service.fire_panel(True, "drill", f.now_s)
+    f.step()
+    [first] = f.outbox.commands("nurse-a", "building_alarm")
+    assert site.place(first["params"]["park_at"]).level == 1
+    f.state("nurse-a", at="lift-1-car-L0")  # the car stopped at the ground floor
+    f.step()
+    [_, second] = f.outbox.commands("nurse-a", "building_alarm")
+    assert site.place(second["params"]["park_at"]).level == 0
+    f.state("nurse-a", at="lift-1-car-L0")  # on the spot's floor: nothing more to say
+    f.step()
+    assert len(f.outbox.commands("nurse-a", "building_alarm")) == 2
+
+
+def test_a_robot_left_idle_away_from_every_dock_is_sent_home(tmp_path: Path) -> None:
+    # its mission failed in a corridor (blocked for its bounded wait): left there, it stands in the
+    # way for good, and people and robots pile up round it
+    dock_kind = {**NURSING, "return_to_dock": {}}
+    f = Fleet(tmp_path)
+    f.robot("nurse-a", "nursing", dock_kind, at="bed-a1", home_dock="dock-a")
+    f.robot("nurse-b", "nursing", dock_kind, at="dock-b")  # idle at its dock: stays
+    f.step()
+    f.step(30.0)
+    assert f.outbox.commands(command="dispatch") == []  # a moment's idleness is no stray
+    f.step(31.0)
+    [home] = f.outbox.commands(command="dispatch")
+    assert home["target"]["robot_id"] == "nurse-a" and home["params"]["kind"] == "return_to_dock"
+    assert home["params"]["params"]["dock"] == "dock-a"
+    assert f.service.kpis().get("charging_missions", 0) == 0  # going home, not charging
+    f.step(120.0)
+    assert len(f.outbox.commands(command="dispatch")) == 1  # sent once, not again while it goes
+    f.event("nurse-a", "mission.succeeded", home["params"]["mission_id"], "return_to_dock")
+    f.state("nurse-a", at="dock-a")
+    f.step(120.0)
+    assert len(f.outbox.commands(command="dispatch")) == 1  # home now
 
 
 @pytest.mark.parametrize("bad", [{"task_id": "has space", "kind": "x", "params": {}},

@@ -109,6 +109,34 @@ def test_fire_alarm_with_a_robot_in_a_lift(world: World, tmp_path: Path) -> None
     assert len(rig.building.rides()) == 1
 
 
+def test_a_robot_riding_when_the_building_alarm_parks_it_leaves_the_car_first(world: World, tmp_path: Path) -> None:
+    # as the fleet does it: the robot's mission is pre-empted by a park while it rides; the car is
+    # recalled with it inside. The robot must not drive the park's way from the car before the car
+    # opens (a plan of the floor it left leads through walls), nor give the car up while inside
+    rig = Rig(world, {"r1": "dock-ward-a"}, tmp_path)
+    robot = rig.robots["r1"]
+    robot.dispatch("return_to_dock", {"dock": "dock-supply", "resume_soc_fraction": 0.05})
+    lifts = robot.devices.require(LiftCaller)
+    rig.run_until(lambda: lifts.aboard is not None and any(rig.riding(lift) for lift in world.lifts))
+    rig.run_until(lambda: rig.level("r1") == 0 and any(rig.riding(lift) for lift in world.lifts))  # on its way down
+    robot.set_building_alarm(True, park_at="dock-radiology")  # the fleet's spot for a robot on level 0
+    rig.building.set_fire_alarm(True)
+    rig.tick()
+    park = robot.runner.current
+    assert park is not None and park.kind == "park"
+    assert any(rig.building.lift_status(lift).session != 0 for lift in world.lifts)  # still held for it
+    rig.run_until(lambda: rig.level("r1") != 0 or park.finished, max_s=120)
+    assert rig.level("r1") == -1 and not park.finished  # stopped at the next floor, with it inside
+    robot.set_building_alarm(True, park_at="dock-kitchen")  # the fleet's new spot, on level -1
+    rig.run_until(lambda: park.step.value == "hold", max_s=600)
+    spot = world.places["dock-kitchen"]
+    pose = rig.env.body("r1").pose
+    assert pose.level == -1 and ((pose.x_m - spot.x_m) ** 2 + (pose.y_m - spot.y_m) ** 2) ** 0.5 < 0.5
+    assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+    assert all(rig.building.lift_status(lift).session == 0 for lift in world.lifts)  # released once out
+    assert robot.devices.require(LiftCaller).aboard is None
+
+
 def test_a_lift_that_does_not_come_in_time_is_given_up_for_the_other(world: World, tmp_path: Path) -> None:
     rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
     building = rig.building

@@ -105,3 +105,26 @@ def test_without_the_reservation_the_call_waits_for_the_lobby(world: World, tmp_
     lobby = world.places[route.board_at]
     pose = rig.env.body("r1").pose
     assert ((pose.x_m - lobby.x_m) ** 2 + (pose.y_m - lobby.y_m) ** 2) ** 0.5 < 0.5
+
+
+def test_an_early_call_is_taken_back_when_the_reservation_goes_before_the_lobby(
+        world: World, tmp_path: Path) -> None:
+    # the robot lost its reservation on the way (a blocked drive dropped its route); a car still
+    # held for it would keep the robot the fleet now lets in waiting for the controller's timeout
+    rig = Rig(world, {"r1": "dock-supply"}, tmp_path)
+    ours: set[str] = {"lift-1", "lift-2"}
+    rig.robots["r1"].devices.require(LiftCaller).use_reservations(lambda: (), lambda: ours)
+    op = rig.go("r1", "ward-a-utility")
+    assert isinstance(op, Journey)
+    rig.run_until(lambda: rig.building.lift_status("lift-1").session != 0)
+    route = op._route
+    assert route is not None and route.lift == "lift-1"
+    ours.clear()
+    rig.tick()
+    assert rig.building.lift_status("lift-1").session == 0 and op.early_calls_withdrawn == 1
+    pose = rig.env.body("r1").pose
+    lobby = world.places[route.board_at]
+    assert ((pose.x_m - lobby.x_m) ** 2 + (pose.y_m - lobby.y_m) ** 2) ** 0.5 > 1.0  # still on its way
+    ours.add("lift-1")  # the lift is the robot's again: it calls once more and rides
+    assert rig.finish("r1").status is OpStatus.SUCCEEDED, op.reason
+    assert [(r.lift, r.outcome) for r in rig.building.rides()] == [("lift-1", "cancelled"), ("lift-1", "done")]

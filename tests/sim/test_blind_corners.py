@@ -226,6 +226,38 @@ def test_a_visitor_a_robot_held_up_walks_on_by_another_way(tmp_path: Path) -> No
     assert len(walker.ahead) > 1 and walker.ahead[1] != "w-20"  # ... and on, not into the robot again
 
 
+def test_a_visitor_caught_between_two_waiting_robots_steps_to_the_wall_and_lets_them_pass(tmp_path: Path) -> None:
+    # a robot in front and one behind, each waiting for the visitor: turning back only walks into
+    # the other (a knot of visitors and two robots stood like that in a ward door for hours); the
+    # visitor steps sideways out of the line the robots stand on and waits there a moment
+    from sim.people import STAND_ASIDE_CLEAR_M
+
+    world = corridor_world(tmp_path, width_m=3.0, main_tag="corridor")
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
+    walker = model._walkers[0]
+    walker.node, walker.ahead, walker.via = "w-10", ["w-15", "w-20"], []
+    model.x_m[0], model.y_m[0] = 10.0, 1.5
+    model._ax[0], model._ay[0], model._s[0], model._len[0] = 10.0, 1.5, 0.0, 0.0
+    model._walk_on(0)
+    model._pause[0] = 0.0
+    line_y = float(model._ay[0]) + 0.2  # the two robots stand (nearly) in the visitor's way
+    level = np.zeros(2, dtype=np.int64)
+    # the one behind close enough that walking round the one in front would step out before it
+    robots = (np.array([12.5, 9.2]), np.array([line_y, line_y]), level, np.full(2, ROBOT_RADIUS_M))
+    for _ in range(round(2 * model.config.patience_s / TICK_S)):
+        model.step(TICK_S, *robots)
+        if walker.standing_aside:
+            break
+    assert walker.standing_aside  # patience up: off to the wall, not back into the robot behind
+    assert walker.ahead[:1] == ["w-15"]
+    for _ in range(round(5.0 / TICK_S)):
+        model.step(TICK_S, *robots)
+    x, y = float(model.x_m[0]), float(model.y_m[0])
+    assert 9.2 < x < 12.5 and abs(y - line_y) >= model.config.person_radius_m + ROBOT_RADIUS_M + STAND_ASIDE_CLEAR_M
+    assert not model.waiting[0] and not model.moving[0]  # standing there, waiting for no one
+    assert world.grids[0].inflated(model.config.person_radius_m).is_free(x, y)  # not in the wall
+
+
 def stand_visitor(rig: Rig, x_m: float, y_m: float, *, waiting: bool) -> None:
     """A visitor standing still (waiting for the robot in front of them, or not)."""
     rig.env.obstacles.people = PeopleCircles(
@@ -262,3 +294,52 @@ def test_a_robot_face_to_face_with_a_waiting_visitor_backs_off_once(tmp_path: Pa
     assert all(x == pytest.approx(stopped, abs=0.02) for x in xs[-round(4.0 / TICK_S):])
     still = run(False)
     assert min(still[still.index(max(still)):]) > max(still) - 0.05  # a visitor not waiting: it waits
+
+
+def test_a_robot_standing_right_by_a_corner_off_its_path_turns_onto_the_next_leg_without_spinning(
+        tmp_path: Path) -> None:
+    # just past a corner and off the path, the point one lookahead along the path from the
+    # robot's projection lies right beside it: steering at it, a robot spun on the spot for 25 s
+    # (holding a lift all the while). Nearer the next leg than the one it has all but finished, it
+    # follows the next leg
+    rig = Rig(junction_world(tmp_path), dt_s=TICK_S)
+    nav = rig.add("r1", "west")
+    handle = nav.start_go_to(NavigationGoal(place="north"))
+    rig.tick()  # planned from the west end; then, standing still, found by the corner
+    corner_y = 1.2  # the junction's waypoint is at (15.2, 1.2)
+    rig.body("r1").pose = Pose2D(15.16, corner_y + 0.54, 0.0, 0)  # beside the corner, facing east
+    turned = 0.0
+    last = rig.body("r1").pose.yaw_rad
+    for _ in range(round(20.0 / TICK_S)):
+        rig.tick()
+        yaw = rig.body("r1").pose.yaw_rad
+        turned += abs(math.remainder(yaw - last, math.tau))
+        last = yaw
+    assert turned < math.pi  # a quarter turn to the north, give or take: not round and round
+    assert rig.body("r1").pose.y_m > corner_y + 5.0, rig.body("r1").pose  # and on its way up the leg
+    assert handle.poll() in (HandleStatus.RUNNING, HandleStatus.SUCCEEDED), handle.error
+
+
+def test_a_robot_still_rolling_at_a_corner_brakes_straight_rather_than_sweep_into_a_person(tmp_path: Path) -> None:
+    # told to turn on the spot at a corner while still rolling, a body brakes along an arc; with a
+    # person just round the corner that arc sweeps its front into them (a patrol robot did, at
+    # 0.45 m/s). It brakes straight first, then turns
+    from hal.geometry import Twist2D
+
+    rig = Rig(junction_world(tmp_path), dt_s=TICK_S)
+    nav = rig.add("r1", "east")
+    handle = nav.start_go_to(NavigationGoal(place="north"))
+    body = rig.body("r1")
+    body.pose = Pose2D(15.59, 1.2, math.pi, 0)  # 0.39 m short of the junction, heading west
+    body.velocity = Twist2D(0.7, 0.0)  # and still rolling
+    stand_visitor_at_rest(rig, 15.14, 1.95)  # just round the corner, on the way north
+    for _ in range(round(6.0 / TICK_S)):
+        rig.tick()
+    assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
+    handle.cancel()
+
+
+def stand_visitor_at_rest(rig: Rig, x_m: float, y_m: float) -> None:
+    rig.env.obstacles.people = PeopleCircles(
+        np.array([x_m]), np.array([y_m]), np.full(1, 0.3), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
+        ["visitor-0"], ["visitor"], np.zeros(1, dtype=bool), np.zeros(1, dtype=bool), np.zeros(1), np.zeros(1))

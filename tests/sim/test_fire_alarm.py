@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 
 from sim.runner import SimOptions, SimulationRun
-from sim.scenario import SCENARIOS_DIR, load_scenario
+from sim.scenario import SCENARIOS_DIR, WORLDS_DIR, load_scenario
+from sim.world import load_world
+from tests.sim.lift_rig import LiftRig
 
 
 def test_fire_alarm_parks_every_robot_then_work_resumes(tmp_path: Path):
@@ -49,3 +51,48 @@ def test_fire_alarm_parks_every_robot_then_work_resumes(tmp_path: Path):
     for task in first_rounds:
         beds = [e["data"]["bed_ref"] for e in rounds if e["task"] == task]
         assert len(beds) == len(set(beds)), (task, beds)
+
+
+def _rig(tmp_path: Path) -> LiftRig:
+    return LiftRig(load_world(WORLDS_DIR / "default_hospital.yaml"), {"r1": "dock-logistics-1"}, tmp_path)
+
+
+def _distance_m(rig: LiftRig, robot_id: str, place: str) -> float:
+    pose, spot = rig.env.body(robot_id).pose, rig.world.places[place]
+    return float(((pose.x_m - spot.x_m) ** 2 + (pose.y_m - spot.y_m) ** 2) ** 0.5)
+
+
+def test_an_idle_robot_parked_on_another_dock_drives_home_when_the_alarm_clears(tmp_path: Path) -> None:
+    # left on the other dock, it would keep that dock's robot waiting outside at the end of its next
+    # mission (the 24 h day had one waiting 30 min for its own dock)
+    rig = _rig(tmp_path)
+    robot = rig.robots["r1"]
+    robot.set_building_alarm(True, park_at="dock-logistics-2")
+    rig.tick()
+    park = robot.runner.current
+    assert park is not None and park.kind == "park"
+    rig.run_until(lambda: park.step.value == "hold", max_s=300)
+    assert _distance_m(rig, "r1", "dock-logistics-2") < 0.5
+    robot.set_building_alarm(False)
+    rig.run_until(lambda: park.finished, max_s=300)
+    assert park.result is not None and park.result.outcome == "succeeded", park.result
+    assert park.result.data["parked_at"] == "dock-logistics-1"
+    assert _distance_m(rig, "r1", "dock-logistics-1") < 0.5
+
+
+def test_a_robot_with_work_to_resume_does_not_detour_home_after_the_alarm(tmp_path: Path) -> None:
+    rig = _rig(tmp_path)
+    robot = rig.robots["r1"]
+    robot.return_to_dock()  # the work it was doing when the alarm rang
+    rig.tick()
+    robot.set_building_alarm(True, park_at="dock-logistics-2")
+    rig.tick()
+    park = robot.runner.current
+    assert park is not None and park.kind == "park"
+    rig.run_until(lambda: park.step.value == "hold", max_s=300)
+    robot.set_building_alarm(False)
+    rig.run_until(lambda: park.finished, max_s=300)
+    assert park.result is not None and park.result.data["parked_at"] == "dock-logistics-2"
+    rig.tick()
+    resumed = robot.runner.current
+    assert resumed is not None and resumed.kind == "return_to_dock"  # it resumes at once, from the spot
