@@ -151,6 +151,23 @@ def test_a_run_over_its_time_limit_is_stopped_and_fails_saying_where(write_sweep
     assert "RunTimedOut" in str(outcome.error) and "limit of 0.5 s" in str(outcome.error)
 
 
+def test_a_time_limit_landing_in_code_that_catches_every_exception_still_ends_the_run() -> None:
+    # a mission's step catches Exception (a bug ends the mission, not the robot's tick): the limit
+    # raised there was taken for such a bug, and the run went on past its limit (a flaky CI run)
+    import time
+
+    from sweep.task import RunTimedOut, _time_limit
+
+    swallowed = []
+    with pytest.raises(RunTimedOut), _time_limit(0.05):
+        for _ in range(40):
+            try:
+                time.sleep(0.05)
+            except Exception as exc:  # what a mission step does
+                swallowed.append(exc)
+    assert swallowed == []
+
+
 def test_rows_of_another_simulator_version_are_run_again_on_resume(write_sweep: Callable[..., Path],
                                                                      tmp_path: Path) -> None:
     from sweep.code import code_digest
