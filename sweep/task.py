@@ -71,6 +71,10 @@ def execute(task: RunTask) -> RunOutcome:
     return RunOutcome(task.run_id, "ok", kpis, None, tuple(missing), time.perf_counter() - started, worker, code)
 
 
+#: after a run's time limit, the limit is raised again this often until the run has stopped
+RETIMEOUT_S = 0.2
+
+
 class RunTimedOut(BaseException):
     """Not an `Exception`: the simulator ends a mission whose step raises one (a bug must not stop
     the robot's tick), and a time limit landing in a mission step was taken for a bug there and
@@ -90,7 +94,9 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         raise RunTimedOut(f"the run took longer than its limit of {seconds:g} s (run_timeout_s)")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # and again every RETIMEOUT_S until the run has stopped: an exception raised where the
+    # interpreter only reports it (a gc callback, a __del__) is lost, and the run went on
+    signal.setitimer(signal.ITIMER_REAL, seconds, RETIMEOUT_S)
     try:
         yield
     finally:
