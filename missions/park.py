@@ -99,19 +99,26 @@ class Park(Mission):
             self._step_fault(f"alarm not cleared within {self.params.max_hold_s:g} s: still holding needs a person")
 
     def _navigate(self, now_s: float) -> None:
-        if self._nav is None:
-            self._require(self.ctx.devices.navigator, "navigator")
-            # go_to: a robot still in a lift car (its ride pre-empted by the alarm) drives out first
-            self._nav = go_to(self.ctx.devices, self.params.place, nav_timeout_s=self.params.nav_timeout_s,
-                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=2.0)
-            self._op = self._nav
-        status = self._nav.poll(now_s)
+        status = self._drive(now_s, self.params.place)
         if status is OpStatus.SUCCEEDED:
             self._parked_at = self.params.place
             self._go("parked")
         elif status is OpStatus.FAILED:
             self._parked_at = "where it stopped"
-            self._step_fault(f"could not reach {self.params.place}: {self._nav.reason}; holding where it stopped")
+            self._step_fault(f"could not reach {self.params.place}: {self._reason()}; holding where it stopped")
+
+    def _drive(self, now_s: float, place: str) -> OpStatus:
+        """The step's drive to `place`, started on its first poll. By `go_to`: a robot still in a
+        lift car (its ride pre-empted by the alarm) drives out first."""
+        if self._nav is None:
+            self._require(self.ctx.devices.navigator, "navigator")
+            self._nav = go_to(self.ctx.devices, place, nav_timeout_s=self.params.nav_timeout_s,
+                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=2.0)
+            self._op = self._nav
+        return self._nav.poll(now_s)
+
+    def _reason(self) -> str | None:
+        return self._nav.reason if self._nav is not None else None
 
     def redirect(self, place: str) -> bool:
         """Park at `place` instead — the fleet's new spot for a robot that reached another floor
@@ -126,17 +133,13 @@ class Park(Mission):
         return True
 
     def _go_home(self, now_s: float) -> None:
-        if self._nav is None:
-            self._nav = go_to(self.ctx.devices, self.ctx.home_dock, nav_timeout_s=self.params.nav_timeout_s,
-                              nav_attempts=self.params.nav_attempts, nav_retry_wait_s=2.0)
-            self._op = self._nav
-        status = self._nav.poll(now_s)
+        status = self._drive(now_s, self.ctx.home_dock)
         if status is OpStatus.SUCCEEDED:
             self._parked_at = self.ctx.home_dock
             self._go("home")
             self._succeed()
         elif status is OpStatus.FAILED:
-            self._step_fault(f"alarm cleared, but could not drive back to {self.ctx.home_dock}: {self._nav.reason}")
+            self._step_fault(f"alarm cleared, but could not drive back to {self.ctx.home_dock}: {self._reason()}")
 
     def _progress_fraction(self) -> float:
         progress = {Step.NAVIGATE: 0.0, Step.HOLD: 0.5, Step.GO_HOME: 0.9, Step.DONE: 1.0}

@@ -168,10 +168,10 @@ def detour(
             if not all(grid.segment_is_free(a, b) for a, b in legs):
                 continue
             if not (cooperative and len(blocking) == 1) and any(
-                    _segment_distance(p1, p2, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
+                    segment_distance_m(p1, p2, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
                     for o, _ in blocking):
                 continue
-            if any(_segment_distance(a, b, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
+            if any(segment_distance_m(a, b, (o.x_m, o.y_m)) < robot_radius_m + o.radius_m + SIDE_MARGIN_M
                    for o in others for a, b in legs[1:]):
                 continue
             return [p1, p2, rejoin[0]], rejoin[1]
@@ -325,7 +325,8 @@ def arc_is_clear(
     return True
 
 
-def _segment_distance(a: Point, b: Point, p: Point) -> float:
+def segment_distance_m(a: Point, b: Point, p: Point) -> float:
+    """Distance from `p` to the segment a-b."""
     dx, dy = b[0] - a[0], b[1] - a[1]
     seg2 = dx * dx + dy * dy
     t = 0.0 if seg2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))

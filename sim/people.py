@@ -26,6 +26,7 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
+from sim.local_planner import segment_distance_m
 from sim.obstacles import BED, PERSON, PeopleCircles
 from sim.occupancy import OccupancyGrid
 from sim.patients import stable_int
@@ -447,7 +448,7 @@ class PeopleModel:
         for side in (1.0, -1.0):  # the right-hand wall first, as people keep right
             for offset in STAND_ASIDE_M:
                 spot = (here[0] + side * nx * offset, here[1] + side * ny * offset)
-                if _point_segment_m(spot, a, b) < need or not grid.segment_is_free(here, spot):
+                if segment_distance_m(a, b, spot) < need or not grid.segment_is_free(here, spot):
                     continue
                 gap = np.hypot(rx - spot[0], ry - spot[1])
                 if not bool(np.all(~others | (gap >= width))):
@@ -550,13 +551,6 @@ def _kept_right_free(grid: OccupancyGrid, a: tuple[float, float], b: tuple[float
     nx, ny = dy / length, -dx / length
     return grid.segment_is_free((a[0] + nx * offset_m, a[1] + ny * offset_m),
                                 (b[0] + nx * offset_m, b[1] + ny * offset_m))
-
-
-def _point_segment_m(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    seg2 = dx * dx + dy * dy
-    t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
-    return float(np.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy)))
 
 
 def _largest_part(graph: nx.Graph) -> set[str]:

@@ -18,9 +18,7 @@ until `hold_at(None)`.
 from __future__ import annotations
 
 import difflib
-import itertools
 import math
-from dataclasses import dataclass, field
 
 from hal.clock import Clock
 from hal.device import DeviceError, DeviceHealth
@@ -28,11 +26,12 @@ from hal.geometry import Pose2D, Twist2D, wrap_angle_rad
 from hal.navigation_handle import NavigationGoalHandle
 from hal.navigator import NavigationFeedback, NavigationGoal, NavigationHandle, NavigationResult, Navigator
 from hal.registry import BuildContext, DeviceConfig
-from sim import local_planner
+from sim import local_planner, path_following
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
 from sim.environment import SimEnvironment
 from sim.obstacles import ROBOT, Obstacle
+from sim.path_following import Goal, polyline_length
 from sim.routes import NoRoute
 
 #: a held robot stops this far short of its hold point: the hold point is a shared resource's
@@ -68,55 +67,12 @@ class SimNavigatorConfig(DeviceConfig):
     blocked_timeout_s: float = 120.0  # stopped for obstacles this long without progress: fail
 
 
-@dataclass
-class _Goal:
-    handle: NavigationGoalHandle
-    name: str
-    path: list[tuple[float, float]]  # from the start position to the goal position
-    yaw_rad: float
-    start_s: float
-    start_distance_m: float
-    deadline_s: float
-    level: int = 0  # the floor the path was planned on
-    segment: int = 0
-    aligning: bool = False
-    best_remaining_m: float = math.inf
-    stalled_s: float = 0.0  # time commanded to move without progress
-    last_step_s: float | None = None
-    nodes: list[str | None] = field(default_factory=list)  # route node of each path point, or None
-    goal_node: str | None = None  # the route node the plan ends at (the place, or the one nearest a pose)
-    hold_index: int | None = None  # path index of the node held at
-    blocked_s: float = 0.0  # stopped for obstacles since the last progress
-    blocked_since_try_s: float = 0.0  # ... since the last detour or re-plan attempt
-    attempts: int = 0  # detours and re-plans tried since the last progress
-    blocker: str = ""  # what the robot last stopped for, for the failure reason
-    detour_end: int = 0  # path index where a detour rejoins the plan (slow until there)
-    corners: list[float] = field(default_factory=list)  # per path point, the distance on to the next sharp corner
-    backing_to: tuple[float, float] | None = None  # where a back-off for a waiting person ends
-    backed_off: bool = False  # this blockage's back-off is done (reset by progress)
-    # the path's length on from `rest_from` (for `rest_path`, the path list it was taken of): asked every tick
-    rest_path: list[tuple[float, float]] | None = None
-    rest_from: int = -1
-    rest_m: float = 0.0
-
-
-def _point_segment_m(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    seg2 = dx * dx + dy * dy
-    t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / seg2))
-    return math.hypot(p[0] - (a[0] + t * dx), p[1] - (a[1] + t * dy))
-
-
-def _polyline_length(points: list[tuple[float, float]]) -> float:
-    return sum(math.dist(a, b) for a, b in itertools.pairwise(points))
-
-
 class SimNavigator(Navigator):
     def __init__(self, name: str, clock: Clock, env: SimEnvironment, body: SimBody, config: SimNavigatorConfig) -> None:
         super().__init__(name, clock)
         self.sim = SimLink(self, env, body)
         self.config = config
-        self._goal: _Goal | None = None
+        self._goal: Goal | None = None
         self._request: Twist2D | None = None
         self._hold_node: str | None = None
         self._holding = False
@@ -164,11 +120,11 @@ class SimNavigator(Navigator):
         if goal.place is None:
             nodes[-1] = None  # the pose itself is not a node
         goal_node = next((n for n in reversed(nodes) if n is not None), None)
-        length = _polyline_length(path)
+        length = polyline_length(path)
         timeout = self.config.goal_timeout_s
         if timeout is None:
             timeout = 120.0 + 4.0 * length / self.config.max_speed_mps
-        self._goal = _Goal(
+        self._goal = Goal(
             handle,
             goal.describe(),
             path,
@@ -206,7 +162,7 @@ class SimNavigator(Navigator):
         """Whether the robot stands at its hold point."""
         return self._holding
 
-    def _set_hold_index(self, goal: _Goal) -> None:
+    def _set_hold_index(self, goal: Goal) -> None:
         goal.hold_index = None
         if self._hold_node is None:
             return
@@ -255,13 +211,13 @@ class SimNavigator(Navigator):
             self._waiting_for = blocker
             self.sim.env.note_waiting(self.sim.robot_id, blocker)
 
-    def _finish(self, goal: _Goal, now_s: float) -> None:
+    def _finish(self, goal: Goal, now_s: float) -> None:
         body = self.sim.body
         goal.handle.succeed(
             NavigationResult(body.pose, body.distance_travelled_m - goal.start_distance_m, now_s - goal.start_s)
         )
 
-    def _control(self, goal: _Goal, now_s: float) -> Twist2D:
+    def _control(self, goal: Goal, now_s: float) -> Twist2D:
         cfg = self.config
         body = self.sim.body
         pose = body.pose
@@ -382,7 +338,7 @@ class SimNavigator(Navigator):
             return w_radps
         return 0.0
 
-    def _hold_distance_m(self, goal: _Goal, pose: Pose2D) -> float | None:
+    def _hold_distance_m(self, goal: Goal, pose: Pose2D) -> float | None:
         """Distance along the path to where the robot holds — `HOLD_SHORT_M` before the node held
         at — or None when not holding."""
         h = goal.hold_index
@@ -394,12 +350,12 @@ class SimNavigator(Navigator):
         else:
             nx_, ny_ = goal.path[goal.segment + 1]
             to_node_m = (math.hypot(nx_ - pose.x_m, ny_ - pose.y_m)
-                         + _polyline_length(goal.path[goal.segment + 1 : h + 1]))
+                         + polyline_length(goal.path[goal.segment + 1 : h + 1]))
         return max(0.0, to_node_m - HOLD_SHORT_M)
 
     # -- robots and people in the way --------------------------------------------------------------
 
-    def _obstacle_speed_cap(self, goal: _Goal, pose: Pose2D, now_s: float, dt_s: float) -> float:
+    def _obstacle_speed_cap(self, goal: Goal, pose: Pose2D, now_s: float, dt_s: float) -> float:
         """The speed obstacles on the path allow (inf: none near); stopped for one, wait, go
         round it, re-plan, or fail once the wait is too long."""
         cfg = self.config
@@ -494,7 +450,7 @@ class SimNavigator(Navigator):
                 return False
         return True
 
-    def _back_off(self, goal: _Goal, pose: Pose2D) -> Twist2D:
+    def _back_off(self, goal: Goal, pose: Pose2D) -> Twist2D:
         """Reverse straight back to `goal.backing_to`, stopping early for anything behind."""
         assert goal.backing_to is not None
         bx, by = goal.backing_to
@@ -508,7 +464,7 @@ class SimNavigator(Navigator):
             return Twist2D.zero()
         return Twist2D(-min(BACK_OFF_SPEED_MPS, math.sqrt(2 * self.config.max_decel_mps2 * left_m)), 0.0)
 
-    def _path_ahead(self, goal: _Goal, pose: Pose2D) -> list[tuple[float, float]]:
+    def _path_ahead(self, goal: Goal, pose: Pose2D) -> list[tuple[float, float]]:
         """The robot's position then the path's points ahead, as far as the perception range."""
         points = [(pose.x_m, pose.y_m)]
         budget = self.config.perception_range_m + 1.0
@@ -519,7 +475,7 @@ class SimNavigator(Navigator):
                 break
         return points
 
-    def _try_detour(self, goal: _Goal, pose: Pose2D, ahead: list[tuple[float, float]],
+    def _try_detour(self, goal: Goal, pose: Pose2D, ahead: list[tuple[float, float]],
                     on_path: list[tuple[Obstacle, local_planner.Located]], others: list[Obstacle]) -> bool:
         env = self.sim.env
         me = self.sim.robot_id
@@ -538,7 +494,7 @@ class SimNavigator(Navigator):
         goal.detour_end = len(points)
         return True
 
-    def _try_replan(self, goal: _Goal, pose: Pose2D, located: local_planner.Located, now_s: float) -> bool:
+    def _try_replan(self, goal: Goal, pose: Pose2D, located: local_planner.Located, now_s: float) -> bool:
         """Plan again on the route graph without the edge the obstacle sits on."""
         if goal.goal_node is None:
             return False
@@ -555,74 +511,32 @@ class SimNavigator(Navigator):
             points.append(goal.path[-1])
             nodes.append(None)
         self._splice(goal, pose, points, nodes, len(goal.path))
-        length = _polyline_length(goal.path)
+        length = polyline_length(goal.path)
         goal.deadline_s = max(goal.deadline_s, now_s + 120.0 + 4.0 * length / self.config.max_speed_mps)
         return True
 
-    def _splice(self, goal: _Goal, pose: Pose2D, points: list[tuple[float, float]], nodes: list[str | None],
+    def _splice(self, goal: Goal, pose: Pose2D, points: list[tuple[float, float]], nodes: list[str | None],
                 rest: int) -> None:
         """Drive from here through `points`, then on along the old path from index `rest`."""
         goal.path = [(pose.x_m, pose.y_m), *points, *goal.path[rest:]]
         goal.nodes = [None, *nodes, *goal.nodes[rest:]]
         goal.segment = 0
         goal.detour_end = 0
-        goal.best_remaining_m = _polyline_length(goal.path)
+        goal.best_remaining_m = polyline_length(goal.path)
         goal.corners = local_planner.corner_distances(goal.path)
         self._set_hold_index(goal)
 
-    def _project(self, goal: _Goal, pose: Pose2D) -> tuple[int, float]:
-        """Advance past finished segments; return (segment, fraction along it) of the projection."""
-        while True:
-            (ax, ay), (bx, by) = goal.path[goal.segment], goal.path[goal.segment + 1]
-            dx, dy = bx - ax, by - ay
-            seg2 = dx * dx + dy * dy
-            t = 1.0 if seg2 == 0 else ((pose.x_m - ax) * dx + (pose.y_m - ay) * dy) / seg2
-            last = goal.segment + 2 >= len(goal.path)
-            near_end = math.hypot(bx - pose.x_m, by - pose.y_m) < self.config.lookahead_m * 0.5
-            if last or (t < 1.0 and not near_end and not self._nearer_next(goal, pose, t)):
-                return goal.segment, min(1.0, max(0.0, t))
-            goal.segment += 1
+    def _project(self, goal: Goal, pose: Pose2D) -> tuple[int, float]:
+        return path_following.project(goal, pose, near_end_m=self.config.lookahead_m * 0.5)
 
-    @staticmethod
-    def _nearer_next(goal: _Goal, pose: Pose2D, t: float) -> bool:
-        """Whether the robot, past the middle of its segment, stands nearer the next one: off the
-        path just past a sharp corner, projected on the segment it has all but finished, the
-        point a lookahead on lies right beside it, and its bearing swings round with every
-        centimetre it turns (one spun on the spot for 25 s, holding a lift)."""
-        if t <= 0.5:
-            return False
-        (ax, ay), (bx, by) = goal.path[goal.segment], goal.path[goal.segment + 1]
-        cx, cy = goal.path[goal.segment + 2]
-        here = (pose.x_m, pose.y_m)
-        return _point_segment_m(here, (bx, by), (cx, cy)) < _point_segment_m(here, (ax, ay), (bx, by))
-
-    def _remaining_m(self, goal: _Goal, pose: Pose2D) -> float:
-        if len(goal.path) < 2:
-            return math.hypot(goal.path[-1][0] - pose.x_m, goal.path[-1][1] - pose.y_m)
-        seg, _ = self._project(goal, pose)
-        if goal.rest_path is not goal.path or goal.rest_from != seg + 1:
-            goal.rest_path, goal.rest_from, goal.rest_m = goal.path, seg + 1, _polyline_length(goal.path[seg + 1 :])
-        return math.hypot(goal.path[seg + 1][0] - pose.x_m, goal.path[seg + 1][1] - pose.y_m) + goal.rest_m
+    def _remaining_m(self, goal: Goal, pose: Pose2D) -> float:
+        return path_following.remaining_m(goal, pose, near_end_m=self.config.lookahead_m * 0.5)
 
     def _lookahead_m(self) -> float:
         return max(self.config.lookahead_m, abs(self.sim.body.velocity.linear_mps) * self.config.lookahead_time_s)
 
-    def _carrot(self, goal: _Goal, pose: Pose2D) -> tuple[float, float]:
-        """The point `lookahead_m` ahead along the path from the robot's projection on it."""
-        if len(goal.path) < 2:
-            return goal.path[-1]
-        seg, t = self._project(goal, pose)
-        (ax, ay), (bx, by) = goal.path[seg], goal.path[seg + 1]
-        px, py = ax + (bx - ax) * t, ay + (by - ay) * t
-        budget = self._lookahead_m()
-        x0, y0 = px, py
-        for x1, y1 in itertools.islice(goal.path, seg + 1, None):
-            d = math.hypot(x1 - x0, y1 - y0)
-            if d >= budget and d > 0:
-                return x0 + (x1 - x0) * budget / d, y0 + (y1 - y0) * budget / d
-            budget -= d
-            x0, y0 = x1, y1
-        return goal.path[-1]
+    def _carrot(self, goal: Goal, pose: Pose2D) -> tuple[float, float]:
+        return path_following.carrot(goal, pose, self._lookahead_m(), near_end_m=self.config.lookahead_m * 0.5)
 
 
 def build(name: str, config: SimNavigatorConfig, ctx: BuildContext) -> SimNavigator:

@@ -332,14 +332,9 @@ def test_a_robot_still_rolling_at_a_corner_brakes_straight_rather_than_sweep_int
     body = rig.body("r1")
     body.pose = Pose2D(15.59, 1.2, math.pi, 0)  # 0.39 m short of the junction, heading west
     body.velocity = Twist2D(0.7, 0.0)  # and still rolling
-    stand_visitor_at_rest(rig, 15.14, 1.95)  # just round the corner, on the way north
+    stand_visitor(rig, 15.14, 1.95, waiting=False)  # just round the corner, on the way north
     for _ in range(round(6.0 / TICK_S)):
         rig.tick()
     assert rig.env.contact_summary()["total"] == 0, rig.env.contacts
     handle.cancel()
 
-
-def stand_visitor_at_rest(rig: Rig, x_m: float, y_m: float) -> None:
-    rig.env.obstacles.people = PeopleCircles(
-        np.array([x_m]), np.array([y_m]), np.full(1, 0.3), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
-        ["visitor-0"], ["visitor"], np.zeros(1, dtype=bool), np.zeros(1, dtype=bool), np.zeros(1), np.zeros(1))
