@@ -116,7 +116,7 @@ class SimEnvironment:
                 field.set_velocity(body.robot_id, v * math.cos(yaw), v * math.sin(yaw))
         if self.people is not None:
             rx, ry, rlevel = field.robot_xy_level()
-            self.people.step(dt_s, rx, ry, rlevel, field.robot_radius_m())
+            self.people.step(dt_s, rx, ry, rlevel, field.robot_radius_m(), *field.robot_velocity_mps())
             field.people = self.people.circles()
 
     # -- people ----------------------------------------------------------------------------------

@@ -280,13 +280,16 @@ def skip_turn_back(points: list[Point], grid: _Grid, max_m: float = 1.0, min_tur
     """The plan `points` (the robot's position first) starts at the route node nearest the
     robot; a robot already on the edge beyond that node would drive back to it and turn round on
     the spot, its carrot behind it and its arc into whoever stands there (a person waiting for it
-    to go on: neither ever moves). When the path turns back within `max_m` and the way straight
-    on is free (`grid` inflated by the robot's radius), the first waypoint becomes the robot's
-    position (the point keeps its node name: it is that close)."""
+    to go on: neither ever moves; or a robot following it along that edge, and each waited for
+    the other for an hour). When the path turns back within `max_m`, or within the edge it goes
+    on by (the robot stands on that edge), and the way straight on is free (`grid` inflated by
+    the robot's radius), the first waypoint becomes the robot's position (the point keeps its
+    node name: the robot is at it or on its edge)."""
     if len(points) < 3:
         return points
     (ax, ay), (bx, by), (cx, cy) = points[:3]
-    if not 1e-6 < math.hypot(bx - ax, by - ay) <= max_m or math.hypot(cx - bx, cy - by) <= 1e-6:
+    edge_m = math.hypot(cx - bx, cy - by)
+    if not 1e-6 < math.hypot(bx - ax, by - ay) <= max(max_m, edge_m) or edge_m <= 1e-6:
         return points
     turn = abs(math.atan2(cy - by, cx - bx) - math.atan2(by - ay, bx - ax))
     if min(turn, 2 * math.pi - turn) < min_turn_rad or not grid.segment_is_free(points[0], points[2]):

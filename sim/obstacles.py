@@ -170,6 +170,11 @@ class ObstacleField:
     def robot_radius_m(self) -> FloatArray:
         return self._rr
 
+    def robot_velocity_mps(self) -> tuple[FloatArray, FloatArray]:
+        """Every robot's velocity (vx, vy), in `robot_ids` order."""
+        v = np.array(self._velocity, dtype=np.float64).reshape(-1, 2)
+        return v[:, 0], v[:, 1]
+
     # -- queries ----------------------------------------------------------------------------
 
     def clearances(self) -> FloatArray:

@@ -5,7 +5,8 @@ wards' corridors and bays; staff push beds (a bigger footprint: two circles alon
 along corridors. Both follow the world's route graph on their own level (no lifts: a person who
 changes floor leaves this model's concern) at 1.0–1.3 m/s, and pause where they arrive.
 
-People yield: a person stops when a robot stands right in front, and after `patience_s` of that
+People yield: a person stops when a robot stands right in front (or is about to roll across in
+front: they do not step off into one a metre away), and after `patience_s` of that
 walks round it when there is room, or turns back and walks elsewhere — unless a robot stands
 behind them too: then they step to the wall and wait there a moment, letting both pass (turning
 back and forth between two robots that each wait for them, a knot of visitors and two nurses'
@@ -52,6 +53,8 @@ STAND_ASIDE_M = (1.5, 1.2, 0.9, 0.6, 0.3)
 STAND_ASIDE_CLEAR_M = 0.25
 #: and how long they stand there, letting the robots pass, before walking on
 STAND_ASIDE_S = (8.0, 15.0)
+#: people yield to where a moving robot will be this far ahead, as well as to where it is
+ROBOT_LOOKAHEAD_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +181,12 @@ class PeopleModel:
             zone = world.zone_at(x, y, level)
             tag = zone.tag if zone is not None else None
             is_waypoint = name in world.waypoints
+            # Nobody stops inside a doorway's passage, a single-lane corridor or a lift lobby
+            # (the fleet's mutex groups): they walk through. A visitor waiting at the clinical
+            # lab's door boxed in a robot leaving it while another held for the door behind them,
+            # for half an hour.
+            if world.groups_of_node(name):
+                continue
             if (place is not None and place.kind in VISITOR_PLACE_KINDS) or (is_waypoint and tag in VISITOR_ZONE_TAGS):
                 visitor.append(name)
             if name in world.waypoints and tag in BED_ZONE_TAGS:
@@ -219,7 +228,11 @@ class PeopleModel:
         robots_y_m: npt.NDArray[np.float64],
         robots_level: npt.NDArray[np.int64],
         robots_radius_m: npt.NDArray[np.float64],
+        robots_vx_mps: npt.NDArray[np.float64] | None = None,
+        robots_vy_mps: npt.NDArray[np.float64] | None = None,
     ) -> None:
+        """Walk everyone on by `dt_s`, each yielding to a robot in front — where it stands, and
+        where it will be `ROBOT_LOOKAHEAD_S` from now (`robots_v*_mps`; None: standing still)."""
         if not len(self._walkers) or dt_s <= 0:
             return
         cfg = self.config
@@ -228,16 +241,21 @@ class PeopleModel:
         # a bed not yet swung onto its new heading (a robot stood where its ends would go) waits
         blocked = walking & ((self._hx != self._ux) | (self._hy != self._uy))
         if len(robots_x_m) and walking.any():
-            # a robot in front (along the heading, within the person's width plus the robot's)
-            dx = robots_x_m[None, :] - self.x_m[:, None]
-            dy = robots_y_m[None, :] - self.y_m[:, None]
-            along = dx * self._ux[:, None] + dy * self._uy[:, None]
-            lateral = np.abs(dx * self._uy[:, None] - dy * self._ux[:, None])
             reach = self._reach[:, None] + robots_radius_m[None, :]
             width = np.where(self._owner_is_bed()[:, None], cfg.bed_radius_m, cfg.person_radius_m) \
                 + robots_radius_m[None, :] + 0.1
-            ahead = (along > 0.0) & (along < reach + cfg.yield_gap_m + self._speed[:, None] * dt_s) & (lateral < width)
-            blocked |= walking & (ahead & (robots_level[None, :] == self.level[:, None])).any(axis=1)
+            same_level = robots_level[None, :] == self.level[:, None]
+            ahead = self._in_front(robots_x_m, robots_y_m, reach, width, dt_s)
+            if robots_vx_mps is not None and robots_vy_mps is not None:
+                # and one about to cross in front: nobody steps off into a robot coming along at
+                # walking pace a metre away, which could not stop short of them (a visitor set off
+                # from a pause across a patrol robot's way, and it touched them braking)
+                rolling = np.hypot(robots_vx_mps, robots_vy_mps) > 0.05
+                if rolling.any():
+                    ahead |= rolling[None, :] & self._in_front(robots_x_m + robots_vx_mps * ROBOT_LOOKAHEAD_S,
+                                                               robots_y_m + robots_vy_mps * ROBOT_LOOKAHEAD_S,
+                                                               reach, width, dt_s)
+            blocked |= walking & (ahead & same_level).any(axis=1)
         self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
         self._robots = (robots_x_m, robots_y_m, robots_level, robots_radius_m)
         going = walking & ~blocked
@@ -253,6 +271,17 @@ class PeopleModel:
         self.x_m = self._ax + self._ux * s
         self.y_m = self._ay + self._uy * s
         self._swing_beds()
+
+    def _in_front(self, x_m: npt.NDArray[np.float64], y_m: npt.NDArray[np.float64], reach_m: npt.NDArray[np.float64],
+                  width_m: npt.NDArray[np.float64], dt_s: float) -> npt.NDArray[np.bool_]:
+        """Per (person, robot at x_m, y_m): whether it stands in front of the person along their
+        heading, within their width plus its own and the distance they keep."""
+        dx = x_m[None, :] - self.x_m[:, None]
+        dy = y_m[None, :] - self.y_m[:, None]
+        along = dx * self._ux[:, None] + dy * self._uy[:, None]
+        lateral = np.abs(dx * self._uy[:, None] - dy * self._ux[:, None])
+        return ((along > 0.0) & (along < reach_m + self.config.yield_gap_m + self._speed[:, None] * dt_s)
+                & (lateral < width_m))
 
     def _swing_beds(self) -> None:
         """Turn each bed whose walk turned onto its new heading, unless that would swing an end

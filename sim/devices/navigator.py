@@ -7,7 +7,8 @@ apply). Reaching the goal's position (within `goal_tolerance_m`) it turns to the
 Other robots and people on the path ahead (the environment's ground truth, as Nav2 reads its
 costmap) slow it and stop it short of them (`sim.local_planner`). Blocked for `detour_after_s`
 it tries a lateral detour through free space, then a re-plan on the route graph avoiding the
-blocked edge; waiting is not being stuck, but every wait is bounded by `blocked_timeout_s`.
+blocked edge, then detours again as the blockage changes; waiting is not being stuck, but every
+wait is bounded by `blocked_timeout_s`.
 
 `route_nodes()` and `hold_at(node)` are the traffic-reservation hook: held, the robot stops
 `HOLD_SHORT_M` before that node of its plan as at an intermediate goal (the node itself stays
@@ -40,7 +41,7 @@ from sim.routes import NoRoute
 HOLD_SHORT_M = 1.2
 _PROGRESS_M = 0.1  # remaining distance must shrink by this much to count as progress
 _MAX_DETOURS = 2  # detour attempts per blockage before re-planning on the route graph
-_MAX_REPLANS = 2
+_MAX_REPLANS = 2  # ... after which it tries detours again, every `detour_after_s` until it times out
 #: stopped this long face to face with a person who waits for it too, the robot backs off
 #: `BACK_OFF_M` along the way it came (once per blockage), slowly: the person can pass, or stop
 #: waiting between it and a robot coming the other way (people step aside only from a robot in
@@ -415,10 +416,14 @@ class SimNavigator(Navigator):
                 what = f"path blocked by {goal.blocker} for {goal.blocked_s:.0f} s"
             goal.handle.fail(f"{what}, {self._remaining_m(goal, pose):.1f} m short of {goal.name}")
             return 0.0
-        if goal.blocked_since_try_s >= cfg.detour_after_s and goal.attempts < _MAX_DETOURS + _MAX_REPLANS:
+        if goal.blocked_since_try_s >= cfg.detour_after_s:
             goal.blocked_since_try_s = 0.0
             goal.attempts += 1
-            if goal.attempts <= _MAX_DETOURS:
+            # A blockage changes while the robot waits (the robot behind the one in front turns
+            # off, a person walks away from where a detour would go): four tries in its first
+            # twelve seconds, then two minutes of waiting, left four robots nose to tail in a 3 m
+            # ward corridor that two could pass in. Re-plans stay bounded: each is a longer way.
+            if goal.attempts <= _MAX_DETOURS or goal.attempts > _MAX_DETOURS + _MAX_REPLANS:
                 passed = {o.ident for o, _ in on_path}
                 others = [o for o in near if o.ident not in passed]
                 self._try_detour(goal, pose, ahead, on_path, others)

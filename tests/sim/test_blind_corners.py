@@ -201,6 +201,26 @@ def test_a_robot_just_past_its_nearest_node_drives_on_without_turning_back(tmp_p
     assert worst_yaw < 0.2
 
 
+def test_a_robot_halfway_along_an_edge_drives_on_along_it_not_back_to_the_nearer_node(tmp_path: Path) -> None:
+    # 2 m past w-10 on the edge to w-15 (3 m on), the nearest node is behind it: in the day a nurse
+    # robot turned back to it, into the robot following it along that edge, and each waited for
+    # the other for an hour
+    rig = Rig(corridor_world(tmp_path), dt_s=TICK_S)
+    nav = rig.add("nurse-a", "west")
+    body = rig.body("nurse-a")
+    body.pose = Pose2D(12.0, 1.3, 0.0)
+    handle = nav.start_go_to(NavigationGoal(place="east"))
+    assert nav.route_nodes()[0] == "w-10"  # the node keeps its name in the plan (reservations)
+    worst_yaw, least_x = 0.0, body.pose.x_m
+    while handle.poll() is HandleStatus.RUNNING:
+        rig.tick()
+        least_x = min(least_x, body.pose.x_m)
+        if body.pose.x_m < 27.0:  # before it turns round to the place's yaw
+            worst_yaw = max(worst_yaw, abs(body.pose.yaw_rad))
+    assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
+    assert worst_yaw < 0.2 and least_x >= 12.0 - 0.01
+
+
 def test_a_visitor_a_robot_held_up_walks_on_by_another_way(tmp_path: Path) -> None:
     # a visitor walking east from the crossing meets a robot standing in the way; after their
     # patience they turn back, and walk on by a way that does not lead into the robot again

@@ -173,3 +173,33 @@ def test_a_goal_occupied_by_a_parked_robot_fails_saying_so(tmp_path: Path) -> No
     assert handle.poll() is HandleStatus.FAILED
     assert (handle.error or "").startswith("east occupied by robot nurse-b for 20 s"), handle.error
     assert nav.route_nodes() == [] and rig.env.contact_summary()["total"] == 0
+
+
+def test_a_robot_still_blocked_after_its_first_tries_goes_round_once_there_is_room(tmp_path: Path) -> None:
+    # a robot parked mid-corridor, and a visitor standing either side of it: no way round. The
+    # visitors walk off after 20 s, long after the first detours and re-plans were tried; the
+    # robot keeps looking and goes round then, rather than wait out its blocked timeout (in the
+    # day, four robots stood nose to tail in a ward corridor that two could pass in)
+    import numpy as np
+
+    from sim.obstacles import PeopleCircles
+
+    rig = Rig(corridor_world(tmp_path, width_m=3.0), dt_s=0.5)  # room to pass a robot, not a robot and a visitor
+    nav = rig.add("nurse-a", "west", blocked_timeout_s=60.0)
+    rig.add("nurse-b", "east")
+    rig.body("nurse-b").pose = Pose2D(15.0, 1.5, 0.0)
+    xs, ys = np.array([15.0, 15.0]), np.array([0.6, 2.4])
+    rig.env.obstacles.people = PeopleCircles(
+        xs, ys, np.full(2, 0.3), np.zeros(2, dtype=np.int64), np.arange(2, dtype=np.int64), ["visitor-0", "visitor-1"],
+        ["visitor", "visitor"], np.zeros(2, dtype=bool), np.zeros(2, dtype=bool), np.zeros(2), np.zeros(2))
+    handle = nav.start_go_to(NavigationGoal(place="east"))
+    rig.run_while(lambda: rig.env.obstacles.waiting_for("nurse-a") is None, 60.0)
+    rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 20.0)
+    assert handle.poll() is HandleStatus.RUNNING and rig.env.obstacles.waiting_for("nurse-a") == "nurse-b"
+    empty = np.zeros(0)
+    rig.env.obstacles.people = PeopleCircles(empty, empty, empty, np.zeros(0, dtype=np.int64),
+                                             np.zeros(0, dtype=np.int64), [], [], np.zeros(0, dtype=bool),
+                                             np.zeros(0, dtype=bool), empty, empty)
+    rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 35.0)  # within its 60 s blocked timeout
+    assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
+    assert rig.env.contact_summary()["total"] == 0

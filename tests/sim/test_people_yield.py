@@ -1,0 +1,65 @@
+"""Where people stop and when they step off: never in a doorway or a single-lane stretch, and
+never into a robot rolling by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim.people import PeopleConfig, PeopleModel
+from sim.world import load_world
+from tests.sim.perception_rig import corridor_world
+
+WORLD = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
+TICK_S = 0.5
+ROBOT_RADIUS_M = 0.35
+
+
+def test_nobody_stops_in_a_doorway_a_lane_or_a_lift_lobby_but_they_walk_through_them() -> None:
+    # a visitor waiting in the clinical lab's doorway boxed in a robot leaving the lab while
+    # another held for that door behind them, for half an hour: people pause only where robots
+    # do not queue for a shared resource (the fleet's mutex groups)
+    world = load_world(WORLD)
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=6, beds_per_level=2), seed=3)
+    none = np.zeros(0)
+    stood_at: set[str] = set()
+    passed: set[str] = set()
+    for _ in range(round(3 * 3600 / TICK_S)):  # no robots: every stop is an arrival
+        model.step(TICK_S, none, none, np.zeros(0, dtype=np.int64), none)
+        for i, walker in enumerate(model._walkers):
+            if model._len[i] <= 0.0 and model._pause[i] > 0.0:
+                stood_at.add(walker.node)
+            else:
+                passed.add(walker.node)
+    assert stood_at  # they did stop somewhere
+    assert not [n for n in stood_at if world.groups_of_node(n)]
+    # and still walk through the doors' passages and the lanes
+    assert any(g.startswith("door:") for n in passed for g in world.groups_of_node(n))
+
+
+def test_a_visitor_does_not_step_off_into_a_robot_rolling_across_their_way(tmp_path: Path) -> None:
+    # a visitor sets off north across the main corridor as a robot comes along it at 0.7 m/s; it
+    # is not in front of them yet, but it will be in a second, and could not stop short: they wait
+    # for it to pass, then cross
+    world = corridor_world(tmp_path, cross=True, main_tag="corridor")
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
+    walker = model._walkers[0]
+    walker.node, walker.ahead, walker.via = "south", ["w-15", "north"], []
+    model.x_m[0], model.y_m[0] = 15.3, -1.0
+    model._ax[0], model._ay[0], model._s[0], model._len[0] = 15.3, -1.0, 0.0, 0.0
+    model._walk_on(0)
+    model._pause[0] = 0.0
+    robot_x, robot_y, speed = 13.0, 1.3, 0.7
+    level, radius = np.zeros(1, dtype=np.int64), np.full(1, ROBOT_RADIUS_M)
+    closest = np.inf
+    waited = False
+    for _ in range(round(20.0 / TICK_S)):
+        model.step(TICK_S, np.array([robot_x]), np.array([robot_y]), level, radius,
+                   np.array([speed]), np.zeros(1))
+        waited |= bool(model.waiting[0])
+        closest = min(closest, float(np.hypot(model.x_m[0] - robot_x, model.y_m[0] - robot_y)))
+        robot_x += speed * TICK_S
+    assert waited
+    assert closest > model.config.person_radius_m + ROBOT_RADIUS_M + 0.1
+    assert model.y_m[0] > robot_y + 1.0  # crossed once it had passed
