@@ -217,8 +217,15 @@ def coast_cap(x_m: float, y_m: float, yaw_rad: float, robot_radius_m: float, obs
     heading while it brakes: at a corner (a turn on the spot is a stop) it coasts straight past
     the corner, v²/2a beyond it, into whatever stands there. So the braking envelope along the
     heading must be free as well as the path (Nav2's collision monitor: the stopping polygon)."""
+    return coast_limit(x_m, y_m, yaw_rad, robot_radius_m, obstacles, decel_mps2, latency_m)[0]
+
+
+def coast_limit(x_m: float, y_m: float, yaw_rad: float, robot_radius_m: float, obstacles: list[Obstacle],
+                decel_mps2: float, latency_m: float = 0.0) -> tuple[float, Obstacle | None]:
+    """`coast_cap`, and the obstacle that sets it (None: no limit)."""
     cos_yaw, sin_yaw = math.cos(yaw_rad), math.sin(yaw_rad)
     cap = math.inf
+    limiting: Obstacle | None = None
     for o in obstacles:
         dx, dy = o.x_m - x_m, o.y_m - y_m
         along = dx * cos_yaw + dy * sin_yaw
@@ -232,8 +239,10 @@ def coast_cap(x_m: float, y_m: float, yaw_rad: float, robot_radius_m: float, obs
         gap = along - touch - COAST_GAP_M - latency_m
         if o.moving:
             gap /= 2  # as `speed_cap`: it may be coming this way
-        cap = min(cap, 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap))
-    return cap
+        limit = 0.0 if gap <= 0.02 else math.sqrt(2.0 * decel_mps2 * gap)
+        if limit < cap:
+            cap, limiting = limit, o
+    return cap, limiting
 
 
 #: a path vertex turning by more than this is a corner the robot slows for (the navigator turns

@@ -167,6 +167,7 @@ class PeopleModel:
         """Build the level's walkable graph; return (visitor destinations, bed destinations)."""
         graph = nx.Graph()
         routes = world.routes.graph
+        lift_halls = _lift_halls(world)
         visitor: list[str] = []
         beds: list[str] = []
         for name, data in sorted(routes.nodes(data=True)):
@@ -185,7 +186,9 @@ class PeopleModel:
             # (the fleet's mutex groups): they walk through. A visitor waiting at the clinical
             # lab's door boxed in a robot leaving it while another held for the door behind them,
             # for half an hour.
-            if world.groups_of_node(name):
+            # Nor in a lift hall: nobody here rides the lifts (a person who changes floor leaves
+            # this model), and a visitor waiting there for no lift stands where robots queue.
+            if world.groups_of_node(name) or name in lift_halls:
                 continue
             if (place is not None and place.kind in VISITOR_PLACE_KINDS) or (is_waypoint and tag in VISITOR_ZONE_TAGS):
                 visitor.append(name)
@@ -580,6 +583,20 @@ def _kept_right_free(grid: OccupancyGrid, a: tuple[float, float], b: tuple[float
     nx, ny = dy / length, -dx / length
     return grid.segment_is_free((a[0] + nx * offset_m, a[1] + ny * offset_m),
                                 (b[0] + nx * offset_m, b[1] + ny * offset_m))
+
+
+def _lift_halls(world: World) -> set[str]:
+    """Route nodes next to a lift's group (its lobbies): the lift halls' waiting and exit spots."""
+    routes = world.routes.graph
+    halls: set[str] = set()
+    for group in world.mutex_groups.values():
+        if group.kind != "lift":
+            continue
+        for node in group.nodes:
+            if node in routes:
+                halls.update(n for n in (*routes.successors(node), *routes.predecessors(node))
+                             if not world.groups_of_node(n))
+    return halls
 
 
 def _largest_part(graph: nx.Graph) -> set[str]:

@@ -49,6 +49,9 @@ _MAX_REPLANS = 2  # ... after which it tries detours again, every `detour_after_
 BACK_OFF_AFTER_S = 8.0
 BACK_OFF_M = 1.2
 BACK_OFF_SPEED_MPS = 0.25
+#: stopped for what stands straight ahead, a robot that would turn towards its path slower than
+#: this faces it already: it is waiting for that obstacle, not turning
+WEDGED_TURN_RADPS = 0.05
 
 
 class SimNavigatorConfig(DeviceConfig):
@@ -301,11 +304,18 @@ class SimNavigator(Navigator):
             return Twist2D.zero()
         if self._near and v > 0.0:
             # and whatever it is told, it can still stop short of what stands straight ahead of it
-            coast = local_planner.coast_cap(pose.x_m, pose.y_m, pose.yaw_rad, body.radius_m, self._near,
-                                            cfg.max_decel_mps2, latency_m)
+            coast, limiting = local_planner.coast_limit(pose.x_m, pose.y_m, pose.yaw_rad, body.radius_m,
+                                                        self._near, cfg.max_decel_mps2, latency_m)
             if coast <= 0.0:
                 # something right ahead that the path bends round: turn towards the path first
-                return Twist2D(0.0, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, 2.0 * alpha)))
+                turn = max(-cfg.max_angular_radps, min(cfg.max_angular_radps, 2.0 * alpha))
+                if abs(turn) >= WEDGED_TURN_RADPS or limiting is None:
+                    return Twist2D(0.0, turn)
+                # ... unless it faces the path already: then turning does nothing, and it is
+                # stopped for that obstacle — it waits, goes round or times out as for one on its
+                # path (as the arc check below)
+                self._wedged(goal, pose, limiting, now_s, dt_s)
+                return Twist2D.zero()
             v = min(v, coast)
         if v <= 0.0:
             return Twist2D.zero()
@@ -316,7 +326,22 @@ class SimNavigator(Navigator):
         if self._near and not local_planner.arc_is_clear(pose.x_m, pose.y_m, pose.yaw_rad, v, w,
                                                          self.sim.body.radius_m, self._near, horizon_s):
             v, w = 0.0, 2.0 * alpha  # the arc it would drive now touches something: turn first
+            # ... facing its path already, it waits for the nearest thing: a zero command that
+            # nobody counted as a wait (no detour, no timeout) left a nurse robot at the pharmacy
+            # counter nose to nose with the patrol robot for eight minutes
+            if abs(w) < WEDGED_TURN_RADPS:
+                nearest = min(self._near, key=lambda o: math.hypot(o.x_m - pose.x_m, o.y_m - pose.y_m))
+                self._wedged(goal, pose, nearest, now_s, dt_s)
+                return Twist2D.zero()
         return Twist2D(v, max(-cfg.max_angular_radps, min(cfg.max_angular_radps, w)))
+
+    def _wedged(self, goal: Goal, pose: Pose2D, obstacle: Obstacle, now_s: float, dt_s: float) -> None:
+        """Stopped for `obstacle` although the path ahead looked clear of it (it stands where the
+        body would touch it on the way onto the path): a wait like any other."""
+        located = local_planner.locate(self._path_ahead(goal, pose), obstacle.x_m, obstacle.y_m,
+                                       self.sim.body.radius_m + obstacle.radius_m + local_planner.SIDE_MARGIN_M)
+        self._wait_for(goal, pose, obstacle, located, [(obstacle, located)] if located else [], self._near,
+                       now_s, dt_s)
 
     def _turn_while_braking(self, pose: Pose2D, w_radps: float) -> float:
         """The turn rate for a turn on the spot: a body still rolling brakes along an arc while it
@@ -397,6 +422,18 @@ class SimNavigator(Navigator):
             self._note_waiting(None)
             return cap
         obstacle, located = stopped_for
+        self._wait_for(goal, pose, obstacle, located, on_path, near, now_s, dt_s)
+        return 0.0
+
+    def _wait_for(self, goal: Goal, pose: Pose2D, obstacle: Obstacle, located: local_planner.Located | None,
+                  on_path: list[tuple[Obstacle, local_planner.Located]], near: list[Obstacle], now_s: float,
+                  dt_s: float) -> None:
+        """Stopped for `obstacle` (`located` on the path ahead, or None: straight ahead of the
+        robot, off its path): count the wait; back off for a waiting person, fail once blocked too
+        long, or try a detour (`on_path`: what blocks the path) or a re-plan."""
+        cfg = self.config
+        radius = self.sim.body.radius_m
+        ahead = self._path_ahead(goal, pose)
         self._note_waiting(obstacle.ident)
         goal.blocker = obstacle.describe()
         goal.blocked_s += dt_s
@@ -407,7 +444,7 @@ class SimNavigator(Navigator):
             behind = self._clear_behind(pose, near)
             if behind is not None:
                 goal.backing_to = behind
-                return 0.0
+                return
         if goal.blocked_s >= cfg.blocked_timeout_s:
             gx, gy = goal.path[-1]
             if math.hypot(obstacle.x_m - gx, obstacle.y_m - gy) < radius + obstacle.radius_m + cfg.goal_tolerance_m:
@@ -415,7 +452,7 @@ class SimNavigator(Navigator):
             else:
                 what = f"path blocked by {goal.blocker} for {goal.blocked_s:.0f} s"
             goal.handle.fail(f"{what}, {self._remaining_m(goal, pose):.1f} m short of {goal.name}")
-            return 0.0
+            return
         if goal.blocked_since_try_s >= cfg.detour_after_s:
             goal.blocked_since_try_s = 0.0
             goal.attempts += 1
@@ -424,12 +461,12 @@ class SimNavigator(Navigator):
             # twelve seconds, then two minutes of waiting, left four robots nose to tail in a 3 m
             # ward corridor that two could pass in. Re-plans stay bounded: each is a longer way.
             if goal.attempts <= _MAX_DETOURS or goal.attempts > _MAX_DETOURS + _MAX_REPLANS:
-                passed = {o.ident for o, _ in on_path}
-                others = [o for o in near if o.ident not in passed]
-                self._try_detour(goal, pose, ahead, on_path, others)
-            else:
+                if on_path:
+                    passed = {o.ident for o, _ in on_path}
+                    others = [o for o in near if o.ident not in passed]
+                    self._try_detour(goal, pose, ahead, on_path, others)
+            elif located is not None:
                 self._try_replan(goal, pose, located, now_s)
-        return 0.0
 
     def _clear_behind(self, pose: Pose2D, near: list[Obstacle]) -> tuple[float, float] | None:
         """The point `BACK_OFF_M` straight behind the robot, when the walls and everything near

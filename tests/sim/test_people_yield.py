@@ -16,7 +16,7 @@ TICK_S = 0.5
 ROBOT_RADIUS_M = 0.35
 
 
-def test_nobody_stops_in_a_doorway_a_lane_or_a_lift_lobby_but_they_walk_through_them() -> None:
+def test_nobody_stops_in_a_doorway_a_lane_or_a_lift_hall_but_they_walk_through_them() -> None:
     # a visitor waiting in the clinical lab's doorway boxed in a robot leaving the lab while
     # another held for that door behind them, for half an hour: people pause only where robots
     # do not queue for a shared resource (the fleet's mutex groups)
@@ -34,6 +34,10 @@ def test_nobody_stops_in_a_doorway_a_lane_or_a_lift_lobby_but_they_walk_through_
                 passed.add(walker.node)
     assert stood_at  # they did stop somewhere
     assert not [n for n in stood_at if world.groups_of_node(n)]
+    # nor in a lift hall, next to a lift's lobby (nobody in this model rides a lift)
+    routes = world.routes.graph
+    lobbies = {n for g in world.mutex_groups.values() if g.kind == "lift" for n in g.nodes}
+    assert not [n for n in stood_at if lobbies & {*routes.successors(n), *routes.predecessors(n)}]
     # and still walk through the doors' passages and the lanes
     assert any(g.startswith("door:") for n in passed for g in world.groups_of_node(n))
 

@@ -203,3 +203,28 @@ def test_a_robot_still_blocked_after_its_first_tries_goes_round_once_there_is_ro
     rig.run_while(lambda: handle.poll() is HandleStatus.RUNNING, 35.0)  # within its 60 s blocked timeout
     assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
     assert rig.env.contact_summary()["total"] == 0
+
+
+def test_a_robot_facing_its_path_with_a_robot_beside_the_corner_waits_for_it_and_goes_round() -> None:
+    # at the pharmacy counter, its way out turns south round the patrol robot waiting a step
+    # away: the path ahead looked passable, the arc straight on touched the robot, and turning
+    # towards the path was no turn at all — a zero command nobody counted as a wait, for eight
+    # minutes. It is a wait: the robot notes what it waits for, and goes round it
+    from sim.world import load_world
+
+    world = load_world(Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml")
+    rig = Rig(world, dt_s=0.5)
+    nav = rig.add("nurse-b-x1", "pharmacy", blocked_timeout_s=30.0)
+    rig.add("security-1", "dock-pharmacy")
+    rig.body("nurse-b-x1").pose = Pose2D(7.68, 35.90, -0.20, level=-1)
+    rig.body("security-1").pose = Pose2D(8.0, 35.14, -1.57, level=-1)  # waiting by the counter, not moving
+    handle = nav.start_go_to(NavigationGoal(place="kitchen"))
+    waited_for = set()
+    for _ in range(round(120.0 / 0.5)):
+        rig.tick()
+        waited_for.add(rig.env.obstacles.waiting_for("nurse-b-x1"))
+        if handle.poll() is not HandleStatus.RUNNING:
+            break
+    assert "security-1" in waited_for
+    assert handle.poll() is HandleStatus.SUCCEEDED, handle.error
+    assert rig.env.contact_summary()["total"] == 0
