@@ -79,6 +79,7 @@ class _RobotTraffic:
     claim: tuple[str, float] | None = None  # the exit spot of its last grant, and when granted
     want: _Want | None = None
     withdrawn: tuple[_Want, float] | None = None  # an open want just withdrawn, and when
+    blocked_by: str | None = None  # what its navigator is stopped for (another robot, a person), if anything
 
 
 @dataclass
@@ -90,6 +91,8 @@ class TrafficFigures:
     withdrawn: dict[str, int] = field(default_factory=dict)  # per kind: waits given up before a grant
     grants: int = 0
     deadlocks: int = 0
+    #: a robot stopped by another that waits for what it holds (see `_find_cycles`), broken
+    standoffs: int = 0
     #: a robot reported being inside a group another robot owned (two robots in one resource)
     conflicts: int = 0
     longest_wait: dict[str, tuple[float, str, str]] = field(default_factory=dict)  # kind → (s, group, robot)
@@ -105,8 +108,8 @@ class TrafficFigures:
                    "longest": {"group": self.longest_wait[kind][1], "robot": self.longest_wait[kind][2]}}
             for kind, v in sorted(self.waits_s.items()) if v
         }
-        return {"grants": self.grants, "deadlocks": self.deadlocks, "conflicts": self.conflicts,
-                "wait_s": per_kind}
+        return {"grants": self.grants, "deadlocks": self.deadlocks, "standoffs": self.standoffs,
+                "conflicts": self.conflicts, "wait_s": per_kind}
 
 
 def group_kinds(site: SiteMap) -> dict[str, str]:
@@ -126,6 +129,7 @@ class TrafficArbiter:
         self.figures = TrafficFigures()
         self._settle_until_s: float | None = None  # set on the first step: start + SETTLE_S
         self._give_way_until: dict[str, float] = {}
+        self._first_until: dict[str, float] = {}  # robots let through first (a standoff broken for them)
         self._seq = 0
         self._changed = True
         self._published_s = -math.inf
@@ -168,6 +172,8 @@ class TrafficArbiter:
                                 f"{robot_id} reports being in {group}, which is reserved for {holder}", now_s)
         self._conflicts -= {(robot_id, g) for g in robot.held - held}
         robot.held = held
+        blocker = body.get("blocked_by")
+        robot.blocked_by = blocker if isinstance(blocker, str) else None
         parked = body.get("parked_at")
         was_parked, robot.parked_at = robot.parked_at, (parked if isinstance(parked, str) else None)
         if robot.claim is not None and (robot.parked_at not in (None, robot.claim[0])
@@ -248,7 +254,8 @@ class TrafficArbiter:
         open_wants = [(rid, r.want) for rid, r in self.robots.items() if r.want is not None
                       and self._give_way_until.get(rid, -math.inf) <= now_s
                       and not all(self.owners.get(g) == rid for g in r.want.groups)]
-        return sorted(open_wants, key=lambda rw: (-rw[1].priority, rw[1].since_s, rw[0]))
+        return sorted(open_wants, key=lambda rw: (self._first_until.get(rw[0], -math.inf) <= now_s,
+                                                  -rw[1].priority, rw[1].since_s, rw[0]))
 
     def _parked_at_exit(self, robot_id: str, want: _Want, now_s: float) -> str | None:
         """Another robot parked at `want`'s exit spot or on its way there (its claim), None when
@@ -330,6 +337,13 @@ class TrafficArbiter:
         return robot.want.priority if robot is not None and robot.want is not None else 0
 
     def _find_cycles(self, now_s: float) -> None:
+        """Wait-for cycles. Between reservations alone (which the scheme rules out, but a
+        hand-edited map could make) the lowest-priority robot gives way. With a robot stopped by
+        another (`blocked_by`) that waits for a group the first holds but has not entered — a
+        robot granted a door, nose to nose outside it with the robot coming out — it is that
+        holder who gives way (lets go of the door, waits), and the one it stood in front of is let
+        through first: the other way round neither can move. Before, such a standoff lasted until
+        the holder's drive timed out, minutes later."""
         edges: list[tuple[str, str]] = []
         for robot_id, want in self._waiting(now_s):
             for group in want.groups:
@@ -339,21 +353,45 @@ class TrafficArbiter:
             parked = self._parked_at_exit(robot_id, want, now_s)
             if parked is not None:
                 edges.append((robot_id, parked))
+        stopped: dict[tuple[str, str], None] = {}
+        for robot_id, robot in self.robots.items():
+            blocker = robot.blocked_by
+            if blocker is not None and blocker != robot_id and blocker in self.robots:
+                stopped[(robot_id, blocker)] = None
+                edges.append((robot_id, blocker))
         if not edges:
             self._cycles_seen.clear()
             return
         if len(edges) < 2:
+            self._cycles_seen.clear()
             return  # a wait-for cycle needs two robots waiting (nobody waits for itself)
         graph = nx.DiGraph(edges)
+        seen, self._cycles_seen = self._cycles_seen, set()  # an episode lasts while its cycle does
         for cycle in nx.simple_cycles(graph):
             members = frozenset(cycle)
-            if members in self._cycles_seen:
-                continue
             self._cycles_seen.add(members)
-            self.figures.deadlocks += 1
-            yielder = min(cycle, key=lambda r: (self._priority(r), r))
+            if members in seen:
+                continue
+            pairs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+            holder = next(((a, b) for a, b in pairs if (a, b) in stopped and self._holds_wanted_by(a, b)), None)
+            if holder is not None:
+                self.figures.standoffs += 1
+                yielder, through = holder
+                self._first_until[through] = now_s + GIVE_WAY_S
+                why = f"{yielder} holds what {through}, in its way, waits for"
+            elif any(pair in stopped for pair in pairs):
+                continue  # robots stopped by each other, nothing reserved between them: the navigators' business
+            else:
+                self.figures.deadlocks += 1
+                yielder = min(cycle, key=lambda r: (self._priority(r), r))
+                why = "they wait for each other"
             self._give_way_until[yielder] = now_s + GIVE_WAY_S
             self._changed = True
             if self._alert is not None:
                 self._alert(f"traffic-deadlock-{'-'.join(sorted(cycle))}", "medium",
-                            f"traffic: {' -> '.join(cycle)} wait for each other; {yielder} gives way", now_s)
+                            f"traffic: {' -> '.join(cycle)}: {why}; {yielder} gives way", now_s)
+
+    def _holds_wanted_by(self, holder: str, waiter: str) -> bool:
+        """Whether `waiter` waits for a group `holder` owns."""
+        want = self.robots[waiter].want
+        return want is not None and any(self.owners.get(g) == holder for g in want.groups)

@@ -230,7 +230,8 @@ class Robot:
             self._follower_of = navigator
             self._follower = navigator if isinstance(navigator, RouteFollower) else None
         follower = self._follower
-        return self.traffic.step(now_s, pose, follower,
+        blocked_by = getattr(navigator, "blocked_by", None)
+        return self.traffic.step(now_s, pose, follower, blocked_by=blocked_by() if callable(blocked_by) else None,
                                  priority=mission.priority if mission is not None else 0,
                                  task_id=self._task_of.get(mission.mission_id) if mission is not None else None,
                                  working=mission is not None,

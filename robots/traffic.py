@@ -6,7 +6,8 @@ and every following node that belongs to some group, up to the next free node. T
 the chain's groups in one request (`fleet/traffic.py` grants all or none, in priority order) and
 tells the navigator to hold at the last free node before the chain. When the fleet's grant table
 names it the owner of every group of the chain, the hold is lifted. Groups are released once the
-robot has left them (further than `clearance_m` from their nodes and edges) and they are not ahead.
+robot has left them (further than `clearance_m` from their nodes and edges; a single-lane corridor
+`LANE_RELEASE_M`, while the robot drives on) and they are not ahead.
 
 A workplace right behind a shared resource (the pharmacy counter behind its door) is a spot one
 robot stands at: a robot asking for a chain names the first free node past it (`wanted.exit`, the
@@ -49,6 +50,13 @@ _BUCKET_M = 6.0
 JOIN_GAP_M = 6.0
 #: a lift's mutex group is named after it (sim/world_floors.py: `lift:<name>`)
 LIFT_GROUP_PREFIX = "lift:"
+#: ... and a single-lane corridor's `lane:<name>`
+LANE_GROUP_PREFIX = "lane:"
+#: a robot on its way out of a single-lane corridor keeps it until this far past it. Released at
+#: its very end, the robot waiting at the far end was let in while the one leaving still stood in
+#: the lane's mouth, where walls on both sides left neither room to go round the other: they
+#: stood nose to nose for minutes
+LANE_RELEASE_M = 2.0
 
 Point = tuple[float, float]
 
@@ -131,7 +139,9 @@ class TrafficClient:
         self._want_since_s: float | None = None
         self._give_way_until_s = -math.inf
         self._seq = 0
-        self._sent: tuple[frozenset[str], frozenset[str], int, str | None, str | None, bool, bool] | None = None
+        self._sent: tuple[frozenset[str], frozenset[str], int, str | None, str | None, bool, bool,
+                          str | None] | None = None
+        self._blocked_by: str | None = None
         self._sent_s = -math.inf
         self._holding: str | None = None
         self.parked_at: str | None = None
@@ -194,12 +204,16 @@ class TrafficClient:
         return frozenset(inside)
 
     def step(self, now_s: float, pose: Pose2D, navigator: RouteFollower | None, *, priority: int,
-             task_id: str | None, working: bool = True, claim_goal: bool = True) -> bool:
+             task_id: str | None, working: bool = True, claim_goal: bool = True,
+             blocked_by: str | None = None) -> bool:
         """Update the wait and the holds; True when the robot must stop where it stands (the
         resource starts at its very next node and is not granted). `working`: a mission runs (a
         robot parked at work claims its spot; an idle one does not); `claim_goal`: the mission
-        waits for the spot past a group to be free (a patrol that only looks in does not)."""
+        waits for the spot past a group to be free (a patrol that only looks in does not);
+        `blocked_by`: what the navigator is stopped for, if it knows (the fleet breaks a standoff
+        with a robot that waits for what this one holds)."""
         self._working = working
+        self._blocked_by = blocked_by
         if self.map.empty:
             return False
         upcoming = navigator.route_nodes() if navigator is not None else []
@@ -217,9 +231,13 @@ class TrafficClient:
         self._waits_for_exit = claim_goal
         self._stops_at_exit = bool(upcoming) and exit_node == upcoming[-1]
         mine = frozenset(g for g, owner in self.owners.items() if owner == self.robot_id)
+        giving_way = now_s < self._give_way_until_s
+        if giving_way:
+            # asked to give way, it lets go of what it holds but has not entered, and waits outside
+            mine &= occupied
         stop_now = False
         need = chain - mine - occupied
-        if need and now_s < self._give_way_until_s:
+        if need and giving_way:
             # giving way (the fleet found a wait-for cycle): keep holding outside, ask again later
             self.wanted, self._want_at, self._want_since_s = frozenset(), None, None
             stop_now = hold_node is None
@@ -241,10 +259,17 @@ class TrafficClient:
         else:
             self._clear_want(navigator)
         ahead = chain if not need else frozenset()
-        self.held = frozenset(occupied | (self.held & (ahead | occupied)) | (mine & ahead))
+        leaving = frozenset(g for g in self.held & mine if g.startswith(LANE_GROUP_PREFIX) and g not in occupied
+                            and g not in ahead and upcoming and self._within(pose, g, LANE_RELEASE_M))
+        self.held = frozenset(occupied | (self.held & (ahead | occupied)) | (mine & ahead) | leaving)
         self._report(now_s, priority, task_id)
         self._rest_key = rest_key if not upcoming else None
         return stop_now
+
+    def _within(self, pose: Pose2D, group: str, distance_m: float) -> bool:
+        """Whether the robot is within `distance_m` of one of the group's nodes or edges."""
+        return any(level == pose.level and _segment_distance_m(pose.x_m, pose.y_m, a, b) <= distance_m
+                   for level, a, b in self.map.segments.get(group, ()))
 
     def _update_parked(self, pose: Pose2D, *, at_rest: bool) -> None:
         """`parked_at`: the route node the robot came to rest at (within clearance), kept until it
@@ -326,7 +351,8 @@ class TrafficClient:
 
     def _report(self, now_s: float, priority: int, task_id: str | None) -> None:
         parked = self.parked_at if self._working else None
-        state = (self.held, self.wanted, priority, parked, self._exit, self._waits_for_exit, self._stops_at_exit)
+        state = (self.held, self.wanted, priority, parked, self._exit, self._waits_for_exit, self._stops_at_exit,
+                 self._blocked_by)
         if state == self._sent and (not self.wanted or now_s - self._sent_s < REPORT_PERIOD_S):
             return
         if state != self._sent:
@@ -337,8 +363,10 @@ class TrafficClient:
             wanted = {"groups": sorted(self.wanted), "priority": max(0, min(100, priority)), "task_id": task_id,
                       "at": self._want_at, "exit": self._exit, "wait_for_exit": self._waits_for_exit,
                       "stops_at_exit": self._stops_at_exit}
-        self._publish({"seq": self._seq, "held": sorted(self.held), "parked_at": parked, "wanted": wanted},
-                      now_s)
+        body: dict[str, Any] = {"seq": self._seq, "held": sorted(self.held), "parked_at": parked, "wanted": wanted}
+        if self._blocked_by is not None:
+            body["blocked_by"] = self._blocked_by
+        self._publish(body, now_s)
 
 
 class FleetTopicPublisher(Protocol):

@@ -113,6 +113,7 @@ class SimBuilding:
                              for o in self._outages],
             "contacts": self.env.contact_summary(),
             "deadlocks": figures["deadlocks"],
+            "standoffs": figures.get("standoffs", 0),
             "reservation_conflicts": figures["conflicts"],
             "reservations": figures["grants"],
             "wait_s": figures["wait_s"],

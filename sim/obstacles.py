@@ -161,6 +161,9 @@ class ObstacleField:
         """What this robot's navigator is stopped for (None: not waiting)."""
         self._waiting_for[self._index[robot_id]] = blocker
 
+    def is_robot(self, ident: str) -> bool:
+        return ident in self._index
+
     def waiting_for(self, robot_id: str) -> str | None:
         return self._waiting_for[self._index[robot_id]]
 

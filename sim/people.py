@@ -31,6 +31,7 @@ from sim.local_planner import segment_distance_m
 from sim.obstacles import BED, PERSON, PeopleCircles
 from sim.occupancy import OccupancyGrid
 from sim.patients import stable_int
+from sim.people_lanes import LANE_MOUTH_M, PeopleLanes
 from sim.world import World
 
 #: place kinds a visitor walks to (and through); every other place (beds, docks, rooms) is private
@@ -143,6 +144,10 @@ class PeopleModel:
         # staggered starts: everyone begins paused where they stand, for part of a pause
         self._pause = np.array([w.rng.uniform(0.0, config.pause_s[1]) for w in walkers])
         self._blocked_s = np.zeros(n)
+        # the single-lane corridor each person is walking into (-1: none), and where it starts
+        self._lanes = PeopleLanes(world)
+        self._lane_entry = np.full(n, -1, dtype=np.int64)
+        self._lane_mouth_x, self._lane_mouth_y = np.zeros(n), np.zeros(n)
         self.moving = np.zeros(n, dtype=bool)
         self.waiting = np.zeros(n, dtype=bool)
         self._reach = np.where(is_bed, config.bed_radius_m + config.bed_half_length_m, config.person_radius_m)
@@ -259,6 +264,12 @@ class PeopleModel:
                                                                robots_y_m + robots_vy_mps * ROBOT_LOOKAHEAD_S,
                                                                reach, width, dt_s)
             blocked |= walking & (ahead & same_level).any(axis=1)
+            entering = walking & (self._lane_entry >= 0)
+            if entering.any():
+                # nobody walks into a single-lane corridor with a robot in it or at its ends
+                taken = self._lanes.taken(robots_x_m, robots_y_m, robots_level)
+                at_mouth = np.hypot(self.x_m - self._lane_mouth_x, self.y_m - self._lane_mouth_y) < LANE_MOUTH_M
+                blocked |= entering & taken[np.maximum(self._lane_entry, 0)] & at_mouth
         self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
         self._robots = (robots_x_m, robots_y_m, robots_level, robots_radius_m)
         going = walking & ~blocked
@@ -517,6 +528,10 @@ class PeopleModel:
         w = self._walkers[i]
         a, b = self._pos[w.node], self._pos[w.ahead[0]]
         self._start_segment(i, self._here(i), self._kept_right(w, a, b))
+        lane = self._lanes.lane_of.get(w.ahead[0])
+        if lane is not None and self._lanes.lane_of.get(w.node) != lane:
+            self._lane_entry[i] = lane
+            self._lane_mouth_x[i], self._lane_mouth_y[i] = b
 
     def _kept_right(self, w: _Walker, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
         """The end `b` of the way a → b, moved to its right as far as the walls allow (up to
@@ -548,6 +563,7 @@ class PeopleModel:
             self._ux[i], self._uy[i] = dx / length, dy / length
         self._len[i] = max(length, 1e-6)  # a zero-length hop ends on the next step
         self._s[i] = 0.0
+        self._lane_entry[i] = -1
 
     # -- what the sensors see ---------------------------------------------------------------
 

@@ -166,6 +166,12 @@ class SimNavigator(Navigator):
         """Whether the robot stands at its hold point."""
         return self._holding
 
+    def blocked_by(self) -> str | None:
+        """The robot this one is stopped for; None when it is not stopped for a robot (it drives,
+        holds for a reservation, or waits for a person)."""
+        waiting = self._waiting_for
+        return waiting if waiting is not None and self.sim.env.obstacles.is_robot(waiting) else None
+
     def _set_hold_index(self, goal: Goal) -> None:
         goal.hold_index = None
         if self._hold_node is None:

@@ -119,8 +119,37 @@ def test_a_wait_for_cycle_is_counted_once_and_broken_by_the_lowest_priority_robo
     assert arbiter.figures.deadlocks == 1
     assert table is not None and table["give_way"] == ["b"]
     assert any("b gives way" in a for a in alerts)
+    # b gave way and asks again: the same cycle back is a new episode, broken again (before, a
+    # cycle once seen was never broken again while any robot waited anywhere)
     later = arbiter.step(SETTLED + GIVE_WAY_S + 1)
-    assert later is None or "give_way" not in later
+    assert later is not None and later["give_way"] == ["b"] and arbiter.figures.deadlocks == 2
+
+
+def test_a_robot_granted_a_door_nose_to_nose_with_the_robot_waiting_to_come_out_lets_go_of_it() -> None:
+    # r1 (priority 70) is granted door:a and drives up to it; r2 (50), inside, waits for the door
+    # to come out, and stands in r1's way: the holder lets go and r2 is let through first, ahead
+    # of r3 (60) who waits for the door too. Counted as a standoff, not a deadlock
+    alerts: list[str] = []
+    arbiter = settled_arbiter(alerts)
+    arbiter.on_report("r1", want(["door:a"], priority=70), SETTLED)
+    arbiter.step(SETTLED)
+    assert arbiter.owners == {"door:a": "r1"}
+    arbiter.on_report("r1", {"seq": 2, "held": ["door:a"], "wanted": None, "blocked_by": "r2"}, SETTLED + 1)
+    arbiter.on_report("r2", want(["door:a"], priority=50, at="inside"), SETTLED + 1)
+    arbiter.on_report("r3", want(["door:a"], priority=60), SETTLED + 1)
+    table = arbiter.step(SETTLED + 1)
+    assert table is not None and table["give_way"] == ["r1"]
+    assert arbiter.figures.standoffs == 1 and arbiter.figures.deadlocks == 0
+    assert any("r1 gives way" in a for a in alerts)
+    arbiter.on_report("r1", {"seq": 3, "held": [], "wanted": None, "blocked_by": "r2"}, SETTLED + 2)  # let go
+    arbiter.step(SETTLED + 2)
+    assert arbiter.owners == {"door:a": "r2"}
+    # two robots merely stopped by each other, nothing reserved between them: no business of the fleet's
+    quiet = settled_arbiter()
+    quiet.on_report("x", {"seq": 1, "held": [], "wanted": None, "blocked_by": "y"}, SETTLED)
+    quiet.on_report("y", {"seq": 1, "held": [], "wanted": None, "blocked_by": "x"}, SETTLED)
+    table = quiet.step(SETTLED)
+    assert (table is None or "give_way" not in table) and quiet.figures.standoffs == quiet.figures.deadlocks == 0
 
 
 def test_older_reports_do_not_undo_newer_ones() -> None:
@@ -145,6 +174,7 @@ def test_both_shapes_of_the_traffic_body_match_the_contract() -> None:
     fleet.encode(Channel.TRAFFIC, table, SETTLED)
     robot.encode(Channel.TRAFFIC, want(["door:a"]), SETTLED)
     robot.encode(Channel.TRAFFIC, state([], 3), SETTLED)
+    robot.encode(Channel.TRAFFIC, {**state(["door:a"], 4), "blocked_by": "r2"}, SETTLED)
     with pytest.raises(PayloadError):
         robot.encode(Channel.TRAFFIC, {"seq": 1, "held": ["Door A!"], "wanted": None}, SETTLED)
     with pytest.raises(PayloadError):

@@ -72,9 +72,51 @@ def test_a_grant_lifts_the_hold_and_each_group_is_released_once_left_behind() ->
     assert client.held == {"door:a", "lane:x"}
     drive(client, nav, 12.0, 9.0)  # in the lane, the door behind
     assert client.held == {"lane:x"}
-    drive(client, nav, 16.0, 12.0)  # past the lane by more than the clearance
+    drive(client, nav, 16.5, 12.0)  # past the lane by more than its release distance
     assert client.held == set()
     assert sent[-1] == {"seq": sent[-1]["seq"], "held": [], "parked_at": None, "wanted": None}
+
+
+def test_a_single_lane_corridor_is_kept_until_the_robot_is_clear_of_its_mouth() -> None:
+    # released at its very end, the robot waiting at the far end came in while this one still
+    # stood in the lane's mouth, walls either side: neither could go round the other
+    from robots.traffic import LANE_RELEASE_M
+
+    client, _ = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    drive(client, nav, 12.0, 9.0)  # in the lane
+    drive(client, nav, 14.0 + LANE_RELEASE_M - 0.5, 12.0)  # out of it, past the clearance, not its mouth
+    assert client.held == {"lane:x"}
+    drive(client, nav, 14.0 + LANE_RELEASE_M + 0.5, 14.0)
+    assert client.held == set()
+    # a robot that stops just past the lane (its route ends there) lets it go at once
+    client2, _ = make_client()
+    nav2 = FakeNavigator()
+    drive(client2, nav2, 3.0, 0.0)
+    client2.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    drive(client2, nav2, 12.0, 9.0)
+    nav2.ahead = []
+    client2.step(12.0, at(15.0), nav2, priority=70, task_id="task-1")
+    assert client2.held == set()
+
+
+def test_a_robot_asked_to_give_way_lets_go_of_what_it_has_not_entered_and_holds_outside() -> None:
+    # granted the door and lane, stopped short of them by the robot that waits to come out: told
+    # to give way, it lets go of both (it is in neither) and holds at the last free node; it says
+    # what it is stopped for
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    nav.ahead = [n for n in ORDER if NODES[n][0] > 4.3]
+    client.step(1.5, at(4.0), nav, priority=70, task_id="task-1", blocked_by="r2")
+    assert client.held == {"door:a", "lane:x"} and sent[-1]["blocked_by"] == "r2"
+    client.on_table({"seq": 2, "owners": {"door:a": "r1", "lane:x": "r1"}, "give_way": ["r1"]}, 2.0)
+    client.step(2.0, at(4.0), nav, priority=70, task_id="task-1", blocked_by="r2")
+    assert client.held == set() and sent[-1]["held"] == [] and sent[-1]["wanted"] is None
+    assert nav.holds[-1] == "c1"
 
 
 def test_a_group_that_starts_at_the_very_next_node_stops_the_robot_where_it_stands() -> None:

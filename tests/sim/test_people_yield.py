@@ -67,3 +67,40 @@ def test_a_visitor_does_not_step_off_into_a_robot_rolling_across_their_way(tmp_p
     assert waited
     assert closest > model.config.person_radius_m + ROBOT_RADIUS_M + 0.1
     assert model.y_m[0] > robot_y + 1.0  # crossed once it had passed
+
+
+def test_a_visitor_does_not_walk_into_a_single_lane_corridor_while_a_robot_is_in_it() -> None:
+    # the ground spine narrows to one 1.6 m lane: a visitor meeting a robot half-way down it held
+    # up that robot, and the one queued at the far end for the lane. They stop at its mouth while
+    # a robot is in it, and soon walk elsewhere; with the lane free, they walk in
+    from sim.people_lanes import LANE_MOUTH_M
+
+    world = load_world(WORLD)
+
+    def heading_into_the_lane() -> PeopleModel:
+        model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0, levels=(0,)), seed=1)
+        walker = model._walkers[0]
+        x, y = model._pos["junction-main"]
+        walker.node, walker.ahead, walker.via = "junction-main", ["spine-27", "spine-18", "spine-14"], []
+        model.x_m[0], model.y_m[0] = x, y
+        model._ax[0], model._ay[0], model._s[0], model._len[0] = x, y, 0.0, 0.0
+        model._walk_on(0)
+        model._pause[0] = 0.0
+        return model
+
+    mouth_y = world.routes.pos("spine-27")[1]
+    model = heading_into_the_lane()
+    robot = (np.array([50.0]), np.array([22.0]), np.zeros(1, dtype=np.int64), np.full(1, ROBOT_RADIUS_M))
+    waited, lowest = False, np.inf
+    for _ in range(round(20.0 / TICK_S)):
+        model.step(TICK_S, *robot)
+        waited |= bool(model.waiting[0])
+        lowest = min(lowest, float(model.y_m[0]))
+    assert waited  # stopped at the mouth ...
+    assert lowest > mouth_y + LANE_MOUTH_M - 0.7  # ... short of the lane, never in it
+    model = heading_into_the_lane()
+    gone = (np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
+    for _ in range(round(15.0 / TICK_S)):
+        model.step(TICK_S, *gone)
+    assert model.y_m[0] < mouth_y - 2.0  # the lane free: walked in, and on down it
+
