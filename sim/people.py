@@ -32,18 +32,11 @@ from sim.obstacles import BED, PERSON, PeopleCircles
 from sim.occupancy import OccupancyGrid
 from sim.patients import stable_int
 from sim.people_lanes import LANE_MOUTH_M, PeopleLanes
+from sim.people_ways import kept_right_free, level_ways
 from sim.world import World
 
-#: place kinds a visitor walks to (and through); every other place (beds, docks, rooms) is private
-VISITOR_PLACE_KINDS = frozenset({"entrance", "reception", "waiting"})
-#: zone tags whose waypoints visitors walk to
-VISITOR_ZONE_TAGS = frozenset({"corridor", "ward", "outpatient"})
-#: zone tags whose waypoints staff push beds to
-BED_ZONE_TAGS = frozenset({"corridor", "ward"})
 #: how far right of a route edge people walk, the widest the walls allow first
 KEEP_RIGHT_M = (0.75, 0.6, 0.45, 0.3, 0.15)
-#: beds walk only where they can keep at least this far right
-BED_MIN_RIGHT_M = 0.6
 #: a person this close to a node stands at it (they stand kept right of it, up to KEEP_RIGHT_M off)
 NEAR_NODE_M = 1.0
 #: free space a bed swung onto a new heading keeps between its ends and any robot
@@ -112,7 +105,9 @@ class PeopleModel:
                 continue
             self._free[(level, PERSON)] = world.grids[level].inflated(config.person_radius_m + 0.05)
             self._free[(level, BED)] = world.grids[level].inflated(config.bed_radius_m + 0.05)
-            visitor_nodes, bed_nodes = self._level_graph(world, level)
+            ways = level_ways(world, level, self._free[(level, BED)], self._pos)
+            self._graphs[(level, PERSON)], self._graphs[(level, BED)] = ways.graph, ways.bed_graph
+            visitor_nodes, bed_nodes = ways.visitor_destinations, ways.bed_destinations
             for kind, dests, count in ((PERSON, visitor_nodes, config.visitors_per_level),
                                        (BED, bed_nodes, config.beds_per_level)):
                 if len(dests) < 2:
@@ -167,59 +162,6 @@ class PeopleModel:
         return len(self._walkers)
 
     # -- the graph people walk ----------------------------------------------------------------
-
-    def _level_graph(self, world: World, level: int) -> tuple[list[str], list[str]]:
-        """Build the level's walkable graph; return (visitor destinations, bed destinations)."""
-        graph = nx.Graph()
-        routes = world.routes.graph
-        lift_halls = _lift_halls(world)
-        visitor: list[str] = []
-        beds: list[str] = []
-        for name, data in sorted(routes.nodes(data=True)):
-            if int(data["level"]) != level:
-                continue
-            place = world.places.get(name)
-            if place is not None and place.kind not in VISITOR_PLACE_KINDS and name not in world.waypoints:
-                continue  # beds, docks, rooms: nobody walks through them
-            x, y = (float(v) for v in data["pos"])
-            self._pos[name] = (x, y)
-            graph.add_node(name)
-            zone = world.zone_at(x, y, level)
-            tag = zone.tag if zone is not None else None
-            is_waypoint = name in world.waypoints
-            # Nobody stops inside a doorway's passage, a single-lane corridor or a lift lobby
-            # (the fleet's mutex groups): they walk through. A visitor waiting at the clinical
-            # lab's door boxed in a robot leaving it while another held for the door behind them,
-            # for half an hour.
-            # Nor in a lift hall: nobody here rides the lifts (a person who changes floor leaves
-            # this model), and a visitor waiting there for no lift stands where robots queue.
-            if world.groups_of_node(name) or name in lift_halls:
-                continue
-            if (place is not None and place.kind in VISITOR_PLACE_KINDS) or (is_waypoint and tag in VISITOR_ZONE_TAGS):
-                visitor.append(name)
-            if name in world.waypoints and tag in BED_ZONE_TAGS:
-                beds.append(name)
-        for a, b, data in routes.edges(data=True):
-            if a in graph and b in graph:
-                graph.add_edge(a, b, length_m=float(data["length_m"]))
-        # Beds only along corridors wide enough to keep well right (a robot can pass one there),
-        # and only to nodes where the way goes on (a bed cannot turn round in a dead end with a
-        # robot in it).
-        bed_free = self._free[(level, BED)]
-        bed_graph = nx.Graph()
-        for a, b, data in graph.edges(data=True):
-            if all(_kept_right_free(bed_free, self._pos[u], self._pos[v], BED_MIN_RIGHT_M)
-                   for u, v in ((a, b), (b, a))):
-                bed_graph.add_edge(a, b, **data)
-        self._graphs[(level, PERSON)] = graph
-        self._graphs[(level, BED)] = bed_graph
-        # keep destinations of the largest connected part only: every walk has a route
-        visitor = [n for n in visitor if n in _largest_part(graph)]
-        bed_part = _largest_part(bed_graph)
-        # a porter waits with a bed along a corridor, not in a junction: parked where ways cross,
-        # a bed boxes in the robots queueing there for the doors (and they it), for minutes
-        beds = [n for n in beds if n in bed_part and bed_graph.degree(n) >= 2 and graph.degree(n) <= 2]
-        return visitor, beds
 
     def _path(self, level: int, kind: str, a: str, b: str) -> list[str]:
         key = (level, kind, a)
@@ -550,7 +492,7 @@ class PeopleModel:
         nx, ny = dy / length, -dx / length
         grid = self._free[(w.level, w.kind)]
         for offset in KEEP_RIGHT_M:
-            if _kept_right_free(grid, a, b, offset):
+            if kept_right_free(grid, a, b, offset):
                 return (b[0] + nx * offset, b[1] + ny * offset)
         return b
 
@@ -589,34 +531,3 @@ class PeopleModel:
         return [(ident, int(lv), float(x), float(y))
                 for ident, lv, x, y in zip(self.idents, self.level, self.x_m, self.y_m, strict=True)]
 
-
-def _kept_right_free(grid: OccupancyGrid, a: tuple[float, float], b: tuple[float, float], offset_m: float) -> bool:
-    """Whether the way a → b moved `offset_m` to its right is free on the (inflated) grid."""
-    dx, dy = b[0] - a[0], b[1] - a[1]
-    length = float(np.hypot(dx, dy))
-    if length < 1e-6:
-        return grid.is_free(*a)
-    nx, ny = dy / length, -dx / length
-    return grid.segment_is_free((a[0] + nx * offset_m, a[1] + ny * offset_m),
-                                (b[0] + nx * offset_m, b[1] + ny * offset_m))
-
-
-def _lift_halls(world: World) -> set[str]:
-    """Route nodes next to a lift's group (its lobbies): the lift halls' waiting and exit spots."""
-    routes = world.routes.graph
-    halls: set[str] = set()
-    for group in world.mutex_groups.values():
-        if group.kind != "lift":
-            continue
-        for node in group.nodes:
-            if node in routes:
-                halls.update(n for n in (*routes.successors(node), *routes.predecessors(node))
-                             if not world.groups_of_node(n))
-    return halls
-
-
-def _largest_part(graph: nx.Graph) -> set[str]:
-    if not graph.number_of_nodes():
-        return set()
-    parts: list[set[str]] = [set(c) for c in nx.connected_components(graph)]
-    return max(parts, key=lambda c: (len(c), sorted(c)[0]))
