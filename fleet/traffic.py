@@ -52,6 +52,8 @@ WORKPLACE_KIND = "workplace"
 #: a robot granted a chain to the spot where its route ends claims that spot this long, or until it
 #: is parked there and has left it: a robot still on its way to the counter is not yet parked at it
 CLAIM_S = 60.0
+#: the group kind of a single-lane corridor: robots going the same way follow each other into one
+LANE_KIND = "lane"
 #: a wait withdrawn and asked again (for the same kind of resource) within this long is one wait:
 #: a robot changing its goal (turning to the free lift) reports no wait for a tick or two between
 REWANT_GRACE_S = 5.0
@@ -130,6 +132,10 @@ class TrafficArbiter:
         self._settle_until_s: float | None = None  # set on the first step: start + SETTLE_S
         self._give_way_until: dict[str, float] = {}
         self._first_until: dict[str, float] = {}  # robots let through first (a standoff broken for them)
+        #: lane → (holding node, exit node) of the robot last let in: the way it goes through
+        self._lane_way: dict[str, tuple[str | None, str | None]] = {}
+        #: lane → robots in it ahead of its owner (a convoy going one way: see `_follows`)
+        self._convoy: dict[str, set[str]] = {}
         self._seq = 0
         self._changed = True
         self._published_s = -math.inf
@@ -153,10 +159,15 @@ class TrafficArbiter:
         # release what the robot no longer holds nor waits for
         wanted = body.get("wanted")
         want_groups = frozenset(g for g in (wanted or {}).get("groups", ()) if g in self.group_kinds)
+        for group, members in list(self._convoy.items()):
+            if robot_id in members and group not in held:  # out of the lane it followed another into
+                members.discard(robot_id)
+                self._changed = True
+                if not members:
+                    del self._convoy[group]
         for group, owner in list(self.owners.items()):
             if owner == robot_id and group not in held and group not in want_groups:
-                del self.owners[group]
-                self._changed = True
+                self._release(group)
         # adopt what it reports holding (a restart on either side): a group owned by another robot
         # is a conflict — two robots in one resource — counted and alerted, ownership unchanged
         for group in sorted(held):
@@ -164,7 +175,8 @@ class TrafficArbiter:
             if holder is None:
                 self.owners[group] = robot_id
                 self._changed = True
-            elif holder != robot_id and (robot_id, group) not in self._conflicts:
+            elif (holder != robot_id and robot_id not in self._convoy.get(group, ())
+                  and (robot_id, group) not in self._conflicts):
                 self._conflicts.add((robot_id, group))  # counted and alerted once per episode
                 self.figures.conflicts += 1
                 if self._alert is not None:
@@ -221,8 +233,10 @@ class TrafficArbiter:
     def clear(self, robot_id: str) -> list[str]:
         """An operator confirms the robot was moved out: release everything it holds."""
         released = sorted(g for g, owner in self.owners.items() if owner == robot_id)
+        for members in self._convoy.values():
+            members.discard(robot_id)
         for group in released:
-            del self.owners[group]
+            self._release(group)
         self.robots.pop(robot_id, None)
         self._changed = self._changed or bool(released)
         return released
@@ -244,6 +258,9 @@ class TrafficArbiter:
         self._published_s = now_s
         self._seq += 1
         body: dict[str, Any] = {"seq": self._seq, "owners": dict(sorted(self.owners.items()))}
+        convoys = {g: sorted(m) for g, m in sorted(self._convoy.items()) if m and g in self.owners}
+        if convoys:
+            body["convoys"] = convoys
         give_way = sorted(r for r, until in self._give_way_until.items() if until > now_s)
         if give_way:
             body["give_way"] = give_way
@@ -285,16 +302,49 @@ class TrafficArbiter:
             if want.spot_from_s is not None:
                 want.spot_s += now_s - want.spot_from_s
                 want.spot_from_s = None
-            free = all(self.owners.get(g) in (None, robot_id) for g in want.groups)
+            followed = {g: self.owners[g] for g in want.groups if self._follows(robot_id, want, g)}
+            free = all(self.owners.get(g) in (None, robot_id) or g in followed for g in want.groups)
             if free and not (want.groups & blocked):
                 for group in sorted(want.groups):
+                    if group in followed:
+                        self._convoy.setdefault(group, set()).add(followed[group])
                     self.owners[group] = robot_id
+                    if self.group_kinds[group] == LANE_KIND:
+                        self._lane_way[group] = (want.at, want.exit)
                 if want.exit is not None and want.stops_at_exit:
                     self.robots[robot_id].claim = (want.exit, now_s)
                 self._record_wait(robot_id, want, now_s)
                 self._changed = True
             else:
                 blocked |= want.groups
+
+    def _follows(self, robot_id: str, want: _Want, group: str) -> bool:
+        """Whether `want` may take the lane `group` from its owner while that one is still in it:
+        it goes the same way through (from the same holding node to the same exit), and the
+        owner drives on (waits for nothing, stopped by no robot). Robots going one way through a
+        single lane cannot meet head-on; each waiting for the whole traversal of the one before
+        made the day's lane waits (p99 40 s, all same-way followers). The owner is the last robot
+        in: one coming the other way waits until every robot of the convoy has left."""
+        owner = self.owners.get(group)
+        if owner is None or owner == robot_id or self.group_kinds.get(group) != LANE_KIND:
+            return False
+        if want.at is None or want.exit is None or self._lane_way.get(group) != (want.at, want.exit):
+            return False
+        leader = self.robots.get(owner)
+        return leader is not None and leader.want is None and leader.blocked_by is None
+
+    def _release(self, group: str) -> None:
+        """The owner has left `group`: free it, or hand it to a robot of its convoy still inside."""
+        inside = self._convoy.get(group)
+        if inside:
+            self.owners[group] = min(inside)
+            inside.discard(self.owners[group])
+            if not inside:
+                del self._convoy[group]
+        else:
+            del self.owners[group]
+            self._lane_way.pop(group, None)
+        self._changed = True
 
     def _flush_withdrawn(self, robot_id: str, robot: _RobotTraffic, now_s: float | None = None) -> None:
         """A wait given up before a grant (and not asked again at once): in the figures all the

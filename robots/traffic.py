@@ -132,6 +132,7 @@ class TrafficClient:
         self.clearance_m = clearance_m
         self.max_wait_s = max_wait_s
         self.owners: dict[str, str] = {}
+        self.convoy_of: frozenset[str] = frozenset()  # lanes the fleet let a follower into behind this robot
         self._posted: Mapping[str, Any] | None = None
         self.held: frozenset[str] = frozenset()
         self.wanted: frozenset[str] = frozenset()
@@ -182,7 +183,9 @@ class TrafficClient:
         """The fleet's grant table (already validated against the traffic schema), on the robot's
         own thread."""
         self.owners = dict(body.get("owners", {}))
-        if any(self.owners.get(g) != self.robot_id for g in self.held):
+        # a lane handed to a robot following this one in: this one may still drive on through it
+        self.convoy_of = frozenset(g for g, robots in body.get("convoys", {}).items() if self.robot_id in robots)
+        if any(self.owners.get(g) != self.robot_id and g not in self.convoy_of for g in self.held):
             self._sent = None  # the fleet does not know what we stand in (it restarted): tell it now
             self._rest_key = None  # so the next step sends, even standing where it stood
         if self.robot_id in body.get("give_way", ()):
@@ -230,7 +233,7 @@ class TrafficClient:
         chain, hold_node, exit_node = self._chain(pose, upcoming, occupied)
         self._waits_for_exit = claim_goal
         self._stops_at_exit = bool(upcoming) and exit_node == upcoming[-1]
-        mine = frozenset(g for g, owner in self.owners.items() if owner == self.robot_id)
+        mine = frozenset(g for g, owner in self.owners.items() if owner == self.robot_id) | self.convoy_of
         giving_way = now_s < self._give_way_until_s
         if giving_way:
             # asked to give way, it lets go of what it holds but has not entered, and waits outside

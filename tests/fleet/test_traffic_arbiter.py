@@ -313,3 +313,64 @@ def test_a_spot_a_robot_only_passes_is_not_claimed() -> None:
     arbiter.on_report("next", parked(None, 1, "corridor", ["door:a"]), SETTLED + 6)
     table = arbiter.step(SETTLED + 6)
     assert table is not None and table["owners"] == {"door:a": "next"}
+
+
+def lane_want(at: str, exit_node: str, seq: int = 1, priority: int = 50, held: list[str] | None = None) -> dict[str, Any]:
+    return {"seq": seq, "held": held or [],
+            "wanted": {"groups": ["lane:x"], "priority": priority, "task_id": None, "at": at, "exit": exit_node}}
+
+
+def test_robots_going_the_same_way_follow_each_other_into_a_lane_and_one_coming_the_other_way_waits() -> None:
+    # r2 waited for the whole traversal of r1 going the same way (the day's lane waits, p99 40 s):
+    # it is let in behind r1 (the lane handed to it, r1 still inside, no conflict); r3 coming the
+    # other way waits until both have left
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", lane_want("north-end", "south-end"), SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("r1", state(["lane:x"], 2), SETTLED + 1)  # in the lane
+    arbiter.on_report("r2", lane_want("north-end", "south-end"), SETTLED + 1)
+    table = arbiter.step(SETTLED + 1)
+    assert table is not None and table["convoys"] == {"lane:x": ["r1"]}  # r1 may drive on through it
+    MessageEncoder("site-1", FLEET_ID).encode(Channel.TRAFFIC, table, SETTLED + 1)  # the contract
+    arbiter.on_report("r3", lane_want("south-end", "north-end"), SETTLED + 2)
+    arbiter.step(SETTLED + 2)
+    assert arbiter.owners == {"lane:x": "r2"}
+    arbiter.on_report("r1", state(["lane:x"], 3), SETTLED + 3)  # still in it, behind it r2's
+    arbiter.on_report("r2", state(["lane:x"], 2), SETTLED + 3)
+    arbiter.step(SETTLED + 3)
+    assert arbiter.figures.conflicts == 0 and arbiter.owners == {"lane:x": "r2"}
+    arbiter.on_report("r1", state([], 4), SETTLED + 6)  # r1 out
+    arbiter.step(SETTLED + 6)
+    assert arbiter.owners == {"lane:x": "r2"}  # r3 still waits: r2 is in it
+    arbiter.on_report("r2", state([], 3), SETTLED + 9)
+    arbiter.step(SETTLED + 9)
+    assert arbiter.owners == {"lane:x": "r3"}
+    lane = arbiter.figures.summary()["wait_s"]["lane"]
+    assert lane["grants"] == 3 and lane["max"] == 7.0  # r3's; r2's was 0
+
+
+def test_a_lane_owner_leaving_it_backwards_hands_it_to_the_robot_still_inside() -> None:
+    # and a follower is not let in ahead of one queued before it for the other way (fairness),
+    # nor behind a leader that waits for something or is stopped by a robot
+    queued = settled_arbiter()
+    queued.on_report("r1", lane_want("north-end", "south-end"), SETTLED)
+    queued.step(SETTLED)
+    queued.on_report("r1", state(["lane:x"], 2), SETTLED + 1)
+    queued.on_report("r3", lane_want("south-end", "north-end"), SETTLED + 1)
+    queued.on_report("r2", lane_want("north-end", "south-end"), SETTLED + 2)
+    queued.step(SETTLED + 2)
+    assert queued.owners == {"lane:x": "r1"}
+    arbiter = settled_arbiter()
+    arbiter.on_report("r1", lane_want("north-end", "south-end"), SETTLED)
+    arbiter.step(SETTLED)
+    arbiter.on_report("r1", state(["lane:x"], 2), SETTLED + 1)
+    arbiter.on_report("r2", lane_want("north-end", "south-end"), SETTLED + 1)
+    arbiter.step(SETTLED + 1)
+    arbiter.on_report("r3", lane_want("south-end", "north-end"), SETTLED + 2)
+    arbiter.on_report("r2", state([], 3), SETTLED + 2)  # r2 turned back before going in: r1 is still in it
+    arbiter.step(SETTLED + 2)
+    assert arbiter.owners == {"lane:x": "r1"}
+    arbiter.on_report("r1", {"seq": 3, "held": ["lane:x"], "wanted": None, "blocked_by": "r9"}, SETTLED + 3)
+    arbiter.on_report("r4", lane_want("north-end", "south-end"), SETTLED + 3)
+    arbiter.step(SETTLED + 3)
+    assert arbiter.owners == {"lane:x": "r1"}

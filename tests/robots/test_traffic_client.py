@@ -119,6 +119,24 @@ def test_a_robot_asked_to_give_way_lets_go_of_what_it_has_not_entered_and_holds_
     assert nav.holds[-1] == "c1"
 
 
+def test_a_lane_handed_to_a_robot_following_this_one_in_is_still_this_ones_to_drive_through() -> None:
+    # granted door and lane, on its way in; the fleet lets a robot going the same way in behind
+    # it (the lane's owner is now that one, this robot in its convoy): this one does not stop and
+    # ask for the lane again, and releases it once it has left it
+    client, sent = make_client()
+    nav = FakeNavigator()
+    drive(client, nav, 3.0, 0.0)
+    client.on_table({"seq": 1, "owners": {"door:a": "r1", "lane:x": "r1"}}, 1.0)
+    drive(client, nav, 8.5, 5.0)  # in the door, the lane ahead
+    client.on_table({"seq": 2, "owners": {"door:a": "r1", "lane:x": "r2"}, "convoys": {"lane:x": ["r1"]}}, 5.5)
+    drive(client, nav, 9.5, 6.0)  # the door behind it
+    assert client.wanted == set() and nav.holds[-1] is None and client.held == {"lane:x"}
+    drive(client, nav, 12.0, 9.0)
+    assert client.held == {"lane:x"} and sent[-1]["wanted"] is None
+    drive(client, nav, 16.5, 12.0)
+    assert client.held == set()
+
+
 def test_a_group_that_starts_at_the_very_next_node_stops_the_robot_where_it_stands() -> None:
     client, _ = make_client()
     nav = FakeNavigator()
