@@ -315,7 +315,8 @@ def test_a_spot_a_robot_only_passes_is_not_claimed() -> None:
     assert table is not None and table["owners"] == {"door:a": "next"}
 
 
-def lane_want(at: str, exit_node: str, seq: int = 1, priority: int = 50, held: list[str] | None = None) -> dict[str, Any]:
+def lane_want(at: str, exit_node: str, seq: int = 1, priority: int = 50,
+              held: list[str] | None = None) -> dict[str, Any]:
     return {"seq": seq, "held": held or [],
             "wanted": {"groups": ["lane:x"], "priority": priority, "task_id": None, "at": at, "exit": exit_node}}
 
