@@ -403,15 +403,9 @@ class TrafficArbiter:
             parked = self._parked_at_exit(robot_id, want, now_s)
             if parked is not None:
                 edges.append((robot_id, parked))
-        stopped: dict[tuple[str, str], None] = {}
-        for robot_id, robot in self.robots.items():
-            blocker = robot.blocked_by
-            if blocker is not None and blocker != robot_id and blocker in self.robots:
-                stopped[(robot_id, blocker)] = None
-                edges.append((robot_id, blocker))
-        if not edges:
-            self._cycles_seen.clear()
-            return
+        stopped = [(robot_id, robot.blocked_by) for robot_id, robot in self.robots.items()
+                   if robot.blocked_by is not None and robot.blocked_by != robot_id and robot.blocked_by in self.robots]
+        edges += stopped
         if len(edges) < 2:
             self._cycles_seen.clear()
             return  # a wait-for cycle needs two robots waiting (nobody waits for itself)

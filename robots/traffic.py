@@ -201,10 +201,7 @@ class TrafficClient:
     def occupied(self, pose: Pose2D) -> frozenset[str]:
         """The groups the robot is inside (within clearance of one of their nodes or edges)."""
         cell = (pose.level, math.floor(pose.x_m / _BUCKET_M), math.floor(pose.y_m / _BUCKET_M))
-        inside = [g for g in self._buckets.get(cell, ())
-                  if any(level == pose.level and _segment_distance_m(pose.x_m, pose.y_m, a, b) <= self.clearance_m
-                         for level, a, b in self.map.segments[g])]
-        return frozenset(inside)
+        return frozenset(g for g in self._buckets.get(cell, ()) if self._within(pose, g, self.clearance_m))
 
     def step(self, now_s: float, pose: Pose2D, navigator: RouteFollower | None, *, priority: int,
              task_id: str | None, working: bool = True, claim_goal: bool = True,

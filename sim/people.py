@@ -32,7 +32,7 @@ from sim.obstacles import BED, PERSON, PeopleCircles
 from sim.occupancy import OccupancyGrid
 from sim.patients import stable_int
 from sim.people_lanes import LANE_MOUTH_M, PeopleLanes
-from sim.people_ways import kept_right_free, level_ways
+from sim.people_ways import kept_right_free, level_ways, lift_halls
 from sim.world import World
 
 #: how far right of a route edge people walk, the widest the walls allow first
@@ -98,6 +98,7 @@ class PeopleModel:
         self._pos: dict[str, tuple[float, float]] = {}
         walkers: list[_Walker] = []
         levels = sorted(world.levels) if config.levels is None else list(config.levels)
+        halls = lift_halls(world)
         #: per (level, kind), where a person's (or a bed's) centre line may run
         self._free: dict[tuple[int, str], OccupancyGrid] = {}
         for level in levels:
@@ -105,7 +106,7 @@ class PeopleModel:
                 continue
             self._free[(level, PERSON)] = world.grids[level].inflated(config.person_radius_m + 0.05)
             self._free[(level, BED)] = world.grids[level].inflated(config.bed_radius_m + 0.05)
-            ways = level_ways(world, level, self._free[(level, BED)], self._pos)
+            ways = level_ways(world, level, self._free[(level, BED)], self._pos, halls)
             self._graphs[(level, PERSON)], self._graphs[(level, BED)] = ways.graph, ways.bed_graph
             visitor_nodes, bed_nodes = ways.visitor_destinations, ways.bed_destinations
             for kind, dests, count in ((PERSON, visitor_nodes, config.visitors_per_level),

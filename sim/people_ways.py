@@ -35,12 +35,13 @@ class LevelWays:
     bed_destinations: list[str]
 
 
-def level_ways(world: World, level: int, bed_free: OccupancyGrid, pos: dict[str, tuple[float, float]]) -> LevelWays:
+def level_ways(world: World, level: int, bed_free: OccupancyGrid, pos: dict[str, tuple[float, float]],
+               halls: set[str]) -> LevelWays:
     """The level's walkable graphs and where people stop on them; records every walkable node's
-    position in `pos`. `bed_free`: the level's grid inflated by a bed's radius."""
+    position in `pos`. `bed_free`: the level's grid inflated by a bed's radius; `halls`: the
+    world's `lift_halls`."""
     graph = nx.Graph()
     routes = world.routes.graph
-    halls = lift_halls(world)
     visitor: list[str] = []
     beds: list[str] = []
     for name, data in sorted(routes.nodes(data=True)):
@@ -79,7 +80,8 @@ def level_ways(world: World, level: int, bed_free: OccupancyGrid, pos: dict[str,
                for u, v in ((a, b), (b, a))):
             bed_graph.add_edge(a, b, **data)
     # keep destinations of the largest connected part only: every walk has a route
-    visitor = [n for n in visitor if n in largest_part(graph)]
+    visitor_part = largest_part(graph)
+    visitor = [n for n in visitor if n in visitor_part]
     bed_part = largest_part(bed_graph)
     # a porter waits with a bed along a corridor, not in a junction: parked where ways cross,
     # a bed boxes in the robots queueing there for the doors (and they it), for minutes

@@ -16,12 +16,22 @@ from sim.body import SimBody
 from sim.devices.navigator import SimNavigator
 from sim.environment import SimEnvironment
 from sim.patients import PatientCensus
-from sim.people import PeopleConfig
+from sim.people import PeopleConfig, PeopleModel
 from sim.world import World, load_world
 from tests.device_registry import sim_and_driver_registry
 
 START_S = 1767596400.0
 DT = 0.2  # the scenarios' tick
+
+
+def set_walking(model: PeopleModel, node: str, ahead: list[str], x_m: float, y_m: float) -> None:
+    """Person 0 of `model` stands at (x_m, y_m), last at `node`, and sets off now along `ahead`."""
+    walker = model._walkers[0]
+    walker.node, walker.ahead, walker.via = node, list(ahead), []
+    model.x_m[0], model.y_m[0] = x_m, y_m
+    model._ax[0], model._ay[0], model._s[0], model._len[0] = x_m, y_m, 0.0, 0.0
+    model._walk_on(0)
+    model._pause[0] = 0.0
 
 
 def corridor_world(tmp_path: Path, *, width_m: float = 2.6, length_m: float = 30.0, cross: bool = False,

@@ -23,7 +23,7 @@ from hal.registry import BuildContext
 from sim.obstacles import BED, PeopleCircles
 from sim.people import PeopleConfig, PeopleModel
 from sim.world import World, load_world
-from tests.sim.perception_rig import Rig, corridor_world
+from tests.sim.perception_rig import Rig, corridor_world, set_walking
 
 TICK_S = 0.5  # hospital-day's tick
 FULL_SPEED = {"max_speed_mps": 1.3}  # the security robot's patrol pace
@@ -211,11 +211,7 @@ def test_a_visitor_a_robot_held_up_walks_on_by_another_way(tmp_path: Path) -> No
     world = corridor_world(tmp_path, cross=True, main_tag="corridor")
     model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
     walker = model._walkers[0]
-    walker.node, walker.ahead, walker.via = "w-15", ["w-20", "w-25"], []
-    model.x_m[0], model.y_m[0] = 15.0, 1.3
-    model._ax[0], model._ay[0], model._s[0], model._len[0] = 15.0, 1.3, 0.0, 0.0
-    model._walk_on(0)
-    model._pause[0] = 0.0
+    set_walking(model, "w-15", ["w-20", "w-25"], 15.0, 1.3)
     # where they walk at x = 17.5 (kept right of the centre line)
     y = float(model._ay[0] + model._uy[0] * (17.5 - model._ax[0]) / model._ux[0])
     # the robot in the way, and another in the crossing (with a robot that near, nobody steps
@@ -239,11 +235,7 @@ def test_a_visitor_caught_between_two_waiting_robots_steps_to_the_wall_and_lets_
     world = corridor_world(tmp_path, width_m=3.0, main_tag="corridor")
     model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
     walker = model._walkers[0]
-    walker.node, walker.ahead, walker.via = "w-10", ["w-15", "w-20"], []
-    model.x_m[0], model.y_m[0] = 10.0, 1.5
-    model._ax[0], model._ay[0], model._s[0], model._len[0] = 10.0, 1.5, 0.0, 0.0
-    model._walk_on(0)
-    model._pause[0] = 0.0
+    set_walking(model, "w-10", ["w-15", "w-20"], 10.0, 1.5)
     line_y = float(model._ay[0]) + 0.2  # the two robots stand (nearly) in the visitor's way
     level = np.zeros(2, dtype=np.int64)
     # the one behind close enough that walking round the one in front would step out before it

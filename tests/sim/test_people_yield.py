@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.people import PeopleConfig, PeopleModel
 from sim.world import load_world
-from tests.sim.perception_rig import corridor_world
+from tests.sim.perception_rig import corridor_world, set_walking
 
 WORLD = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "default_hospital.yaml"
 TICK_S = 0.5
@@ -48,12 +48,7 @@ def test_a_visitor_does_not_step_off_into_a_robot_rolling_across_their_way(tmp_p
     # for it to pass, then cross
     world = corridor_world(tmp_path, cross=True, main_tag="corridor")
     model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0), seed=1)
-    walker = model._walkers[0]
-    walker.node, walker.ahead, walker.via = "south", ["w-15", "north"], []
-    model.x_m[0], model.y_m[0] = 15.3, -1.0
-    model._ax[0], model._ay[0], model._s[0], model._len[0] = 15.3, -1.0, 0.0, 0.0
-    model._walk_on(0)
-    model._pause[0] = 0.0
+    set_walking(model, "south", ["w-15", "north"], 15.3, -1.0)
     robot_x, robot_y, speed = 13.0, 1.3, 0.7
     level, radius = np.zeros(1, dtype=np.int64), np.full(1, ROBOT_RADIUS_M)
     closest = np.inf
@@ -79,13 +74,8 @@ def test_a_visitor_does_not_walk_into_a_single_lane_corridor_while_a_robot_is_in
 
     def heading_into_the_lane() -> PeopleModel:
         model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0, levels=(0,)), seed=1)
-        walker = model._walkers[0]
         x, y = model._pos["junction-main"]
-        walker.node, walker.ahead, walker.via = "junction-main", ["spine-27", "spine-18", "spine-14"], []
-        model.x_m[0], model.y_m[0] = x, y
-        model._ax[0], model._ay[0], model._s[0], model._len[0] = x, y, 0.0, 0.0
-        model._walk_on(0)
-        model._pause[0] = 0.0
+        set_walking(model, "junction-main", ["spine-27", "spine-18", "spine-14"], x, y)
         return model
 
     mouth_y = world.routes.pos("spine-27")[1]
