@@ -209,10 +209,13 @@ class PeopleModel:
             blocked |= walking & (ahead & same_level).any(axis=1)
             entering = walking & (self._lane_entry >= 0)
             if entering.any():
-                # nobody walks into a single-lane corridor with a robot in it or at its ends
-                taken = self._lanes.taken(robots_x_m, robots_y_m, robots_level)
+                # nobody walks into a single-lane corridor with a robot in it or at its ends, ahead
+                # of them (one behind them follows them in)
+                near = self._lanes.near(robots_x_m, robots_y_m, robots_level)[np.maximum(self._lane_entry, 0)]
+                ahead_of = ((robots_x_m[None, :] - self.x_m[:, None]) * self._ux[:, None]
+                            + (robots_y_m[None, :] - self.y_m[:, None]) * self._uy[:, None]) > 0.0
                 at_mouth = np.hypot(self.x_m - self._lane_mouth_x, self.y_m - self._lane_mouth_y) < LANE_MOUTH_M
-                blocked |= entering & taken[np.maximum(self._lane_entry, 0)] & at_mouth
+                blocked |= entering & at_mouth & (near & ahead_of).any(axis=1)
         self._blocked_s = np.where(blocked, self._blocked_s + dt_s, 0.0)
         self._robots = (robots_x_m, robots_y_m, robots_level, robots_radius_m)
         going = walking & ~blocked

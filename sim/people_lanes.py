@@ -6,7 +6,9 @@ after the person's patience they turn round and walk back along it, while the ro
 the lane's reservation waits on (a visitor meeting the imaging robot half-way down the ground
 spine held the patrol robot at its far end for 49 s). So a person about to enter a lane waits at
 its mouth while a robot is in it or at either end, as people do at a narrow passage with a bed
-coming through.
+coming through — but not for a robot behind them, following them in: a visitor who had reached
+the mouth as the imaging robot came up behind stood there, in its way, each waiting for the other
+for 45 minutes.
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ class PeopleLanes:
     def __len__(self) -> int:
         return len(self._lanes)
 
-    def taken(self, robots_x_m: npt.NDArray[np.float64], robots_y_m: npt.NDArray[np.float64],
-              robots_level: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """Per lane: whether a robot is in it or at one of its ends."""
-        out = np.zeros(len(self._lanes), dtype=bool)
+    def near(self, robots_x_m: npt.NDArray[np.float64], robots_y_m: npt.NDArray[np.float64],
+             robots_level: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Per lane and robot: whether the robot is in the lane or at one of its ends."""
+        out = np.zeros((len(self._lanes), len(robots_x_m)), dtype=bool)
         for k, lane in enumerate(self._lanes):
             on = robots_level == lane.level
             if not on.any():
@@ -78,5 +80,5 @@ class PeopleLanes:
             t = np.clip(np.where(seg2 > 0, ((px - lane.ax) * dx + (py - lane.ay) * dy) / np.where(seg2 > 0, seg2, 1.0),
                                  0.0), 0.0, 1.0)
             gap = np.hypot(px - (lane.ax + t * dx), py - (lane.ay + t * dy))
-            out[k] = bool((gap < LANE_NEAR_M).any())
+            out[k, on] = (gap < LANE_NEAR_M).any(axis=1)
         return out

@@ -94,3 +94,19 @@ def test_a_visitor_does_not_walk_into_a_single_lane_corridor_while_a_robot_is_in
         model.step(TICK_S, *gone)
     assert model.y_m[0] < mouth_y - 2.0  # the lane free: walked in, and on down it
 
+
+
+def test_a_visitor_walks_on_into_a_single_lane_corridor_with_a_robot_behind_them() -> None:
+    # a robot following a visitor into the lane is no reason for them to stop at its mouth: one who
+    # did stood in the imaging robot's way, each waiting for the other, for 45 minutes
+    world = load_world(WORLD)
+    model = PeopleModel(world, PeopleConfig(visitors_per_level=1, beds_per_level=0, levels=(0,)), seed=1)
+    x, y = model._pos["junction-main"]
+    set_walking(model, "junction-main", ["spine-27", "spine-18", "spine-14"], x, y)
+    mouth_y = world.routes.pos("spine-27")[1]
+    for _ in range(round(15.0 / TICK_S)):
+        # the robot 1 m behind them, on the way into the lane too
+        robot = (np.array([x]), np.array([float(model.y_m[0]) + 1.0]), np.zeros(1, dtype=np.int64),
+                 np.full(1, ROBOT_RADIUS_M))
+        model.step(TICK_S, *robot)
+    assert model.y_m[0] < mouth_y - 2.0  # walked in, and on down it
