@@ -11,6 +11,7 @@ with its progress), and one that had nothing to resume drives back to its own do
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,7 +84,8 @@ HOME_DOCK_SLACK_M = 15.0
 
 def park_spots(site: SiteMap, robots: list[RobotView], *, taken: Collection[str] = ()) -> dict[str, str]:
     """A free safe spot per robot on its own floor — there are no lift rides during a fire alarm (a
-    floor without a spot falls back to all). First every robot whose home dock is on its floor and
+    floor without a spot falls back to all) — and, where there is one, on its side of the fire
+    doors, which the alarm shuts (distances then go round them). First every robot whose home dock is on its floor and
     at most `HOME_DOCK_SLACK_M` further than its nearest spot gets its home dock; then the others,
     in id order, the nearest free spot by route length (reproducible). `taken`: spots robots not
     in `robots` were sent to already."""
@@ -92,10 +94,13 @@ def park_spots(site: SiteMap, robots: list[RobotView], *, taken: Collection[str]
     out: dict[str, str] = {}
 
     def floor_of(robot: RobotView) -> list[str]:
-        return [p.name for p in spots if p.level == robot.level] or [p.name for p in spots]
+        floor = [p.name for p in spots if p.level == robot.level]
+        inside = [s for s in floor if math.isfinite(site.within_fire_doors_m(robot.x_m, robot.y_m, robot.level, s))]
+        return inside or floor or [p.name for p in spots]
 
     def distance_m(robot: RobotView, spot: str) -> float:
-        return site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, spot)
+        inside = site.within_fire_doors_m(robot.x_m, robot.y_m, robot.level, spot)
+        return inside if math.isfinite(inside) else site.distance_from_pose_m(robot.x_m, robot.y_m, robot.level, spot)
 
     ordered = sorted(robots, key=lambda r: r.robot_id)
     for robot in ordered:

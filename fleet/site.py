@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,12 @@ def lift_ride_s(lift: SiteLift, from_level: int, to_level: int) -> float:
 class SiteMap:
     def __init__(self, name: str, places: dict[str, SitePlace], graph: nx.Graph, *,
                  lifts: dict[str, SiteLift] | None = None,
-                 mutex_groups: dict[str, SiteMutexGroup] | None = None) -> None:
+                 mutex_groups: dict[str, SiteMutexGroup] | None = None,
+                 fire_doors: Iterable[str] = ()) -> None:
         self.name = name
+        #: the doors that close when the fire alarm rings (the map's doors marked `fire`)
+        self.fire_doors = frozenset(fire_doors)
+        self._within_fire_doors_m: dict[str, dict[str, float]] = {}
         self.places = places
         self.graph = graph
         self.lifts = dict(lifts or {})
@@ -204,6 +209,23 @@ class SiteMap:
         n = self.graph.nodes[node]
         return math.hypot(n["x_m"] - x_m, n["y_m"] - y_m) + self.distance_m(node, place)
 
+    def within_fire_doors_m(self, x_m: float, y_m: float, level: int, place: str) -> float:
+        """Route length from a pose to `place` on its floor without passing a fire door (inf when
+        the only way is through one): during an alarm the fire doors are shut."""
+        node = self.nearest_node(x_m, y_m, level)
+        lengths = self._within_fire_doors_m.get(node)
+        if lengths is None:
+            graph, shut = self.graph, self.fire_doors
+            view = nx.subgraph_view(graph, filter_edge=lambda a, b: graph[a][b].get("door") not in shut)
+            lengths = nx.single_source_dijkstra_path_length(view, node, weight="length_m")
+            self._within_fire_doors_m[node] = lengths
+        n = self.graph.nodes[node]
+        return math.hypot(n["x_m"] - x_m, n["y_m"] - y_m) + float(lengths.get(place, math.inf))
+
+
+def _fire_doors_from_json(rows: list[dict[str, Any]]) -> list[str]:
+    return [str(row["name"]) for row in rows if row.get("fire")]
+
 
 def site_from_json(data: dict[str, Any], source: str = "map") -> SiteMap:
     if data.get("format") != MAP_FORMAT:
@@ -228,11 +250,13 @@ def site_from_json(data: dict[str, Any], source: str = "map") -> SiteMap:
         }
         lifts = _lifts_from_json(data.get("lifts") or [], graph, source)
         groups = _groups_from_json(data.get("mutex_groups") or [], graph, source)
+        fire_doors = _fire_doors_from_json(data.get("doors") or [])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, SiteError):
             raise
         raise SiteError(f"{source}: malformed map ({type(exc).__name__}: {exc})") from None
-    return SiteMap(str(data.get("name", "site")), places, graph, lifts=lifts, mutex_groups=groups)
+    return SiteMap(str(data.get("name", "site")), places, graph, lifts=lifts, mutex_groups=groups,
+                   fire_doors=fire_doors)
 
 
 def _lifts_from_json(rows: list[dict[str, Any]], graph: nx.Graph, source: str) -> dict[str, SiteLift]:

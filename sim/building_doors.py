@@ -34,9 +34,14 @@ class BuildingDoors:
             for name, door in sorted(doors.items()) if door.auto or door.fire
         }
         self.requests: list[tuple[float, str, int]] = []  # (stamp, door, session)
+        self._fire_doors = frozenset(name for name, state in self._doors.items() if state.door.fire)
 
     def names(self) -> list[str]:
         return list(self._doors)
+
+    def fire_shut(self) -> frozenset[str]:
+        """The fire doors the alarm has released (closing or closed): none while it is quiet."""
+        return self._fire_doors if self._fire else frozenset()
 
     def jammed(self, door: str, now_s: float) -> bool:
         return now_s < self._state(door).jammed_until_s

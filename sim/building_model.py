@@ -471,6 +471,11 @@ def building_model(env: SimEnvironment) -> BuildingModel:
     return model
 
 
+def existing_building_model(env: SimEnvironment) -> BuildingModel | None:
+    """The simulation's building model if anything has used it yet (None: no alarm, no door moved)."""
+    return _MODELS.get(env)
+
+
 def set_building_model(env: SimEnvironment, model: BuildingModel) -> None:
     """Use a hand-made or configured model (tests, scenario settings)."""
     _MODELS[env] = model

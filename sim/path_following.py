@@ -44,6 +44,7 @@ class Goal:
     rest_path: list[tuple[float, float]] | None = None
     rest_from: int = -1
     rest_m: float = 0.0
+    doors_shut: frozenset[str] = frozenset()  # the fire doors shut when the path was planned
 
 
 def polyline_length(points: list[tuple[float, float]]) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 
 import networkx as nx
 import numpy as np
@@ -112,23 +112,35 @@ class RouteGraph:
             raise NoRoute(f"no route from {from_place!r} to {to_place!r}")
         return lengths[to_place]
 
-    def plan(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> list[Point]:
+    def plan(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0, *,
+             shut_doors: Collection[str] = ()) -> list[Point]:
         """Waypoints from the nearest node that can reach the goal to the goal's coordinates.
 
         The robot's own position is not included: drive to the first waypoint, then follow.
+        `shut_doors`: doors that cannot be passed (fire doors the alarm closed): their edges are left out.
         """
-        start = self.start_node(start_x_m, start_y_m, goal_place, level)
-        return [self.pos(n) for n in self._from(start)[1][goal_place]]
+        start = self.start_node(start_x_m, start_y_m, goal_place, level, shut_doors=shut_doors)
+        return [self.pos(n) for n in self._from(start, shut_doors)[1][goal_place]]
 
-    def start_node(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> str:
+    def start_node(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0, *,
+                   shut_doors: Collection[str] = ()) -> str:
         """The node `plan` starts from: the nearest in line of sight that can reach the goal."""
         self._require(goal_place, what="goal")
         for start in self._nearest_candidates(start_x_m, start_y_m, level):
-            if goal_place in self._from(start)[1]:
+            if goal_place in self._from(start, shut_doors)[1]:
                 return start
+        through = f" with {', '.join(sorted(shut_doors))} shut" if shut_doors else ""
         raise NoRoute(
-            f"no route to {goal_place!r} from ({start_x_m:.2f}, {start_y_m:.2f}) on level {level}"
+            f"no route to {goal_place!r} from ({start_x_m:.2f}, {start_y_m:.2f}) on level {level}{through}"
         )
+
+    def passes_door(self, nodes: Sequence[str | None], doors: Collection[str]) -> str | None:
+        """The first of `doors` that the path through `nodes` (None: not a node) passes, or None."""
+        graph = self.graph
+        for a, b in itertools.pairwise(nodes):
+            if a is not None and b is not None and graph.has_edge(a, b) and graph[a][b]["door"] in doors:
+                return str(graph[a][b]["door"])
+        return None
 
     def path_length_m(self, start_x_m: float, start_y_m: float, goal_place: str, level: int = 0) -> float:
         """Distance a robot at the start point travels to the goal: to the first waypoint, then along."""
@@ -170,7 +182,11 @@ class RouteGraph:
         if name not in self.graph:
             raise NoRoute(f"unknown {what} {name!r} (not a place or waypoint of the route graph)")
 
-    def _from(self, source: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+    def _from(self, source: str, shut_doors: Collection[str] = ()) -> tuple[dict[str, float], dict[str, list[str]]]:
+        if shut_doors:  # only while an alarm lasts: not cached
+            graph = self.graph
+            view = nx.subgraph_view(graph, filter_edge=lambda a, b: graph[a][b]["door"] not in shut_doors)
+            return nx.single_source_dijkstra(view, source, weight="length_m")
         if source not in self._lengths:
             lengths, paths = nx.single_source_dijkstra(self.graph, source, weight="length_m")
             self._lengths[source] = lengths

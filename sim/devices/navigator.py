@@ -8,7 +8,8 @@ Other robots and people on the path ahead (the environment's ground truth, as Na
 costmap) slow it and stop it short of them (`sim.local_planner`). Blocked for `detour_after_s`
 it tries a lateral detour through free space, then a re-plan on the route graph avoiding the
 blocked edge, then detours again as the blockage changes; waiting is not being stuck, but every
-wait is bounded by `blocked_timeout_s`.
+wait is bounded by `blocked_timeout_s`. Fire doors shut by the alarm are planned round, also for
+a goal under way (`sim.devices.navigator_doors`).
 
 `route_nodes()` and `hold_at(node)` are the traffic-reservation hook: held, the robot stops
 `HOLD_SHORT_M` before that node of its plan as at an intermediate goal (the node itself stays
@@ -30,6 +31,7 @@ from hal.registry import BuildContext, DeviceConfig
 from sim import local_planner, path_following
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
+from sim.devices.navigator_doors import ShutDoors, passable, way_round
 from sim.environment import SimEnvironment
 from sim.obstacles import ROBOT, Obstacle
 from sim.path_following import Goal, polyline_length
@@ -82,6 +84,7 @@ class SimNavigator(Navigator):
         self._holding = False
         self._waiting_for: str | None = None  # what the environment was last told this robot waits for
         self._near: list[Obstacle] = []  # obstacles near this tick (for the arc check)
+        self._shut = ShutDoors(env)  # fire doors shut by the alarm: planned round (sim/devices/navigator_doors.py)
 
     def known_places(self) -> list[str]:
         return sorted(self.sim.env.world.places)
@@ -113,8 +116,9 @@ class SimNavigator(Navigator):
         if fault is not None:
             handle.fail(f"device fault: {fault}")
             return handle
+        shut = self._shut.now()
         try:
-            waypoints = self._plan(pose, goal, target)
+            waypoints = self._plan(pose, goal, target, shut)
         except NoRoute as exc:
             handle.fail(f"no route to {goal.describe()}: {exc}")
             return handle
@@ -140,6 +144,7 @@ class SimNavigator(Navigator):
             best_remaining_m=length,
             nodes=[None, *nodes],
             goal_node=goal_node,
+            doors_shut=shut,
         )
         self._goal.corners = local_planner.corner_distances(path)
         self._set_hold_index(self._goal)
@@ -181,15 +186,31 @@ class SimNavigator(Navigator):
                 goal.hold_index = i
                 return
 
-    def _plan(self, pose: Pose2D, goal: NavigationGoal, target: Pose2D) -> list[tuple[float, float]]:
+    def _plan(self, pose: Pose2D, goal: NavigationGoal, target: Pose2D,
+              shut: frozenset[str]) -> list[tuple[float, float]]:
         world = self.sim.env.world
         if goal.place is not None:
-            return list(world.routes.plan(pose.x_m, pose.y_m, goal.place, pose.level))
+            return list(world.routes.plan(pose.x_m, pose.y_m, goal.place, pose.level, shut_doors=shut))
         # A pose: along the route graph to the place nearest it, then straight to the pose.
         near = world.nearest_place(target.x_m, target.y_m, level=target.level)
         if near is None:
             return [(target.x_m, target.y_m)]
-        return [*world.routes.plan(pose.x_m, pose.y_m, near.name, pose.level), (target.x_m, target.y_m)]
+        return [*world.routes.plan(pose.x_m, pose.y_m, near.name, pose.level, shut_doors=shut),
+                (target.x_m, target.y_m)]
+
+    def _round_shut_doors(self, goal: Goal, pose: Pose2D, shut: frozenset[str], now_s: float) -> bool:
+        """The fire doors shut or opened since the goal was planned: plan again from here when one
+        is on the way ahead. False when there is no way round (the goal has failed)."""
+        goal.doors_shut = shut
+        way = way_round(self.sim.env.world.routes, goal, pose, shut)
+        if isinstance(way, str):
+            goal.handle.fail(way)
+            return False
+        if way is not None:
+            self._splice(goal, pose, *way, len(goal.path))
+            goal.deadline_s = max(goal.deadline_s,
+                                  now_s + 120.0 + 4.0 * polyline_length(goal.path) / self.config.max_speed_mps)
+        return True
 
     def cancel(self) -> None:
         """Cancel the current goal, if any; the navigator asks for a stop on its next step."""
@@ -244,6 +265,9 @@ class SimNavigator(Navigator):
             # the plan is of the floor it left, and followed here it leads through walls
             goal.handle.fail(f"the robot is now on level {pose.level}, not level {goal.level} where the way to "
                              f"{goal.name} was planned")
+            return Twist2D.zero()
+        shut = self._shut.now()
+        if shut != goal.doors_shut and not self._round_shut_doors(goal, pose, shut, now_s):
             return Twist2D.zero()
         if now_s >= goal.deadline_s:
             goal.handle.fail(f"timed out after {now_s - goal.start_s:.0f} s, {remaining:.1f} m short of {goal.name}")
@@ -547,7 +571,7 @@ class SimNavigator(Navigator):
         if goal.goal_node is None:
             return False
         world = self.sim.env.world
-        graph = world.routes.graph
+        graph = passable(world.routes.graph, goal.doors_shut)
         names = local_planner.route_around(
             graph, goal.nodes, goal.segment + located.segment, goal.goal_node,
             lambda: world.routes.nearest_node(pose.x_m, pose.y_m, pose.level))
