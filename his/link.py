@@ -36,6 +36,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from telemetry.codec import MessageEncoder
+from telemetry.paho_loop import stop_loop
 from telemetry.tls import TlsConfig
 from telemetry.topics import FLEET_ID, HIS_ID, Channel, check_segment, parse_topic, subscription_filter, topic_for
 from telemetry.url import parse_broker_url
@@ -127,7 +128,7 @@ class HisLink:
             except (ValueError, RuntimeError) as exc:
                 log.warning("his link: OFFLINE not confirmed: %s", exc)
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
 
     @property
     def connected(self) -> bool:

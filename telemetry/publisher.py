@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from telemetry.codec import MessageEncoder, WireMessage
 from telemetry.inflight import InFlight
+from telemetry.paho_loop import stop_loop
 from telemetry.sinks import NullSink, RecordingSink, TelemetrySink, caller_channel
 from telemetry.spool import Spool
 from telemetry.tls import TlsConfig
@@ -168,7 +169,7 @@ class TelemetryPublisher:
                 self._replay_wake.set()
             return
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
         self._closed = True
         if self._connect_error is not None:
             raise ConnectionRefusedError(f"broker {self.address.url} refused {self.client_id!r}: {self._connect_error}")
@@ -198,7 +199,7 @@ class TelemetryPublisher:
             # Let the network thread send DISCONNECT before it is stopped, or the broker would
             # treat the socket close as a failure and publish the will over our OFFLINE.
             self._disconnected.wait(max(0.1, deadline - time.monotonic()))
-        self._client.loop_stop()
+        stop_loop(self._client)
         self._replay_wake.set()
         if self._replay_thread is not None:
             self._replay_thread.join(1.0)

@@ -21,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetry.paho_loop import stop_loop
 from telemetry.tls import TlsConfig
 from telemetry.topics import TOPIC_PREFIX, Channel, TopicParts, parse_topic
 from telemetry.url import parse_broker_url
@@ -117,7 +118,7 @@ class TelemetrySubscriber:
     def close(self) -> None:
         if self._started:
             self._client.disconnect()
-            self._client.loop_stop()
+            stop_loop(self._client)
 
     def __enter__(self) -> TelemetrySubscriber:
         self.connect()
@@ -190,4 +191,4 @@ def cut_like_a_dead_process(client: mqtt.Client) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-    client.loop_stop()
+    stop_loop(client)

@@ -24,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetry.paho_loop import stop_loop
 from telemetry.subscriber import cut_like_a_dead_process
 from telemetry.tls import TlsConfig
 from telemetry.url import parse_broker_url
@@ -88,7 +89,7 @@ class Vda5050Client:
         if self._subscribed.wait(self.connect_timeout_s) and self._connected.is_set() and self._error is None:
             return
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
         self._closed = True
         why = self._error or f"no connection within {self.connect_timeout_s} s"
         raise (ConnectionRefusedError if self._error else TimeoutError)(
@@ -106,7 +107,7 @@ class Vda5050Client:
                     info.wait_for_publish(max(0.1, deadline - time.monotonic() - 0.5))
         self._closed = True
         self._client.disconnect()
-        self._client.loop_stop()
+        stop_loop(self._client)
 
     def abort(self) -> None:
         """Tests: drop the connection like a dead process (the broker publishes the Last Will)."""
