@@ -34,6 +34,14 @@ def polyline_length_m(points: Sequence[Point]) -> float:
     return float(sum(math.dist(a, b) for a, b in itertools.pairwise(points)))
 
 
+def passable(graph: nx.DiGraph, shut_doors: Collection[str]) -> nx.DiGraph:
+    """The route graph without the edges through `shut_doors` (the graph itself when none are)."""
+    if not shut_doors:
+        return graph
+    view: nx.DiGraph = nx.subgraph_view(graph, filter_edge=lambda a, b: graph[a][b]["door"] not in shut_doors)
+    return view
+
+
 class RouteGraph:
     """A directed networkx graph; a bidirectional edge is stored as two arcs.
 
@@ -184,9 +192,7 @@ class RouteGraph:
 
     def _from(self, source: str, shut_doors: Collection[str] = ()) -> tuple[dict[str, float], dict[str, list[str]]]:
         if shut_doors:  # only while an alarm lasts: not cached
-            graph = self.graph
-            view = nx.subgraph_view(graph, filter_edge=lambda a, b: graph[a][b]["door"] not in shut_doors)
-            return nx.single_source_dijkstra(view, source, weight="length_m")
+            return nx.single_source_dijkstra(passable(self.graph, shut_doors), source, weight="length_m")
         if source not in self._lengths:
             lengths, paths = nx.single_source_dijkstra(self.graph, source, weight="length_m")
             self._lengths[source] = lengths

@@ -31,7 +31,8 @@ from hal.registry import BuildContext, DeviceConfig
 from sim import local_planner, path_following
 from sim.body import SimBody
 from sim.devices.common import SimLink, sim_context
-from sim.devices.navigator_doors import ShutDoors, passable, way_round
+from sim.devices.navigator_detours import BACK_OFF_AFTER_S, Detours
+from sim.devices.navigator_doors import ShutDoors
 from sim.environment import SimEnvironment
 from sim.obstacles import ROBOT, Obstacle
 from sim.path_following import Goal, polyline_length
@@ -44,13 +45,6 @@ HOLD_SHORT_M = 1.2
 _PROGRESS_M = 0.1  # remaining distance must shrink by this much to count as progress
 _MAX_DETOURS = 2  # detour attempts per blockage before re-planning on the route graph
 _MAX_REPLANS = 2  # ... after which it tries detours again, every `detour_after_s` until it times out
-#: stopped this long face to face with a person who waits for it too, the robot backs off
-#: `BACK_OFF_M` along the way it came (once per blockage), slowly: the person can pass, or stop
-#: waiting between it and a robot coming the other way (people step aside only from a robot in
-#: front of them, and two robots either side of a visitor left both waiting for minutes)
-BACK_OFF_AFTER_S = 8.0
-BACK_OFF_M = 1.2
-BACK_OFF_SPEED_MPS = 0.25
 #: stopped for what stands straight ahead, a robot that would turn towards its path slower than
 #: this faces it already: it is waiting for that obstacle, not turning
 WEDGED_TURN_RADPS = 0.05
@@ -73,7 +67,7 @@ class SimNavigatorConfig(DeviceConfig):
     blocked_timeout_s: float = 120.0  # stopped for obstacles this long without progress: fail
 
 
-class SimNavigator(Navigator):
+class SimNavigator(Detours, Navigator):
     def __init__(self, name: str, clock: Clock, env: SimEnvironment, body: SimBody, config: SimNavigatorConfig) -> None:
         super().__init__(name, clock)
         self.sim = SimLink(self, env, body)
@@ -197,20 +191,6 @@ class SimNavigator(Navigator):
             return [(target.x_m, target.y_m)]
         return [*world.routes.plan(pose.x_m, pose.y_m, near.name, pose.level, shut_doors=shut),
                 (target.x_m, target.y_m)]
-
-    def _round_shut_doors(self, goal: Goal, pose: Pose2D, shut: frozenset[str], now_s: float) -> bool:
-        """The fire doors shut or opened since the goal was planned: plan again from here when one
-        is on the way ahead. False when there is no way round (the goal has failed)."""
-        goal.doors_shut = shut
-        way = way_round(self.sim.env.world.routes, goal, pose, shut)
-        if isinstance(way, str):
-            goal.handle.fail(way)
-            return False
-        if way is not None:
-            self._splice(goal, pose, *way, len(goal.path))
-            goal.deadline_s = max(goal.deadline_s,
-                                  now_s + 120.0 + 4.0 * polyline_length(goal.path) / self.config.max_speed_mps)
-        return True
 
     def cancel(self) -> None:
         """Cancel the current goal, if any; the navigator asks for a stop on its next step."""
@@ -497,106 +477,6 @@ class SimNavigator(Navigator):
                     self._try_detour(goal, pose, ahead, on_path, others)
             elif located is not None:
                 self._try_replan(goal, pose, located, now_s)
-
-    def _clear_behind(self, pose: Pose2D, near: list[Obstacle]) -> tuple[float, float] | None:
-        """The point `BACK_OFF_M` straight behind the robot, when the walls and everything near
-        leave room to reverse there; else None (it waits where it is)."""
-        bx = pose.x_m - math.cos(pose.yaw_rad) * BACK_OFF_M
-        by = pose.y_m - math.sin(pose.yaw_rad) * BACK_OFF_M
-        grid = self.sim.env.inflated_grid(pose.level, self.sim.body.radius_m + 0.05)
-        wall_free = grid.segment_is_free((pose.x_m, pose.y_m), (bx, by))
-        if not wall_free or not self._room_behind(pose, near, BACK_OFF_M, margin_m=0.3):
-            return None
-        return bx, by
-
-    def _room_behind(self, pose: Pose2D, near: list[Obstacle], length_m: float, *, margin_m: float) -> bool:
-        """Whether nothing near comes within `margin_m` of the robot's footprint reversed
-        `length_m` straight back (what stands beside or ahead of it does not count)."""
-        radius = self.sim.body.radius_m
-        dx, dy = -math.cos(pose.yaw_rad) * length_m, -math.sin(pose.yaw_rad) * length_m
-        seg2 = dx * dx + dy * dy
-        for obstacle in near:
-            ax, ay = obstacle.x_m - pose.x_m, obstacle.y_m - pose.y_m
-            t = 0.0 if seg2 <= 1e-12 else max(0.0, min(1.0, (ax * dx + ay * dy) / seg2))
-            if t > 0.0 and math.hypot(ax - t * dx, ay - t * dy) < radius + obstacle.radius_m + margin_m:
-                return False
-        return True
-
-    def _back_off(self, goal: Goal, pose: Pose2D) -> Twist2D:
-        """Reverse straight back to `goal.backing_to`, stopping early for anything behind."""
-        assert goal.backing_to is not None
-        bx, by = goal.backing_to
-        left_m = math.hypot(bx - pose.x_m, by - pose.y_m)
-        near = self.sim.env.obstacles_near(pose.level, pose.x_m, pose.y_m, self.config.perception_range_m,
-                                           exclude=self.sim.robot_id)
-        self._note_waiting(None)
-        if left_m <= 0.1 or not self._room_behind(pose, near, min(left_m + 0.3, BACK_OFF_M), margin_m=0.15):
-            goal.backing_to = None
-            goal.stalled_s = 0.0
-            return Twist2D.zero()
-        return Twist2D(-min(BACK_OFF_SPEED_MPS, math.sqrt(2 * self.config.max_decel_mps2 * left_m)), 0.0)
-
-    def _path_ahead(self, goal: Goal, pose: Pose2D) -> list[tuple[float, float]]:
-        """The robot's position then the path's points ahead, as far as the perception range."""
-        points = [(pose.x_m, pose.y_m)]
-        budget = self.config.perception_range_m + 1.0
-        for point in goal.path[goal.segment + 1 :]:
-            budget -= math.dist(points[-1], point)
-            points.append(point)
-            if budget <= 0:
-                break
-        return points
-
-    def _try_detour(self, goal: Goal, pose: Pose2D, ahead: list[tuple[float, float]],
-                    on_path: list[tuple[Obstacle, local_planner.Located]], others: list[Obstacle]) -> bool:
-        env = self.sim.env
-        me = self.sim.robot_id
-        first = on_path[0][0]
-        cooperative = first.kind == ROBOT and env.obstacles.waiting_for(first.ident) == me
-        grid = env.inflated_grid(pose.level, self.sim.body.radius_m + 0.05)
-        found = local_planner.detour(grid, ahead, on_path, self.sim.body.radius_m, others, cooperative=cooperative)
-        if found is None:
-            return False
-        points, k = found
-        # ahead[k] → ahead[k + 1] holds the rejoin point; ahead[j] is goal.path[segment + j] (j ≥ 1)
-        rest = goal.segment + k + 1
-        if goal.hold_index is not None and goal.hold_index < rest:
-            return False  # the detour would skip the node held at: wait there instead
-        self._splice(goal, pose, points, [None] * len(points), rest)
-        goal.detour_end = len(points)
-        return True
-
-    def _try_replan(self, goal: Goal, pose: Pose2D, located: local_planner.Located, now_s: float) -> bool:
-        """Plan again on the route graph without the edge the obstacle sits on."""
-        if goal.goal_node is None:
-            return False
-        world = self.sim.env.world
-        graph = passable(world.routes.graph, goal.doors_shut)
-        names = local_planner.route_around(
-            graph, goal.nodes, goal.segment + located.segment, goal.goal_node,
-            lambda: world.routes.nearest_node(pose.x_m, pose.y_m, pose.level))
-        if names is None:
-            return False
-        points = [(float(graph.nodes[n]["pos"][0]), float(graph.nodes[n]["pos"][1])) for n in names]
-        nodes: list[str | None] = list(names)
-        if goal.nodes[-1] is None:  # a pose goal: its pose after the node nearest it
-            points.append(goal.path[-1])
-            nodes.append(None)
-        self._splice(goal, pose, points, nodes, len(goal.path))
-        length = polyline_length(goal.path)
-        goal.deadline_s = max(goal.deadline_s, now_s + 120.0 + 4.0 * length / self.config.max_speed_mps)
-        return True
-
-    def _splice(self, goal: Goal, pose: Pose2D, points: list[tuple[float, float]], nodes: list[str | None],
-                rest: int) -> None:
-        """Drive from here through `points`, then on along the old path from index `rest`."""
-        goal.path = [(pose.x_m, pose.y_m), *points, *goal.path[rest:]]
-        goal.nodes = [None, *nodes, *goal.nodes[rest:]]
-        goal.segment = 0
-        goal.detour_end = 0
-        goal.best_remaining_m = polyline_length(goal.path)
-        goal.corners = local_planner.corner_distances(goal.path)
-        self._set_hold_index(goal)
 
     def _project(self, goal: Goal, pose: Pose2D) -> tuple[int, float]:
         return path_following.project(goal, pose, near_end_m=self.config.lookahead_m * 0.5)

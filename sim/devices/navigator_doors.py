@@ -11,8 +11,6 @@ which refuses a fire door during the alarm (missions/journey.py).
 
 from __future__ import annotations
 
-import networkx as nx
-
 from hal.geometry import Pose2D
 from sim.building_model import BuildingModel, existing_building_model
 from sim.environment import SimEnvironment
@@ -35,14 +33,6 @@ class ShutDoors:
             if self._model is None:
                 return frozenset()  # nothing has used the building: no alarm has rung
         return self._model.doors.fire_shut()
-
-
-def passable(graph: nx.DiGraph, shut: frozenset[str]) -> nx.DiGraph:
-    """The route graph without the edges through `shut` doors (the graph itself when none are)."""
-    if not shut:
-        return graph
-    view: nx.DiGraph = nx.subgraph_view(graph, filter_edge=lambda a, b: graph[a][b]["door"] not in shut)
-    return view
 
 
 def way_round(routes: RouteGraph, goal: Goal, pose: Pose2D,

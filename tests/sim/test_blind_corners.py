@@ -265,7 +265,7 @@ def test_a_robot_face_to_face_with_a_waiting_visitor_backs_off_once(tmp_path: Pa
     # a visitor who waits for the robot (it stands in their way) and a robot that waits for them:
     # after BACK_OFF_AFTER_S the robot reverses BACK_OFF_M along the way it came, without touching
     # anything, then waits again; a visitor who is only standing there (not waiting) gets no back-off
-    from sim.devices.navigator import BACK_OFF_AFTER_S, BACK_OFF_M
+    from sim.devices.navigator_detours import BACK_OFF_AFTER_S, BACK_OFF_M
 
     def run(waiting: bool) -> list[float]:
         rig = Rig(junction_world(tmp_path / str(waiting)), dt_s=TICK_S)
